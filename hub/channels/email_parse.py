@@ -1,0 +1,154 @@
+"""Raw RFC 5322 bytes -> InboundMessage, with mail-parser doing the MIME work.
+
+Decodes sender, recipients, subject (RFC 2047), text (HTML turned to text when there is no text
+part), attachments (over the size cap: recorded, not stored) and the new text of a reply. Anything
+that goes wrong here is a QuarantineError: the caller keeps the bytes and moves on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from email.header import decode_header, make_header
+from email.message import Message as EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+import mailparser
+from inscriptis import get_text
+
+from hub.channels.reply_text import new_text
+from hub.clock import as_utc
+from hub.errors import QuarantineError
+from hub.intake.message import InboundAttachment, InboundMessage
+
+RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMessage:
+    """Parse one message; raise QuarantineError naming what could not be read."""
+    if not raw.strip():
+        raise QuarantineError("empty message")
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+    except Exception as error:  # mail-parser raises many kinds on broken MIME; all mean "keep the bytes"
+        raise QuarantineError(f"unparseable MIME: {type(error).__name__}: {error}") from None
+    message: EmailMessage = mail.message
+    headers = tuple((name.lower(), _header_text(value)) for name, value in message.items())
+    if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
+        raise QuarantineError("no message headers found")
+    sender_name, sender = _sender(message)
+    message_id = _first_id(message.get("message-id"))
+    text = _text(mail)
+    try:
+        return InboundMessage(
+            channel="email",
+            source=source,
+            dedupe_key=f"mid:{message_id}" if message_id else f"sha256:{hashlib.sha256(raw).hexdigest()}",
+            raw=raw,
+            sender=sender,
+            sender_name=sender_name,
+            recipients=_recipients(message),
+            subject=_clean(_header_text(message.get("subject", ""))),
+            text=text,
+            new_text=new_text(text),
+            message_id=message_id,
+            in_reply_to=tuple(MESSAGE_ID.findall(str(message.get("in-reply-to", "")))),
+            references=tuple(MESSAGE_ID.findall(" ".join(str(v) for v in message.get_all("references", [])))),
+            date=_date(message.get("date")),
+            headers=headers,
+            attachments=tuple(_attachments(mail.attachments, max_attachment_bytes)),
+            content_type=message.get_content_type(),
+            report_type=str(message.get_param("report-type", "") or "").lower(),
+            return_path=_return_path(message),
+        )
+    except (TypeError, ValueError, LookupError, AttributeError) as error:
+        raise QuarantineError(f"unreadable headers: {type(error).__name__}: {error}") from None
+
+
+def _header_text(value: Any) -> str:
+    """A header as text: RFC 2047 words decoded, unknown charsets kept as they are."""
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError, binascii.Error):
+        return str(value)
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _sender(message: EmailMessage) -> tuple[str, str]:
+    for header in ("from", "sender", "return-path"):
+        for name, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
+            if "@" in address:
+                return _clean(name), address.strip().lower()
+    return "", ""
+
+
+def _recipients(message: EmailMessage) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for header in RECIPIENT_HEADERS:
+        for _, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
+            if "@" in address:
+                found[address.strip().lower()] = None
+    return tuple(found)
+
+
+def _first_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    match = MESSAGE_ID.search(str(value))
+    if match:
+        return match.group(0)
+    bare = str(value).strip()
+    return f"<{bare}>" if bare and " " not in bare else None
+
+
+def _return_path(message: EmailMessage) -> str | None:
+    value = message.get("return-path")
+    if value is None:
+        return None
+    return str(value).strip().strip("<>").strip().lower()
+
+
+def _date(value: Any) -> Any:
+    if not value:
+        return None
+    try:
+        return as_utc(parsedate_to_datetime(str(value)))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _text(mail: Any) -> str:
+    plain = "\n".join(part for part in mail.text_plain if part).strip()
+    if plain:
+        return plain
+    html = "\n".join(part for part in mail.text_html if part)
+    return get_text(html).strip() if html.strip() else ""
+
+
+def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachment]:
+    found = []
+    for part in parts:
+        payload = part.get("payload") or ""
+        if part.get("binary"):
+            try:
+                data = base64.b64decode(payload)
+            except (binascii.Error, ValueError):
+                data = payload.encode("ascii", "replace")
+        else:
+            data = payload.encode(part.get("charset") or "utf-8", "replace")
+        found.append(InboundAttachment(
+            filename=_clean(part.get("filename") or "")[:500],
+            content_type=(part.get("mail_content_type") or "application/octet-stream")[:200],
+            size=len(data),
+            data=data if len(data) <= cap else None,
+        ))
+    return found

@@ -1,0 +1,138 @@
+"""An IMAP mailbox as an inbound source (imapclient).
+
+Reads new mail by UID with `BODY.PEEK[]` in batches, remembers UIDVALIDITY + the last UID done, and
+after each batch has committed moves the messages to the Processed folder (or the Quarantine folder),
+creating them when missing; a server without MOVE gets a keyword flag instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Hashable, Iterator
+from urllib.parse import unquote, urlsplit
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.errors import ConfigError, TemporaryError
+from hub.inbox import Item
+from hub.models import SourceCursor
+
+log = logging.getLogger(__name__)
+DONE_KEYWORD = "$HubProcessed"
+QUARANTINE_KEYWORD = "$HubQuarantined"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ImapAddress:
+    secure: bool
+    host: str
+    port: int
+    user: str
+    mailbox: str
+
+    @classmethod
+    def parse(cls, url: str) -> ImapAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+            raise ConfigError(f"[inbox] url: expected imap://USER@HOST[:PORT]/MAILBOX, got {url!r}")
+        secure = parts.scheme == "imaps"
+        return cls(secure, parts.hostname, parts.port or (993 if secure else 143), unquote(parts.username),
+                   unquote(parts.path.lstrip("/")) or "INBOX")
+
+    @property
+    def name(self) -> str:
+        return f"imap:{self.user}@{self.host}:{self.port}/{self.mailbox}"
+
+
+def connect(address: ImapAddress, password: str | None, timeout: float = 60) -> IMAPClient:
+    """A logged-in client. Plain-text login travels only under TLS, or over loopback."""
+    if password is None:
+        raise ConfigError("[inbox] password_env: the environment variable holding the IMAP password is not set")
+    try:
+        client = IMAPClient(address.host, port=address.port, ssl=address.secure, timeout=timeout)
+        if not address.secure:
+            if b"STARTTLS" in client.capabilities():
+                client.starttls(ssl.create_default_context())
+            elif address.host not in LOOPBACK:
+                client.logout()
+                raise ConfigError(f"[inbox] url: {address.host} offers no STARTTLS; use imaps:// instead")
+        client.login(address.user, password)
+        return client
+    except LoginError:
+        raise ConfigError(f"[inbox] {address.name}: login refused for {address.user}") from None
+    except (OSError, IMAPClientError) as error:
+        raise TemporaryError(f"{address.name}: {type(error).__name__}: {error}") from None
+
+
+class ImapSource:
+    def __init__(self, client: IMAPClient, address: ImapAddress, sessions: sessionmaker[Session],
+                 processed_folder: str, quarantine_folder: str, batch_size: int,
+                 now: Callable[[], datetime]) -> None:
+        self.client = client
+        self.address = address
+        self.name = address.name
+        self.sessions = sessions
+        self.processed_folder = processed_folder
+        self.quarantine_folder = quarantine_folder
+        self.batch_size = batch_size
+        self.now = now
+        self.can_move = b"MOVE" in client.capabilities()
+        self.validity = 0
+
+    def batches(self) -> Iterator[list[Item]]:
+        selected = self.client.select_folder(self.address.mailbox)
+        self.validity = int(selected[b"UIDVALIDITY"])
+        position = self._position()
+        criteria: list = ["UID", f"{position + 1}:*"]
+        if not self.can_move:
+            criteria += ["UNKEYWORD", DONE_KEYWORD, "UNKEYWORD", QUARANTINE_KEYWORD]
+        # `n:*` always matches the newest message, even below n (RFC 3501 §6.4.8): filter.
+        uids = sorted(uid for uid in self.client.search(criteria) if uid > position)
+        for start in range(0, len(uids), self.batch_size):
+            chunk = uids[start:start + self.batch_size]
+            fetched = self.client.fetch(chunk, ["BODY.PEEK[]"])
+            yield [Item(uid, fetched[uid][b"BODY[]"], f"{self.name}#{self.validity}:{uid}")
+                   for uid in chunk if uid in fetched and b"BODY[]" in fetched[uid]]
+
+    def acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
+        for keys, folder, keyword in ((done, self.processed_folder, DONE_KEYWORD),
+                                      (quarantined, self.quarantine_folder, QUARANTINE_KEYWORD)):
+            if not keys:
+                continue
+            if self.can_move:
+                self._ensure_folder(folder)
+                self.client.move(keys, folder)
+            else:
+                self.client.add_flags(keys, [keyword])
+        self._save_position(max(int(str(k)) for k in (*done, *quarantined)))
+
+    def _ensure_folder(self, folder: str) -> None:
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+            log.info("%s: created folder %s", self.name, folder)
+
+    def _position(self) -> int:
+        with self.sessions.begin() as session:
+            cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
+            if cursor is None or cursor.validity != self.validity:
+                return 0  # a new UIDVALIDITY renumbers the mailbox: start over, duplicates are caught
+            return cursor.position
+
+    def _save_position(self, uid: int) -> None:
+        with self.sessions.begin() as session:
+            cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
+            if cursor is None:
+                cursor = SourceCursor(source=self.name, position=0)
+                session.add(cursor)
+            if cursor.validity != self.validity:
+                cursor.validity, cursor.position = self.validity, 0
+            cursor.position = max(cursor.position, uid)
+            cursor.last_success_at = self.now()
+            cursor.last_error = ""

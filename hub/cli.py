@@ -1,0 +1,241 @@
+"""The `hub` command: parse the arguments, call one library function, print the result.
+
+Every error a person can cause is one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sqlalchemy.exc import OperationalError
+
+from hub import __version__, quarantine
+from hub.app import Hub, config_path, open_hub
+from hub.channels.email_parse import parse_email
+from hub.channels.files import FileSource
+from hub.clock import FixedClock
+from hub.cycle import run_once
+from hub.errors import HubError, TemporaryError, UserError
+from hub.inbox import Summary, drain
+from hub.intake.pipeline import retry_quarantined
+from hub.office import init_office
+from hub.status import status_lines
+from hub.views import case_detail, case_summary, find_case, list_cases
+
+EXIT_ERROR, EXIT_USAGE, EXIT_TEMPORARY = 1, 2, 75
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"hub: {message} (see `hub --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hub", description="casework-hub: the office's communications hub for casework.")
+    parser.add_argument("--config", help="office configuration (default: $HUB_CONFIG, then config/hub.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO) on stderr")
+    parser.add_argument("--version", action="version", version=f"casework-hub {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    init = commands.add_parser("init", help="make a new office folder (config/, var/, database)")
+    init.add_argument("dir", type=Path)
+    init.add_argument("--demo", action="store_true", help="seed the Maildir inbox with demo messages")
+    init.set_defaults(handler=cmd_init)
+
+    run = commands.add_parser("run", help="run the hub (--once: one full cycle, then exit)")
+    run.add_argument("--once", action="store_true", help="do one full cycle and exit")
+    run.add_argument("--at", type=_iso_time, help="with --once: run as if it were this time (ISO 8601)")
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser("status", help="sources, outbox, reminders, quarantine and triage at a glance")
+    status.set_defaults(handler=cmd_status)
+
+    ingest = commands.add_parser("ingest", help="feed .eml or mbox files through the inbound path")
+    ingest.add_argument("files", nargs="+", type=Path)
+    ingest.set_defaults(handler=cmd_ingest)
+
+    cases = commands.add_parser("cases", help="list cases")
+    cases.add_argument("--status", help="only cases with this status")
+    cases.add_argument("--json", action="store_true", help="machine-readable output")
+    cases.set_defaults(handler=cmd_cases)
+
+    case = commands.add_parser("case", help="one case").add_subparsers(dest="action", required=True,
+                                                                        metavar="ACTION", parser_class=_Parser)
+    show = case.add_parser("show", help="a case with its parties, messages, reminders and events")
+    show.add_argument("ref")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=cmd_case_show)
+
+    held = commands.add_parser("quarantine", help="messages the hub could not handle").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    held.add_parser("list", help="held items with their reasons").set_defaults(handler=cmd_quarantine_list)
+    for name, handler, text in (("retry", cmd_quarantine_retry, "run an item through the inbound path again"),
+                                ("discard", cmd_quarantine_discard, "give up on an item (kept, marked)")):
+        action = held.add_parser(name, help=text)
+        action.add_argument("id", type=int)
+        action.set_defaults(handler=handler)
+    return parser
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except TemporaryError as error:
+        print(f"hub: {error} (temporary; try again later)", file=sys.stderr)
+        return EXIT_TEMPORARY
+    except (UserError, HubError) as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OperationalError as error:
+        print(f"hub: database error: {str(error.orig).strip().splitlines()[0]}", file=sys.stderr)
+        return EXIT_TEMPORARY
+    except KeyboardInterrupt:
+        print("hub: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def _with_hub(args: argparse.Namespace, work: Callable[[Hub], Any], clock: FixedClock | None = None) -> Any:
+    hub = open_hub(config_path(args.config), clock)
+    try:
+        return work(hub)
+    finally:
+        hub.close()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = init_office(args.dir, demo=args.demo)
+    print(f"made {path}")
+    if args.demo:
+        print(f"demo messages are waiting in the inbox; next: hub --config {path} run --once")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.once:
+        raise UserError("the long-running daemon is not available yet; use `hub run --once`")
+    clock = FixedClock(args.at) if args.at else None
+    summary = _with_hub(args, run_once, clock)
+    _print_summary(args, summary)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    source = FileSource(list(args.files))
+    summary = _with_hub(args, lambda hub: drain(hub.intake, source, parse_email))
+    _print_summary(args, summary)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: Summary) -> None:
+    print(summary.line())
+    if summary.new_cases:
+        def rows(hub: Hub) -> list[dict[str, Any]]:
+            with hub.sessions() as session:
+                return [case_summary(find_case(session, hub.refs, ref)) for ref in summary.new_cases]
+        print("new cases:")
+        _print_case_table(_with_hub(args, rows))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    for line in _with_hub(args, status_lines):
+        print(line)
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return list_cases(session, args.status)
+    found = _with_hub(args, work)
+    if args.json:
+        _print_json(found)
+    else:
+        _print_case_table(found)
+    return 0
+
+
+def cmd_case_show(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> dict[str, Any]:
+        with hub.sessions() as session:
+            return case_detail(session, find_case(session, hub.refs, args.ref))
+    view = _with_hub(args, work)
+    if args.json:
+        _print_json(view)
+        return 0
+    person = view["constituent"]
+    print(f"{view['ref']}  {view['status']}  {view['subject']}")
+    print(f"constituent: {person['name']} <{person['email'] or '-'}> {person['phone'] or ''}".rstrip())
+    print(f"assignee: {view['assignee'] or '-'}   agency: {view['agency'] or '-'}   "
+          f"labels: {', '.join(view['labels']) or '-'}")
+    for message in view["messages"]:
+        arrow = "<-" if message["direction"] == "in" else "->"
+        print(f"\n{arrow} {message['at']}  {message['kind']}  {message['sender']}  {message['subject']}")
+        for line in (message["body"] or "").splitlines():
+            print(f"   {line}")
+    if view["outbox"]:
+        print("\noutbox:")
+        for row in view["outbox"]:
+            print(f"   {row['state']:<9} {row['letter']} to {row['recipient']}")
+    print("\nhistory:")
+    for event in view["events"]:
+        print(f"   {event['at']}  {event['kind']}  {event['detail']}")
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> list[str]:
+        with hub.sessions() as session:
+            return [f"{item.id:>5}  {item.created_at:%Y-%m-%d %H:%M}  {item.size:>9} B  {item.source}  {item.reason}"
+                    for item in quarantine.held_items(session)]
+    lines = _with_hub(args, work)
+    print("\n".join(lines) if lines else "quarantine is empty")
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    outcome = _with_hub(args, lambda hub: retry_quarantined(hub.intake, args.id, parse_email, "cli"))
+    if outcome.fate == "quarantine":
+        print(f"hub: quarantine item {args.id} failed again: {outcome.reason}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"quarantine item {args.id}: {outcome.fate}" + (f" {outcome.case_ref}" if outcome.case_ref else ""))
+    return 0
+
+
+def cmd_quarantine_discard(args: argparse.Namespace) -> int:
+    _with_hub(args, lambda hub: quarantine.close(hub.sessions, args.id, "discarded", "cli", hub.clock.now()))
+    print(f"quarantine item {args.id}: discarded")
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _print_case_table(cases: list[dict[str, Any]]) -> None:
+    if not cases:
+        print("no cases")
+        return
+    for view in cases:
+        person = view["constituent"]
+        count = f"  ({view['message_count']} messages)" if "message_count" in view else ""
+        print(f"{view['ref']:<16} {view['status']:<10} {(person['name'] or person['email'] or '-')[:24]:<24} "
+              f"{view['subject'][:60]}{count}")

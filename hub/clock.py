@@ -1,0 +1,45 @@
+"""The one place the hub asks what time it is; tests hand in a clock they control.
+
+Times are timezone-aware UTC everywhere inside the hub; they are converted to the office's zone
+only for display and for calendar rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class FixedClock:
+    """A clock that stands still until told to move; for `run --at` and for tests."""
+
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def __post_init__(self) -> None:
+        self.at = as_utc(self.at)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at = self.at + delta
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A naive time is taken to be UTC (databases hand them back naive); an aware one is converted."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)

@@ -1,0 +1,276 @@
+"""One frozen, typed settings object read from config/hub.toml and config/agencies.toml.
+
+Every problem is reported as one line naming the file, the key and what is wrong. Relative paths are
+relative to the office folder: the folder that holds `config/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hub.errors import ConfigError
+
+ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+PREFIX = re.compile(r"^[A-Z]{1,6}$")
+
+
+@dataclass(frozen=True)
+class Office:
+    name: str
+    member: str
+    district: str
+    timezone: str
+    address: str
+    reference_prefix: str
+    secret: str
+    authserv_id: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1].lower()
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rsplit("@", 1)[0].lower()
+
+
+@dataclass(frozen=True)
+class Inbox:
+    url: str
+    password_env: str
+    processed_folder: str
+    quarantine_folder: str
+    batch_size: int
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    url: str
+    password_env: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int
+    max_attachment_bytes: int
+
+
+@dataclass(frozen=True)
+class Staff:
+    name: str
+    email: str
+    agencies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Agency:
+    key: str
+    name: str
+    domains: tuple[str, ...]
+    liaison: str
+    response_days: int
+    business_days: bool
+
+    def has_domain(self, domain: str) -> bool:
+        """True for the agency's domains and their subdomains (ssa.gov covers mail.ssa.gov)."""
+        domain = domain.lower()
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    home: Path
+    office: Office
+    database_url: str
+    inbox: Inbox
+    outbound: Outbound
+    limits: Limits
+    staff: tuple[Staff, ...]
+    agencies: tuple[Agency, ...] = field(default=())
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, made absolute against the office folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.home / path
+
+
+class _Table:
+    """Reads typed values out of one TOML table, naming file and key in every complaint."""
+
+    def __init__(self, data: dict[str, Any], file: Path, name: str) -> None:
+        self.data, self.file, self.name = data, file, name
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        where = f"[{self.name}] {key}" if self.name else key
+        return ConfigError(f"{self.file}: {where}: {problem}")
+
+    def get(self, key: str, kind: type, default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise self.fail(key, "missing")
+            return default
+        value = self.data[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise self.fail(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    def text(self, key: str, default: Any = ...) -> str:
+        return self.get(key, str, default)
+
+    def positive(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if value <= 0:
+            raise self.fail(key, f"must be a positive number, got {value}")
+        return value
+
+    def address(self, key: str, default: Any = ...) -> str:
+        value = self.text(key, default)
+        if value and not ADDRESS.match(value):
+            raise self.fail(key, f"not an email address: {value!r}")
+        return value.lower() if value else value
+
+    def table(self, key: str) -> _Table:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        return _Table(value, self.file, key if not self.name else f"{self.name}.{key}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (run `hub init DIR` to make one)") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable by this user") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def office_home(path: Path) -> Path:
+    """The office folder: the parent of `config/`, or the config file's own folder elsewhere."""
+    folder = path.resolve().parent
+    return folder.parent if folder.name == "config" else folder
+
+
+def load(path: Path) -> Config:
+    """Read and validate the configuration at `path` (and agencies.toml beside it)."""
+    root = _Table(read_toml(path), path, "")
+    home = office_home(path)
+    office = _office(root.table("office"))
+    database = root.table("database")
+    inbox = root.table("inbox")
+    outbound = root.table("outbound")
+    limits = root.table("limits")
+    staff = _staff(root, path)
+    agencies_path = path.parent / "agencies.toml"
+    agencies = load_agencies(agencies_path) if agencies_path.exists() else ()
+    return Config(
+        path=path,
+        home=home,
+        office=office,
+        database_url=_database_url(database.text("url", "sqlite:///var/hub.db"), home, database),
+        inbox=Inbox(
+            url=_source_url(inbox, "url", "maildir:var/inbox"),
+            password_env=inbox.text("password_env", "HUB_INBOX_PASSWORD"),
+            processed_folder=inbox.text("processed_folder", "Processed"),
+            quarantine_folder=inbox.text("quarantine_folder", "Quarantine"),
+            batch_size=inbox.positive("batch_size", 100),
+        ),
+        outbound=Outbound(
+            url=_source_url(outbound, "url", "maildir:var/sent"),
+            password_env=outbound.text("password_env", "HUB_SMTP_PASSWORD"),
+        ),
+        limits=Limits(
+            max_message_bytes=limits.positive("max_message_bytes", 50 * 1024 * 1024),
+            max_attachment_bytes=limits.positive("max_attachment_bytes", 20 * 1024 * 1024),
+        ),
+        staff=staff,
+        agencies=agencies,
+    )
+
+
+def _office(table: _Table) -> Office:
+    timezone = table.text("timezone", "America/New_York")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise table.fail("timezone", f"unknown time zone {timezone!r}") from None
+    prefix = table.text("reference_prefix", "CW").upper()
+    if not PREFIX.match(prefix):
+        raise table.fail("reference_prefix", f"must be 1 to 6 letters, got {prefix!r}")
+    secret = os.environ.get("HUB_SECRET") or table.text("secret")
+    if len(secret) < 16:
+        raise table.fail("secret", "must be at least 16 characters (`hub init` writes a random one)")
+    return Office(
+        name=table.text("name"),
+        member=table.text("member", ""),
+        district=table.text("district", ""),
+        timezone=timezone,
+        address=table.address("address"),
+        reference_prefix=prefix,
+        secret=secret,
+        authserv_id=table.text("authserv_id", ""),
+    )
+
+
+def _database_url(url: str, home: Path, table: _Table) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url[len("sqlite:///"):]
+        return f"sqlite:///{(home / relative) if relative else relative}"
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise table.fail("url", f"expected sqlite:///FILE or postgresql+psycopg://…, got {url!r}")
+    return url
+
+
+def _source_url(table: _Table, key: str, default: str) -> str:
+    url = table.text(key, default)
+    if not re.match(r"^(maildir:|imaps?://|smtps?://)", url):
+        raise table.fail(key, f"expected maildir:PATH, imap://, imaps://, smtp:// or smtps://, got {url!r}")
+    return url
+
+
+def _staff(root: _Table, path: Path) -> tuple[Staff, ...]:
+    entries = root.data.get("staff", [])
+    if not isinstance(entries, list):
+        raise root.fail("staff", "expected [[staff]] tables")
+    people = []
+    for number, entry in enumerate(entries, start=1):
+        table = _Table(entry, path, f"staff #{number}")
+        agencies = table.get("agencies", list, [])
+        people.append(Staff(name=table.text("name"), email=table.address("email"),
+                            agencies=tuple(str(a).lower() for a in agencies)))
+    return tuple(people)
+
+
+def load_agencies(path: Path) -> tuple[Agency, ...]:
+    """The agency directory: one `[agencies.KEY]` table per agency."""
+    root = _Table(read_toml(path), path, "")
+    directory = root.table("agencies")
+    agencies = []
+    for key in directory.data:
+        table = directory.table(key)
+        domains = table.get("domains", list)
+        if not domains or not all(isinstance(d, str) and "." in d for d in domains):
+            raise table.fail("domains", "expected a list of mail domains such as [\"ssa.gov\"]")
+        agencies.append(Agency(
+            key=key.lower(),
+            name=table.text("name"),
+            domains=tuple(d.lower().lstrip("@") for d in domains),
+            liaison=table.address("liaison", ""),
+            response_days=table.positive("response_days", 30),
+            business_days=table.get("business_days", bool, False),
+        ))
+    return tuple(agencies)

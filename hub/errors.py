@@ -1,0 +1,38 @@
+"""The exception tree; the class of an error decides its fate.
+
+- UserError: a mistake on the command line or in the configuration: one line on stderr, exit non-zero.
+- QuarantineError: an inbound item that cannot be parsed or processed: kept with its raw bytes, set
+  aside with the reason, and the rest of the batch goes on.
+- TemporaryError: the outside world is unavailable for now (server down, timeout): retry with backoff.
+- PermanentError: the outside world said no for good (e.g. SMTP 5xx): record it, do not retry.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+
+class UserError(HubError):
+    """A mistake the person at the keyboard can fix; shown as one line, never a traceback."""
+
+
+class ConfigError(UserError):
+    """A configuration file is missing, unreadable or holds a bad value; the message names the key."""
+
+
+class NotFoundError(UserError):
+    """A case, quarantine item or other record named on the command line does not exist."""
+
+
+class QuarantineError(HubError):
+    """An inbound item the hub cannot handle; it is kept in quarantine with this message as the reason."""
+
+
+class TemporaryError(HubError):
+    """A failure that may pass: the caller retries later."""
+
+
+class PermanentError(HubError):
+    """A failure that will not pass by retrying."""

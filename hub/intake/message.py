@@ -1,0 +1,61 @@
+"""InboundMessage: the one shape every channel produces, and the rest of the intake path reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None  # None when the attachment was over the size cap (the raw message still has it)
+
+    @property
+    def oversized(self) -> bool:
+        return self.data is None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str                      # "email" | "sms"
+    source: str                       # where it came from, e.g. "imap:INBOX", "maildir:…", "ingest:file.eml"
+    dedupe_key: str                   # the durable key that makes a replay harmless
+    raw: bytes
+    sender: str                       # address (lowercase) or E.164 number
+    sender_name: str = ""
+    recipients: tuple[str, ...] = ()  # To, Cc, Delivered-To and friends, lowercase
+    subject: str = ""
+    text: str = ""                    # the whole readable text (HTML turned to text when no text part)
+    new_text: str = ""                # the new part of a reply: quoted history and signature removed
+    message_id: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    date: datetime | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (lowercase name, value)
+    attachments: tuple[InboundAttachment, ...] = ()
+    content_type: str = ""            # the top-level MIME type, e.g. "multipart/report"
+    report_type: str = ""             # its report-type parameter, for delivery-status reports
+    return_path: str | None = None    # None when absent; "" when the header is `<>`
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), None)
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """In-Reply-To first, then References newest first: the order to look for a known message."""
+        seen: dict[str, None] = dict.fromkeys(self.in_reply_to)
+        seen.update(dict.fromkeys(reversed(self.references)))
+        return tuple(seen)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender.rsplit("@", 1)[1] if "@" in self.sender else ""

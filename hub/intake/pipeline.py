@@ -1,0 +1,118 @@
+"""The inbound path, named once and in order: parse, screen, identify, thread, route, apply.
+
+Every channel hands raw bytes to `process`; each message gets its own transaction and one fate —
+on a case, in triage, a duplicate of one already stored, or in quarantine with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import quarantine
+from hub.clock import Clock
+from hub.config import Config
+from hub.errors import QuarantineError
+from hub.intake.apply import apply
+from hub.intake.identify import identify
+from hub.intake.message import InboundMessage
+from hub.intake.route import CaseFacts, route
+from hub.intake.screen import screen
+from hub.intake.thread import CaseMatch, find_case
+from hub.models import Case, Message, QuarantineItem
+from hub.refs import References
+
+log = logging.getLogger(__name__)
+Parser = Callable[[bytes, str, int], InboundMessage]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fate: str  # "new-case" | "case" | "triage" | "duplicate" | "quarantine"
+    reason: str = ""
+    case_ref: str | None = None
+    quarantine_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the inbound path needs, built once per run."""
+
+    config: Config
+    sessions: sessionmaker[Session]
+    refs: References
+    clock: Clock
+
+    @classmethod
+    def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
+        return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock)
+
+
+def process(intake: Intake, raw: bytes, source: str, parser: Parser) -> Outcome:
+    """Take one raw message through the whole path. Database outages propagate; all else has a fate."""
+    limit = intake.config.limits.max_message_bytes
+    if len(raw) > limit:
+        return _quarantine(intake, raw, source, f"message of {len(raw)} bytes is over the {limit}-byte limit")
+    try:
+        message = parser(raw, source, intake.config.limits.max_attachment_bytes)
+    except QuarantineError as error:
+        return _quarantine(intake, raw, source, str(error))
+    try:
+        return _file(intake, message)
+    except IntegrityError:
+        # Another process stored the same message between our duplicate check and our commit.
+        return Outcome("duplicate", "stored concurrently")
+    except OperationalError:
+        raise
+    except (QuarantineError, SQLAlchemyError, ValueError, TypeError, LookupError, AttributeError) as error:
+        log.exception("could not file a message from %s", source)
+        return _quarantine(intake, raw, source, f"processing failed: {type(error).__name__}: {error}")
+
+
+def _file(intake: Intake, message: InboundMessage) -> Outcome:
+    now = intake.clock.now()
+    with intake.sessions.begin() as session:
+        if is_duplicate(session, message):
+            return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
+        screening = screen(message, intake.config.office.domain)
+        identity = identify(message.sender, intake.config)
+        match = find_case(session, message, intake.refs, screening.returned_ids)
+        decision = route(screening, identity, match, _facts(session, match), message.sender)
+        applied = apply(session, message, decision, intake.config, intake.refs, now)
+    fate = "new-case" if applied.opened else decision.disposition
+    log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
+             intake.refs.redact(decision.reason))
+    return Outcome(fate, decision.reason, applied.case_ref)
+
+
+def is_duplicate(session: Session, message: InboundMessage) -> bool:
+    return session.scalar(select(Message.id).where(Message.dedupe_key == message.dedupe_key)) is not None
+
+
+def _facts(session: Session, match: CaseMatch) -> CaseFacts | None:
+    if match.case_id is None:
+        return None
+    case = session.get_one(Case, match.case_id)
+    email = case.constituent.email if case.constituent else None
+    return CaseFacts(case.id, case.ref, email, case.agency)
+
+
+def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome:
+    item_id = quarantine.hold(intake.sessions, raw, source, "email", reason, intake.clock.now())
+    return Outcome("quarantine", reason, quarantine_id=item_id)
+
+
+def retry_quarantined(intake: Intake, item_id: int, parser: Parser, actor: str) -> Outcome:
+    """Run a held item through the path again; it leaves quarantine only when it finds another fate."""
+    with intake.sessions() as session:
+        item: QuarantineItem = quarantine.get_held(session, item_id)
+        raw, source = item.raw, item.source
+    outcome = process(intake, raw, source, parser)  # a renewed failure updates the same item's reason
+    if outcome.fate != "quarantine":
+        quarantine.close(intake.sessions, item_id, "retried", actor, intake.clock.now())
+    return outcome

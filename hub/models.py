@@ -1,0 +1,201 @@
+"""The database tables, as typed SQLAlchemy 2 ORM classes.
+
+Times are stored as timezone-aware UTC. Raw inbound bytes are kept for every message, including the
+ones in quarantine, so nothing the office received is ever lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from hub.clock import as_utc
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every database (SQLite hands back naive times)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime()}
+
+
+class Counter(Base):
+    """Next case sequence number per reference year; updated in place so concurrent writers serialise."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Party(Base):
+    """A person or organisation a case talks to: constituent, agency or staff."""
+
+    __tablename__ = "parties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    agency_key: Mapped[str | None] = mapped_column(String(32))
+    bounced_at: Mapped[datetime | None]
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    agency: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    constituent_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    constituent: Mapped[Party | None] = relationship(lazy="joined")
+
+
+class Message(Base):
+    """One inbound or outbound message. Inbound rows keep the raw bytes and their disposition."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_case_at", "case_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    direction: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(64))
+    disposition: Mapped[str] = mapped_column(String(16))  # case | triage
+    reason: Mapped[str] = mapped_column(Text, default="")
+    triage_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(512), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="message", lazy="selectin",
+                                                         order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    oversized: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Event(Base):
+    """The audit trail: every change and every disposition, with who, how and from which message."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(320), default="hub")
+    via: Mapped[str] = mapped_column(String(16), default="rule")  # mail | cli | rule | sms
+    at: Mapped[datetime]
+
+
+class Reminder(Base):
+    """A dated obligation on a case; satisfied or cancelled by what happens on the case."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_due", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str] = mapped_column(Text, default="")
+
+
+class Outbox(Base):
+    """An outbound message waiting for, or done with, delivery. Its Message-ID is fixed at enqueue."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8), default="email")
+    letter: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(998))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class QuarantineItem(Base):
+    """Inbound bytes the hub could not handle, kept whole with the reason."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(512), unique=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    channel: Mapped[str] = mapped_column(String(8), default="email")
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="held")  # held | retried | discarded
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class SourceCursor(Base):
+    """How far a source has been read: IMAP UIDVALIDITY + last UID, or an SMS watermark."""
+
+    __tablename__ = "source_cursors"
+    __table_args__ = (UniqueConstraint("source"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    validity: Mapped[int | None] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")

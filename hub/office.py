@@ -1,0 +1,93 @@
+"""`hub init DIR`: a new office folder with config/, var/ and a migrated database, ready to run.
+
+With `demo=True` the Maildir inbox is seeded with a handful of realistic messages (a new constituent
+email, the constituent's reply, an agency's answer with a rewritten subject, an out-of-office reply,
+an HTML-only message in Spanish) so `hub run --once` has something to show.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from importlib import resources
+from pathlib import Path
+from string import Template
+from zoneinfo import ZoneInfo
+
+from hub import config as config_module
+from hub.channels.maildir import ensure_maildir
+from hub.clock import Clock, SystemClock
+from hub.db import make_engine, migrate
+from hub.errors import UserError
+from hub.refs import References
+
+
+def init_office(folder: Path, demo: bool = False, clock: Clock | None = None) -> Path:
+    """Create the office folder; returns the path of its hub.toml. Refuses to overwrite a configuration."""
+    config_dir = folder / "config"
+    hub_toml = config_dir / "hub.toml"
+    if hub_toml.exists():
+        raise UserError(f"{hub_toml} already exists; not overwriting an office's configuration")
+    packaged = resources.files("hub.packaged.config")
+    try:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (folder / "var").mkdir(mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {folder}: {error.strerror}") from None
+    os.chmod(folder / "var", 0o700)
+    text = packaged.joinpath("hub.toml").read_text().replace("REPLACED-BY-HUB-INIT", secrets.token_urlsafe(32))
+    _write_private(hub_toml, text)
+    agencies = config_dir / "agencies.toml"
+    if not agencies.exists():
+        _write_private(agencies, packaged.joinpath("agencies.toml").read_text())
+    config = config_module.load(hub_toml)
+    engine = make_engine(config.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    _make_private(config.database_url)
+    if demo:
+        seed_demo_inbox(config, (clock or SystemClock()).now())
+    return hub_toml
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Config files hold the reference secret: readable by the service user only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def _make_private(database_url: str) -> None:
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url[len("sqlite:///"):])
+        if path.exists():
+            os.chmod(path, 0o600)
+
+
+def seed_demo_inbox(config: config_module.Config, now: datetime) -> int:
+    """Drop the demo messages into the Maildir inbox; the first will open case number 1 of this year."""
+    if not config.inbox.url.startswith("maildir:"):
+        raise UserError("the demo inbox needs [inbox] url = \"maildir:…\"")
+    inbox = config.resolve(config.inbox.url[len("maildir:"):])
+    ensure_maildir(inbox)
+    refs = References(config.office.reference_prefix, config.office.secret)
+    year = now.astimezone(ZoneInfo(config.office.timezone)).year
+    first = refs.make(year, 1)
+    demo = resources.files("hub.packaged.demo")
+    names = sorted(entry.name for entry in demo.iterdir() if entry.name.endswith(".eml"))
+    for number, name in enumerate(names):
+        values = {
+            "ref": str(first),
+            "plus": refs.plus_address(config.office.address, first),
+            "office": config.office.address,
+            "office_name": config.office.name,
+            "date": format_datetime(now - timedelta(hours=len(names) - number)),
+            "ack_id": refs.message_id(config.office.domain, first),
+        }
+        raw = Template(demo.joinpath(name).read_text()).substitute(values).replace("\n", "\r\n")
+        (inbox / "new" / f"{int(now.timestamp())}.demo{number:02d}.{name}").write_bytes(raw.encode())
+    return len(names)

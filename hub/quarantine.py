@@ -1,0 +1,67 @@
+"""Quarantine: inbound bytes the hub could not handle, kept whole with the reason.
+
+Items are listed, retried through the normal inbound path (after a fix or a raised limit), or
+discarded by a person. Holding the same bytes twice keeps one item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.errors import NotFoundError, UserError
+from hub.models import Event, QuarantineItem
+
+log = logging.getLogger(__name__)
+
+
+def hold(sessions: sessionmaker[Session], raw: bytes, source: str, channel: str, reason: str,
+         now: datetime) -> int:
+    """Keep `raw` in quarantine (once per distinct content); returns the item's id."""
+    key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    reason = reason[:2000]
+    try:
+        with sessions.begin() as session:
+            existing = session.scalar(select(QuarantineItem).where(QuarantineItem.dedupe_key == key))
+            if existing is not None:
+                if existing.state != "held":
+                    existing.state, existing.reason, existing.closed_at = "held", reason, None
+                return existing.id
+            item = QuarantineItem(dedupe_key=key, source=source[:200], channel=channel, reason=reason, raw=raw,
+                                  size=len(raw), state="held", created_at=now)
+            session.add(item)
+            session.flush()
+            session.add(Event(kind="quarantined", detail=f"quarantine item {item.id} from {source}: {reason}",
+                              via=channel, at=now))
+            log.warning("quarantined item %d from %s: %s", item.id, source, reason)
+            return item.id
+    except IntegrityError:  # a concurrent writer held the same bytes first
+        with sessions.begin() as session:
+            return session.scalars(select(QuarantineItem.id).where(QuarantineItem.dedupe_key == key)).one()
+
+
+def held_items(session: Session) -> list[QuarantineItem]:
+    return list(session.scalars(select(QuarantineItem).where(QuarantineItem.state == "held")
+                                .order_by(QuarantineItem.id)))
+
+
+def get_held(session: Session, item_id: int) -> QuarantineItem:
+    item = session.get(QuarantineItem, item_id)
+    if item is None:
+        raise NotFoundError(f"no quarantine item {item_id}")
+    if item.state != "held":
+        raise UserError(f"quarantine item {item_id} is already {item.state}")
+    return item
+
+
+def close(sessions: sessionmaker[Session], item_id: int, state: str, actor: str, now: datetime) -> None:
+    with sessions.begin() as session:
+        item = get_held(session, item_id)
+        item.state, item.closed_at = state, now
+        session.add(Event(kind=f"quarantine-{state}", detail=f"quarantine item {item_id}", actor=actor,
+                          via="cli", at=now))
