@@ -67,7 +67,8 @@ def open_database(url: str) -> Engine:
     try:
         current = is_current(engine)
     except OperationalError as error:
-        raise UserError(f"database {redact_url(url)}: cannot connect: {error.orig}") from None
+        reason = " ".join(str(error.orig).split("\n")[0].split())
+        raise UserError(f"database {redact_url(url)}: cannot connect: {reason}") from None
     if not current:
         migrate(engine)
     return engine

@@ -169,7 +169,8 @@ class DovecotServer:
         if binary is None:
             raise RuntimeError("dovecot binary not found")
         self._prepare()
-        with open(self.root / "dovecot.stderr", "ab") as stderr:
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.root / "dovecot.stderr", "wb") as stderr:
             self._proc = subprocess.Popen(
                 [binary, "-F", "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
@@ -179,7 +180,7 @@ class DovecotServer:
             )
         _OPEN.add(self)
         try:
-            self._wait_until_serving()
+            self._wait_until_serving(log_start)
         except BaseException:
             self.stop()
             raise
@@ -286,15 +287,18 @@ class DovecotServer:
         self._make_dirs(self.maildir, self.maildir / "cur", self.maildir / "new", self.maildir / "tmp")
         self.config_path.write_text(_config(self, accounts))
 
-    def _wait_until_serving(self) -> None:
+    def _wait_until_serving(self, log_start: int) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             assert self._proc is not None
             code = self._proc.poll()
             if code is not None:
                 raise RuntimeError(f"dovecot exited with status {code} while starting\n{self._log_tail()}")
+            # The master retries a failing service with growing back-off rather than exiting.
+            if " Fatal: " in self._log_since(log_start):
+                raise RuntimeError(f"dovecot failed while starting\n{self._log_tail()}")
             try:
-                with imaplib.IMAP4(self.host, self.port, timeout=5) as imap:
+                with imaplib.IMAP4(self.host, self.port, timeout=2) as imap:
                     imap.login(self.user, self.password)
                 return
             except (OSError, imaplib.IMAP4.abort):
@@ -308,6 +312,14 @@ class DovecotServer:
                 )
             time.sleep(0.05)
 
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def _log_tail(self, lines: int = 30) -> str:
         text = ""
         for path in (self.root / "dovecot.stderr", self.log_path):
@@ -319,6 +331,8 @@ class DovecotServer:
 def _config(server: DovecotServer, accounts: _Accounts) -> str:
     """The complete dovecot.conf: nothing is included from /etc/dovecot."""
     internal_group = f"default_internal_group = {accounts.internal_group}\n" if accounts.internal_group else ""
+    # Only root may chroot(); without root these services must run unjailed.
+    no_chroot = "" if os.geteuid() == 0 else "  chroot =\n"
     return f"""\
 # Written by tests/servers/dovecot.py for a private, throw-away instance.
 base_dir = {server.root / "run"}
@@ -360,13 +374,13 @@ userdb {{
 }}
 
 service anvil {{
-  unix_listener anvil-auth-penalty {{
+{no_chroot}  unix_listener anvil-auth-penalty {{
     mode = 0
   }}
 }}
 
 service imap-login {{
-  inet_listener imap {{
+{no_chroot}  inet_listener imap {{
     address = {server.host}
     port = {server.port}
   }}
@@ -408,12 +422,21 @@ def start_dovecot(root: Path, user: str = "hub", password: str = "secret") -> Do
         maildir=root / "mail" / user,
         remove_root_on_close=private,
     )
+    attempts_left = 3
     try:
-        server.start()
+        while True:
+            try:
+                server.start()
+                return server
+            except RuntimeError as exc:
+                # Another process may grab the free port between _free_port() and Dovecot's bind.
+                attempts_left -= 1
+                if not attempts_left or "Address already in use" not in str(exc):
+                    raise
+                server.port = _free_port()
     except BaseException:
         server.close()
         raise
-    return server
 
 
 @contextlib.contextmanager

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs (Python packages in ./.venv; Dovecot when missing and
+# root; starts the local PostgreSQL cluster when it is installed but stopped), then runs the suite.
+# Arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing dovecot-imapd (the IMAP tests start a private instance; the system service is not used)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd >/dev/null
+  else
+    echo "warning: Dovecot is missing (apt-get install dovecot-imapd); IMAP tests will skip outside CI" >&2
+  fi
+fi
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" = 0 ]; then
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    done
+  fi
+fi
+EXTRAS="[test]" source scripts/venv.sh
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" = 5 ]; then
+  echo "pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,39 @@
+"""Fixtures: an office on SQLite and on PostgreSQL, and the servers the integration tests need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.app import Hub
+from tests.helpers import make_office
+from tests.postgres import PostgresDatabases, require
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    if databases.made:
+        databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    reason = databases.unavailable_reason()
+    if reason:
+        require(reason)
+    return databases.fresh()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
+    office = make_office(tmp_path / "office", database_url)
+    yield office
+    office.close()

@@ -1,0 +1,80 @@
+"""Helpers shared by unit and integration tests: offices, test mail, one-call intake."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from hub.app import Hub, open_hub
+from hub.channels.email_parse import parse_email
+from hub.clock import FixedClock
+from hub.intake.pipeline import Outcome, process
+from hub.models import Case, Message, QuarantineItem
+from hub.office import init_office
+
+START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+OFFICE_ADDRESS = "casework@doe.example.gov"
+STAFF = "maria.lopez@doe.example.gov"
+
+
+def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
+                clock: FixedClock | None = None) -> Hub:
+    """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock."""
+    path = init_office(folder)
+    text = path.read_text()
+    text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
+    if inbox_url:
+        text = re.sub(r'(?m)^url = "maildir:var/inbox"', f'url = "{inbox_url}"', text)
+    path.write_text(text)
+    return open_hub(path, clock or FixedClock(START))
+
+
+def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRESS, subject: str = "Help please",
+          body: str = "My benefits letter never arrived.", message_id: str | None = None,
+          headers: dict[str, str] | None = None, html: str | None = None, date: datetime = START) -> bytes:
+    """An RFC 5322 message as bytes, the way a mail client would send it."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id or make_msgid(domain="example.com")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    if html is not None:
+        message.set_content(html, subtype="html")
+    else:
+        message.set_content(body)
+    return message.as_bytes()
+
+
+def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:
+    """Take one message through the whole inbound path."""
+    return process(hub.intake, raw, source, parse_email)
+
+
+@dataclass(frozen=True)
+class Tally:
+    cases: int
+    messages: int
+    on_cases: int
+    triage: int
+    quarantine: int
+
+
+def tally(hub: Hub) -> Tally:
+    with hub.sessions() as session:
+        count = lambda q: session.scalar(q) or 0  # noqa: E731
+        return Tally(
+            cases=count(select(func.count()).select_from(Case)),
+            messages=count(select(func.count()).select_from(Message)),
+            on_cases=count(select(func.count()).select_from(Message).where(Message.case_id.is_not(None))),
+            triage=count(select(func.count()).select_from(Message).where(Message.disposition == "triage")),
+            quarantine=count(select(func.count()).select_from(QuarantineItem)),
+        )

@@ -1,0 +1,63 @@
+"""Throwaway PostgreSQL databases on the server at 127.0.0.1:5432 (trust auth) for the suite.
+
+One migrated template database per run; each test gets a fresh copy of it (CREATE DATABASE … TEMPLATE
+is much faster than migrating again), dropped at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from hub.db import make_engine, migrate
+
+SERVER = os.environ.get("HUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def require(reason: str) -> None:
+    """Skip with the reason on a developer's machine; fail under CI, where every test must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+class PostgresDatabases:
+    def __init__(self) -> None:
+        self.prefix = f"hub_test_{uuid.uuid4().hex[:8]}"
+        self.admin: Engine = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        self.template = f"{self.prefix}_template"
+        self.made: list[str] = []
+        self._count = 0
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            with self.admin.connect() as connection:
+                connection.execute(text("select 1"))
+        except Exception as error:  # any failure to connect means "no server here"
+            return f"PostgreSQL not reachable at {SERVER}: {type(error).__name__}"
+        return None
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        with self.admin.connect() as connection:
+            suffix = f" TEMPLATE {template}" if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+        self.made.append(name)
+        return f"{SERVER}/{name}"
+
+    def fresh(self) -> str:
+        """The URL of a new, migrated, empty database."""
+        if self.template not in self.made:
+            engine = make_engine(self._create(self.template))
+            migrate(engine)
+            engine.dispose()
+        self._count += 1
+        return self._create(f"{self.prefix}_{self._count}", self.template)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as connection:
+            for name in reversed(self.made):
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
