@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
@@ -29,13 +30,32 @@ MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
 def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMessage:
-    """Parse one message; raise QuarantineError naming what could not be read."""
+    """Parse one message; raise QuarantineError naming what could not be read, and nothing else."""
     if not raw.strip():
         raise QuarantineError("empty message")
     try:
-        mail = mailparser.parse_from_bytes(raw)
+        mail = _mail_parser(raw)
     except Exception as error:  # mail-parser raises many kinds on broken MIME; all mean "keep the bytes"
         raise QuarantineError(f"unparseable MIME: {type(error).__name__}: {error}") from None
+    try:
+        return _inbound(raw, mail, source, max_attachment_bytes)
+    except QuarantineError:
+        raise
+    except Exception as error:  # whatever the bytes, the caller gets a QuarantineError, never a crash
+        raise QuarantineError(f"unreadable message: {type(error).__name__}: {error}") from None
+
+
+def _mail_parser(raw: bytes) -> Any:
+    message = message_from_bytes(raw)
+    if message.is_multipart() and message.epilogue is None:
+        # mail-parser 4.8 looks for a lost part in the epilogue when any part has a
+        # StartBoundaryNotFoundDefect, and fails with AttributeError on a missing (None) epilogue
+        # (sisimai lhost-sendgrid-01/02: a real bounce). An empty epilogue means the same and parses.
+        message.epilogue = ""
+    return mailparser.MailParser(message)
+
+
+def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> InboundMessage:
     message: EmailMessage = mail.message
     headers = tuple((name.lower(), _header_text(value)) for name, value in message.items())
     if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
@@ -144,7 +164,7 @@ def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachmen
             except (binascii.Error, ValueError):
                 data = payload.encode("ascii", "replace")
         else:
-            data = payload.encode(part.get("charset") or "utf-8", "replace")
+            data = _encoded(payload, part.get("charset"))
         found.append(InboundAttachment(
             filename=_clean(part.get("filename") or "")[:500],
             content_type=(part.get("mail_content_type") or "application/octet-stream")[:200],
@@ -152,3 +172,12 @@ def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachmen
             data=data if len(data) <= cap else None,
         ))
     return found
+
+
+def _encoded(text: str, charset: str | None) -> bytes:
+    """A text attachment back to bytes in its declared charset; an unknown charset name (sisimai
+    lhost-x3-*, flufl simple_30..33 declare "uft-8") falls back to UTF-8 instead of failing the message."""
+    try:
+        return text.encode(charset or "utf-8", "replace")
+    except LookupError:
+        return text.encode("utf-8", "replace")

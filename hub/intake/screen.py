@@ -21,6 +21,8 @@ from email.utils import getaddresses
 from functools import lru_cache
 from typing import Callable, Iterator
 
+from inscriptis import get_text
+
 from hub.intake.message import InboundMessage
 from hub.refs import is_our_message_id
 
@@ -41,16 +43,26 @@ OUT_OF_OFFICE_SUBJECT = re.compile(
     # which has no marker header at all)
     r"[āa]rpus biroja)", re.I)
 MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
-ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
-# RFC 3464 §2.3.3 Action values that mean the message got (or is still getting) through.
-NOT_FAILED = frozenset({"delivered", "relayed", "expanded"})
+# Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
+# yield user@host.
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# RFC 3464 §2.3.3 Action values that mean the message got through, plus Postfix's "deliverable" from an
+# address-verification report (`sendmail -bv`, sisimai rfc3464-28).
+NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 # Where the notice of a free-text bounce ends and the returned message begins: a rule of dashes or
 # underscores around a phrase (qmail "--- Below this line is a copy of the message.", Exim "------ This is
 # a copy of the message, including all the headers. ------", Yahoo "--- Original message follows."), or a
 # phrase ending in "follows". Addresses after it belong to the original, not to the failure.
 RETURNED_MESSAGE = re.compile(
-    r"^\s*([-_=*]{2,}.*\b(message|original|copy|headers?)\b|.*\b(original|returned|undelivered)\b.*\bfollows?\b)",
-    re.I | re.M)
+    r"^\s*([-_=*]{2,}.*\b(message|original|copy|headers?)\b|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b|"
+    r"(original|returned|unsent|undelivered) message\b)", re.I | re.M)
+# A header-style line inside a notice ("  To:      list@example.org" in an Exchange NDR, "* From: …"): it
+# describes the original message, not the failure.
+NOTICE_HEADER_LINE = re.compile(
+    r"^[ \t*>]*(to|cc|from|sent|date|subject|reply-to|return-path|message-id|in-reply-to|references|received)"
+    r"[ \t]*:.*$", re.I | re.M)
+# A Message-ID (or In-Reply-To/References) line of an original pasted into a free-text bounce, possibly indented.
+RETURNED_HEADER = re.compile(r"^[ \t>]*(?:message-id|in-reply-to|references):[ \t]*(.*)$", re.I | re.M)
 # A free-text delivery *warning*: the message is still queued and may yet arrive (flufl simple_03/21/35/40,
 # Exim "Warning: message … delayed"). Nothing has failed yet, so no address is reported.
 DELAY_WORDING = re.compile(
@@ -82,11 +94,7 @@ def _own_mail(message: InboundMessage, office_domain: str) -> Screening | None:
     return None
 
 
-def _delivery_report(message: InboundMessage, _domain: str) -> Screening | None:
-    if message.content_type == "multipart/report" and message.report_type in ("feedback-report",
-                                                                               "disposition-notification"):
-        # RFC 5965 abuse reports and RFC 8098 read receipts: automatic, but nothing failed.
-        return Screening("auto-reply", f"{message.report_type} report", returned_ids=_returned_ids(message))
+def _delivery_report(message: InboundMessage, domain: str) -> Screening | None:
     is_report = message.content_type == "multipart/report" and message.report_type == "delivery-status"
     parsed = _mime(message.raw)
     # A message/delivery-status part marks a DSN even when the MTA wrapped it in multipart/mixed
@@ -100,20 +108,35 @@ def _delivery_report(message: InboundMessage, _domain: str) -> Screening | None:
         return Screening("auto-reply", f"delivery success notification (Action: {', '.join(sorted(actions))})",
                          returned_ids=_returned_ids(message))
     if actions and "failed" not in actions:
-        return _bounce(message, "delivery delayed, not failed (RFC 3464 Action: delayed)", free_text=False)
-    return _bounce(message, "delivery status report (RFC 3464)")
+        return _bounce(message, "delivery delayed, not failed (RFC 3464 Action: delayed)", domain, free_text=False)
+    return _bounce(message, "delivery status report (RFC 3464)", domain)
 
 
-def _bounce_sender(message: InboundMessage, _domain: str) -> Screening | None:
+def _bounce_sender(message: InboundMessage, domain: str) -> Screening | None:
     for name, address in _from_addresses(message):
         local = address.split("@", 1)[0]
         if BOUNCE_SENDERS.match(local):
-            return _bounce(message, f"sent by {local}")
+            return _bounce(message, f"sent by {local}", domain)
         if BOUNCE_NAMES.match(name):
-            return _bounce(message, f"sent by {name}")
+            return _bounce(message, f"sent by {name}", domain)
+    # The envelope sender (Return-Path) of a bounce relayed on by another host is the MTA's own
+    # (`<MAILER-DAEMON@sb7.songbird.com>`, flufl simple_10/15/21/25).
+    local = (message.return_path or "").split("@", 1)[0]
+    if BOUNCE_SENDERS.match(local) and not local.lower().startswith("bounce"):
+        return _bounce(message, f"Return-Path {local}", domain)
     # Exim adds X-Failed-Recipients to its bounces and to nothing else.
     if message.header("x-failed-recipients"):
-        return _bounce(message, "X-Failed-Recipients header")
+        return _bounce(message, "X-Failed-Recipients header", domain)
+    return None
+
+
+def _other_report(message: InboundMessage, _domain: str) -> Screening | None:
+    # RFC 5965 abuse reports and RFC 8098 read receipts: automatic, but nothing failed. After the sender
+    # check, so that a rejection notice sent as an MDN by "Mail Delivery Subsystem" (flufl simple_38)
+    # still counts as a bounce.
+    if message.content_type == "multipart/report" and message.report_type in ("feedback-report",
+                                                                               "disposition-notification"):
+        return Screening("auto-reply", f"{message.report_type} report", returned_ids=_returned_ids(message))
     return None
 
 
@@ -148,15 +171,16 @@ def _mailing_list(message: InboundMessage, _domain: str) -> Screening | None:
     return None
 
 
-def _empty_return_path(message: InboundMessage, _domain: str) -> Screening | None:
+def _empty_return_path(message: InboundMessage, domain: str) -> Screening | None:
     # A null reverse-path (RFC 5321 §4.5.5) marks a notification that must not be answered.
     if message.return_path == "":
-        return _bounce(message, "empty Return-Path")
+        return _bounce(message, "empty Return-Path", domain)
     return None
 
 
 CHECKS: tuple[Check, ...] = (
-    _own_mail, _delivery_report, _bounce_sender, _auto_submitted, _precedence, _mailing_list, _empty_return_path,
+    _own_mail, _delivery_report, _bounce_sender, _other_report, _auto_submitted, _precedence, _mailing_list,
+    _empty_return_path,
 )
 
 
@@ -181,28 +205,55 @@ def _from_addresses(message: InboundMessage) -> list[tuple[str, str]]:
     return pairs + [(message.sender_name, message.sender)]
 
 
-def _bounce(message: InboundMessage, reason: str, free_text: bool = True) -> Screening:
+def _bounce(message: InboundMessage, reason: str, domain: str, free_text: bool = True) -> Screening:
     parsed = _mime(message.raw)
-    failed = _failed_recipients(parsed, message, free_text)
+    failed = _failed_recipients(parsed, message, domain, free_text)
     return Screening("bounce", reason, failed_recipients=failed, returned_ids=_returned_ids(message, parsed))
 
 
 def _status_blocks(parsed: EmailMessage) -> Iterator[tuple[str, str]]:
-    """(action, recipient address) for each per-recipient block of each message/delivery-status part."""
+    """(action, address) for each per-recipient block of each message/delivery-status part.
+
+    The address is the one the sender used, Original-Recipient (RFC 3464 §2.3.1), when it is an Internet
+    address, else Final-Recipient (§2.3.2): after forwarding or an X.400 gateway the final one is a local
+    alias (`userx@sims-ms-daemon`, flufl dsn_01) or not an address at all (`x400; /S=…`, flufl dsn_02)."""
     for part in parsed.walk():
         if part.get_content_type() != "message/delivery-status" or not part.is_multipart():
             continue
         for block in part.get_payload():
-            recipient = str(block.get("final-recipient") or block.get("original-recipient") or "")
-            action = str(block.get("action") or "").strip().lower()
-            if not action and not recipient:
+            if not isinstance(block, EmailMessage):
+                continue
+            if not any(block.get(name) for name in ("action", "final-recipient", "original-recipient")):
                 continue  # the per-message block (Reporting-MTA, Arrival-Date)
-            # Final-Recipient is "type; address" (RFC 3464 §2.3.2); some MTAs drop the type.
-            address = recipient.split(";", 1)[-1].strip().strip("<>").strip().lower()
-            yield action or "failed", address
+            address = _typed_address(block.get("original-recipient")) or _typed_address(block.get("final-recipient"))
+            yield _action(block), address
 
 
-def _failed_recipients(parsed: EmailMessage, message: InboundMessage, free_text: bool) -> tuple[str, ...]:
+def _typed_address(value: object) -> str:
+    """The address of an `address-type; address` field when the type is rfc822 (or left out)."""
+    kind, _, address = str(value or "").rpartition(";")
+    if kind.strip() and kind.strip().lower() != "rfc822":
+        return ""
+    address = address.strip().strip("<>").strip().lower()
+    return address if ADDRESS.fullmatch(address) else ""  # not `|/usr/bin/prog user@host` (sisimai lhost-exim-44)
+
+
+def _action(block: EmailMessage) -> str:
+    """RFC 3464 §2.3.3 Action, with the spellings MTAs use instead of "failed": "failure" (flufl dsn_03),
+    "error" (dsn_18), "failed (Bad destination mailbox address)" (dsn_12). Without an Action, the Status
+    class decides (RFC 3463: 2 success, 4 transient, 5 permanent)."""
+    words = str(block.get("action") or "").strip().lower().split()
+    action = words[0].strip("(;,") if words else ""
+    if action in ("failure", "error", "undeliverable"):
+        return "failed"
+    if action:
+        return action
+    status = str(block.get("status") or "").strip()
+    return {"2": "delivered", "4": "delayed"}.get(status[:1], "failed")
+
+
+def _failed_recipients(parsed: EmailMessage, message: InboundMessage, domain: str,
+                       free_text: bool) -> tuple[str, ...]:
     """Failed addresses: X-Failed-Recipients (Exim), Action: failed blocks (RFC 3464), else the notice text."""
     found: dict[str, None] = {}
     for value in message.header_values("x-failed-recipients"):
@@ -214,30 +265,34 @@ def _failed_recipients(parsed: EmailMessage, message: InboundMessage, free_text:
         if action == "failed" and "@" in address:
             found[address] = None
     if not found and not blocks and free_text:
-        found.update(dict.fromkeys(_notice_addresses(parsed, message)))
+        found.update(dict.fromkeys(_notice_addresses(parsed, message, domain)))
     return tuple(found)
 
 
-def _notice_addresses(parsed: EmailMessage, message: InboundMessage) -> list[str]:
-    """Addresses in a free-text bounce's own notice (not in the returned original, not the bounce's own
-    From/To, not postmaster-style addresses), unless the notice is only a delay warning."""
+def _notice_addresses(parsed: EmailMessage, message: InboundMessage, domain: str) -> list[str]:
+    """Addresses in a free-text bounce's own notice, unless the notice is only a delay warning. Left out:
+    the returned original, header-style lines, the bounce's own From/To/Cc/Return-Path/Delivered-To,
+    postmaster-style addresses and the office's own domain (a plus-address of ours as envelope sender
+    must never be marked bounced). X-Original-To is not left out: DragonFly Mail Agent puts the failed
+    address there (sisimai lhost-dragonfly-*)."""
     notice = _notice_text(parsed)
     if DELAY_WORDING.search(notice) or DELAY_WORDING.search(message.subject):
         return []
-    own = {address.lower() for _, address in getaddresses(
-        message.header_values("from") + message.header_values("to") + message.header_values("return-path"))}
-    own.update(message.recipients)
+    own = {address.strip().lower() for _, address in getaddresses(
+        [value for name in ("from", "to", "cc", "return-path", "delivered-to") for value in message.header_values(name)])}
     found: dict[str, None] = {}
-    for match in ADDRESS.finditer(notice):
+    for match in ADDRESS.finditer(NOTICE_HEADER_LINE.sub("", notice)):
         address = match.group(0).strip(".").lower()
-        if address not in own and not BOUNCE_SENDERS.match(address):
+        if address not in own and not BOUNCE_SENDERS.match(address) and \
+                address.rsplit("@", 1)[1] != domain.lower():
             found[address] = None
     return list(found)
 
 
 def _notice_text(parsed: EmailMessage) -> str:
     """The bounce's own text/plain parts (not those of an attached original), cut where a returned copy starts."""
-    texts = []
+    texts: list[str] = []
+    html: list[str] = []
     stack = [parsed]
     while stack:
         part = stack.pop(0)
@@ -248,23 +303,24 @@ def _notice_text(parsed: EmailMessage) -> str:
             payload = part.get_payload()
             stack[:0] = payload if isinstance(payload, list) else []
         elif content_type == "text/plain":
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes):
-                texts.append(data.decode(part.get_content_charset() or "latin-1", "replace")
-                             if _known_charset(part.get_content_charset()) else data.decode("latin-1"))
-    text = "\n".join(texts)
+            texts.append(_decoded(part))
+        elif content_type == "text/html":
+            html.append(_decoded(part))
+    if not texts and html:  # an HTML-only notice (sisimai lhost-x6-*, flufl groupwise_02, yahoo_12)
+        texts = [get_text(page) for page in html]
+    text = "\n".join(texts).replace("\r\n", "\n").replace("\r", "\n")  # CR-only mail (sisimai maildir/mac)
     marker = RETURNED_MESSAGE.search(text)
     return text[:marker.start()] if marker else text
 
 
-def _known_charset(charset: str | None) -> bool:
-    if not charset:
-        return True
+def _decoded(part: EmailMessage) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
     try:
-        "".encode(charset)
-    except LookupError:
-        return False
-    return True
+        return data.decode(part.get_content_charset() or "latin-1", "replace")
+    except LookupError:  # an unknown charset name, e.g. "uft-8" (sisimai lhost-x3-*)
+        return data.decode("latin-1")
 
 
 def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -> tuple[str, ...]:
@@ -274,7 +330,8 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
         return tuple(ids)
     parsed = parsed or _mime(message.raw)
     for part in parsed.walk():
-        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+        content_type = part.get_content_type()
+        if content_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else payload
             text = inner.as_string() if isinstance(inner, EmailMessage) else str(inner or "")
@@ -282,4 +339,9 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
             for line in header_block.splitlines():
                 if line.lower().startswith(("message-id:", "in-reply-to:", "references:")):
                     ids.update(dict.fromkeys(MESSAGE_ID.findall(line)))
+        elif content_type == "text/plain":
+            # Free-text bounces paste the original's headers into the notice (qmail, Exim, Yahoo).
+            for match in RETURNED_HEADER.finditer(_decoded(part)):
+                ids.update(dict.fromkeys(MESSAGE_ID.findall(match.group(1))))
+    ids.pop(message.message_id or "", None)
     return tuple(ids)

@@ -44,9 +44,8 @@ def client(dovecot: DovecotServer) -> Iterator[IMAPClient]:
 
 def test_login_needs_the_password(dovecot: DovecotServer) -> None:
     assert dovecot.imap_url() == f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}/INBOX"
-    with IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=30) as imap:
-        with pytest.raises(LoginError):
-            imap.login(dovecot.user, "wrong")
+    with IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=30) as imap, pytest.raises(LoginError):
+        imap.login(dovecot.user, "wrong")
     with IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=30) as imap:
         imap.login(dovecot.user, dovecot.password)
 

@@ -97,7 +97,7 @@ def dovecot_unavailable_reason() -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{binary} --version failed: {exc}"
     if not version.startswith(SUPPORTED_SERIES + "."):
-        return f"Dovecot {version} found; this fixture writes Dovecot {SUPPORTED_SERIES} configuration"
+        return f"Dovecot {version} found; this fixture writes {SUPPORTED_SERIES} configuration"
     try:
         _accounts()
     except KeyError as exc:
@@ -123,10 +123,10 @@ def _free_port() -> int:
 
 def _folder_on_disk(folder: str) -> str:
     """The Maildir++ directory name of an IMAP folder ("." is the hierarchy separator)."""
-    if not folder or folder.startswith(".") or folder.endswith(".") or ".." in folder or "/" in folder:
+    if not folder or folder[0] == "." or folder[-1] == "." or ".." in folder or "/" in folder:
         raise ValueError(f"not a deliverable folder name: {folder!r}")
-    if not folder.isascii():
-        from imapclient import imap_utf7  # Dovecot 2.3 keeps folder names in modified UTF-7
+    if not folder.isascii():  # Dovecot 2.3 keeps folder names in modified UTF-7 on disk
+        from imapclient import imap_utf7
 
         folder = imap_utf7.encode(folder).decode("ascii")
     return "." + folder
@@ -281,8 +281,8 @@ class DovecotServer:
         passwd = self.root / "passwd"
         passwd.write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
         passwd.chmod(0o640)
-        if os.geteuid() == 0:
-            os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)  # the auth process reads it
+        if os.geteuid() == 0:  # the auth process runs as the internal user and reads it
+            os.chown(passwd, 0, pwd.getpwnam(accounts.internal_user).pw_gid)
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
         self._make_dirs(self.maildir, self.maildir / "cur", self.maildir / "new", self.maildir / "tmp")
         self.config_path.write_text(_config(self, accounts))
@@ -304,7 +304,7 @@ class DovecotServer:
             except (OSError, imaplib.IMAP4.abort):
                 pass  # not listening yet
             except imaplib.IMAP4.error as exc:
-                raise RuntimeError(f"IMAP login to the private dovecot failed: {exc}\n{self._log_tail()}")
+                raise RuntimeError(f"IMAP login to the private dovecot failed: {exc}\n{self._log_tail()}") from exc
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"dovecot did not serve IMAP on {self.host}:{self.port} within "
@@ -330,7 +330,8 @@ class DovecotServer:
 
 def _config(server: DovecotServer, accounts: _Accounts) -> str:
     """The complete dovecot.conf: nothing is included from /etc/dovecot."""
-    internal_group = f"default_internal_group = {accounts.internal_group}\n" if accounts.internal_group else ""
+    group = accounts.internal_group
+    internal_group = f"default_internal_group = {group}\n" if group else ""
     # Only root may chroot(); without root these services must run unjailed.
     no_chroot = "" if os.geteuid() == 0 else "  chroot =\n"
     return f"""\
@@ -354,7 +355,7 @@ mail_uid = {accounts.mail_uid}
 mail_gid = {accounts.mail_gid}
 # The default (500) refuses system accounts, which a CI may run the tests as.
 first_valid_uid = 1
-mail_location = maildir:{server.root / "mail"}/%u
+mail_location = maildir:{server.maildir}
 mail_fsync = never
 maildir_very_dirty_syncs = yes
 # Off: with the list index, folders that deliver() creates on disk stay unlisted until resynced.
@@ -398,7 +399,8 @@ def _private_root_needed(root: Path) -> bool:
     if os.geteuid() != 0:
         return False
     # As root, nobody/dovecot/dovenull must traverse every ancestor (pytest's are mode 0700).
-    return any(not os.stat(p).st_mode & 0o001 for p in (root.resolve(), *root.resolve().parents) if p.exists())
+    resolved = root.resolve()
+    return any(not p.stat().st_mode & 0o001 for p in (resolved, *resolved.parents) if p.exists())
 
 
 def start_dovecot(root: Path, user: str = "hub", password: str = "secret") -> DovecotServer:

@@ -1,0 +1,143 @@
+"""The IMAP source against a private Dovecot: fetch, move after commit, quarantine folder, cursor,
+and a process killed in the middle of a batch that loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+from sqlalchemy import func, select
+
+from hub.app import Hub, open_hub
+from hub.cycle import run_once
+from hub.models import Message, Outbox, SourceCursor
+from tests.helpers import email, make_office, tally
+from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
+    require_dovecot()
+    with running_dovecot(tmp_path / "dovecot") as server:
+        yield server
+
+
+@pytest.fixture
+def office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
+           database_url: str) -> Iterator[Hub]:
+    monkeypatch.setenv("HUB_INBOX_PASSWORD", dovecot.password)
+    hub = make_office(tmp_path / "office", database_url, inbox_url=dovecot.imap_url())
+    yield hub
+    hub.close()
+
+
+def folder_counts(server: DovecotServer) -> dict[str, int]:
+    with IMAPClient(server.host, port=server.port, ssl=False) as client:
+        client.login(server.user, server.password)
+        counts = {}
+        for _, _, name in client.list_folders():
+            counts[name] = client.folder_status(name, ["MESSAGES"])[b"MESSAGES"]
+        return counts
+
+
+def test_mail_is_filed_then_moved_and_a_second_run_changes_nothing(office: Hub, dovecot: DovecotServer) -> None:
+    dovecot.deliver_many([email(sender=f"p{n}@example.com", message_id=f"<n{n}@example.com>") for n in range(5)])
+    dovecot.deliver(b"")
+    dovecot.deliver(b"\x00garbage without headers")
+    summary = run_once(office)
+    assert (summary.fates["new-case"], summary.fates["quarantine"]) == (5, 2)
+    assert folder_counts(dovecot) == {"INBOX": 0, "Processed": 5, "Quarantine": 2}
+    before = tally(office)
+    assert run_once(office).total == 0
+    assert tally(office) == before
+    with office.sessions() as session:
+        cursor = session.scalars(select(SourceCursor)).one()
+        assert cursor.position == 7 and cursor.validity and cursor.last_success_at is not None
+
+
+def test_new_mail_after_a_run_is_picked_up(office: Hub, dovecot: DovecotServer) -> None:
+    dovecot.deliver(email(message_id="<a@example.com>"))
+    assert run_once(office).fates["new-case"] == 1
+    dovecot.deliver(email(message_id="<b@example.com>", sender="b@example.com"))
+    assert run_once(office).fates["new-case"] == 1
+    assert tally(office).cases == 2
+
+
+def test_without_move_messages_are_flagged_and_not_read_again(office: Hub, dovecot: DovecotServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.channels import imap
+
+    original = imap.ImapSource.__init__
+
+    def without_move(self: imap.ImapSource, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.can_move = False  # as on a server that does not offer MOVE (RFC 6851)
+
+    monkeypatch.setattr(imap.ImapSource, "__init__", without_move)
+    dovecot.deliver_many([email(message_id="<f1@example.com>"), b""])
+    assert run_once(office).total == 2
+    with office.sessions() as session:  # forget the cursor: the keywords alone must keep them from coming back
+        session.query(SourceCursor).delete()
+        session.commit()
+    assert run_once(office).total == 0
+    with IMAPClient(dovecot.host, port=dovecot.port, ssl=False) as client:
+        client.login(dovecot.user, dovecot.password)
+        client.select_folder("INBOX", readonly=True)
+        flags = {tuple(sorted(f)) for f in client.get_flags(client.search()).values()}
+    assert flags == {(b"$HubProcessed",), (b"$HubQuarantined",)}
+
+
+def _crash_office(tmp_path: Path, dovecot: DovecotServer, database_url: str) -> Path:
+    hub = make_office(tmp_path / "crash-office", database_url, inbox_url=dovecot.imap_url())
+    hub.close()
+    config = hub.config.path
+    config.write_text(config.read_text().replace("batch_size = 100", "batch_size = 50"))
+    return config
+
+
+def _stored(hub: Hub) -> int:
+    with hub.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Message)) or 0
+
+
+def test_killed_in_the_middle_of_a_batch_the_rerun_loses_and_duplicates_nothing(
+        tmp_path: Path, dovecot: DovecotServer, database_url: str) -> None:
+    total = 400
+    raws = [email(sender=f"p{n}@example.com", message_id=f"<k{n}@example.com>", body=f"case {n}\n" * 40)
+            for n in range(total)]
+    raws += [b""] * 3  # quarantined items must be neither lost nor doubled either
+    dovecot.deliver_many(raws)
+    config = _crash_office(tmp_path, dovecot, database_url)
+    watcher = open_hub(config)
+    env = {**os.environ, "HUB_INBOX_PASSWORD": dovecot.password}
+    command = [sys.executable, "-m", "hub", "--config", str(config), "run", "--once"]
+    kills = 0
+    for threshold in (70, 160, 260):  # kill at three points, each in the middle of a 50-message batch
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _stored(watcher) < threshold and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=30)
+    assert kills >= 2, "the runs finished before they could be killed; the test proves nothing"
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    counts = tally(watcher)
+    assert (counts.messages, counts.cases, counts.quarantine) == (total, total, 1)
+    with watcher.sessions() as session:
+        acks = session.scalar(select(func.count()).select_from(Outbox)) or 0
+        distinct = session.scalar(select(func.count(func.distinct(Outbox.case_id))))
+    assert acks == distinct == total, "exactly one acknowledgement per case"
+    assert folder_counts(dovecot) == {"INBOX": 0, "Processed": total, "Quarantine": 3}
+    watcher.close()
