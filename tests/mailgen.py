@@ -30,6 +30,7 @@ Run `python -m tests.mailgen [N]` for the mix, the sizes, and a parse check of e
 from __future__ import annotations
 
 import base64
+import binascii
 import random
 import unicodedata
 import uuid
@@ -37,7 +38,6 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.header import Header
-from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from typing import Callable, Iterator
@@ -262,42 +262,99 @@ def _address(name: str, address: str) -> str:
     return formataddr((name, address))
 
 
-def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime) -> list[tuple[str, str]]:
-    """Delivery headers as the office's MX adds them: Return-Path, Received, Authentication-Results, DKIM."""
+def _b64(rng: random.Random, size: int) -> str:
+    return base64.b64encode(rng.randbytes(size)).decode()
+
+
+def _folded(text: str, width: int = 70) -> str:
+    """A long token split over continuation lines (signatures, anti-spam blobs)."""
+    return "\n\t".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+def _signature_header(rng: random.Random, domain: str) -> str:
+    return (f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={domain}; s=s{rng.randint(1, 4)}; t={rng.getrandbits(31)};"
+            f"\n\th=from:to:subject:date:message-id:mime-version; bh={_b64(rng, 32)};\n\tb={_folded(_b64(rng, 256))}")
+
+
+def _provider_headers(rng: random.Random, client: str, domain: str, date: datetime) -> list[tuple[str, str]]:
+    """What the sender's provider adds: ARC sets, a second DKIM, anti-spam verdicts (all inert to the hub)."""
+    stamp = format_datetime(date)
+    if client == "gmail":
+        return [("ARC-Seal", f"i=1; a=rsa-sha256; t={rng.getrandbits(31)}; cv=none; d=google.com; s=arc-20240605;"
+                             f"\n\tb={_folded(_b64(rng, 256))}"),
+                ("ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=google.com; s=arc-20240605;\n\t"
+                                          f"h=to:subject:message-id:date:from:mime-version:dkim-signature;\n\t"
+                                          f"bh={_b64(rng, 32)};\n\tb={_folded(_b64(rng, 256))}"),
+                ("ARC-Authentication-Results", f"i=1; mx.google.com; dkim=pass header.i=@{domain}; spf=pass"),
+                ("X-Google-DKIM-Signature", _signature_header(rng, "1e100.net")),
+                ("X-Gm-Message-State", _folded(_b64(rng, 90))),
+                ("X-Google-Smtp-Source", _folded(_b64(rng, 60))),
+                ("X-Received", f"by 2002:a05:{rng.getrandbits(16):x}::{rng.getrandbits(16):x} with SMTP id "
+                               f"{_token(rng, 18)};\n\t{stamp}")]
+    if client == "outlook":
+        return [("ARC-Seal", f"i=1; a=rsa-sha256; s=arcselector10001; d=microsoft.com; cv=none;\n\t"
+                             f"b={_folded(_b64(rng, 256))}"),
+                ("ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=microsoft.com; "
+                                          f"s=arcselector10001;\n\tbh={_b64(rng, 32)};\n\tb={_folded(_b64(rng, 256))}"),
+                ("X-MS-Office365-Filtering-Correlation-Id", str(uuid.UUID(int=rng.getrandbits(128), version=4))),
+                ("X-Microsoft-Antispam", "BCL:0;ARA:13230040|366016|1800799024|376014;"),
+                ("X-Microsoft-Antispam-Message-Info", _folded(_b64(rng, 900))),
+                ("X-Forefront-Antispam-Report", "CIP:255.255.255.255;CTRY:;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:NSPM;"
+                                                f"H:{_token(rng, 10).upper()}.namprd11.prod.outlook.com;PTR:;CAT:NONE;"),
+                ("X-MS-Exchange-AntiSpam-MessageData-0", _folded(_b64(rng, 600))),
+                ("X-MS-Exchange-CrossTenant-OriginalArrivalTime", stamp)]
+    return [("X-Proofpoint-GUID", _token(rng, 32)), ("X-Proofpoint-Spam-Details",
+             _folded(f"rule=notspam policy=default score=0 spamscore=0 mlxscore=0 bulkscore=0 phishscore=0 "
+                     f"adultscore=0 suspectscore=0 classifier=spam adjust=0 reason=mlx scancount=1 "
+                     f"engine=8.19.0-{rng.randint(2400000000, 2499999999)} definitions=main-{_token(rng, 10)}")),
+            ("X-Apple-Mail-Remote-Attachments", "NO")]
+
+
+def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime, client: str = "") -> list[tuple[str, str]]:
+    """Delivery headers: the office MX's Received and Authentication-Results, the sender's DKIM and more."""
     ip = f"{rng.randint(20, 209)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
     host = f"mail-{_token(rng, 6)}.{sender_domain}"
     stamp = format_datetime(date + timedelta(seconds=rng.randint(1, 40)))
-    signature = base64.b64encode(rng.randbytes(256)).decode()
-    body_hash = base64.b64encode(rng.randbytes(32)).decode()
     return [
         ("Delivered-To", to),
         ("Received", f"from {host} ({host} [{ip}])\n\tby {MX} (Postfix) with ESMTPS id {_token(rng, 12).upper()}"
                      f"\n\tfor <{to}>; {stamp}"),
-        ("Received", f"by {host} with SMTP id {_token(rng, 16)};\n\t{format_datetime(date)}"),
+        ("Received-SPF", f"pass (mx.doe.example.gov: domain of {sender_domain} designates {ip} as permitted sender)"),
         ("Authentication-Results", f"{MX};\n\tdkim=pass header.d={sender_domain};\n\tspf=pass "
                                    f"smtp.mailfrom={sender_domain};\n\tdmarc=pass header.from={sender_domain}"),
-        ("DKIM-Signature", f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={sender_domain}; s=s{rng.randint(1, 4)};"
-                           f"\n\th=from:to:subject:date:message-id:mime-version; bh={body_hash};"
-                           f"\n\tb={signature[:76]}\n\t {signature[76:152]}\n\t {signature[152:228]}"
-                           f"\n\t {signature[228:]}"),
+        ("Received", f"by {host} with SMTP id {_token(rng, 16)};\n\t{format_datetime(date)}"),
+        ("DKIM-Signature", _signature_header(rng, sender_domain)),
+        *(_provider_headers(rng, client, sender_domain, date) if client else []),
     ]
 
 
-def _assemble(headers: list[tuple[str, str]], body: EmailMessage) -> bytes:
-    """Our own header block (kept exactly as written) followed by the MIME entity's headers and body."""
+def _assemble(headers: list[tuple[str, str]], body: str) -> bytes:
+    """The header block (kept exactly as written), MIME-Version, then the MIME entity (its headers and body)."""
     block = "".join(f"{name}: {value}\n" for name, value in headers)
-    return block.encode("ascii") + body.as_bytes()
+    return (block + "MIME-Version: 1.0\n" + body).encode()
 
 
-def _text_body(text: str, html: str | None = None, html_only: bool = False, flowed: bool = False) -> EmailMessage:
-    body = EmailMessage()
-    if html_only and html is not None:
-        body.set_content(html, subtype="html")
-        return body
-    body.set_content(text, params={"format": "flowed"} if flowed else {})
-    if html is not None:
-        body.add_alternative(html, subtype="html")
-    return body
+def _text_part(text: str, subtype: str = "plain", flowed: bool = False) -> str:
+    charset = '; charset="UTF-8"' + ("; format=flowed" if flowed else "")
+    if text.isascii():
+        return f"Content-Type: text/{subtype}{charset}\nContent-Transfer-Encoding: 7bit\n\n{text}"
+    encoded = binascii.b2a_qp(text.encode()).decode("ascii")
+    return f"Content-Type: text/{subtype}{charset}\nContent-Transfer-Encoding: quoted-printable\n\n{encoded}"
+
+
+def _multipart(rng: random.Random, subtype: str, parts: list[str]) -> str:
+    boundary = f"00000000000{rng.getrandbits(52):013x}"
+    inner = "".join(f"--{boundary}\n{part}\n" for part in parts)
+    return f'Content-Type: multipart/{subtype}; boundary="{boundary}"\n\n{inner}--{boundary}--\n'
+
+
+def _text_body(rng: random.Random, text: str, html: str | None = None, html_only: bool = False,
+               flowed: bool = False) -> str:
+    if html is not None and html_only:
+        return _text_part(html, "html")
+    if html is None:
+        return _text_part(text, flowed=flowed)
+    return _multipart(rng, "alternative", [_text_part(text, flowed=flowed), _text_part(html, "html")])
 
 
 def _pdf(rng: random.Random, size: int) -> bytes:
@@ -310,14 +367,18 @@ def _pdf(rng: random.Random, size: int) -> bytes:
             + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
 
 
-def _attach(rng: random.Random, body: EmailMessage, large: bool) -> None:
+def _attach(rng: random.Random, body: str, large: bool) -> str:
+    """The body with a PDF or a phone photo attached (large: 40-150 KB, else 4-30 KB before base64)."""
     size = rng.randint(40_000, 150_000) if large else rng.randint(4_000, 30_000)
     if rng.random() < 0.7:
         name = rng.choice(("letter.pdf", "SSA notice.pdf", "denial_letter.pdf", "scan0001.pdf", "DD214.pdf"))
-        body.add_attachment(_pdf(rng, size), maintype="application", subtype="pdf", filename=name)
+        kind, data = "application/pdf", _pdf(rng, size)
     else:
-        photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + rng.randbytes(size)
-        body.add_attachment(photo, maintype="image", subtype="jpeg", filename=f"IMG_{rng.randint(1000, 9999)}.jpeg")
+        name, kind = f"IMG_{rng.randint(1000, 9999)}.jpeg", "image/jpeg"
+        data = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + rng.randbytes(size)
+    attachment = (f'Content-Type: {kind}; name="{name}"\nContent-Disposition: attachment; filename="{name}"\n'
+                  f"Content-Transfer-Encoding: base64\n\n{base64.encodebytes(data).decode()}")
+    return _multipart(rng, "mixed", [body, attachment])
 
 
 def _html(paragraphs: list[str]) -> str:
@@ -409,9 +470,9 @@ class _Mailbox:
         paragraphs = self._letter(rng, profile)
         text = "\n\n".join(paragraphs) + "\n"
         style = rng.random()
-        body = _text_body(text, _html(paragraphs) if style < 0.55 else None, html_only=0.45 <= style < 0.55)
+        body = _text_body(rng, text, _html(paragraphs) if style < 0.55 else None, html_only=0.45 <= style < 0.55)
         if rng.random() < 0.18:
-            _attach(rng, body, large=rng.random() < 0.6)
+            body = _attach(rng, body, large=rng.random() < 0.6)
         extra = [("Cc", _address("", f"{_ascii(person.name.split()[0])}.family@gmail.com"))] if rng.random() < 0.05 else []
         raw = _assemble(self._headers(_address(person.name, person.address), self.office, profile.subject,
                                       profile.first_message_id, self.date, extra), body)
@@ -447,7 +508,7 @@ class _Mailbox:
                     f'<div dir="ltr" class="gmail_attr">On {sent} {office.replace("<", "&lt;")} wrote:<br></div>'
                     '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid '
                     f'rgb(204,204,204);padding-left:1ex">{quoted.replace(chr(10), "<br>")}</blockquote></div>\n')
-            body = _text_body(text, html)
+            body = _text_body(rng, text, html)
         elif person.client == "outlook":
             subject = subject.replace("Re: ", "RE: ", 1)
             if rng.random() < 0.5:
@@ -461,15 +522,15 @@ class _Mailbox:
                     f'<p class="MsoNormal">{new.replace(chr(10), "<br>")}</p><div style="border:none;border-top:'
                     f'solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in"><p class="MsoNormal">'
                     f'{history.replace("<", "&lt;").replace(chr(10), "<br>")}</p></div></div></body></html>\n')
-            body = _text_body(text, html)
+            body = _text_body(rng, text, html)
             extra += [("Thread-Topic", earlier), ("Thread-Index", base64.b64encode(rng.randbytes(22)).decode())]
         else:
             text = (f"{new}\n\nSent from my iPhone\n\n> On {when.strftime('%b %d, %Y, at %I:%M %p')}, {office} "
                     f"wrote:\n>\n{_quote(quoted)}\n")
-            body = _text_body(text, flowed=True)
+            body = _text_body(rng, text, flowed=True)
             extra.append(("X-Mailer", "iPhone Mail (22B91)"))
         if rng.random() < 0.05:
-            _attach(rng, body, large=True)
+            body = _attach(rng, body, large=True)
         domain = person.address.rsplit("@", 1)[1]
         raw = _assemble(self._headers(_address(person.name, person.address), to, subject,
                                       _message_id(rng, person.client, domain), when, extra), body)
@@ -485,7 +546,7 @@ class _Mailbox:
         extra = [("In-Reply-To", profile.first_message_id), ("References", profile.first_message_id)]
         domain = person.address.rsplit("@", 1)[1]
         raw = _assemble(self._headers(_address(person.name, person.address), self.office, f"Re: {profile.subject}",
-                                      _message_id(rng, person.client, domain), self.date, extra), _text_body(text))
+                                      _message_id(rng, person.client, domain), self.date, extra), _text_body(rng, text))
         return Generated(raw, "follow-up", "case", profile.sequence)
 
     def _agency_rewritten_subject(self) -> Generated:
@@ -501,9 +562,9 @@ class _Mailbox:
                 "address we have on file. Any payment due will be issued within 30 days.\n\n"
                 "If we can be of further assistance, please contact this office.\n\nSincerely,\n\n"
                 + profile.topic.liaison.split(" <", 1)[0] + "\n")
-        body = _text_body(text)
+        body = _text_body(rng, text)
         if rng.random() < 0.4:
-            _attach(rng, body, large=rng.random() < 0.5)
+            body = _attach(rng, body, large=rng.random() < 0.5)
         our = self._our_id(profile)
         liaison = profile.topic.liaison.rsplit("<", 1)[1].strip(">")
         raw = _assemble(self._headers(profile.topic.liaison, self.office, subject,
@@ -522,7 +583,7 @@ class _Mailbox:
         raw = _assemble(self._headers(_address(person.name, person.address), self.office,
                                       rng.choice(("Question about my case", f"Update - {profile.subject}",
                                                   "Still waiting")),
-                                      _message_id(rng, person.client, domain), self.date), _text_body(text))
+                                      _message_id(rng, person.client, domain), self.date), _text_body(rng, text))
         return Generated(raw, "ref-in-body-only", "case", profile.sequence)
 
     def _auto_reply(self) -> Generated:
@@ -549,7 +610,7 @@ class _Mailbox:
             expect, sequence = "triage", None
         domain = sender.rsplit("@", 1)[1].strip(">")
         raw = _assemble(self._headers(sender, to, subject, f"<{rng.getrandbits(64):016x}@{domain}>", self.date, extra),
-                        _text_body(text))
+                        _text_body(rng, text))
         return Generated(raw, "auto-reply", expect, sequence)
 
     def _bounce(self) -> Generated:
@@ -605,7 +666,7 @@ class _Mailbox:
                  ("Precedence", "bulk")]
         raw = _assemble(self._headers(_address(name, sender), self.office, f"{name}: {rng.choice(('November', 'Weekly'))} "
                                       "edition", f"<{_token(rng, 24)}@{sender.rsplit('@', 1)[1]}>", self.date, extra),
-                        _text_body("This newsletter is best viewed in HTML.\n", html))
+                        _text_body(rng, "This newsletter is best viewed in HTML.\n", html))
         return Generated(raw, "list", "triage", None)
 
     def _duplicate(self) -> Generated:
@@ -636,7 +697,7 @@ class _Mailbox:
         domain = relative.address.rsplit("@", 1)[1]
         raw = _assemble(self._headers(_address(relative.name, relative.address), self.office,
                                       f"Fwd: [{profile.ref}] We received your message",
-                                      _message_id(rng, relative.client, domain), self.date), _text_body(text))
+                                      _message_id(rng, relative.client, domain), self.date), _text_body(rng, text))
         return Generated(raw, "forwarded-ref-stranger", "triage", None)
 
     def _staff_reply(self) -> Generated:
@@ -651,7 +712,7 @@ class _Mailbox:
         raw = _assemble(self._headers(_address(name, address), self.refs.plus_address(self.office, profile.ref),
                                       f"RE: [{profile.ref}] New message from {profile.person.name}",
                                       _message_id(rng, "outlook", self.office_domain), self.date),
-                        _text_body(text))
+                        _text_body(rng, text))
         return Generated(raw, "staff-reply", "case", profile.sequence)
 
 

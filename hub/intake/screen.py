@@ -54,7 +54,7 @@ NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 # a copy of the message, including all the headers. ------", Yahoo "--- Original message follows."), or a
 # phrase ending in "follows". Addresses after it belong to the original, not to the failure.
 RETURNED_MESSAGE = re.compile(
-    r"^\s*([-_=*]{2,}.*\b(message|original|copy|headers?)\b|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b|"
+    r"^\s*([-_=]{2,}.*\b(original|copy|returned|unsent|undelivered|headers?|below)\b|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b|"
     r"(original|returned|unsent|undelivered) message\b)", re.I | re.M)
 # A header-style line inside a notice ("  To:      list@example.org" in an Exchange NDR, "* From: …"): it
 # describes the original message, not the failure.
