@@ -9,9 +9,10 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 

@@ -7,7 +7,7 @@ only for display and for calendar rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -19,14 +19,14 @@ class SystemClock:
     """The real time."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass
 class FixedClock:
     """A clock that stands still until told to move; for `run --at` and for tests."""
 
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         self.at = as_utc(self.at)
@@ -41,5 +41,5 @@ class FixedClock:
 def as_utc(moment: datetime) -> datetime:
     """A naive time is taken to be UTC (databases hand them back naive); an aware one is converted."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -5,7 +5,7 @@ For now: drain the configured inbox through the intake path.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from hub.app import Hub
 from hub.channels.email_parse import parse_email

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterator, Protocol
+from typing import Protocol
 
 from hub.intake.pipeline import Intake, Outcome, Parser, process
 

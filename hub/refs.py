@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 # No 0/O, 1/I/L: the code is read aloud over the phone and typed from paper letters.
 CHECK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

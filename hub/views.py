@@ -95,4 +95,4 @@ def case_detail(session: Session, case: Case) -> dict[str, Any]:
 def message_counts(session: Session) -> dict[int, int]:
     rows = session.execute(select(Message.case_id, func.count()).where(Message.case_id.is_not(None))
                            .group_by(Message.case_id))
-    return {case_id: count for case_id, count in rows}
+    return {case_id: count for case_id, count in rows if case_id is not None}

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import re
 from email import message_from_bytes
-from email.header import decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message as EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
@@ -60,7 +60,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
     headers = tuple((name.lower(), _header_text(value)) for name, value in message.items())
     if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
         raise QuarantineError("no message headers found")
-    sender_name, sender = _sender(message)
+    sender_name, sender = _sender(mail, message)
     message_id = _first_id(message.get("message-id"))
     text = _text(mail)
     try:
@@ -71,7 +71,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
             raw=raw,
             sender=sender,
             sender_name=sender_name,
-            recipients=_recipients(message),
+            recipients=_recipients(mail, message),
             subject=_clean(_header_text(message.get("subject", ""))),
             text=text,
             new_text=new_text(text),
@@ -90,20 +90,61 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
 
 
 def _header_text(value: Any) -> str:
-    """A header as text: RFC 2047 words decoded, unknown charsets kept as they are."""
+    """A header as text: RFC 2047 words decoded; raw 8-bit bytes (the stdlib hands them over as an
+    unknown-8bit Header, flanker from-encoding.eml, sisimai lhost-kddi-01) read as UTF-8, else cp1252.
+    The pieces are joined as RFC 2047 §6.2 says (space between adjacent encoded words dropped)."""
     if value is None:
         return ""
     try:
-        return str(make_header(decode_header(str(value))))
+        chunks = decode_header(value if isinstance(value, Header) else str(value))
+        return _storable("".join(_chunk_text(chunk, charset) for chunk, charset in chunks))
     except (LookupError, UnicodeError, ValueError, binascii.Error):
-        return str(value)
+        return _storable(str(value))
+
+
+def _chunk_text(chunk: str | bytes, charset: str | None) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    for encoding in ([charset] if charset and charset != "unknown-8bit" else []) + ["utf-8"]:
+        try:
+            return chunk.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return chunk.decode("cp1252", "replace")
+
+
+def _storable(text: str) -> str:
+    """Text any database column can hold: no NUL (PostgreSQL text refuses it; sisimai lhost-office365-01
+    has NULs in its body) and no lone surrogates (8-bit bytes kept as surrogate escapes are decoded as
+    UTF-8, else cp1252)."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sender(message: EmailMessage) -> tuple[str, str]:
+def _sender(mail: Any, message: EmailMessage) -> tuple[str, str]:
+    """From as mail-parser reads it, which gets right what splitting the decoded header gets wrong: an
+    encoded display name holding a comma (spamscope mail_test_18) or an address used as the display
+    name, `alice@example.com <bob@example.com>` (mail_test_19: the sender is bob). Then Sender and
+    Return-Path."""
+    for name, address in _mailparser_addresses(mail, "from_"):
+        if "@" in address:
+            return _clean(_storable(name)), address.strip().lower()
     for header in ("from", "sender", "return-path"):
         for name, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
             if "@" in address:
@@ -111,13 +152,25 @@ def _sender(message: EmailMessage) -> tuple[str, str]:
     return "", ""
 
 
-def _recipients(message: EmailMessage) -> tuple[str, ...]:
+def _recipients(mail: Any, message: EmailMessage) -> tuple[str, ...]:
     found: dict[str, None] = {}
-    for header in RECIPIENT_HEADERS:
+    for attribute in ("to", "cc", "delivered_to"):
+        for _, address in _mailparser_addresses(mail, attribute):
+            if "@" in address:
+                found[address.strip().lower()] = None
+    # The stdlib reads the headers mail-parser does not, and To/Cc when mail-parser found nothing usable in
+    # them (a malformed To such as `<a@example.com>a@example.com`, chatwoot mail_with_invalid_to).
+    headers = RECIPIENT_HEADERS if not found else ("x-original-to", "envelope-to")
+    for header in headers:
         for _, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
             if "@" in address:
                 found[address.strip().lower()] = None
     return tuple(found)
+
+
+def _mailparser_addresses(mail: Any, attribute: str) -> list[tuple[str, str]]:
+    value = getattr(mail, attribute, None)
+    return [pair for pair in value if isinstance(pair, tuple) and len(pair) == 2] if isinstance(value, list) else []
 
 
 def _first_id(value: Any) -> str | None:
@@ -149,9 +202,9 @@ def _date(value: Any) -> Any:
 def _text(mail: Any) -> str:
     plain = "\n".join(part for part in mail.text_plain if part).strip()
     if plain:
-        return plain
+        return _storable(plain)
     html = "\n".join(part for part in mail.text_html if part)
-    return get_text(html).strip() if html.strip() else ""
+    return _storable(get_text(html).strip()) if html.strip() else ""
 
 
 def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachment]:
@@ -166,7 +219,7 @@ def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachmen
         else:
             data = _encoded(payload, part.get("charset"))
         found.append(InboundAttachment(
-            filename=_clean(part.get("filename") or "")[:500],
+            filename=_clean(_storable(part.get("filename") or ""))[:500],
             content_type=(part.get("mail_content_type") or "application/octet-stream")[:200],
             size=len(data),
             data=data if len(data) <= cap else None,

@@ -7,8 +7,8 @@ where they are; a rerun is harmless because stored messages are recognised as du
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Hashable, Iterator
 
 from hub.errors import UserError
 from hub.inbox import Item

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Hashable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
@@ -85,6 +85,7 @@ class ImapSource:
         self.now = now
         self.can_move = b"MOVE" in client.capabilities()
         self.validity = 0
+        self._folders_made: set[str] = set()
 
     def batches(self) -> Iterator[list[Item]]:
         selected = self.client.select_folder(self.address.mailbox)
@@ -114,9 +115,12 @@ class ImapSource:
         self._save_position(max(int(str(k)) for k in (*done, *quarantined)))
 
     def _ensure_folder(self, folder: str) -> None:
+        if folder in self._folders_made:
+            return
         if not self.client.folder_exists(folder):
             self.client.create_folder(folder)
             log.info("%s: created folder %s", self.name, folder)
+        self._folders_made.add(folder)
 
     def _position(self) -> int:
         with self.sessions.begin() as session:

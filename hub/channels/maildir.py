@@ -7,8 +7,8 @@ only after their outcome is committed.
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Hashable, Iterator
 
 from hub.inbox import Item
 

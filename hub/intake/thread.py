@@ -7,8 +7,8 @@ counts when its check code verifies, so a guessed or mistyped one never reaches 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,7 +55,8 @@ def _case_of_known_message(session: Session, message_ids: tuple[str, ...]) -> in
         rows = session.execute(select(table.message_id, table.case_id).where(
             table.message_id.in_(message_ids), table.case_id.is_not(None)))
         for message_id, case_id in rows:
-            known.setdefault(message_id, case_id)
+            if message_id is not None and case_id is not None:
+                known.setdefault(message_id, case_id)
     # Nearest first: In-Reply-To, then References from the newest.
     return next((known[m] for m in message_ids if m in known), None)
 
