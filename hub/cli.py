@@ -27,7 +27,7 @@ from hub.inbox import Summary, drain
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
 from hub.status import status_lines
-from hub.views import case_detail, case_summary, find_case, list_cases
+from hub.views import case_detail, case_summary, find_case, list_cases, triage_list
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TEMPORARY = 1, 2, 75
 
@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_case_show)
+
+    triage = commands.add_parser("triage", help="messages held for a caseworker to place").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    triage_list = triage.add_parser("list", help="held messages with their reasons")
+    triage_list.add_argument("--json", action="store_true", help="machine-readable output")
+    triage_list.set_defaults(handler=cmd_triage_list)
 
     held = commands.add_parser("quarantine", help="messages the hub could not handle").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -198,6 +204,22 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     print("\nhistory:")
     for event in view["events"]:
         print(f"   {event['at']}  {event['kind']}  {event['detail']}")
+    return 0
+
+
+def cmd_triage_list(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> list[dict[str, Any]]:
+        with hub.sessions() as session:
+            return triage_list(session)
+    held = _with_hub(args, work)
+    if args.json:
+        _print_json(held)
+    elif not held:
+        print("triage is empty")
+    for item in [] if args.json else held:
+        near = f" (mentions {item['candidate_case']})" if item["candidate_case"] else ""
+        print(f"{item['id']:>6}  {item['at'][:16]}  {item['kind']:<11} {item['sender']}  {item['subject'][:50]}")
+        print(f"        {item['reason']}{near}")
     return 0
 
 

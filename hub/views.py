@@ -92,6 +92,14 @@ def case_detail(session: Session, case: Case) -> dict[str, Any]:
     return view
 
 
+def triage_list(session: Session) -> list[dict[str, Any]]:
+    """Messages waiting for a caseworker to decide where they belong, oldest first."""
+    rows = session.execute(select(Message, Case.ref).outerjoin(Case, Case.id == Message.triage_case_id)
+                           .where(Message.disposition == "triage").order_by(Message.id))
+    return [{"id": message.id, "reason": message.reason, "candidate_case": ref} | message_view(message)
+            for message, ref in rows]
+
+
 def message_counts(session: Session) -> dict[int, int]:
     rows = session.execute(select(Message.case_id, func.count()).where(Message.case_id.is_not(None))
                            .group_by(Message.case_id))

@@ -70,6 +70,24 @@ def test_ingest_reads_mbox_archives(office: Path, tmp_path: Path, capsys: pytest
     assert out.splitlines()[0] == "3 messages: 3 duplicate"
 
 
+def test_triage_lists_held_messages_with_the_case_they_mention(office: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    first = tmp_path / "first.eml"
+    first.write_bytes(email(sender="pat@example.com", subject="My pension"))
+    run(capsys, "--config", str(office), "ingest", str(first))
+    ref = json.loads(run(capsys, "--config", str(office), "cases", "--json")[1])[0]["ref"]
+    forwarded = tmp_path / "fwd.eml"
+    forwarded.write_bytes(email(sender="neighbour@example.org", subject=f"Fwd: [{ref}] My pension"))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(forwarded))
+    assert out.startswith("1 messages: 1 triage")
+    code, out, _ = run(capsys, "--config", str(office), "triage", "list", "--json")
+    [held] = json.loads(out)
+    assert (held["candidate_case"], held["sender"], held["kind"]) == (ref, "neighbour@example.org", "constituent")
+    assert "not a party" in held["reason"]
+    code, out, _ = run(capsys, "--config", str(office), "triage", "list")
+    assert f"(mentions {ref})" in out
+
+
 def test_quarantine_list_retry_discard(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.eml"
     bad.write_bytes(b"\x00\x00")
