@@ -138,18 +138,36 @@ def _clean(text: str) -> str:
 
 
 def _sender(mail: Any, message: EmailMessage) -> tuple[str, str]:
-    """From as mail-parser reads it, which gets right what splitting the decoded header gets wrong: an
-    encoded display name holding a comma (spamscope mail_test_18) or an address used as the display
-    name, `alice@example.com <bob@example.com>` (mail_test_19: the sender is bob). Then Sender and
-    Return-Path."""
+    """The From address as mail-parser reads it, which is right where the stdlib is not:
+    `alice@example.com <bob@example.com>` is bob (spamscope mail_test_19). The display name from the
+    stdlib, split before RFC 2047 decoding so an encoded comma stays inside the name (mail_test_18), then
+    decoded (mail-parser leaves `"=?UTF-8?B?…?="` alone, chatwoot non_utf_encoded_mail, and writes 8-bit
+    bytes as `\\udcfc`, flanker from-encoding). Then Sender and Return-Path."""
+    ours = _addresses(message, "from")
     for name, address in _mailparser_addresses(mail, "from_"):
         if "@" in address:
-            return _clean(_storable(name)), address.strip().lower()
+            address = address.strip().lower()
+            mine = next((own for own, other in ours if other == address and own), "")
+            if not mine and "\\u" not in name and "=?" not in name:
+                mine = name
+            if mine.strip().lower() == address:
+                mine = ""  # a display name that only repeats the address (spamscope mail_test_17)
+            return _clean(_storable(mine)), address
     for header in ("from", "sender", "return-path"):
-        for name, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
-            if "@" in address:
-                return _clean(name), address.strip().lower()
+        for name, address in _addresses(message, header):
+            return _clean(name), address
     return "", ""
+
+
+def _addresses(message: EmailMessage, header: str) -> list[tuple[str, str]]:
+    """(decoded display name, lowercase address) pairs of a header, split before decoding."""
+    found = []
+    for value in message.get_all(header, []):
+        text = _header_text(value) if isinstance(value, Header) else str(value)  # a Header holds raw 8-bit bytes
+        for name, address in getaddresses([text]):
+            if "@" in address:
+                found.append((_header_text(name), address.strip().lower()))
+    return found
 
 
 def _recipients(mail: Any, message: EmailMessage) -> tuple[str, ...]:
@@ -162,9 +180,7 @@ def _recipients(mail: Any, message: EmailMessage) -> tuple[str, ...]:
     # them (a malformed To such as `<a@example.com>a@example.com`, chatwoot mail_with_invalid_to).
     headers = RECIPIENT_HEADERS if not found else ("x-original-to", "envelope-to")
     for header in headers:
-        for _, address in getaddresses([_header_text(v) for v in message.get_all(header, [])]):
-            if "@" in address:
-                found[address.strip().lower()] = None
+        found.update(dict.fromkeys(address for _, address in _addresses(message, header)))
     return tuple(found)
 
 

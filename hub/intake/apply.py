@@ -108,9 +108,16 @@ def _store_message(session: Session, message: InboundMessage, decision: Decision
 
 def _mark_bounced(session: Session, effect: MarkBounced, case: Case | None, message_row_id: int,
                   now: datetime) -> None:
+    # Addresses read from a free-text bounce can be wrong; when the bounce is about a known case, only
+    # that case's own party can be marked.
     for address in effect.addresses:
-        for party in session.scalars(select(Party).where(Party.email == address)):
+        if case is not None:
+            parties = [case.constituent] if case.constituent and case.constituent.email == address else []
+        else:
+            parties = list(session.scalars(select(Party).where(Party.email == address)))
+        for party in parties:
             party.bounced_at = now
             party.bounce_reason = effect.reason[:500]
-        session.add(Event(case_id=case.id if case else None, message_id=message_row_id, kind="address-bounced",
-                          detail=f"delivery to a party address failed: {effect.reason}", at=now))
+        if parties:
+            session.add(Event(case_id=case.id if case else None, message_id=message_row_id, kind="address-bounced",
+                              detail=f"delivery to a party address failed: {effect.reason}", at=now))

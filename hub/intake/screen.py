@@ -14,12 +14,12 @@ Corpus measurements and the misses that remain are in tests/unit/test_screen_cor
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message as EmailMessage
 from email.utils import getaddresses
 from functools import lru_cache
-from typing import Callable, Iterator
 
 from inscriptis import get_text
 
@@ -43,6 +43,7 @@ OUT_OF_OFFICE_SUBJECT = re.compile(
     # which has no marker header at all)
     r"[āa]rpus biroja)", re.I)
 MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+DELIVERY_STATUS = re.compile(rb"message/delivery-status", re.I)
 # Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
 # yield user@host.
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -54,8 +55,9 @@ NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 # a copy of the message, including all the headers. ------", Yahoo "--- Original message follows."), or a
 # phrase ending in "follows". Addresses after it belong to the original, not to the failure.
 RETURNED_MESSAGE = re.compile(
-    r"^\s*([-_=]{2,}.*\b(original|copy|returned|unsent|undelivered|headers?|below)\b|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b|"
-    r"(original|returned|unsent|undelivered) message\b)", re.I | re.M)
+    r"^\s*([-_=]{2,}.*\b(original|copy|returned|unsent|undelivered|headers?|below)\b"
+    r"|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b"
+    r"|(original|returned|unsent|undelivered) message\b)", re.I | re.M)
 # A header-style line inside a notice ("  To:      list@example.org" in an Exchange NDR, "* From: …"): it
 # describes the original message, not the failure.
 NOTICE_HEADER_LINE = re.compile(
@@ -96,6 +98,8 @@ def _own_mail(message: InboundMessage, office_domain: str) -> Screening | None:
 
 def _delivery_report(message: InboundMessage, domain: str) -> Screening | None:
     is_report = message.content_type == "multipart/report" and message.report_type == "delivery-status"
+    if not is_report and not DELIVERY_STATUS.search(message.raw):
+        return None  # cheap byte scan first: most mail is never parsed a second time
     parsed = _mime(message.raw)
     # A message/delivery-status part marks a DSN even when the MTA wrapped it in multipart/mixed
     # (McAfee Email Gateway, sisimai lhost-mcafee-*).
@@ -106,7 +110,7 @@ def _delivery_report(message: InboundMessage, domain: str) -> Screening | None:
         # A DSN reporting success (RFC 3464 §2.3.3 Action: delivered/relayed/expanded; sisimai rfc3464-28,
         # lhost-amazonses-12/13): automatic mail, but not a bounce.
         return Screening("auto-reply", f"delivery success notification (Action: {', '.join(sorted(actions))})",
-                         returned_ids=_returned_ids(message))
+                         returned_ids=_returned_ids(message, parsed))
     if actions and "failed" not in actions:
         return _bounce(message, "delivery delayed, not failed (RFC 3464 Action: delayed)", domain, free_text=False)
     return _bounce(message, "delivery status report (RFC 3464)", domain)
@@ -141,9 +145,10 @@ def _other_report(message: InboundMessage, _domain: str) -> Screening | None:
 
 
 def _auto_submitted(message: InboundMessage, _domain: str) -> Screening | None:
-    value = (message.header("auto-submitted") or "").strip().lower()
-    if value and not value.startswith("no"):
-        return Screening("auto-reply", f"Auto-Submitted: {value.split(';')[0]}", returned_ids=_returned_ids(message))
+    # RFC 3834 §5: any Auto-Submitted value but "no" (comments after ";" allowed) marks automatic mail.
+    value = (message.header("auto-submitted") or "").split(";")[0].strip().lower()
+    if value and value != "no":
+        return Screening("auto-reply", f"Auto-Submitted: {value}", returned_ids=_returned_ids(message))
     # X-Auto-Response-Suppress is required by the issue. In the corpus it occurs only on two Exchange
     # auto-replies (sisimai rfc3834-02/04) that X-MS-Exchange-Inbox-Rules-Loop and the subject catch anyway;
     # Outlook also sets it on some ordinary mail, which this rule would then treat as automatic.
@@ -278,8 +283,9 @@ def _notice_addresses(parsed: EmailMessage, message: InboundMessage, domain: str
     notice = _notice_text(parsed)
     if DELAY_WORDING.search(notice) or DELAY_WORDING.search(message.subject):
         return []
-    own = {address.strip().lower() for _, address in getaddresses(
-        [value for name in ("from", "to", "cc", "return-path", "delivered-to") for value in message.header_values(name)])}
+    own_headers = [value for name in ("from", "to", "cc", "return-path", "delivered-to")
+                   for value in message.header_values(name)]
+    own = {address.strip().lower() for _, address in getaddresses(own_headers)}
     found: dict[str, None] = {}
     for match in ADDRESS.finditer(NOTICE_HEADER_LINE.sub("", notice)):
         address = match.group(0).strip(".").lower()
@@ -301,7 +307,8 @@ def _notice_text(parsed: EmailMessage) -> str:
             continue  # the returned original: its addresses are not the failed ones
         if part.is_multipart():
             payload = part.get_payload()
-            stack[:0] = payload if isinstance(payload, list) else []
+            children = payload if isinstance(payload, list) else []
+            stack[:0] = [child for child in children if isinstance(child, EmailMessage)]
         elif content_type == "text/plain":
             texts.append(_decoded(part))
         elif content_type == "text/html":
@@ -334,11 +341,14 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
         if content_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else payload
-            text = inner.as_string() if isinstance(inner, EmailMessage) else str(inner or "")
-            header_block = text.split("\n\n", 1)[0]
-            for line in header_block.splitlines():
-                if line.lower().startswith(("message-id:", "in-reply-to:", "references:")):
-                    ids.update(dict.fromkeys(MESSAGE_ID.findall(line)))
+            if isinstance(inner, EmailMessage):
+                for name, value in inner.items():
+                    if name.lower() in ("message-id", "in-reply-to", "references"):
+                        ids.update(dict.fromkeys(MESSAGE_ID.findall(str(value))))
+            else:  # headers only, as text
+                header_block = str(inner or "").replace("\r\n", "\n").split("\n\n", 1)[0]
+                for match in RETURNED_HEADER.finditer(header_block):
+                    ids.update(dict.fromkeys(MESSAGE_ID.findall(match.group(1))))
         elif content_type == "text/plain":
             # Free-text bounces paste the original's headers into the notice (qmail, Exim, Yahoo).
             for match in RETURNED_HEADER.finditer(_decoded(part)):
