@@ -16,4 +16,4 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${EXTRAS:-}"
+.venv/bin/python -m pip install -q --disable-pip-version-check ".${EXTRAS:-}"
