@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from hub.refs import Reference, References
 
@@ -70,6 +70,7 @@ LAST = ("Rivera", "Johnson", "Nguyễn", "Hernández", "O'Connor", "Smith", "Wil
 DOMAINS = (("gmail.com", "gmail"), ("gmail.com", "gmail"), ("gmail.com", "gmail"), ("yahoo.com", "gmail"),
            ("outlook.com", "outlook"), ("hotmail.com", "outlook"), ("comcast.net", "outlook"),
            ("icloud.com", "apple"), ("me.com", "apple"), ("att.net", "apple"), ("aol.com", "outlook"))
+PROVIDERS = {"gmail.com": "gmail", "outlook.com": "outlook", "hotmail.com": "outlook", "doe.example.gov": "outlook"}
 STREETS = ("Elm Street", "Oak Avenue", "Main Street", "Cedar Lane", "Maple Drive", "Pine Ridge Road",
            "Church Street", "Calle Sol", "Lakeview Court", "Old Mill Road")
 CITIES = ("Springfield", "Riverside", "Fairview", "Greenville", "Salem", "Madison", "Franklin", "Clinton")
@@ -276,10 +277,10 @@ def _signature_header(rng: random.Random, domain: str) -> str:
             f"\n\th=from:to:subject:date:message-id:mime-version; bh={_b64(rng, 32)};\n\tb={_folded(_b64(rng, 256))}")
 
 
-def _provider_headers(rng: random.Random, client: str, domain: str, date: datetime) -> list[tuple[str, str]]:
+def _provider_headers(rng: random.Random, domain: str, date: datetime) -> list[tuple[str, str]]:
     """What the sender's provider adds: ARC sets, a second DKIM, anti-spam verdicts (all inert to the hub)."""
-    stamp = format_datetime(date)
-    if client == "gmail":
+    stamp, provider = format_datetime(date), PROVIDERS.get(domain, "relay")
+    if provider == "gmail":
         return [("ARC-Seal", f"i=1; a=rsa-sha256; t={rng.getrandbits(31)}; cv=none; d=google.com; s=arc-20240605;"
                              f"\n\tb={_folded(_b64(rng, 256))}"),
                 ("ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=google.com; s=arc-20240605;\n\t"
@@ -291,7 +292,7 @@ def _provider_headers(rng: random.Random, client: str, domain: str, date: dateti
                 ("X-Google-Smtp-Source", _folded(_b64(rng, 60))),
                 ("X-Received", f"by 2002:a05:{rng.getrandbits(16):x}::{rng.getrandbits(16):x} with SMTP id "
                                f"{_token(rng, 18)};\n\t{stamp}")]
-    if client == "outlook":
+    if provider == "outlook":
         return [("ARC-Seal", f"i=1; a=rsa-sha256; s=arcselector10001; d=microsoft.com; cv=none;\n\t"
                              f"b={_folded(_b64(rng, 256))}"),
                 ("ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=microsoft.com; "
@@ -306,11 +307,11 @@ def _provider_headers(rng: random.Random, client: str, domain: str, date: dateti
     return [("X-Proofpoint-GUID", _token(rng, 32)), ("X-Proofpoint-Spam-Details",
              _folded(f"rule=notspam policy=default score=0 spamscore=0 mlxscore=0 bulkscore=0 phishscore=0 "
                      f"adultscore=0 suspectscore=0 classifier=spam adjust=0 reason=mlx scancount=1 "
-                     f"engine=8.19.0-{rng.randint(2400000000, 2499999999)} definitions=main-{_token(rng, 10)}")),
-            ("X-Apple-Mail-Remote-Attachments", "NO")]
+                     f"engine=8.19.0-{rng.randint(2400000000, 2499999999)} definitions=main-{_token(rng, 10)}"))]
 
 
-def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime, client: str = "") -> list[tuple[str, str]]:
+def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime,
+           provider: bool = True) -> list[tuple[str, str]]:
     """Delivery headers: the office MX's Received and Authentication-Results, the sender's DKIM and more."""
     ip = f"{rng.randint(20, 209)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
     host = f"mail-{_token(rng, 6)}.{sender_domain}"
@@ -324,7 +325,7 @@ def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime, clie
                                    f"smtp.mailfrom={sender_domain};\n\tdmarc=pass header.from={sender_domain}"),
         ("Received", f"by {host} with SMTP id {_token(rng, 16)};\n\t{format_datetime(date)}"),
         ("DKIM-Signature", _signature_header(rng, sender_domain)),
-        *(_provider_headers(rng, client, sender_domain, date) if client else []),
+        *(_provider_headers(rng, sender_domain, date) if provider else []),
     ]
 
 
@@ -449,10 +450,11 @@ class _Mailbox:
         return f"<{left.rsplit('.', 1)[0]}.{self.rng.getrandbits(64):016x}@{self.office_domain}>"
 
     def _headers(self, sender: str, to: str, subject: str, message_id: str, date: datetime,
-                 extra: list[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+                 extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
         address = sender.rsplit("<", 1)[-1].strip(">")
         domain = address.rsplit("@", 1)[1]
-        return [("Return-Path", f"<{address}>"), *_trace(self.rng, domain, to.rsplit("<", 1)[-1].strip(">"), date),
+        recipient = to.rsplit("<", 1)[-1].strip(">")
+        return [("Return-Path", f"<{address}>"), *_trace(self.rng, domain, recipient, date),
                 ("From", sender), ("To", to), ("Subject", _header_value(subject)),
                 ("Date", format_datetime(date)), ("Message-ID", message_id), *extra]
 
@@ -542,11 +544,12 @@ class _Mailbox:
         text = (rng.choice(("I forgot to say: my phone number changed, it is now {p}.",
                             "One more thing - the office told me today to wait another 90 days. My number is {p}."))
                 .format(p=person.phone) + f"\n\n{person.name}\n\nOn an earlier date, {person.name} wrote:\n> "
-                + rng.choice(profile.topic.paragraphs)[:120] + "\n")
+                + _fill(rng, rng.choice(profile.topic.paragraphs), person)[:120] + "\n")
         extra = [("In-Reply-To", profile.first_message_id), ("References", profile.first_message_id)]
         domain = person.address.rsplit("@", 1)[1]
         raw = _assemble(self._headers(_address(person.name, person.address), self.office, f"Re: {profile.subject}",
-                                      _message_id(rng, person.client, domain), self.date, extra), _text_body(rng, text))
+                                      _message_id(rng, person.client, domain), self.date, extra),
+                        _text_body(rng, text))
         return Generated(raw, "follow-up", "case", profile.sequence)
 
     def _agency_rewritten_subject(self) -> Generated:
@@ -583,7 +586,8 @@ class _Mailbox:
         raw = _assemble(self._headers(_address(person.name, person.address), self.office,
                                       rng.choice(("Question about my case", f"Update - {profile.subject}",
                                                   "Still waiting")),
-                                      _message_id(rng, person.client, domain), self.date), _text_body(rng, text))
+                                      _message_id(rng, person.client, domain), self.date),
+                        _text_body(rng, text))
         return Generated(raw, "ref-in-body-only", "case", profile.sequence)
 
     def _auto_reply(self) -> Generated:
@@ -683,7 +687,7 @@ class _Mailbox:
         elif kind == "headerless":  # a scanned PDF saved straight into the Maildir
             raw = _pdf(self.rng, self.rng.randint(2_000, 20_000))
         else:  # delivery cut short after the trace headers
-            raw = "".join(f"{n}: {v}\n" for n, v in _trace(self.rng, "example.net", self.office, self.date)).encode()
+            raw = "".join(f"{n}: {v}\n" for n, v in _trace(self.rng, "example.net", self.office, self.date, False)).encode()
         return Generated(raw, "malformed", "quarantine", None)
 
     def _forwarded_ref_stranger(self) -> Generated:
@@ -697,7 +701,8 @@ class _Mailbox:
         domain = relative.address.rsplit("@", 1)[1]
         raw = _assemble(self._headers(_address(relative.name, relative.address), self.office,
                                       f"Fwd: [{profile.ref}] We received your message",
-                                      _message_id(rng, relative.client, domain), self.date), _text_body(rng, text))
+                                      _message_id(rng, relative.client, domain), self.date),
+                        _text_body(rng, text))
         return Generated(raw, "forwarded-ref-stranger", "triage", None)
 
     def _staff_reply(self) -> Generated:
@@ -708,7 +713,7 @@ class _Mailbox:
                             "I called the liaison this morning; they expect a decision within two weeks.",
                             "Could you send us a copy of the letter you received? A photo is fine."))
                 + f"\n\n{name}\nCaseworker, {OFFICE_NAME}\n\n-----Original Message-----\n"
-                + _quote(rng.choice(profile.topic.paragraphs)) + "\n")
+                + _quote(_fill(rng, rng.choice(profile.topic.paragraphs), profile.person)) + "\n")
         raw = _assemble(self._headers(_address(name, address), self.refs.plus_address(self.office, profile.ref),
                                       f"RE: [{profile.ref}] New message from {profile.person.name}",
                                       _message_id(rng, "outlook", self.office_domain), self.date),
@@ -724,10 +729,13 @@ def office_mailbox(n: int, refs: References, year: int, office_address: str = OF
 
 def _main(n: int) -> None:
     """Print the mix and sizes, and check that exactly the malformed messages fail to parse."""
+    import logging
     from collections import Counter, defaultdict
 
     from hub.channels.email_parse import parse_email
     from hub.errors import QuarantineError
+
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # it warns about every text/rfc822-headers part
 
     counts: Counter[tuple[str, str]] = Counter()
     sizes: defaultdict[str, list[int]] = defaultdict(list)
