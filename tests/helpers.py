@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -18,7 +18,7 @@ from hub.intake.pipeline import Outcome, process
 from hub.models import Case, Message, QuarantineItem
 from hub.office import init_office
 
-START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 OFFICE_ADDRESS = "casework@doe.example.gov"
 STAFF = "maria.lopez@doe.example.gov"
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,9 @@ from hub.app import Hub, open_hub
 from hub.cycle import run_once
 from hub.models import Message, Outbox, SourceCursor
 from tests.helpers import email, make_office, tally
-from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
-    require_dovecot()
-    with running_dovecot(tmp_path / "dovecot") as server:
-        yield server
-
-
-@pytest.fixture
-def office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
-           database_url: str) -> Iterator[Hub]:
-    monkeypatch.setenv("HUB_INBOX_PASSWORD", dovecot.password)
-    hub = make_office(tmp_path / "office", database_url, inbox_url=dovecot.imap_url())
-    yield hub
-    hub.close()
 
 
 def folder_counts(server: DovecotServer) -> dict[str, int]:
@@ -49,30 +32,30 @@ def folder_counts(server: DovecotServer) -> dict[str, int]:
         return counts
 
 
-def test_mail_is_filed_then_moved_and_a_second_run_changes_nothing(office: Hub, dovecot: DovecotServer) -> None:
+def test_mail_is_filed_then_moved_and_a_second_run_changes_nothing(imap_office: Hub, dovecot: DovecotServer) -> None:
     dovecot.deliver_many([email(sender=f"p{n}@example.com", message_id=f"<n{n}@example.com>") for n in range(5)])
     dovecot.deliver(b"")
     dovecot.deliver(b"\x00garbage without headers")
-    summary = run_once(office)
+    summary = run_once(imap_office)
     assert (summary.fates["new-case"], summary.fates["quarantine"]) == (5, 2)
     assert folder_counts(dovecot) == {"INBOX": 0, "Processed": 5, "Quarantine": 2}
-    before = tally(office)
-    assert run_once(office).total == 0
-    assert tally(office) == before
-    with office.sessions() as session:
+    before = tally(imap_office)
+    assert run_once(imap_office).total == 0
+    assert tally(imap_office) == before
+    with imap_office.sessions() as session:
         cursor = session.scalars(select(SourceCursor)).one()
         assert cursor.position == 7 and cursor.validity and cursor.last_success_at is not None
 
 
-def test_new_mail_after_a_run_is_picked_up(office: Hub, dovecot: DovecotServer) -> None:
+def test_new_mail_after_a_run_is_picked_up(imap_office: Hub, dovecot: DovecotServer) -> None:
     dovecot.deliver(email(message_id="<a@example.com>"))
-    assert run_once(office).fates["new-case"] == 1
+    assert run_once(imap_office).fates["new-case"] == 1
     dovecot.deliver(email(message_id="<b@example.com>", sender="b@example.com"))
-    assert run_once(office).fates["new-case"] == 1
-    assert tally(office).cases == 2
+    assert run_once(imap_office).fates["new-case"] == 1
+    assert tally(imap_office).cases == 2
 
 
-def test_without_move_messages_are_flagged_and_not_read_again(office: Hub, dovecot: DovecotServer,
+def test_without_move_messages_are_flagged_and_not_read_again(imap_office: Hub, dovecot: DovecotServer,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from hub.channels import imap
 
@@ -84,11 +67,11 @@ def test_without_move_messages_are_flagged_and_not_read_again(office: Hub, dovec
 
     monkeypatch.setattr(imap.ImapSource, "__init__", without_move)
     dovecot.deliver_many([email(message_id="<f1@example.com>"), b""])
-    assert run_once(office).total == 2
-    with office.sessions() as session:  # forget the cursor: the keywords alone must keep them from coming back
+    assert run_once(imap_office).total == 2
+    with imap_office.sessions() as session:  # forget the cursor: the keywords alone must keep them from coming back
         session.query(SourceCursor).delete()
         session.commit()
-    assert run_once(office).total == 0
+    assert run_once(imap_office).total == 0
     with IMAPClient(dovecot.host, port=dovecot.port, ssl=False) as client:
         client.login(dovecot.user, dovecot.password)
         client.select_folder("INBOX", readonly=True)

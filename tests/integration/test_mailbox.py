@@ -9,8 +9,6 @@ nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -20,28 +18,12 @@ from hub.channels.email_parse import parse_email
 from hub.cycle import run_once
 from hub.errors import QuarantineError
 from hub.models import Case, Message, Outbox
-from tests.helpers import make_office, tally
+from tests.helpers import tally
 from tests.mailgen import Generated, office_mailbox
-from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
 SIZE = 500
-
-
-@pytest.fixture
-def dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
-    require_dovecot()
-    with running_dovecot(tmp_path / "dovecot") as server:
-        yield server
-
-
-@pytest.fixture
-def office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
-           database_url: str) -> Iterator[Hub]:
-    monkeypatch.setenv("HUB_INBOX_PASSWORD", dovecot.password)
-    hub = make_office(tmp_path / "office", database_url, inbox_url=dovecot.imap_url())
-    yield hub
-    hub.close()
 
 
 def dedupe_key(generated: Generated) -> str | None:
@@ -51,19 +33,19 @@ def dedupe_key(generated: Generated) -> str | None:
         return None
 
 
-def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(office: Hub, dovecot: DovecotServer) -> None:
-    mailbox = list(office_mailbox(SIZE, office.refs, year=26))
+def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(imap_office: Hub, dovecot: DovecotServer) -> None:
+    mailbox = list(office_mailbox(SIZE, imap_office.refs, year=26))
     shapes = Counter(g.shape for g in mailbox)
     for shape in ("new", "reply-gmail", "reply-outlook", "reply-apple", "agency-rewritten-subject",
                   "ref-in-body-only", "auto-reply", "bounce", "list", "duplicate", "malformed"):
         assert shapes[shape] > 0, f"the generated mailbox has no {shape} message"
     dovecot.deliver_many(g.raw for g in mailbox)
 
-    summary = run_once(office)
+    summary = run_once(imap_office)
 
     expected = Counter(g.expect for g in mailbox)
     assert {fate: summary.fates[fate] for fate in expected} == dict(expected)
-    with office.sessions() as session:
+    with imap_office.sessions() as session:
         stored = {m.dedupe_key: m for m in session.scalars(select(Message))}
         refs_by_id = {case.id: case.ref for case in session.scalars(select(Case))}
         for generated in mailbox:
@@ -73,7 +55,7 @@ def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(office: Hub, d
                 continue
             row = stored[key]  # type: ignore[index]
             if generated.expect in ("new-case", "case"):
-                want = str(office.refs.make(26, generated.case_sequence or 0))
+                want = str(imap_office.refs.make(26, generated.case_sequence or 0))
                 assert (row.disposition, refs_by_id.get(row.case_id)) == ("case", want), generated.shape
             elif generated.expect == "triage":
                 assert (row.disposition, row.case_id) == ("triage", None), generated.shape
@@ -84,10 +66,10 @@ def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(office: Hub, d
         acknowledgements = session.scalars(select(Outbox.case_id).where(Outbox.letter == "acknowledgement")).all()
     assert first_kinds == {"constituent": expected["new-case"]}, "no case was opened by automatic mail"
     assert sorted(acknowledgements) == sorted(refs_by_id), "exactly one acknowledgement per case"
-    counts = tally(office)
+    counts = tally(imap_office)
     assert counts.cases == expected["new-case"]
     assert counts.messages == SIZE - expected["duplicate"] - expected["quarantine"]
     assert counts.quarantine == len({g.raw for g in mailbox if g.expect == "quarantine"})
 
-    assert run_once(office).total == 0
-    assert tally(office) == counts
+    assert run_once(imap_office).total == 0
+    assert tally(imap_office) == counts
