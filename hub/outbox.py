@@ -18,7 +18,7 @@ def enqueue(session: Session, *, case: Case | None, letter: str, recipient: str,
             domain: str, now: datetime, in_reply_to: str | None = None, channel: str = "email") -> Outbox:
     reference = refs.parse(case.ref) if case else None
     row = Outbox(
-        case_id=case.id if case else None,
+        case=case,
         channel=channel,
         letter=letter,
         recipient=recipient,

@@ -57,7 +57,10 @@ def _mail_parser(raw: bytes) -> Any:
 
 def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> InboundMessage:
     message: EmailMessage = mail.message
-    headers = tuple((name.lower(), _header_text(value)) for name, value in message.items())
+    # Screening reads only ASCII headers (Auto-Submitted, List-Id, …): they are kept as sent, and only
+    # the ones the stdlib could not read as text (raw 8-bit) are decoded here.
+    headers = tuple((name.lower(), _header_text(value) if isinstance(value, Header) else _storable(value))
+                    for name, value in message.items())
     if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
         raise QuarantineError("no message headers found")
     sender_name, sender = _sender(mail, message)

@@ -24,7 +24,7 @@ from hub.refs import References
 
 @dataclass(frozen=True)
 class Applied:
-    message_row_id: int
+    message: Message  # its id is known once the caller's transaction has been flushed
     case_ref: str | None
     opened: bool
 
@@ -36,7 +36,7 @@ def apply(session: Session, message: InboundMessage, decision: Decision, config:
     if opened:
         case = open_case(session, message, config, refs, now)
     row = _store_message(session, message, decision, case, now)
-    session.add(Event(case_id=case.id if case else None, message_id=row.id,
+    session.add(Event(case=case, message=row,
                       kind="message-triaged" if decision.disposition == "triage" else "message-received",
                       detail=f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
                       actor=message.sender, via=message.channel, at=now))
@@ -47,10 +47,10 @@ def apply(session: Session, message: InboundMessage, decision: Decision, config:
                 enqueue(session, case=case, letter=effect.letter, recipient=recipient, refs=refs,
                         domain=config.office.domain, now=now, in_reply_to=message.message_id)
         elif isinstance(effect, MarkBounced):
-            _mark_bounced(session, effect, case, row.id, now)
+            _mark_bounced(session, effect, case, row, now)
     if case is not None:
         case.updated_at = now
-    return Applied(row.id, case.ref if case else None, opened)
+    return Applied(row, case.ref if case else None, opened)
 
 
 def open_case(session: Session, message: InboundMessage, config: Config, refs: References, now: datetime) -> Case:
@@ -66,8 +66,7 @@ def open_case(session: Session, message: InboundMessage, config: Config, refs: R
     case = Case(ref=str(reference), status="new", labels=[], subject=message.subject[:1000],
                 constituent=constituent, opened_at=now, updated_at=now)
     session.add(case)
-    session.flush()
-    session.add(Event(case_id=case.id, kind="case-opened", detail=f"opened from {message.channel}",
+    session.add(Event(case=case, kind="case-opened", detail=f"opened from {message.channel}",
                       actor=message.sender, via=message.channel, at=now))
     return case
 
@@ -90,7 +89,7 @@ def _store_message(session: Session, message: InboundMessage, decision: Decision
                    now: datetime) -> Message:
     sent_at = message.date if message.date and message.date <= now + timedelta(days=1) else now
     row = Message(
-        case_id=case.id if case and decision.disposition == "case" else None,
+        case=case if decision.disposition == "case" else None,
         direction="in", channel=message.channel, kind=decision.kind, disposition=decision.disposition,
         reason=decision.reason, triage_case_id=decision.triage_case_id, dedupe_key=message.dedupe_key,
         message_id=message.message_id, in_reply_to=" ".join(message.in_reply_to) or None,
@@ -102,11 +101,10 @@ def _store_message(session: Session, message: InboundMessage, decision: Decision
     row.attachments = [Attachment(filename=a.filename, content_type=a.content_type, size=a.size,
                                   oversized=a.oversized, data=a.data) for a in message.attachments]
     session.add(row)
-    session.flush()
     return row
 
 
-def _mark_bounced(session: Session, effect: MarkBounced, case: Case | None, message_row_id: int,
+def _mark_bounced(session: Session, effect: MarkBounced, case: Case | None, row: Message,
                   now: datetime) -> None:
     # Addresses read from a free-text bounce can be wrong; when the bounce is about a known case, only
     # that case's own party can be marked.
@@ -119,5 +117,5 @@ def _mark_bounced(session: Session, effect: MarkBounced, case: Case | None, mess
             party.bounced_at = now
             party.bounce_reason = effect.reason[:500]
         if parties:
-            session.add(Event(case_id=case.id if case else None, message_id=message_row_id, kind="address-bounced",
+            session.add(Event(case=case, message=row, kind="address-bounced",
                               detail=f"delivery to a party address failed: {effect.reason}", at=now))

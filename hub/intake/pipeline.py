@@ -85,7 +85,7 @@ def _file(intake: Intake, message: InboundMessage) -> Outcome:
         decision = route(screening, identity, match, _facts(session, match), message.sender)
         applied = apply(session, message, decision, intake.config, intake.refs, now)
     fate = "new-case" if applied.opened else decision.disposition
-    log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
+    log.info("message %d from %s: %s (%s)", applied.message.id, message.source, fate,
              intake.refs.redact(decision.reason))
     return Outcome(fate, decision.reason, applied.case_ref)
 
