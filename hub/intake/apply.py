@@ -1,95 +1,122 @@
 """Effects -> rows: the message, its attachments, events, cases and outbox rows.
 
 Runs inside the caller's transaction; nothing here commits, so a message's whole outcome is one
-commit or nothing.
+commit or nothing. Rows are written with statements built once and run on the session's connection:
+intake is the hot path of a 100,000-message import, and the ORM's unit of work and per-statement
+overhead cost several times what the database does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.config import Config
 from hub.intake.message import InboundMessage
-from hub.intake.route import Decision, MarkBounced, OpenCase, QueueLetter
+from hub.intake.route import CaseFacts, Decision, MarkBounced, OpenCase, QueueLetter
 from hub.models import Attachment, Case, Counter, Event, Message, Party
 from hub.outbox import enqueue
 from hub.refs import References
 
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_INSERT_ATTACHMENT = insert(Attachment)
+_INSERT_EVENT = insert(Event)
+_INSERT_PARTY = insert(Party).returning(Party.id)
+_INSERT_CASE = insert(Case).returning(Case.id)
+_INSERT_COUNTER = insert(Counter)
+_TOUCH_CASE = update(Case).where(Case.id == bindparam("case_id")).values(updated_at=bindparam("now"))
+_NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
+                  .values(value=Counter.value + 1).returning(Counter.value))
+_CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
+                .order_by(Party.id).limit(1))
+_NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
+
 
 @dataclass(frozen=True)
 class Applied:
-    message: Message  # its id is known once the caller's transaction has been flushed
+    message_row_id: int
     case_ref: str | None
     opened: bool
 
 
-def apply(session: Session, message: InboundMessage, decision: Decision, config: Config, refs: References,
-          now: datetime) -> Applied:
-    case = session.get(Case, decision.case_id) if decision.case_id is not None else None
+def apply(session: Session, message: InboundMessage, decision: Decision, facts: CaseFacts | None, config: Config,
+          refs: References, now: datetime) -> Applied:
+    connection = session.connection()
+    case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     if opened:
         case = open_case(session, message, config, refs, now)
-    row = _store_message(session, message, decision, case, now)
-    session.add(Event(case=case, message=row,
-                      kind="message-triaged" if decision.disposition == "triage" else "message-received",
-                      detail=f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
-                      actor=message.sender, via=message.channel, at=now))
+    row_id = _store_message(connection, message, decision, case, now)
+    events = [_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
+                     f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
+                     message.sender, message.channel, now)]
     for effect in decision.effects:
         if isinstance(effect, QueueLetter) and case is not None:
-            recipient = case.constituent.email if effect.to == "constituent" and case.constituent else effect.to
+            recipient = case.constituent_email if effect.to == "constituent" else effect.to
             if recipient and "@" in recipient:
-                enqueue(session, case=case, letter=effect.letter, recipient=recipient, refs=refs,
-                        domain=config.office.domain, now=now, in_reply_to=message.message_id)
+                enqueue(session, case_id=case.case_id, case_ref=case.ref, letter=effect.letter, recipient=recipient,
+                        refs=refs, domain=config.office.domain, now=now, in_reply_to=message.message_id)
         elif isinstance(effect, MarkBounced):
-            _mark_bounced(session, effect, case, row, now)
-    if case is not None:
-        case.updated_at = now
-    return Applied(row, case.ref if case else None, opened)
+            events += _mark_bounced(connection, effect, case, row_id, now)
+    connection.execute(_INSERT_EVENT, events)
+    if case is not None and not opened:
+        connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now})
+    return Applied(row_id, case.ref if case else None, opened)
 
 
-def open_case(session: Session, message: InboundMessage, config: Config, refs: References, now: datetime) -> Case:
-    constituent = session.scalar(select(Party).where(Party.role == "constituent", Party.email == message.sender)
-                                 .order_by(Party.id).limit(1))
-    if constituent is None:
-        constituent = Party(role="constituent", name=message.sender_name, email=message.sender, created_at=now)
-        session.add(constituent)
-    elif not constituent.name and message.sender_name:
-        constituent.name = message.sender_name
+def open_case(session: Session, message: InboundMessage, config: Config, refs: References,
+              now: datetime) -> CaseFacts:
+    """A new case for the sender, on the constituent party with that address (made when missing)."""
+    connection = session.connection()
+    found = connection.execute(_CONSTITUENT, {"email": message.sender}).first()
+    if found is None:
+        constituent_id = connection.execute(_INSERT_PARTY, dict(
+            role="constituent", name=message.sender_name, email=message.sender, created_at=now)).scalar_one()
+    else:
+        constituent_id = found.id
+        if not found.name and message.sender_name:
+            connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
     year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
-    reference = refs.make(year, _next_sequence(session, f"case-{year:02d}"))
-    case = Case(ref=str(reference), status="new", labels=[], subject=message.subject[:1000],
-                constituent=constituent, opened_at=now, updated_at=now)
-    session.add(case)
-    session.add(Event(case=case, kind="case-opened", detail=f"opened from {message.channel}",
-                      actor=message.sender, via=message.channel, at=now))
+    reference = str(refs.make(year, _next_sequence(session, f"case-{year:02d}")))
+    case_id = connection.execute(_INSERT_CASE, dict(
+        ref=reference, status="new", labels=[], subject=message.subject[:1000], constituent_id=constituent_id,
+        opened_at=now, updated_at=now)).scalar_one()
+    case = CaseFacts(case_id, reference, message.sender, None, constituent_id)
+    connection.execute(_INSERT_EVENT, [_event(case, None, "case-opened", f"opened from {message.channel}",
+                                              message.sender, message.channel, now)])
     return case
 
 
 def _next_sequence(session: Session, name: str) -> int:
     # UPDATE … RETURNING takes the row lock first, so two writers can never get the same number.
-    value = session.scalar(update(Counter).where(Counter.name == name)
-                           .values(value=Counter.value + 1).returning(Counter.value))
+    value = session.connection().execute(_NEXT_SEQUENCE, {"counter": name}).scalar()
     if value is not None:
-        return value
+        return int(value)
     try:
         with session.begin_nested():
-            session.add(Counter(name=name, value=1))
+            session.connection().execute(_INSERT_COUNTER, {"name": name, "value": 1})
         return 1
     except IntegrityError:
         return _next_sequence(session, name)
 
 
-def _store_message(session: Session, message: InboundMessage, decision: Decision, case: Case | None,
-                   now: datetime) -> Message:
+def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail: str, actor: str, via: str,
+           now: datetime) -> dict[str, Any]:
+    return dict(case_id=case.case_id if case else None, message_id=message_row_id, kind=kind, detail=detail,
+                actor=actor, via=via, at=now)
+
+
+def _store_message(connection: Connection, message: InboundMessage, decision: Decision, case: CaseFacts | None,
+                   now: datetime) -> int:
     sent_at = message.date if message.date and message.date <= now + timedelta(days=1) else now
-    row = Message(
-        case=case if decision.disposition == "case" else None,
+    row_id: int = connection.execute(_INSERT_MESSAGE, dict(
+        case_id=case.case_id if case and decision.disposition == "case" else None,
         direction="in", channel=message.channel, kind=decision.kind, disposition=decision.disposition,
         reason=decision.reason, triage_case_id=decision.triage_case_id, dedupe_key=message.dedupe_key,
         message_id=message.message_id, in_reply_to=" ".join(message.in_reply_to) or None,
@@ -97,25 +124,27 @@ def _store_message(session: Session, message: InboundMessage, decision: Decision
         sender=message.sender, sender_name=message.sender_name[:200], recipients=list(message.recipients),
         subject=message.subject, body=message.new_text, full_text=message.text, raw=message.raw,
         at=sent_at, received_at=now,
-    )
-    row.attachments = [Attachment(filename=a.filename, content_type=a.content_type, size=a.size,
-                                  oversized=a.oversized, data=a.data) for a in message.attachments]
-    session.add(row)
-    return row
+    )).scalar_one()
+    if message.attachments:
+        connection.execute(_INSERT_ATTACHMENT, [dict(
+            message_id=row_id, filename=a.filename, content_type=a.content_type, size=a.size, oversized=a.oversized,
+            data=a.data) for a in message.attachments])
+    return row_id
 
 
-def _mark_bounced(session: Session, effect: MarkBounced, case: Case | None, row: Message,
-                  now: datetime) -> None:
+def _mark_bounced(connection: Connection, effect: MarkBounced, case: CaseFacts | None, row_id: int,
+                  now: datetime) -> list[dict[str, Any]]:
     # Addresses read from a free-text bounce can be wrong; when the bounce is about a known case, only
     # that case's own party can be marked.
+    events = []
     for address in effect.addresses:
+        query = select(Party.id).where(Party.email == address)
         if case is not None:
-            parties = [case.constituent] if case.constituent and case.constituent.email == address else []
-        else:
-            parties = list(session.scalars(select(Party).where(Party.email == address)))
-        for party in parties:
-            party.bounced_at = now
-            party.bounce_reason = effect.reason[:500]
-        if parties:
-            session.add(Event(case=case, message=row, kind="address-bounced",
-                              detail=f"delivery to a party address failed: {effect.reason}", at=now))
+            query = query.where(Party.id == case.constituent_id)
+        party_ids = list(connection.execute(query).scalars())
+        if party_ids:
+            connection.execute(update(Party).where(Party.id.in_(party_ids))
+                               .values(bounced_at=now, bounce_reason=effect.reason[:500]))
+            events.append(_event(case, row_id, "address-bounced",
+                                 f"delivery to a party address failed: {effect.reason}", "hub", "rule", now))
+    return events

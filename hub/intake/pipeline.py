@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +24,7 @@ from hub.intake.message import InboundMessage
 from hub.intake.route import CaseFacts, route
 from hub.intake.screen import screen
 from hub.intake.thread import CaseMatch, find_case
-from hub.models import Case, Message, QuarantineItem
+from hub.models import Case, Message, Party, QuarantineItem
 from hub.refs import References
 
 log = logging.getLogger(__name__)
@@ -82,24 +82,29 @@ def _file(intake: Intake, message: InboundMessage) -> Outcome:
         screening = screen(message, intake.config.office.domain)
         identity = identify(message.sender, intake.config)
         match = find_case(session, message, intake.refs, screening.returned_ids)
-        decision = route(screening, identity, match, _facts(session, match), message.sender)
-        applied = apply(session, message, decision, intake.config, intake.refs, now)
+        facts = _facts(session, match)
+        decision = route(screening, identity, match, facts, message.sender)
+        applied = apply(session, message, decision, facts, intake.config, intake.refs, now)
     fate = "new-case" if applied.opened else decision.disposition
-    log.info("message %d from %s: %s (%s)", applied.message.id, message.source, fate,
+    log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
              intake.refs.redact(decision.reason))
     return Outcome(fate, decision.reason, applied.case_ref)
 
 
+_DUPLICATE = select(Message.id).where(Message.dedupe_key == bindparam("key")).limit(1)
+_FACTS = (select(Case.ref, Party.email, Case.agency, Case.constituent_id)
+          .outerjoin(Party, Party.id == Case.constituent_id).where(Case.id == bindparam("case_id")))
+
+
 def is_duplicate(session: Session, message: InboundMessage) -> bool:
-    return session.scalar(select(Message.id).where(Message.dedupe_key == message.dedupe_key)) is not None
+    return session.connection().execute(_DUPLICATE, {"key": message.dedupe_key}).first() is not None
 
 
 def _facts(session: Session, match: CaseMatch) -> CaseFacts | None:
     if match.case_id is None:
         return None
-    case = session.get_one(Case, match.case_id)
-    email = case.constituent.email if case.constituent else None
-    return CaseFacts(case.id, case.ref, email, case.agency)
+    ref, email, agency, constituent_id = session.connection().execute(_FACTS, {"case_id": match.case_id}).one()
+    return CaseFacts(match.case_id, ref, email, agency, constituent_id)
 
 
 def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome:

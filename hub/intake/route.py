@@ -20,6 +20,7 @@ class CaseFacts:
     ref: str
     constituent_email: str | None
     agency: str | None
+    constituent_id: int | None = None
 
 
 @dataclass(frozen=True)

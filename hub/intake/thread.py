@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.intake.message import InboundMessage
@@ -27,6 +27,15 @@ class CaseMatch:
 
 NO_CASE = CaseMatch(None)
 
+# Built once and run on the session's connection: intake is the hot path of a large import, and the
+# ORM's per-statement overhead is several times the lookup itself.
+_CASE_BY_REF = select(Case.id).where(Case.ref == bindparam("ref"))
+_REF_OF_CASE = select(Case.ref).where(Case.id == bindparam("case_id"))
+_KNOWN_IDS = tuple(
+    select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
+                                                  table.case_id.is_not(None))
+    for table in (Message, Outbox))
+
 
 def find_case(session: Session, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = ()) -> CaseMatch:
@@ -37,24 +46,24 @@ def find_case(session: Session, message: InboundMessage, refs: References,
         ("body", refs.find_in_text(message.text)),
         ("subject", refs.find_in_text(message.subject)),
     ]
+    connection = session.connection()
     for via, reference in candidates:
         if reference is not None:
-            case_id = session.scalar(select(Case.id).where(Case.ref == str(reference)))
+            case_id = connection.execute(_CASE_BY_REF, {"ref": str(reference)}).scalar()
             if case_id is not None:
                 return CaseMatch(case_id, str(reference), via)
     if message_ids:
         case_id = _case_of_known_message(session, message_ids)
         if case_id is not None:
-            return CaseMatch(case_id, session.get_one(Case, case_id).ref, "in-reply-to")
+            return CaseMatch(case_id, connection.execute(_REF_OF_CASE, {"case_id": case_id}).scalar_one(),
+                             "in-reply-to")
     return NO_CASE
 
 
 def _case_of_known_message(session: Session, message_ids: tuple[str, ...]) -> int | None:
     known: dict[str, int] = {}
-    for table in (Message, Outbox):
-        rows = session.execute(select(table.message_id, table.case_id).where(
-            table.message_id.in_(message_ids), table.case_id.is_not(None)))
-        for message_id, case_id in rows:
+    for query in _KNOWN_IDS:
+        for message_id, case_id in session.connection().execute(query, {"ids": list(message_ids)}):
             if message_id is not None and case_id is not None:
                 known.setdefault(message_id, case_id)
     # Nearest first: In-Reply-To, then References from the newest.
