@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from hub.models import Outbox
 from hub.refs import References
 
-
 _INSERT = insert(Outbox).returning(Outbox.id)
 
 
