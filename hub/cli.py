@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mail-parser warns about every MIME part it does not render (e.g. text/rfc822-headers in each
+    # bounce); the hub keeps the raw message whole, so that is not news at WARNING.
+    logging.getLogger("mailparser").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         return int(args.handler(args) or 0)
     except TemporaryError as error:
