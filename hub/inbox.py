@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hub.db import make_durable
 from hub.intake.pipeline import Intake, Outcome, Parser, process
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ def drain(intake: Intake, source: Source, parser: Parser,
                 if should_stop():
                     break
         finally:
-            # Whatever committed is acknowledged even when the batch is cut short.
+            # Whatever committed is acknowledged even when the batch is cut short, once it is on disk.
             if done or quarantined:
+                make_durable(intake.sessions)
                 source.acknowledge(done, quarantined)
         if should_stop():
             break
