@@ -154,14 +154,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOWN_NEW_CASES = 25
+
+
 def _print_summary(args: argparse.Namespace, summary: Summary) -> None:
     print(summary.line())
     if summary.new_cases:
+        shown = summary.new_cases[:SHOWN_NEW_CASES]
+
         def rows(hub: Hub) -> list[dict[str, Any]]:
             with hub.sessions() as session:
-                return [case_summary(find_case(session, hub.refs, ref)) for ref in summary.new_cases]
+                return [case_summary(find_case(session, hub.refs, ref)) for ref in shown]
         print("new cases:")
         _print_case_table(_with_hub(args, rows))
+        if len(summary.new_cases) > len(shown):
+            print(f"… and {len(summary.new_cases) - len(shown)} more (hub cases --status new)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -26,7 +26,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No ping on every checkout: intake checks a connection out once per message, and the ping would
+    # cost a round trip each time; connections are recycled instead, and a failed one raises an
+    # OperationalError that the caller treats as temporary.
+    return create_engine(url, pool_recycle=1800)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

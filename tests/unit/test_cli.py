@@ -88,6 +88,18 @@ def test_triage_lists_held_messages_with_the_case_they_mention(office: Path, tmp
     assert f"(mentions {ref})" in out
 
 
+def test_a_large_import_lists_only_the_first_new_cases(office: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    files = []
+    for n in range(30):
+        files.append(tmp_path / f"{n}.eml")
+        files[-1].write_bytes(email(sender=f"p{n}@example.com", message_id=f"<bulk{n}@example.com>"))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", *map(str, files))
+    lines = out.splitlines()
+    assert lines[0] == "30 messages: 30 new-case" and lines[1] == "new cases:"
+    assert len(lines) == 2 + 25 + 1 and lines[-1] == "… and 5 more (hub cases --status new)"
+
+
 def test_quarantine_list_retry_discard(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.eml"
     bad.write_bytes(b"\x00\x00")
