@@ -23,7 +23,7 @@ from hub.channels.files import FileSource
 from hub.clock import FixedClock
 from hub.cycle import run_once
 from hub.errors import HubError, TemporaryError, UserError
-from hub.inbox import Summary, drain
+from hub.inbox import Summary, drain, parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
 from hub.status import status_lines
@@ -149,7 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     source = FileSource(list(args.files))
-    summary = _with_hub(args, lambda hub: drain(hub.intake, source, parse_email))
+    def work(hub: Hub) -> Summary:
+        with parse_workers() as workers:
+            return drain(hub.intake, source, parse_email, workers=workers)
+    summary = _with_hub(args, work)
     _print_summary(args, summary)
     return 0
 

@@ -187,7 +187,7 @@ def load(path: Path) -> Config:
             password_env=inbox.text("password_env", "HUB_INBOX_PASSWORD"),
             processed_folder=inbox.text("processed_folder", "Processed"),
             quarantine_folder=inbox.text("quarantine_folder", "Quarantine"),
-            batch_size=inbox.positive("batch_size", 100),
+            batch_size=inbox.positive("batch_size", 250),
         ),
         outbound=Outbound(
             url=_source_url(outbound, "url", "maildir:var/sent"),

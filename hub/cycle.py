@@ -11,7 +11,7 @@ from hub.app import Hub
 from hub.channels.email_parse import parse_email
 from hub.channels.imap import ImapAddress, ImapSource, connect
 from hub.channels.maildir import MaildirSource
-from hub.inbox import Summary, drain
+from hub.inbox import Summary, drain, parse_workers
 
 
 def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
@@ -19,12 +19,14 @@ def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Su
     if inbox.url.startswith("maildir:"):
         source = MaildirSource(hub.config.resolve(inbox.url[len("maildir:"):]), inbox.processed_folder,
                                inbox.quarantine_folder, inbox.batch_size)
-        return drain(hub.intake, source, parse_email, should_stop)
+        with parse_workers() as workers:
+            return drain(hub.intake, source, parse_email, should_stop, workers)
     address = ImapAddress.parse(inbox.url)
     with connect(address, inbox.password) as client:  # logs out on the way out, even after an error
         imap = ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
                           inbox.batch_size, hub.clock.now)
-        return drain(hub.intake, imap, parse_email, should_stop)
+        with parse_workers() as workers:
+            return drain(hub.intake, imap, parse_email, should_stop, workers)
 
 
 def run_once(hub: Hub) -> Summary:

@@ -35,12 +35,12 @@ import random
 import unicodedata
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
-from typing import Callable, Iterator, Sequence
 
 from hub.refs import Reference, References
 
@@ -48,6 +48,7 @@ OFFICE_ADDRESS = "casework@doe.example.gov"  # the same as tests.helpers.OFFICE_
 OFFICE_NAME = "Office of Representative Jane Doe"
 MX = "mx.doe.example.gov"
 STAFF = (("Maria Lopez", "maria.lopez@doe.example.gov"), ("Sam Carter", "sam.carter@doe.example.gov"))
+GMAIL_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+="
 DUPLICATE_WINDOW = 64  # recent messages an exact duplicate is drawn from
 CASELESS = ("new", "list", "malformed", "duplicate")  # shapes that do not need an open case
 
@@ -214,7 +215,7 @@ def _token(rng: random.Random, length: int, alphabet: str = "abcdefghijklmnopqrs
 
 def _message_id(rng: random.Random, client: str, domain: str) -> str:
     if client == "gmail":
-        return f"<CA{_token(rng, 44, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=')}@mail.gmail.com>"
+        return f"<CA{_token(rng, 44, GMAIL_ID_CHARS)}@mail.gmail.com>"
     if client == "outlook":
         return (f"<{_token(rng, 4, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}{rng.randint(1, 9)}PR{rng.randint(10, 19)}MB"
                 f"{rng.randint(1000, 9999)}{_token(rng, 20, 'ABCDEF0123456789')}@{_token(rng, 6).upper()}"
@@ -245,7 +246,7 @@ class _Cases:
 
 
 def _fill(rng: random.Random, text: str, person: Person) -> str:
-    values = {key: rng.choice(words) for key, words in PEOPLE_WORDS.items()}
+    values: dict[str, object] = {key: rng.choice(words) for key, words in PEOPLE_WORDS.items()}
     values.update(calls=rng.randint(3, 14), weeks=rng.randint(6, 20), months=rng.randint(5, 18),
                   age=rng.randint(58, 91), amount=f"{rng.randint(300, 9000):,}", day=rng.randint(2, 28),
                   date=f"{rng.choice(PEOPLE_WORDS['month'])} {rng.randint(1, 28)}", years=rng.randint(6, 30),
@@ -300,8 +301,9 @@ def _provider_headers(rng: random.Random, domain: str, date: datetime) -> list[t
                 ("X-MS-Office365-Filtering-Correlation-Id", str(uuid.UUID(int=rng.getrandbits(128), version=4))),
                 ("X-Microsoft-Antispam", "BCL:0;ARA:13230040|366016|1800799024|376014;"),
                 ("X-Microsoft-Antispam-Message-Info", _folded(_b64(rng, 900))),
-                ("X-Forefront-Antispam-Report", "CIP:255.255.255.255;CTRY:;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:NSPM;"
-                                                f"H:{_token(rng, 10).upper()}.namprd11.prod.outlook.com;PTR:;CAT:NONE;"),
+                ("X-Forefront-Antispam-Report",
+                 "CIP:255.255.255.255;CTRY:;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:NSPM;"
+                 f"H:{_token(rng, 10).upper()}.namprd11.prod.outlook.com;PTR:;CAT:NONE;"),
                 ("X-MS-Exchange-AntiSpam-MessageData-0", _folded(_b64(rng, 600))),
                 ("X-MS-Exchange-CrossTenant-OriginalArrivalTime", stamp)]
     return [("X-Proofpoint-GUID", _token(rng, 32)), ("X-Proofpoint-Spam-Details",
@@ -413,7 +415,7 @@ class _Mailbox:
         self.opened = 0
         self.recent: deque[bytes] = deque(maxlen=DUPLICATE_WINDOW)
         self.malformed = 0
-        end = datetime(2000 + year % 100, 11, 20, 17, 0, tzinfo=timezone.utc)
+        end = datetime(2000 + year % 100, 11, 20, 17, 0, tzinfo=UTC)
         self.start, self.step = end - timedelta(days=45), timedelta(days=45) / max(n, 1)
         self.index = 0
 
@@ -423,7 +425,7 @@ class _Mailbox:
                ("malformed", 1), ("forwarded-ref-stranger", 2), ("staff-reply", 6))
 
     def __iter__(self) -> Iterator[Generated]:
-        shapes, weights = zip(*self.WEIGHTS)
+        shapes, weights = zip(*self.WEIGHTS, strict=True)
         for index in range(self.n):
             self.index = index
             shape = self.rng.choices(shapes, weights)[0]
@@ -475,7 +477,8 @@ class _Mailbox:
         body = _text_body(rng, text, _html(paragraphs) if style < 0.55 else None, html_only=0.45 <= style < 0.55)
         if rng.random() < 0.18:
             body = _attach(rng, body, large=rng.random() < 0.6)
-        extra = [("Cc", _address("", f"{_ascii(person.name.split()[0])}.family@gmail.com"))] if rng.random() < 0.05 else []
+        family = f"{_ascii(person.name.split()[0])}.family@gmail.com"
+        extra = [("Cc", _address("", family))] if rng.random() < 0.05 else []
         raw = _assemble(self._headers(_address(person.name, person.address), self.office, profile.subject,
                                       profile.first_message_id, self.date, extra), body)
         return Generated(raw, "new", "new-case", profile.sequence)
@@ -597,7 +600,8 @@ class _Mailbox:
             profile = self._case()
             if rng.random() < 0.5:  # the constituent's out-of-office answers our update
                 person = profile.person
-                sender, subject = _address(person.name, person.address), f"Automatic reply: [{profile.ref}] Update on your case"
+                sender = _address(person.name, person.address)
+                subject = f"Automatic reply: [{profile.ref}] Update on your case"
                 to = self.refs.plus_address(self.office, profile.ref)
             else:  # the agency liaison's out-of-office answers our inquiry
                 sender, to = profile.topic.liaison, self.office
@@ -668,8 +672,9 @@ class _Mailbox:
                 "</table></body></html>\n")
         extra = [("List-Id", f"{name} <{list_id}>"), ("List-Unsubscribe", f"<https://{list_id}/u/{_token(rng, 24)}>"),
                  ("Precedence", "bulk")]
-        raw = _assemble(self._headers(_address(name, sender), self.office, f"{name}: {rng.choice(('November', 'Weekly'))} "
-                                      "edition", f"<{_token(rng, 24)}@{sender.rsplit('@', 1)[1]}>", self.date, extra),
+        subject = f"{name}: {rng.choice(('November', 'Weekly'))} edition"
+        raw = _assemble(self._headers(_address(name, sender), self.office, subject,
+                                      f"<{_token(rng, 24)}@{sender.rsplit('@', 1)[1]}>", self.date, extra),
                         _text_body(rng, "This newsletter is best viewed in HTML.\n", html))
         return Generated(raw, "list", "triage", None)
 
@@ -687,7 +692,8 @@ class _Mailbox:
         elif kind == "headerless":  # a scanned PDF saved straight into the Maildir
             raw = _pdf(self.rng, self.rng.randint(2_000, 20_000))
         else:  # delivery cut short after the trace headers
-            raw = "".join(f"{n}: {v}\n" for n, v in _trace(self.rng, "example.net", self.office, self.date, False)).encode()
+            trace = _trace(self.rng, "example.net", self.office, self.date, provider=False)
+            raw = "".join(f"{name}: {value}\n" for name, value in trace).encode()
         return Generated(raw, "malformed", "quarantine", None)
 
     def _forwarded_ref_stranger(self) -> Generated:
@@ -755,8 +761,9 @@ def _main(n: int) -> None:
         values = sorted(sizes[shape])
         print(f"{shape:26} {expect:11} {count:6} {values[len(values) // 2] / 1024:10.1f} {values[-1] / 1024:8.1f}")
     every = sorted(s for v in sizes.values() for s in v)
+    typical, large = sum(2048 <= s <= 10240 for s in every) / n, sum(s > 51200 for s in every) / n
     print(f"{n} messages, {sum(every) / 2**20:.1f} MB, median {every[len(every) // 2] / 1024:.1f} KB; "
-          f"2-10 KB: {sum(2048 <= s <= 10240 for s in every) / n:.0%}; over 50 KB: {sum(s > 51200 for s in every) / n:.0%}")
+          f"2-10 KB: {typical:.0%}; over 50 KB: {large:.0%}")
     print("parse check:", "ok" if not problems else "\n".join(problems[:20]))
 
 

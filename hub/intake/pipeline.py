@@ -53,17 +53,39 @@ class Intake:
         return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock)
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What the parse stage made of raw bytes: a message, or why it goes to quarantine.
+
+    Plain data, so the stage can run in another process while this one files the previous batch."""
+
+    message: InboundMessage | None
+    problem: str = ""
+
+
+def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int,
+                max_attachment_bytes: int) -> Parsed:
+    if len(raw) > max_message_bytes:
+        return Parsed(None, f"message of {len(raw)} bytes is over the {max_message_bytes}-byte limit")
+    try:
+        return Parsed(parser(raw, source, max_attachment_bytes))
+    except QuarantineError as error:
+        return Parsed(None, str(error))
+
+
 def process(intake: Intake, raw: bytes, source: str, parser: Parser) -> Outcome:
     """Take one raw message through the whole path. Database outages propagate; all else has a fate."""
-    limit = intake.config.limits.max_message_bytes
-    if len(raw) > limit:
-        return _quarantine(intake, raw, source, f"message of {len(raw)} bytes is over the {limit}-byte limit")
+    limits = intake.config.limits
+    return file_parsed(intake, raw, source,
+                       parse_stage(raw, source, parser, limits.max_message_bytes, limits.max_attachment_bytes))
+
+
+def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outcome:
+    """The rest of the path for a message already through the parse stage."""
+    if parsed.message is None:
+        return _quarantine(intake, raw, source, parsed.problem)
     try:
-        message = parser(raw, source, intake.config.limits.max_attachment_bytes)
-    except QuarantineError as error:
-        return _quarantine(intake, raw, source, str(error))
-    try:
-        return _file(intake, message)
+        return _file(intake, parsed.message)
     except IntegrityError:
         # Another process stored the same message between our duplicate check and our commit.
         return Outcome("duplicate", "stored concurrently")

@@ -83,7 +83,7 @@ def _crash_office(tmp_path: Path, dovecot: DovecotServer, database_url: str) -> 
     hub = make_office(tmp_path / "crash-office", database_url, inbox_url=dovecot.imap_url())
     hub.close()
     config = hub.config.path
-    config.write_text(config.read_text().replace("batch_size = 100", "batch_size = 50"))
+    config.write_text(config.read_text().replace("batch_size = 250", "batch_size = 50"))
     return config
 
 

@@ -53,8 +53,8 @@ def test_agencies_match_by_domain_and_subdomain(office: Path) -> None:
 @pytest.mark.parametrize("change, expected", [
     (('timezone = "America/New_York"', 'timezone = "Mars/Olympus"'), "[office] timezone: unknown time zone"),
     (('address = "casework@doe.example.gov"', 'address = "casework"'), "[office] address: not an email address"),
-    (('batch_size = 100', 'batch_size = "many"'), "[inbox] batch_size: expected int"),
-    (('batch_size = 100', 'batch_size = 0'), "[inbox] batch_size: must be a positive number"),
+    (('batch_size = 250', 'batch_size = "many"'), "[inbox] batch_size: expected int"),
+    (('batch_size = 250', 'batch_size = 0'), "[inbox] batch_size: must be a positive number"),
     (('url = "maildir:var/inbox"', 'url = "pop3://x"'), "[inbox] url: expected maildir:PATH"),
     (('url = "sqlite:///var/hub.db"', 'url = "mysql://x"'), "[database] url: expected sqlite"),
     (('reference_prefix = "CW"', 'reference_prefix = "C-W"'), "[office] reference_prefix: must be 1 to 6 letters"),
