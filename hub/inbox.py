@@ -136,13 +136,14 @@ def parse_workers() -> Iterator[Executor | None]:
     # forkserver, not fork: a forked worker would inherit this process's database connections and
     # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                             initializer=_exit_with, initargs=(os.getpid(),)) as workers:
+                             initializer=_worker_setup, initargs=(os.getpid(),)) as workers:
         yield workers
 
 
-def _exit_with(hub_pid: int) -> None:
-    """In a parse worker: leave when the hub process is gone, even if it was killed (SIGKILL gives the
-    pool no chance to stop its worker, which would otherwise wait on its queue for ever)."""
+def _worker_setup(hub_pid: int) -> None:
+    """In a parse worker: log like the hub, and leave when the hub process is gone, even if it was
+    killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its queue for ever)."""
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
     def watch() -> None:
         while True:
