@@ -1,0 +1,233 @@
+"""Ingest benchmark: the bare IMAP fetch-and-parse rate against the hub's full inbound path.
+
+    python3 bench/ingest.py [--messages N] [--database sqlite|postgresql] [--seed S] [--profile FILE]
+
+One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailgen.py in INBOX, then:
+  bare  one imapclient connection, `UID FETCH` in batches of 100 with BODY.PEEK[], mail-parser's
+        parse_from_bytes on each message (and let it go). PEEK leaves the mailbox as it was.
+  full  `hub --config … run --once` in a subprocess, on a fresh office (SQLite file or a throwaway
+        PostgreSQL database), over the same INBOX; the hub moves every message out of it. The rate
+        counts from process start to the summary line (the new-case table printed after it is timed
+        apart); a second run on the emptied inbox gives the fixed start-up cost. Peak memory is the
+        subprocess's ru_maxrss (os.wait4), i.e. the whole hub process, Python included.
+Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
+Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import mailparser  # noqa: E402
+from imapclient import IMAPClient  # noqa: E402
+
+from hub.app import open_hub  # noqa: E402
+from hub.refs import References  # noqa: E402
+from tests.helpers import START, Tally, make_office, tally  # noqa: E402
+from tests.mailgen import office_mailbox  # noqa: E402
+from tests.servers.dovecot import DovecotServer, dovecot_unavailable_reason, running_dovecot  # noqa: E402
+
+BATCH = 100
+PROJECT_TO = 100_000
+FATES = ("new-case", "case", "triage", "duplicate", "quarantine")
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float        # process start to the summary line
+    total_seconds: float  # process start to exit
+    fates: Counter[str]
+    peak_rss_mb: float
+    cpu_seconds: float    # user + system time of the hub process
+    stderr: Counter[str]  # lines by "LEVEL logger" (or "other")
+
+
+def fill(server: DovecotServer, n: int, refs: References, seed: int, expected: Counter[str]) -> int:
+    def counted() -> Iterator[bytes]:
+        for item in office_mailbox(n, refs, START.year, seed=seed):
+            expected[item.expect] += 1
+            yield item.raw
+    return server.deliver_many(counted())
+
+
+def client(server: DovecotServer) -> IMAPClient:
+    imap = IMAPClient(server.host, server.port, ssl=False, timeout=120)
+    imap.login(server.user, server.password)
+    return imap
+
+
+def bare_rate(server: DovecotServer) -> tuple[int, float, int]:
+    """(messages, seconds, parse failures) for fetch + mail-parser over INBOX, read-only."""
+    start = time.perf_counter()
+    imap = client(server)
+    imap.select_folder("INBOX", readonly=True)
+    uids = sorted(imap.search(["ALL"]))
+    failures = 0
+    for first in range(0, len(uids), BATCH):
+        for data in imap.fetch(uids[first:first + BATCH], ["BODY.PEEK[]"]).values():
+            try:
+                mailparser.parse_from_bytes(data.get(b"BODY[]") or b"")
+            except Exception:  # the generator's malformed messages; the hub quarantines them
+                failures += 1
+    imap.logout()
+    return len(uids), time.perf_counter() - start, failures
+
+
+def full_run(config: Path, password: str, log: Path, profile: Path | None = None) -> Run:
+    command = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+               "-m", "hub", "--config", str(config), "run", "--once", "--at", START.isoformat()]
+    env = {**os.environ, "HUB_INBOX_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
+    fates: Counter[str] = Counter()
+    summary_at = None
+    start = time.perf_counter()
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if summary_at is None and re.match(r"\d+ messages: ", line):
+                summary_at = time.perf_counter()
+                fates.update({fate: int(count) for count, fate in re.findall(r"(\d+) ([a-z-]+)", line)})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    end = time.perf_counter()
+    if proc.returncode != 0 or summary_at is None:
+        sys.exit(f"hub run --once failed (exit {proc.returncode}); see {log}")
+    return Run(summary_at - start, end - start, fates, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
+               _log_lines(log))
+
+
+def _log_lines(log: Path) -> Counter[str]:
+    """The hub's stderr, counted by level and logger (its format: `time LEVEL logger: message`)."""
+    found: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        match = re.match(r"\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): ", line)
+        found[" ".join(match.groups()) if match else "other"] += 1
+    return found
+
+
+def folder_counts(server: DovecotServer) -> dict[str, int]:
+    imap = client(server)
+    counts = {name: imap.folder_status(name, ["MESSAGES"])[b"MESSAGES"]
+              for name in ("INBOX", "Processed", "Quarantine") if imap.folder_exists(name)}
+    imap.logout()
+    return counts
+
+
+@dataclass(frozen=True)
+class Results:
+    n: int
+    fill_seconds: float
+    fetched: int
+    bare_seconds: float
+    unparsed: int
+    full: Run
+    idle: Run
+    folders: dict[str, int]
+    tally: Tally
+    expected: Counter[str]
+    load: float
+
+
+def measure(args: argparse.Namespace, work: Path, server: DovecotServer, url: str) -> Results:
+    load = os.getloadavg()[0]
+    hub = make_office(work / "office", url, inbox_url=server.imap_url())
+    config, refs = hub.config.path, hub.refs
+    hub.close()
+    expected: Counter[str] = Counter()
+    started = time.perf_counter()
+    n = fill(server, args.messages, refs, args.seed, expected)
+    fill_seconds = time.perf_counter() - started
+    warm = client(server)
+    warm.select_folder("INBOX")  # Dovecot moves new/ to cur/ and builds its index: untimed
+    warm.logout()
+    fetched, bare_seconds, unparsed = bare_rate(server)
+    full = full_run(config, server.password, work / "full.log", args.profile)
+    idle = full_run(config, server.password, work / "idle.log")
+    hub = open_hub(config)
+    counts = tally(hub)
+    hub.close()
+    return Results(n, fill_seconds, fetched, bare_seconds, unparsed, full, idle, folder_counts(server), counts,
+                   expected, max(load, os.getloadavg()[0]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", type=Path, help="run the full path under cProfile, stats to this file")
+    args = parser.parse_args()
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # one warning per text/rfc822-headers part
+    reason = dovecot_unavailable_reason()
+    if reason:
+        sys.exit(f"cannot run: {reason}")
+    with (tempfile.TemporaryDirectory(prefix="hub-bench-") as folder,
+          running_dovecot(Path(folder) / "dovecot") as server):
+        if args.database == "sqlite":
+            results = measure(args, Path(folder), server, f"sqlite:///{folder}/hub.db")
+        else:
+            from tests.postgres import PostgresDatabases
+
+            postgres = PostgresDatabases()
+            if (why := postgres.unavailable_reason()) is not None:
+                sys.exit(f"cannot run: {why}")
+            try:
+                results = measure(args, Path(folder), server, postgres.fresh())
+            finally:
+                postgres.drop_all()
+    report(args, results)
+    return 0
+
+
+def report(args: argparse.Namespace, r: Results) -> None:
+    n, full, counts = r.n, r.full, r.tally
+    bare, rate = r.fetched / r.bare_seconds, n / full.seconds
+    duplicates = full.fates["duplicate"]
+    accounted = counts.on_cases + counts.triage + counts.quarantine + duplicates
+    moved = r.folders.get("Processed", 0) + r.folders.get("Quarantine", 0)
+    checks = {
+        "fates as generated": all(full.fates[f] == r.expected[f] for f in FATES),
+        "tally = N": accounted == n,
+        "cases = new": counts.cases == r.expected["new-case"],
+        "inbox emptied": r.folders.get("INBOX", 0) == 0 and moved == n,
+    }
+    profiled = " (under cProfile)" if args.profile else ""
+    stderr = ", ".join(f"{count} {name}" for name, count in full.stderr.most_common()) or "nothing"
+    print(f"""
+ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
+  machine   {os.cpu_count()} CPUs, 1-min load average up to {r.load:.1f} (other work skews every rate)
+  fill      generate + deliver {r.fill_seconds:8.1f} s
+  bare      fetch + parse      {bare:8.0f} msgs/s  ({r.fetched} in {r.bare_seconds:.1f} s, {r.unparsed} unparseable)
+  full      hub run --once     {rate:8.0f} msgs/s  ({n} in {full.seconds:.1f} s to the summary line)
+  ratio     full/bare          {rate / bare:8.2f}         (target >= 0.50)
+  peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
+  hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
+the rest is waiting for Dovecot or the database)
+  fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox); new-case table after the summary \
+{full.total_seconds - full.seconds:.1f} s
+  projected {PROJECT_TO:,} messages     {PROJECT_TO / rate / 60:6.1f} min     (linear; target < 10 min)
+  fates     expected  {' '.join(f'{f}={r.expected[f]}' for f in FATES)}
+            hub said  {' '.join(f'{f}={full.fates[f]}' for f in FATES)}
+  tally     on_cases={counts.on_cases} + triage={counts.triage} + quarantine={counts.quarantine} \
++ duplicates={duplicates} = {accounted} (N={n}); cases={counts.cases}
+  folders   {' '.join(f'{k}={v}' for k, v in r.folders.items())}
+  stderr    {stderr}
+  checks    {' '.join(f'{k}: {"ok" if v else "FAILED"}' for k, v in checks.items())}""")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
