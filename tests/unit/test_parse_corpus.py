@@ -72,7 +72,7 @@ def texts(message: InboundMessage) -> Iterator[str]:
                 yield item.content_type
 
 
-@pytest.mark.parametrize(("folder", "name"), cases())
+@pytest.mark.parametrize(("folder", "name"), list(cases()))
 def test_every_file_parses_or_is_quarantined(folder: str, name: str | None) -> None:
     root = corpus_dir(folder)
     if name is None:
