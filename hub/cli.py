@@ -272,6 +272,7 @@ def _print_case_table(cases: list[dict[str, Any]]) -> None:
         return
     for view in cases:
         person = view["constituent"]
-        count = f"  ({view['message_count']} messages)" if "message_count" in view else ""
+        messages = view.get("message_count")
+        count = "" if messages is None else f"  ({messages} message{'' if messages == 1 else 's'})"
         print(f"{view['ref']:<16} {view['status']:<10} {(person['name'] or person['email'] or '-')[:24]:<24} "
               f"{view['subject'][:60]}{count}")
