@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import quarantine
 from hub.clock import Clock
 from hub.config import Config
+from hub.db import skip_disk_wait
 from hub.errors import QuarantineError
 from hub.intake.apply import apply
 from hub.intake.identify import identify
@@ -99,6 +100,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 def _file(intake: Intake, message: InboundMessage) -> Outcome:
     now = intake.clock.now()
     with intake.sessions.begin() as session:
+        skip_disk_wait(session)
         if is_duplicate(session, message):
             return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
         screening = screen(message, intake.config.office.domain)
