@@ -47,14 +47,11 @@ class Summary:
 
     fates: Counter[str] = field(default_factory=Counter)
     new_cases: list[str] = field(default_factory=list)
-    triage: list[str] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.fates[outcome.fate] += 1
         if outcome.fate == "new-case" and outcome.case_ref:
             self.new_cases.append(outcome.case_ref)
-        elif outcome.fate == "triage":
-            self.triage.append(outcome.reason)
 
     @property
     def total(self) -> int:

@@ -113,7 +113,6 @@ class Message(Base):
     at: Mapped[datetime]
     received_at: Mapped[datetime]
 
-    case: Mapped[Case | None] = relationship(foreign_keys=[case_id])
     attachments: Mapped[list[Attachment]] = relationship(back_populates="message", lazy="selectin",
                                                          order_by="Attachment.id")
 
@@ -143,9 +142,6 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(320), default="hub")
     via: Mapped[str] = mapped_column(String(16), default="rule")  # mail | cli | rule | sms
     at: Mapped[datetime]
-
-    case: Mapped[Case | None] = relationship()
-    message: Mapped[Message | None] = relationship()
 
 
 class Reminder(Base):
@@ -185,8 +181,6 @@ class Outbox(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-
-    case: Mapped[Case | None] = relationship()
 
 
 class QuarantineItem(Base):

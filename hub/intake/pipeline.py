@@ -110,8 +110,9 @@ def _file(intake: Intake, message: InboundMessage) -> Outcome:
         decision = route(screening, identity, match, facts, message.sender)
         applied = apply(session, message, decision, facts, intake.config, intake.refs, now)
     fate = "new-case" if applied.opened else decision.disposition
-    log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
-             intake.refs.redact(decision.reason))
+    if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged
+        log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
+                 intake.refs.redact(decision.reason))
     return Outcome(fate, decision.reason, applied.case_ref)
 
 

@@ -21,7 +21,6 @@ from hub.refs import Reference, References
 @dataclass(frozen=True)
 class CaseMatch:
     case_id: int | None
-    ref: str | None = None
     via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | none
 
 
@@ -30,7 +29,6 @@ NO_CASE = CaseMatch(None)
 # Built once and run on the session's connection: intake is the hot path of a large import, and the
 # ORM's per-statement overhead is several times the lookup itself.
 _CASE_BY_REF = select(Case.id).where(Case.ref == bindparam("ref"))
-_REF_OF_CASE = select(Case.ref).where(Case.id == bindparam("case_id"))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -51,12 +49,11 @@ def find_case(session: Session, message: InboundMessage, refs: References,
         if reference is not None:
             case_id = connection.execute(_CASE_BY_REF, {"ref": str(reference)}).scalar()
             if case_id is not None:
-                return CaseMatch(case_id, str(reference), via)
+                return CaseMatch(case_id, via)
     if message_ids:
         case_id = _case_of_known_message(session, message_ids)
         if case_id is not None:
-            return CaseMatch(case_id, connection.execute(_REF_OF_CASE, {"case_id": case_id}).scalar_one(),
-                             "in-reply-to")
+            return CaseMatch(case_id, "in-reply-to")
     return NO_CASE
 
 

@@ -11,7 +11,7 @@ from hub.intake.screen import OK, Screening
 from hub.intake.thread import NO_CASE, CaseMatch
 
 FACTS = CaseFacts(7, "CW-26-00007-AB", "pat@example.com", None)
-MATCH = CaseMatch(7, "CW-26-00007-AB", "subject")
+MATCH = CaseMatch(7, "subject")
 CONSTITUENT = Identity("constituent")
 AGENCY = Identity("agency", agency=Agency("ssa", "SSA", ("ssa.gov",), "", 20, False))
 STAFF = Identity("staff", staff=Staff("Maria", "maria@doe.example.gov"))
