@@ -23,7 +23,8 @@ from hub.channels.files import FileSource
 from hub.clock import FixedClock
 from hub.cycle import run_once
 from hub.errors import HubError, TemporaryError, UserError
-from hub.inbox import Summary, drain, parse_workers
+from hub.inbox import Summary, drain
+from hub.intake.parsing import parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
 from hub.status import status_lines
@@ -150,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     source = FileSource(list(args.files))
     def work(hub: Hub) -> Summary:
-        with parse_workers() as workers:
+        with parse_workers(parse_email) as workers:
             return drain(hub.intake, source, parse_email, workers=workers)
     summary = _with_hub(args, work)
     _print_summary(args, summary)

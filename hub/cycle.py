@@ -12,11 +12,12 @@ from hub.app import Hub
 from hub.channels.email_parse import parse_email
 from hub.channels.imap import ImapAddress, ImapSource, connect
 from hub.channels.maildir import MaildirSource
-from hub.inbox import Source, Summary, drain, parse_workers
+from hub.inbox import Source, Summary, drain
+from hub.intake.parsing import parse_workers
 
 
 def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
-    with inbox_source(hub) as source, parse_workers() as workers:
+    with parse_workers(parse_email) as workers, inbox_source(hub) as source:
         return drain(hub.intake, source, parse_email, should_stop, workers)
 
 
@@ -30,8 +31,12 @@ def inbox_source(hub: Hub) -> Iterator[Source]:
         return
     address = ImapAddress.parse(inbox.url)
     with connect(address, inbox.password) as client:  # logs out even after an error
-        yield ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
-                         inbox.batch_size, hub.clock.now)
+        source = ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
+                            inbox.batch_size, hub.clock.now)
+        try:
+            yield source
+        finally:
+            source.close()
 
 
 def run_once(hub: Hub) -> Summary:

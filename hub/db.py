@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.errors import UserError
+from hub.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -64,18 +64,20 @@ def make_durable(sessions: sessionmaker[Session]) -> None:
             connection.exec_driver_sql("SELECT txid_current()")  # assigns an xid: a real, synchronous commit
 
 
-def skip_disk_wait(session: Session) -> None:
+def skip_disk_wait(connection: Connection) -> None:
     """Commit this transaction without waiting for the disk; `make_durable` waits once per batch.
 
     A crash of the hub loses nothing either way; only a crash of the database server could lose the
     last commits, and the source still holds those messages because they are not acknowledged yet.
     SQLite (synchronous=NORMAL in WAL mode) behaves like this already.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # only when migrating: see hub.migrations.HEAD
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -84,13 +86,17 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema up to the newest migration (creating it on an empty database)."""
+    from alembic import command
+
     command.upgrade(_alembic_config(engine), "head")
 
 
 def is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    """Whether the database's schema is at HEAD (Alembic's own version table, read directly)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
 
 
 def open_database(url: str) -> Engine:

@@ -7,21 +7,17 @@ source is told which keys are done and which went to quarantine, and moves or fl
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
 from hub.db import make_durable
-from hub.intake.pipeline import Intake, Outcome, Parsed, Parser, file_parsed, parse_stage
+from hub.intake.parsing import Parse, Parsed, Parser, parse_chunk, parse_stage, with_raw
+from hub.intake.pipeline import Intake, Outcome, file_parsed
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +69,7 @@ def drain(intake: Intake, source: Source, parser: Parser,
     summary = Summary()
     limits = intake.config.limits
     parse = partial(parse_stage, parser=parser, max_message_bytes=limits.max_message_bytes,
-                    max_attachment_bytes=limits.max_attachment_bytes)
+                    max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain)
     for batch, parsed in _parsed_batches(source.batches(), parse, workers):
         done: list[Hashable] = []
         quarantined: list[Hashable] = []
@@ -95,7 +91,9 @@ def drain(intake: Intake, source: Source, parser: Parser,
     return summary
 
 
-Parse = Callable[[bytes, str], Parsed]
+# Messages per task sent to the parse worker: one task per message costs more in queueing than a
+# small message takes to parse; the first results still come back soon after a batch arrives.
+PARSE_CHUNK = 25
 
 
 def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
@@ -105,49 +103,27 @@ def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
         for batch in batches:
             yield batch, (parse(item.raw, item.source) for item in batch)
         return
-    ahead: tuple[list[Item], list[Future[Parsed]]] | None = None
+    ahead: tuple[list[Item], list[Future[list[Parsed]]]] | None = None
     for batch in batches:
-        submitted = (batch, [workers.submit(parse, item.raw, item.source) for item in batch])
+        submitted = (batch, [workers.submit(parse_chunk, parse, [(item.raw, item.source) for item in chunk])
+                             for chunk in _chunks(batch)])
         if ahead is not None:
-            yield ahead[0], _results(ahead, parse)
+            yield ahead[0], _results(*ahead, parse)
         ahead = submitted
     if ahead is not None:
-        yield ahead[0], _results(ahead, parse)
+        yield ahead[0], _results(*ahead, parse)
 
 
-def _results(submitted: tuple[list[Item], list[Future[Parsed]]], parse: Parse) -> Iterator[Parsed]:
-    for item, future in zip(*submitted, strict=True):
+def _chunks(batch: list[Item]) -> list[list[Item]]:
+    return [batch[start:start + PARSE_CHUNK] for start in range(0, len(batch), PARSE_CHUNK)]
+
+
+def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse) -> Iterator[Parsed]:
+    for chunk, future in zip(_chunks(batch), futures, strict=True):
         try:
-            yield future.result()
+            results = future.result()
         except BrokenProcessPool:  # a worker died (out of memory, a crash in C code): parse here instead
-            log.error("parse worker failed; parsing %s in the main process", item.source)
-            yield parse(item.raw, item.source)
-
-
-@contextmanager
-def parse_workers() -> Iterator[Executor | None]:
-    """One parsing process beside this one where there is a second core; none on a single core."""
-    if (os.cpu_count() or 1) < 2:
-        yield None
-        return
-    # forkserver, not fork: a forked worker would inherit this process's database connections and
-    # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                             initializer=_worker_setup, initargs=(os.getpid(),)) as workers:
-        yield workers
-
-
-def _worker_setup(hub_pid: int) -> None:
-    """In a parse worker: log like the hub, and leave when the hub process is gone, even if it was
-    killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its queue for ever)."""
-    logging.getLogger("mailparser").setLevel(logging.ERROR)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(hub_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="hub-watch", daemon=True).start()
+            log.error("parse worker failed; parsing %d messages in the main process", len(chunk))
+            results = [parse(item.raw, item.source) for item in chunk]
+        for item, parsed in zip(chunk, results, strict=True):
+            yield with_raw(parsed, item.raw)

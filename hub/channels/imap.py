@@ -2,7 +2,8 @@
 
 Reads new mail by UID with `BODY.PEEK[]` in batches, remembers UIDVALIDITY + the last UID done, and
 after each batch has committed moves the messages to the Processed folder (or the Quarantine folder),
-creating them when missing; a server without MOVE gets a keyword flag instead.
+creating them when missing; a server without MOVE gets a keyword flag instead. The next batch is
+fetched, and the last one moved, in a thread while the caller files the current one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 DONE_KEYWORD = "$HubProcessed"
 QUARANTINE_KEYWORD = "$HubQuarantined"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The first batch is small so that parsing and filing start while the rest is still on the wire.
+FIRST_BATCH = 25
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ def connect(address: ImapAddress, password: str | None, timeout: float = 60) -> 
 
 
 class ImapSource:
+    """An IMAP mailbox as a Source. Every command on the connection runs in one thread, in the order
+    it was asked for, so the next batch is fetched and the last one moved while the caller files."""
+
     def __init__(self, client: IMAPClient, address: ImapAddress, sessions: sessionmaker[Session],
                  processed_folder: str, quarantine_folder: str, batch_size: int,
                  now: Callable[[], datetime]) -> None:
@@ -86,8 +93,39 @@ class ImapSource:
         self.can_move = b"MOVE" in client.capabilities()
         self.validity = 0
         self._folders_made: set[str] = set()
+        self._conversation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self._acknowledgements: list[Future[None]] = []
 
     def batches(self) -> Iterator[list[Item]]:
+        chunks = self._conversation.submit(self._new_uids).result()
+        ahead: Future[list[Item]] | None = None
+        for index, chunk in enumerate(chunks):
+            batch = ahead.result() if ahead is not None else self._conversation.submit(self._fetch, chunk).result()
+            if index + 1 < len(chunks):
+                ahead = self._conversation.submit(self._fetch, chunks[index + 1])
+            self._check_acknowledgements()
+            if batch:
+                yield batch
+
+    def acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
+        """Queue the move of a committed batch; it runs between fetches, and a failure surfaces at the
+        next batch or at `close` (the messages then stay in the mailbox, and a later run finds them stored)."""
+        self._acknowledgements.append(self._conversation.submit(self._acknowledge, list(done), list(quarantined)))
+
+    def close(self) -> None:
+        """Wait for the commands still queued; raise the first acknowledgement that failed."""
+        self._conversation.shutdown(wait=True)
+        self._check_acknowledgements()
+
+    def _check_acknowledgements(self) -> None:
+        finished = [future for future in self._acknowledgements if future.done()]
+        self._acknowledgements = [future for future in self._acknowledgements if not future.done()]
+        for future in finished:
+            future.result()
+
+    def _new_uids(self) -> list[list[int]]:
+        """The UIDs not yet done, in batches; the first one small, so that parsing and filing start
+        while the rest is still on the wire."""
         selected = self.client.select_folder(self.address.mailbox)
         self.validity = int(selected[b"UIDVALIDITY"])
         position = self._position()
@@ -96,13 +134,16 @@ class ImapSource:
             criteria += ["UNKEYWORD", DONE_KEYWORD, "UNKEYWORD", QUARANTINE_KEYWORD]
         # `n:*` always matches the newest message, even below n (RFC 3501 §6.4.8): filter.
         uids = sorted(uid for uid in self.client.search(criteria) if uid > position)
-        for start in range(0, len(uids), self.batch_size):
-            chunk = uids[start:start + self.batch_size]
-            fetched = self.client.fetch(chunk, ["BODY.PEEK[]"])
-            yield [Item(uid, fetched[uid][b"BODY[]"], f"{self.name}#{self.validity}:{uid}")
-                   for uid in chunk if uid in fetched and b"BODY[]" in fetched[uid]]
+        first = min(FIRST_BATCH, self.batch_size)
+        chunks = [uids[:first]] if uids else []
+        return chunks + [uids[start:start + self.batch_size] for start in range(first, len(uids), self.batch_size)]
 
-    def acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
+    def _fetch(self, chunk: list[int]) -> list[Item]:
+        fetched = self.client.fetch(chunk, ["BODY.PEEK[]"])
+        return [Item(uid, fetched[uid][b"BODY[]"], f"{self.name}#{self.validity}:{uid}")
+                for uid in chunk if uid in fetched and b"BODY[]" in fetched[uid]]
+
+    def _acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
         for keys, folder, keyword in ((done, self.processed_folder, DONE_KEYWORD),
                                       (quarantined, self.quarantine_folder, QUARANTINE_KEYWORD)):
             if not keys:

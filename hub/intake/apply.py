@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from hub.config import Config
 from hub.intake.message import InboundMessage
@@ -45,13 +44,12 @@ class Applied:
     opened: bool
 
 
-def apply(session: Session, message: InboundMessage, decision: Decision, facts: CaseFacts | None, config: Config,
-          refs: References, now: datetime) -> Applied:
-    connection = session.connection()
+def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
+          config: Config, refs: References, now: datetime) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     if opened:
-        case = open_case(session, message, config, refs, now)
+        case = open_case(connection, message, config, refs, now)
     row_id = _store_message(connection, message, decision, case, now)
     events = [_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
                      f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
@@ -60,7 +58,7 @@ def apply(session: Session, message: InboundMessage, decision: Decision, facts: 
         if isinstance(effect, QueueLetter) and case is not None:
             recipient = case.constituent_email if effect.to == "constituent" else effect.to
             if recipient and "@" in recipient:
-                enqueue(session, case_id=case.case_id, case_ref=case.ref, letter=effect.letter, recipient=recipient,
+                enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=effect.letter, recipient=recipient,
                         refs=refs, domain=config.office.domain, now=now, in_reply_to=message.message_id)
         elif isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
@@ -70,10 +68,9 @@ def apply(session: Session, message: InboundMessage, decision: Decision, facts: 
     return Applied(row_id, case.ref if case else None, opened)
 
 
-def open_case(session: Session, message: InboundMessage, config: Config, refs: References,
+def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,
               now: datetime) -> CaseFacts:
     """A new case for the sender, on the constituent party with that address (made when missing)."""
-    connection = session.connection()
     found = connection.execute(_CONSTITUENT, {"email": message.sender}).first()
     if found is None:
         constituent_id = connection.execute(_INSERT_PARTY, dict(
@@ -83,7 +80,7 @@ def open_case(session: Session, message: InboundMessage, config: Config, refs: R
         if not found.name and message.sender_name:
             connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
     year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
-    reference = str(refs.make(year, _next_sequence(session, f"case-{year:02d}")))
+    reference = str(refs.make(year, _next_sequence(connection, f"case-{year:02d}")))
     case_id = connection.execute(_INSERT_CASE, dict(
         ref=reference, status="new", labels=[], subject=message.subject[:1000], constituent_id=constituent_id,
         opened_at=now, updated_at=now)).scalar_one()
@@ -93,17 +90,17 @@ def open_case(session: Session, message: InboundMessage, config: Config, refs: R
     return case
 
 
-def _next_sequence(session: Session, name: str) -> int:
+def _next_sequence(connection: Connection, name: str) -> int:
     # UPDATE … RETURNING takes the row lock first, so two writers can never get the same number.
-    value = session.connection().execute(_NEXT_SEQUENCE, {"counter": name}).scalar()
+    value = connection.execute(_NEXT_SEQUENCE, {"counter": name}).scalar()
     if value is not None:
         return int(value)
     try:
-        with session.begin_nested():
-            session.connection().execute(_INSERT_COUNTER, {"name": name, "value": 1})
+        with connection.begin_nested():
+            connection.execute(_INSERT_COUNTER, {"name": name, "value": 1})
         return 1
     except IntegrityError:
-        return _next_sequence(session, name)
+        return _next_sequence(connection, name)
 
 
 def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail: str, actor: str, via: str,

@@ -9,18 +9,9 @@ from dataclasses import dataclass
 
 from hub.intake.identify import Identity
 from hub.intake.screen import Screening
-from hub.intake.thread import CaseMatch
+from hub.intake.thread import CaseFacts, CaseMatch
 
-
-@dataclass(frozen=True)
-class CaseFacts:
-    """What routing needs to know about the matched case."""
-
-    case_id: int
-    ref: str
-    constituent_email: str | None
-    agency: str | None
-    constituent_id: int | None = None
+__all__ = ["CaseFacts", "Decision", "Effect", "MarkBounced", "OpenCase", "QueueLetter", "route"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +44,8 @@ class Decision:
     effects: tuple[Effect, ...] = ()
 
 
-def route(screening: Screening, identity: Identity, match: CaseMatch, facts: CaseFacts | None,
-          sender: str) -> Decision:
+def route(screening: Screening, identity: Identity, match: CaseMatch, sender: str) -> Decision:
+    facts = match.facts
     if screening.is_automatic:
         return _automatic(screening, match)
     if identity.role == "unknown":

@@ -7,35 +7,54 @@ counts when its check code verifies, so a guessed or mistyped one never reaches 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from hub.intake.message import InboundMessage
-from hub.models import Case, Message, Outbox
+from hub.models import Case, Message, Outbox, Party
 from hub.refs import Reference, References
 
 
 @dataclass(frozen=True)
+class CaseFacts:
+    """What routing needs to know about the matched case."""
+
+    case_id: int
+    ref: str
+    constituent_email: str | None
+    agency: str | None
+    constituent_id: int | None = None
+
+
+@dataclass(frozen=True)
 class CaseMatch:
-    case_id: int | None
+    facts: CaseFacts | None
     via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | none
+
+    @property
+    def case_id(self) -> int | None:
+        return self.facts.case_id if self.facts else None
 
 
 NO_CASE = CaseMatch(None)
 
-# Built once and run on the session's connection: intake is the hot path of a large import, and the
-# ORM's per-statement overhead is several times the lookup itself.
-_CASE_BY_REF = select(Case.id).where(Case.ref == bindparam("ref"))
+# Built once and run on the transaction's connection: intake is the hot path of a large import, and
+# the ORM's per-statement overhead is several times the lookup itself.
+_FACTS = (
+    select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id)
+    .outerjoin(Party, Party.id == Case.constituent_id))
+_FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
+_FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
     for table in (Message, Outbox))
 
 
-def find_case(session: Session, message: InboundMessage, refs: References,
+def find_case(connection: Connection, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = ()) -> CaseMatch:
     message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))
     candidates: list[tuple[str, Reference | None]] = [
@@ -44,27 +63,32 @@ def find_case(session: Session, message: InboundMessage, refs: References,
         ("body", refs.find_in_text(message.text)),
         ("subject", refs.find_in_text(message.subject)),
     ]
-    connection = session.connection()
     for via, reference in candidates:
         if reference is not None:
-            case_id = connection.execute(_CASE_BY_REF, {"ref": str(reference)}).scalar()
-            if case_id is not None:
-                return CaseMatch(case_id, via)
+            row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
+            if row is not None:
+                return CaseMatch(_facts(row), via)
     if message_ids:
-        case_id = _case_of_known_message(session, message_ids)
+        case_id = _case_of_known_message(connection, message_ids)
         if case_id is not None:
-            return CaseMatch(case_id, "in-reply-to")
+            row = connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one()
+            return CaseMatch(_facts(row), "in-reply-to")
     return NO_CASE
 
 
-def _case_of_known_message(session: Session, message_ids: tuple[str, ...]) -> int | None:
+def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...]) -> int | None:
     known: dict[str, int] = {}
     for query in _KNOWN_IDS:
-        for message_id, case_id in session.connection().execute(query, {"ids": list(message_ids)}):
+        for message_id, case_id in connection.execute(query, {"ids": list(message_ids)}):
             if message_id is not None and case_id is not None:
                 known.setdefault(message_id, case_id)
     # Nearest first: In-Reply-To, then References from the newest.
     return next((known[m] for m in message_ids if m in known), None)
+
+
+def _facts(row: Sequence[Any]) -> CaseFacts:
+    case_id, ref, constituent_email, agency, constituent_id = row
+    return CaseFacts(case_id, ref, constituent_email, agency, constituent_id)
 
 
 def _first(items: Iterable[Reference | None]) -> Reference | None:
