@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +30,10 @@ class Office:
     reference_prefix: str
     secret: str
     authserv_id: str
+    phone: str = ""
+    hours: str = ""
+    website: str = ""
+    intake_address: str = ""  # where notifications of unassigned cases go
 
     @property
     def domain(self) -> str:
@@ -57,12 +61,31 @@ class Inbox:
 class Outbound:
     url: str
     password_env: str
+    ca_file: str = ""               # an extra certificate authority to trust (an internal relay's)
+    timeout_seconds: int = 60
+    give_up_hours: int = 48         # temporary failures are retried with backoff for this long
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env)
+
+
+@dataclass(frozen=True)
+class Letters:
+    folder: str = "letters"         # the office's own letters; a file here overrides the packaged one
+    privacy_release_url: str = ""
+    privacy_release_form: str = ""  # a file attached to the privacy-release-request letter
+    survey_url: str = ""
 
 
 @dataclass(frozen=True)
 class Limits:
     max_message_bytes: int
     max_attachment_bytes: int
+    auto_mail_window_minutes: int = 10
+    auto_mail_per_address: int = 10
+    auto_mail_per_case: int = 10
+    bounce_hold_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,11 @@ class Staff:
     name: str
     email: str
     agencies: tuple[str, ...] = ()
+    title: str = ""
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.split() else ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,7 @@ class Agency:
     liaison: str
     response_days: int
     business_days: bool
+    control_number: re.Pattern[str] | None = None  # the agency's own case number in its replies
 
     def has_domain(self, domain: str) -> bool:
         """True for the agency's domains and their subdomains (ssa.gov covers mail.ssa.gov)."""
@@ -98,6 +127,14 @@ class Config:
     limits: Limits
     staff: tuple[Staff, ...]
     agencies: tuple[Agency, ...] = field(default=())
+    letters: Letters = field(default=Letters())
+
+    def agency(self, key: str | None) -> Agency | None:
+        return next((agency for agency in self.agencies if agency.key == key), None) if key else None
+
+    def staff_member(self, address: str | None) -> Staff | None:
+        address = (address or "").lower()
+        return next((person for person in self.staff if person.email == address), None)
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, made absolute against the office folder."""
@@ -174,10 +211,11 @@ def load(path: Path) -> Config:
     inbox = root.table("inbox")
     outbound = root.table("outbound")
     limits = root.table("limits")
+    letters = root.table("letters")
     staff = _staff(root, path)
     agencies_path = path.parent / "agencies.toml"
     agencies = load_agencies(agencies_path) if agencies_path.exists() else ()
-    return Config(
+    config = Config(
         path=path,
         home=home,
         office=office,
@@ -192,14 +230,36 @@ def load(path: Path) -> Config:
         outbound=Outbound(
             url=_source_url(outbound, "url", "maildir:var/sent"),
             password_env=outbound.text("password_env", "HUB_SMTP_PASSWORD"),
+            ca_file=outbound.text("ca_file", ""),
+            timeout_seconds=outbound.positive("timeout_seconds", 60),
+            give_up_hours=outbound.positive("give_up_hours", 48),
         ),
         limits=Limits(
             max_message_bytes=limits.positive("max_message_bytes", 50 * 1024 * 1024),
             max_attachment_bytes=limits.positive("max_attachment_bytes", 20 * 1024 * 1024),
+            auto_mail_window_minutes=limits.positive("auto_mail_window_minutes", 10),
+            auto_mail_per_address=limits.positive("auto_mail_per_address", 10),
+            auto_mail_per_case=limits.positive("auto_mail_per_case", 10),
+            bounce_hold_days=limits.positive("bounce_hold_days", 30),
         ),
         staff=staff,
         agencies=agencies,
+        letters=Letters(
+            folder=letters.text("folder", "letters"),
+            privacy_release_url=letters.text("privacy_release_url", ""),
+            privacy_release_form=letters.text("privacy_release_form", ""),
+            survey_url=letters.text("survey_url", ""),
+        ),
     )
+    if not config.office.intake_address:
+        if not staff:
+            raise root.table("office").fail("intake_address", "needed when no [[staff]] is configured: where "
+                                            "notifications of unassigned cases go")
+        config = replace(config, office=replace(config.office, intake_address=staff[0].email))
+    if config.office.intake_address == config.office.address:
+        raise root.table("office").fail("intake_address", "must not be the office address the hub reads "
+                                        "(notifications would come back to the hub)")
+    return config
 
 
 def _office(table: _Table) -> Office:
@@ -223,6 +283,10 @@ def _office(table: _Table) -> Office:
         reference_prefix=prefix,
         secret=secret,
         authserv_id=table.text("authserv_id", ""),
+        phone=table.text("phone", ""),
+        hours=table.text("hours", ""),
+        website=table.text("website", ""),
+        intake_address=table.address("intake_address", ""),
     )
 
 
@@ -251,7 +315,7 @@ def _staff(root: _Table, path: Path) -> tuple[Staff, ...]:
         table = _Table(entry, path, f"staff #{number}")
         agencies = table.get("agencies", list, [])
         people.append(Staff(name=table.text("name"), email=table.address("email"),
-                            agencies=tuple(str(a).lower() for a in agencies)))
+                            agencies=tuple(str(a).lower() for a in agencies), title=table.text("title", "")))
     return tuple(people)
 
 
@@ -272,5 +336,17 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             liaison=table.address("liaison", ""),
             response_days=table.positive("response_days", 30),
             business_days=table.get("business_days", bool, False),
+            control_number=_pattern(table, "control_number"),
         ))
     return tuple(agencies)
+
+
+def _pattern(table: _Table, key: str) -> re.Pattern[str] | None:
+    """A regular expression; its first group (or the whole match when it has none) is the number."""
+    text = table.text(key, "")
+    if not text:
+        return None
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as error:
+        raise table.fail(key, f"not a valid regular expression: {error}") from None

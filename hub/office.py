@@ -43,6 +43,7 @@ def init_office(folder: Path, demo: bool = False, clock: Clock | None = None) ->
     if not agencies.exists():
         _write_private(agencies, packaged.joinpath("agencies.toml").read_text())
     config = config_module.load(hub_toml)
+    _letters_folder(config.resolve(config.letters.folder))
     engine = make_engine(config.database_url)
     try:
         migrate(engine)
@@ -52,6 +53,22 @@ def init_office(folder: Path, demo: bool = False, clock: Clock | None = None) ->
     if demo:
         seed_demo_inbox(config, (clock or SystemClock()).now())
     return hub_toml
+
+
+LETTERS_README = """The office's own letters.
+
+A file here named like a packaged letter (acknowledgement.email.j2, agency-inquiry.email.j2, ...)
+replaces the packaged one. Start from a copy: `hub letter show NAME > {folder}/NAME.email.j2`, edit
+it, and check the result with `hub letter preview NAME --case REF`. The first line is the subject
+("Subject: ..."), then a blank line, then the text.
+"""
+
+
+def _letters_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    readme = folder / "README.txt"
+    if not readme.exists():
+        readme.write_text(LETTERS_README.format(folder=folder.name))
 
 
 def _write_private(path: Path, text: str) -> None:
