@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from hub import __version__, quarantine
+from hub import __version__, letter_send, quarantine
 from hub.app import Hub, config_path, open_hub
 from hub.channels.email_parse import parse_email
 from hub.channels.files import FileSource
@@ -73,6 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_case_show)
+
+    letter = commands.add_parser("letter", help="the office's letters: list, show, preview, send").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    letter.add_parser("list", help="the letters there are (packaged and the office's own)").set_defaults(
+        handler=cmd_letter_list)
+    shown = letter.add_parser("show", help="a letter's template, to copy into the office's letters folder")
+    shown.add_argument("name")
+    shown.set_defaults(handler=cmd_letter_show)
+    for name, handler, text in (("preview", cmd_letter_preview, "a letter filled in for a case, not sent"),
+                                ("send", cmd_letter_send, "queue a letter for a case (sent by the next cycle)")):
+        action = letter.add_parser(name, help=text)
+        action.add_argument("name")
+        action.add_argument("--case", required=name == "send", metavar="REF",
+                            help="the case" + ("" if name == "send" else " (default: a sample case)"))
+        action.add_argument("--to", metavar="WHO", help="constituent, agency or an address (default: the "
+                            "constituent; the agency for agency letters)")
+        if name == "send":
+            action.add_argument("--force", action="store_true", help="send even if this letter went already")
+        action.set_defaults(handler=handler)
 
     triage = commands.add_parser("triage", help="messages held for a caseworker to place").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -143,8 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
         raise UserError("the long-running daemon is not available yet; use `hub run --once`")
     clock = FixedClock(args.at) if args.at else None
-    summary = _with_hub(args, run_once, clock)
-    _print_summary(args, summary)
+    cycle = _with_hub(args, lambda hub: run_once(hub, lambda line: print(line, flush=True)), clock)
+    _print_new_cases(args, cycle.inbox)
     return 0
 
 
@@ -163,6 +182,10 @@ SHOWN_NEW_CASES = 25
 
 def _print_summary(args: argparse.Namespace, summary: Summary) -> None:
     print(summary.line())
+    _print_new_cases(args, summary)
+
+
+def _print_new_cases(args: argparse.Namespace, summary: Summary) -> None:
     if summary.new_cases:
         shown = summary.new_cases[:SHOWN_NEW_CASES]
 
@@ -218,6 +241,28 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     print("\nhistory:")
     for event in view["events"]:
         print(f"   {event['at']}  {event['kind']}  {event['detail']}")
+    return 0
+
+
+def cmd_letter_list(args: argparse.Namespace) -> int:
+    print("\n".join(_with_hub(args, lambda hub: letter_send.letters_of(hub).names())))
+    return 0
+
+
+def cmd_letter_show(args: argparse.Namespace) -> int:
+    print(_with_hub(args, lambda hub: letter_send.letters_of(hub).source(args.name)), end="")
+    return 0
+
+
+def cmd_letter_preview(args: argparse.Namespace) -> int:
+    letter, recipient = _with_hub(args, lambda hub: letter_send.preview(hub, args.name, args.case, args.to))
+    print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
+    return 0
+
+
+def cmd_letter_send(args: argparse.Namespace) -> int:
+    row_id, recipient = _with_hub(args, lambda hub: letter_send.send(hub, args.name, args.case, args.to, args.force))
+    print(f"queued {args.name} for {recipient} (outbox {row_id}); the next cycle sends it")
     return 0
 
 

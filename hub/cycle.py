@@ -1,17 +1,20 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
-For now: drain the configured inbox through the intake path.
+Drain the configured inbox through the intake path, then deliver what is due in the outbox (the
+acknowledgements, notifications and relays the new mail caused among it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from hub.app import Hub
 from hub.channels.email_parse import parse_email
 from hub.channels.imap import ImapAddress, ImapSource, connect
 from hub.channels.maildir import MaildirSource
+from hub.delivery import DeliveryReport, deliver_due
 from hub.inbox import Source, Summary, drain
 from hub.intake.parsing import parse_workers
 
@@ -39,5 +42,16 @@ def inbox_source(hub: Hub) -> Iterator[Source]:
             source.close()
 
 
-def run_once(hub: Hub) -> Summary:
-    return drain_inbox(hub)
+@dataclass(frozen=True)
+class Cycle:
+    inbox: Summary
+    outbox: DeliveryReport
+
+
+def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> Cycle:
+    """One cycle; `progress` hears each stage's summary line as soon as the stage ends."""
+    inbox = drain_inbox(hub)
+    progress(inbox.line())
+    outbox = deliver_due(hub)
+    progress(outbox.line())
+    return Cycle(inbox, outbox)

@@ -76,6 +76,7 @@ class Case(Base):
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     assignee: Mapped[str | None] = mapped_column(String(320))
     agency: Mapped[str | None] = mapped_column(String(32))
+    agency_control: Mapped[str | None] = mapped_column(String(64), index=True)  # the agency's own number
     subject: Mapped[str] = mapped_column(Text, default="")
     constituent_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
     opened_at: Mapped[datetime]
@@ -161,10 +162,15 @@ class Reminder(Base):
 
 
 class Outbox(Base):
-    """An outbound message waiting for, or done with, delivery. Its Message-ID is fixed at enqueue."""
+    """An outbound message waiting for, or done with, delivery. Its Message-ID is fixed at enqueue.
+
+    `letter` names the template (or `relay` for a caseworker's own words, kept in `context`). Subject
+    and body are rendered on the first delivery attempt and kept, so every retry sends the same text.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),)
+    __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),
+                      Index("ix_outbox_recipient_sent", "recipient", "sent_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8), default="email")
@@ -172,11 +178,18 @@ class Outbox(Base):
     recipient: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[str | None] = mapped_column(Text)
     context: Mapped[dict] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
+    automatic: Mapped[str] = mapped_column(String(16), default="")  # "" | auto-replied | auto-generated
+    actor: Mapped[str] = mapped_column(String(320), default="hub")
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    # pending | sending | sent | failed | suppressed (a cap, a bounced or robot address) | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
     lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
     provider_id: Mapped[str | None] = mapped_column(String(998))
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]

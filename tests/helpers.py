@@ -24,14 +24,24 @@ STAFF = "maria.lopez@doe.example.gov"
 
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
-                clock: FixedClock | None = None) -> Hub:
+                clock: FixedClock | None = None, outbound_url: str | None = None,
+                agencies: dict[str, dict[str, str]] | None = None) -> Hub:
     """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock."""
     path = init_office(folder)
     text = path.read_text()
     text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
     if inbox_url:
         text = re.sub(r'(?m)^url = "maildir:var/inbox"', f'url = "{inbox_url}"', text)
+    if outbound_url:
+        text = re.sub(r'(?m)^url = "maildir:var/sent"', f'url = "{outbound_url}"', text)
     path.write_text(text)
+    directory = path.parent / "agencies.toml"
+    for key, settings in (agencies or {}).items():
+        head, table = directory.read_text().split(f"[agencies.{key}]\n", 1)
+        for name, value in settings.items():  # replaces the shipped value, or adds the key
+            table = re.sub(rf"(?m)^{name} = .*$", "", table, count=1)
+            table = f"{name} = '{value}'\n{table}"
+        directory.write_text(f"{head}[agencies.{key}]\n{table}")
     return open_hub(path, clock or FixedClock(START))
 
 
@@ -61,6 +71,8 @@ def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:
 
 @dataclass(frozen=True)
 class Tally:
+    """Inbound messages and where they went."""
+
     cases: int
     messages: int
     on_cases: int
@@ -73,8 +85,9 @@ def tally(hub: Hub) -> Tally:
         count = lambda q: session.scalar(q) or 0  # noqa: E731
         return Tally(
             cases=count(select(func.count()).select_from(Case)),
-            messages=count(select(func.count()).select_from(Message)),
-            on_cases=count(select(func.count()).select_from(Message).where(Message.case_id.is_not(None))),
+            messages=count(select(func.count()).select_from(Message).where(Message.direction == "in")),
+            on_cases=count(select(func.count()).select_from(Message).where(Message.direction == "in",
+                                                                           Message.case_id.is_not(None))),
             triage=count(select(func.count()).select_from(Message).where(Message.disposition == "triage")),
             quarantine=count(select(func.count()).select_from(QuarantineItem)),
         )

@@ -18,9 +18,20 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.config import Config
 from hub.intake.message import InboundMessage
-from hub.intake.route import CaseFacts, Decision, MarkBounced, OpenCase, QueueLetter
+from hub.intake.route import (
+    CaseFacts,
+    Decision,
+    Effect,
+    MarkBounced,
+    Notify,
+    OpenCase,
+    QueueLetter,
+    Relay,
+    SetAgency,
+    SetAgencyControl,
+)
 from hub.models import Attachment, Case, Counter, Event, Message, Party
-from hub.outbox import enqueue
+from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
@@ -35,6 +46,15 @@ _NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
                 .order_by(Party.id).limit(1))
 _NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
+_SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
+               .values(agency=bindparam("agency")))
+_SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
+                .values(agency_control=bindparam("number")))
+# The message a relayed reply answers, so that it threads in the recipient's mail client.
+_LAST_FROM = (select(Message.message_id, Message.references)
+              .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
+                     Message.kind == bindparam("kind"), Message.message_id.is_not(None))
+              .order_by(Message.at.desc(), Message.id.desc()).limit(1))
 
 
 @dataclass(frozen=True)
@@ -55,17 +75,45 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
                      f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
                      message.sender, message.channel, now)]
     for effect in decision.effects:
-        if isinstance(effect, QueueLetter) and case is not None:
-            recipient = case.constituent_email if effect.to == "constituent" else effect.to
-            if recipient and "@" in recipient:
-                enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=effect.letter, recipient=recipient,
-                        refs=refs, domain=config.office.domain, now=now, in_reply_to=message.message_id)
-        elif isinstance(effect, MarkBounced):
+        if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
+        elif case is not None:
+            events += _case_effect(connection, effect, case, message, row_id, config, refs, now)
     connection.execute(_INSERT_EVENT, events)
     if case is not None and not opened:
         connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now})
     return Applied(row_id, case.ref if case else None, opened)
+
+
+def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, message: InboundMessage, row_id: int,
+                 config: Config, refs: References, now: datetime) -> list[dict[str, Any]]:
+    """Rows for one effect on the message's case; returns the events to record."""
+    def queue(letter: str, recipient: str, **options: Any) -> None:
+        enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=letter, recipient=recipient, refs=refs,
+                domain=config.office.domain, now=now, **options)
+
+    if isinstance(effect, QueueLetter):
+        recipient = case.constituent_email if effect.to == "constituent" else effect.to
+        if recipient and "@" in recipient:
+            queue(effect.letter, recipient, in_reply_to=message.message_id, automatic=effect.automatic)
+    elif isinstance(effect, Notify):
+        queue("caseworker-notification", effect.to or case.assignee or config.office.intake_address,
+              automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": effect.notice})
+    elif isinstance(effect, Relay):
+        answered = connection.execute(_LAST_FROM, {"case_id": case.case_id,
+                                                   "kind": "agency" if effect.to_agency else "constituent"}).first()
+        queue("relay", effect.recipient, in_reply_to=answered.message_id if answered else None,
+              references=answered.references if answered else None, actor=message.sender,
+              context={"text": effect.text, "staff": message.sender, "to_agency": effect.to_agency})
+    elif isinstance(effect, SetAgency):
+        connection.execute(_SET_AGENCY, {"case_id": case.case_id, "agency": effect.key})
+        return [_event(case, row_id, "agency-set", f"agency {effect.key} (from {message.sender_domain})",
+                       message.sender, message.channel, now)]
+    elif isinstance(effect, SetAgencyControl):
+        connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
+        return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",
+                       message.sender, message.channel, now)]
+    return []
 
 
 def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,

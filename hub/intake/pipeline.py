@@ -22,7 +22,7 @@ from hub.intake.apply import apply
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage
 from hub.intake.parsing import Parsed, Parser, parse_stage
-from hub.intake.route import route
+from hub.intake.route import control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
 from hub.models import Message, QuarantineItem
@@ -95,8 +95,10 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
     # than the statements of a typical message.
     with intake.engine.begin() as connection:
         skip_disk_wait(connection)
-        match = find_case(connection, message, intake.refs, screening.returned_ids)
-        decision = route(screening, identity, match, message.sender)
+        number = control_number(identity.agency, message)
+        match = find_case(connection, message, intake.refs, screening.returned_ids,
+                          (identity.agency.key, number) if identity.agency and number else None)
+        decision = route(screening, identity, match, message, intake.config)
         applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged

@@ -1,8 +1,9 @@
 """Which case does this message belong to?
 
 In order: a verified reference (plus-address, our Message-IDs in In-Reply-To/References, the body,
-the subject), then In-Reply-To/References against any Message-ID stored on a case. A reference only
-counts when its check code verifies, so a guessed or mistyped one never reaches another case's file.
+the subject), then In-Reply-To/References against any Message-ID stored on a case, then — for mail
+from an agency — the agency's own control number stored on a case from its first reply. A reference
+only counts when its check code verifies, so a guessed or mistyped one never reaches another case's file.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ class CaseFacts:
     constituent_email: str | None
     agency: str | None
     constituent_id: int | None = None
+    assignee: str | None = None
+    agency_control: str | None = None
 
 
 @dataclass(frozen=True)
 class CaseMatch:
     facts: CaseFacts | None
-    via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | none
+    via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | none
 
     @property
     def case_id(self) -> int | None:
@@ -44,10 +47,12 @@ NO_CASE = CaseMatch(None)
 # Built once and run on the transaction's connection: intake is the hot path of a large import, and
 # the ORM's per-statement overhead is several times the lookup itself.
 _FACTS = (
-    select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id)
+    select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
+_FACTS_BY_CONTROL = (_FACTS.where(Case.agency == bindparam("agency"), Case.agency_control == bindparam("number"))
+                     .order_by(Case.id.desc()).limit(1))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -55,7 +60,8 @@ _KNOWN_IDS = tuple(
 
 
 def find_case(connection: Connection, message: InboundMessage, refs: References,
-              extra_ids: Iterable[str] = ()) -> CaseMatch:
+              extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None) -> CaseMatch:
+    """`agency_number` is (agency key, control number) when the sender is an agency whose number was found."""
     message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))
     candidates: list[tuple[str, Reference | None]] = [
         ("plus-address", _first(refs.find_in_address(a) for a in message.recipients)),
@@ -73,6 +79,10 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
         if case_id is not None:
             row = connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one()
             return CaseMatch(_facts(row), "in-reply-to")
+    if agency_number is not None:
+        row = connection.execute(_FACTS_BY_CONTROL, {"agency": agency_number[0], "number": agency_number[1]}).first()
+        if row is not None:
+            return CaseMatch(_facts(row), "control-number")
     return NO_CASE
 
 
@@ -87,8 +97,7 @@ def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...])
 
 
 def _facts(row: Sequence[Any]) -> CaseFacts:
-    case_id, ref, constituent_email, agency, constituent_id = row
-    return CaseFacts(case_id, ref, constituent_email, agency, constituent_id)
+    return CaseFacts(*row)
 
 
 def _first(items: Iterable[Reference | None]) -> Reference | None:

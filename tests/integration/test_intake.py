@@ -31,8 +31,16 @@ def messages_on(hub: Hub, ref: Reference) -> list[Message]:
 
 
 def outbox(hub: Hub) -> list[Outbox]:
+    """The letters queued to constituents and agencies (notifications to caseworkers aside)."""
     with hub.sessions() as session:
-        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+        return list(session.scalars(select(Outbox).where(Outbox.letter != "caseworker-notification")
+                                    .order_by(Outbox.id)))
+
+
+def notifications(hub: Hub) -> list[Outbox]:
+    with hub.sessions() as session:
+        return list(session.scalars(select(Outbox).where(Outbox.letter == "caseworker-notification")
+                                    .order_by(Outbox.id)))
 
 
 def test_new_constituent_mail_opens_a_case_with_one_acknowledgement(hub: Hub) -> None:
@@ -74,6 +82,7 @@ def test_constituent_reply_threads_by_every_form_of_the_reference(hub: Hub, how:
     assert (outcome.fate, outcome.case_ref) == ("case", str(ref))
     assert [m.kind for m in messages_on(hub, ref)] == ["constituent", "constituent"]
     assert len(outbox(hub)) == 1, "a reply never triggers another acknowledgement"
+    assert [n.context["notice"] for n in notifications(hub)] == ["New case", "Reply from the constituent"]
 
 
 def test_reply_threads_by_in_reply_to_a_stored_message_when_the_subject_is_rewritten(hub: Hub) -> None:
@@ -150,7 +159,7 @@ def test_an_out_of_office_reply_to_our_letter_is_recorded_on_the_case_and_trigge
                               headers={"Auto-Submitted": "auto-replied", "In-Reply-To": ack.message_id}))
     assert (outcome.fate, outcome.case_ref) == ("case", str(ref))
     assert messages_on(hub, ref)[-1].kind == "auto-reply"
-    assert len(outbox(hub)) == 1
+    assert (len(outbox(hub)), len(notifications(hub))) == (1, 1), "nothing answers an auto-reply"
 
 
 def delivery_report(failed: str, returned_message_id: str, returned_subject: str) -> bytes:
@@ -199,6 +208,7 @@ def test_a_bounce_is_recorded_on_its_case_and_marks_the_address(hub: Hub) -> Non
         assert party.bounced_at is not None
         assert session.scalar(select(Event).where(Event.kind == "address-bounced")) is not None
     assert (tally(hub).cases, len(outbox(hub))) == (1, 1)
+    assert notifications(hub)[-1].context["notice"].startswith("Mail to the constituent bounced")
 
 
 def test_a_bounce_about_nothing_we_know_goes_to_triage(hub: Hub) -> None:

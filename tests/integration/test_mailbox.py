@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from hub.app import Hub
 from hub.channels.email_parse import parse_email
-from hub.cycle import run_once
+from hub.cycle import drain_inbox
 from hub.errors import QuarantineError
 from hub.models import Case, Message, Outbox
 from tests.helpers import tally
@@ -41,7 +41,7 @@ def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(imap_office: H
         assert shapes[shape] > 0, f"the generated mailbox has no {shape} message"
     dovecot.deliver_many(g.raw for g in mailbox)
 
-    summary = run_once(imap_office)
+    summary = drain_inbox(imap_office)
 
     expected = Counter(g.expect for g in mailbox)
     assert {fate: summary.fates[fate] for fate in expected} == dict(expected)
@@ -71,5 +71,5 @@ def test_a_mixed_mailbox_ends_with_every_message_where_it_belongs(imap_office: H
     assert counts.messages == SIZE - expected["duplicate"] - expected["quarantine"]
     assert counts.quarantine == len({g.raw for g in mailbox if g.expect == "quarantine"})
 
-    assert run_once(imap_office).total == 0
+    assert drain_inbox(imap_office).total == 0
     assert tally(imap_office) == counts

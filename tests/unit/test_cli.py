@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,17 @@ def test_demo_office_runs_once_and_prints_the_cases_it_made(tmp_path: Path,
     config = str(tmp_path / "demo" / "config" / "hub.toml")
     code, out, err = run(capsys, "--config", config, "run", "--once")
     assert code == 0, err
-    assert out.splitlines()[0] == "5 messages: 2 new-case, 3 case"
+    assert out.splitlines()[:2] == ["5 messages: 2 new-case, 3 case", "outbox: 6 sent"]
     assert "Pat Rivera" in out and "Lucía Gómez" in out
-    assert sorted(p.name for p in (tmp_path / "demo" / "var" / "inbox" / ".Processed" / "cur").iterdir()).__len__() == 5
+    assert len(list((tmp_path / "demo" / "var" / "inbox" / ".Processed" / "cur").iterdir())) == 5
     assert not list((tmp_path / "demo" / "var" / "inbox" / "new").iterdir())
+    sent = [message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in (tmp_path / "demo" / "var" / "sent" / "new").iterdir()]
+    acknowledgements = sorted(str(m["To"]) for m in sent if m["Auto-Submitted"] == "auto-replied")
+    assert len(acknowledgements) == 2 and all("@" in to for to in acknowledgements)
+    assert len(sent) == 6, "two acknowledgements and four notices to the caseworker"
     code, out, _ = run(capsys, "--config", config, "run", "--once")
-    assert out.splitlines() == ["0 messages: nothing new"]
+    assert out.splitlines() == ["0 messages: nothing new", "outbox: nothing due"]
 
 
 def test_ingest_then_json_contract(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

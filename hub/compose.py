@@ -1,0 +1,78 @@
+"""An outbox row and its rendered text -> the RFC 5322 message the hub sends.
+
+The reference travels everywhere: `[REF]` in the subject, the plus-address in Reply-To, our
+Message-ID (which carries it), In-Reply-To/References when the letter answers a message, and a
+footer line. Automatic mail says so (RFC 3834 Auto-Submitted, Exchange's X-Auto-Response-Suppress,
+our own loop header); mail a caseworker wrote carries none of these.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+
+from hub.config import Config
+from hub.intake.screen import LOOP_HEADER
+from hub.refs import References
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What compose needs from an outbox row and its case."""
+
+    recipient: str
+    subject: str
+    body: str
+    message_id: str
+    case_ref: str | None
+    in_reply_to: str | None = None
+    references: str | None = None
+    automatic: str = ""
+    agency_control: str | None = None   # set when the mail goes to the agency that uses this number
+    attachments: tuple[Path, ...] = ()
+
+
+def subject_line(outgoing: Outgoing) -> str:
+    subject = " ".join(outgoing.subject.split())
+    if outgoing.case_ref and outgoing.case_ref.lower() not in subject.lower():
+        subject = f"[{outgoing.case_ref}] {subject}"
+    if outgoing.agency_control and outgoing.agency_control not in subject:
+        subject = f"{subject} (your ref. {outgoing.agency_control})"
+    return subject
+
+
+def footer(case_ref: str | None) -> str:
+    if not case_ref:
+        return ""
+    return f"Our reference: {case_ref}. Please keep it in the subject line when you reply."
+
+
+def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
+    office = config.office
+    message = EmailMessage()
+    message["From"] = formataddr((office.name, office.address))
+    message["To"] = outgoing.recipient
+    reference = refs.parse(outgoing.case_ref) if outgoing.case_ref else None
+    message["Reply-To"] = refs.plus_address(office.address, reference) if reference else office.address
+    message["Subject"] = subject_line(outgoing)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = outgoing.message_id
+    if outgoing.in_reply_to:
+        message["In-Reply-To"] = outgoing.in_reply_to
+        message["References"] = " ".join((outgoing.references or "").split() + [outgoing.in_reply_to])
+    if outgoing.automatic:
+        message["Auto-Submitted"] = outgoing.automatic
+        message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+        message[LOOP_HEADER] = office.address
+    tail = footer(outgoing.case_ref)
+    message.set_content(outgoing.body.rstrip() + ("\n\n" + tail if tail else "") + "\n")
+    for path in outgoing.attachments:
+        kind, _ = mimetypes.guess_type(path.name)
+        main, sub = (kind or "application/octet-stream").split("/", 1)
+        message.add_attachment(path.read_bytes(), maintype=main, subtype=sub, filename=path.name)
+    return message.as_bytes(policy=SMTP)

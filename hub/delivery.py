@@ -1,0 +1,235 @@
+"""Delivery: claim due outbox rows with a lease, render, check the caps, send, and mark each row.
+
+A row is claimed by one conditional UPDATE (pending and due, or a lease that ran out), so two hub
+processes never send the same row. The claim commits before the send and the outcome after it:
+a crash in between leaves a lease that runs out, and the row goes again with the same Message-ID
+(the sent Maildir writes it once; an SMTP server may see it twice only if the crash fell between the
+server's final reply and our commit). Temporary failures back off exponentially until
+`give_up_hours`; permanent ones mark the row failed, record an event and tell the caseworker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from hub.app import Hub
+from hub.compose import Outgoing, compose, subject_line
+from hub.errors import PermanentError, TemporaryError
+from hub.intake.screen import BOUNCE_SENDERS
+from hub.letter_context import case_context
+from hub.letters import LetterError, Letters
+from hub.models import Case, Event, Message, Outbox, Party
+from hub.outbox import AUTO_GENERATED, enqueue
+from hub.transports import Transport, open_transport
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+# Addresses no robot should write to: their mail is never read, or it answers back.
+ROBOT_ADDRESS = re.compile(r"^(no-?reply|do-?not-?reply|noreply-[\w-]+|notifications?)([+@.-]|$)", re.I)
+
+
+@dataclass
+class DeliveryReport:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    def line(self) -> str:
+        parts = [f"{n} {outcome}" for outcome, n in sorted(self.counts.items())]
+        return "outbox: " + (", ".join(parts) if parts else "nothing due")
+
+
+def deliver_due(hub: Hub) -> DeliveryReport:
+    """Send every outbox row that is due now; returns what happened to them."""
+    return asyncio.run(_deliver_due(hub))
+
+
+async def _deliver_due(hub: Hub) -> DeliveryReport:
+    report = DeliveryReport()
+    owner = secrets.token_hex(8)
+    letters = Letters(hub.config.resolve(hub.config.letters.folder))
+    tried: set[int] = set()
+    async with open_transport(hub.config) as transport:
+        while (row_id := _claim_next(hub, owner, tried)) is not None:
+            tried.add(row_id)
+            report.add(await _deliver_one(hub, letters, transport, row_id))
+    if report.counts:
+        log.info("%s", report.line())
+    return report
+
+
+def _claim_next(hub: Hub, owner: str, tried: set[int]) -> int | None:
+    now = hub.clock.now()
+    due = ((Outbox.state == "pending") & (Outbox.not_before <= now)) | (
+        (Outbox.state == "sending") & (Outbox.lease_until < now))
+    with hub.sessions.begin() as session:
+        query = select(Outbox.id).where(due).order_by(Outbox.not_before, Outbox.id).limit(len(tried) + 20)
+        for row_id in session.scalars(query):
+            if row_id in tried:
+                continue
+            claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(Outbox).where(Outbox.id == row_id, due).values(
+                    state="sending", lease_until=now + LEASE, lease_owner=owner))
+            if claimed.rowcount:
+                return int(row_id)
+    return None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    outgoing: Outgoing | None
+    refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
+
+
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int) -> str:
+    now = hub.clock.now()
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        prepared = _prepare(session, hub, letters, row, now)
+        if prepared.outgoing is None:
+            assert prepared.refusal is not None
+            _close(session, hub, row, *prepared.refusal, now)
+            return prepared.refusal[0]
+    outgoing = prepared.outgoing
+    raw = compose(outgoing, hub.config, hub.refs, now)
+    try:
+        provider_id = await transport.send(raw, hub.config.office.address, outgoing.recipient, outgoing.message_id)
+    except TemporaryError as error:
+        return _retry_or_fail(hub, row_id, str(error), now)
+    except PermanentError as error:
+        with hub.sessions.begin() as session:
+            _close(session, hub, session.get_one(Outbox, row_id), "failed", str(error), now)
+        return "failed"
+    with hub.sessions.begin() as session:
+        _mark_sent(session, hub, session.get_one(Outbox, row_id), outgoing, raw, provider_id, now)
+    return "sent"
+
+
+def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: datetime) -> _Prepared:
+    """The message to send, rendered once and kept on the row; or why it must not go."""
+    case = session.get(Case, row.case_id) if row.case_id else None
+    if row.automatic:
+        reason = _automatic_refusal(session, hub, row, now)
+        if reason:
+            return _Prepared(None, ("suppressed", reason))
+    if row.subject is None or row.body is None:
+        try:
+            row.subject, row.body = _render(session, hub, letters, row, case, now)
+        except LetterError as error:
+            return _Prepared(None, ("failed", str(error)))
+    agency = hub.config.agency(case.agency) if case else None
+    to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
+        agency is not None and row.recipient == agency.liaison)
+    attachments: tuple[Path, ...] = ()
+    if row.letter == "privacy-release-request" and hub.config.letters.privacy_release_form:
+        attachments = (hub.config.resolve(hub.config.letters.privacy_release_form),)
+    return _Prepared(Outgoing(
+        recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
+        case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
+        automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
+        attachments=attachments))
+
+
+def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
+            now: datetime) -> tuple[str, str]:
+    if row.letter == "relay":
+        staff = hub.config.staff_member(str(row.context.get("staff", "")))
+        signature = "\n".join(line for line in (staff.name if staff else "", staff.title if staff else "",
+                                                 hub.config.office.name) if line)
+        subject = f"Re: {case.subject}" if case and case.subject else f"Your case with {hub.config.office.name}"
+        return subject, f"{str(row.context.get('text', '')).rstrip()}\n\n{signature}"
+    if case is None:
+        raise LetterError(f"letter {row.letter}: outbox row {row.id} has no case to fill it in from")
+    letter = letters.render(row.letter, case_context(session, hub.config, case, now, {**row.context,
+                                                                                        "letter": row.letter}))
+    return letter.subject, letter.body
+
+
+def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -> str:
+    """Why automatic mail must not go to this address now, or ""."""
+    limits = hub.config.limits
+    local = row.recipient.split("@", 1)[0]
+    if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
+        return "automatic mail is never sent to a no-reply or mailer address"
+    bounced = session.scalar(select(func.max(Party.bounced_at)).where(Party.email == row.recipient))
+    if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
+        return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
+    since = now - timedelta(minutes=limits.auto_mail_window_minutes)
+    recent = (select(func.count()).select_from(Outbox)
+              .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= since))
+    if (session.scalar(recent.where(Outbox.recipient == row.recipient)) or 0) >= limits.auto_mail_per_address:
+        return (f"cap: {limits.auto_mail_per_address} automatic messages to this address in "
+                f"{limits.auto_mail_window_minutes} minutes")
+    on_case = session.scalar(recent.where(Outbox.case_id == row.case_id)) if row.case_id else 0
+    if (on_case or 0) >= limits.auto_mail_per_case:
+        return (f"cap: {limits.auto_mail_per_case} automatic messages on this case in "
+                f"{limits.auto_mail_window_minutes} minutes")
+    return ""
+
+
+def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        row.attempts += 1
+        if now - row.created_at >= timedelta(hours=hub.config.outbound.give_up_hours):
+            _close(session, hub, row, "failed", f"gave up after {row.attempts} attempts: {error}", now)
+            return "failed"
+        pause = min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
+        row.state, row.not_before, row.lease_until, row.lease_owner, row.error = (
+            "pending", now + pause, None, None, error[:2000])
+    log.warning("outbox %d: temporary failure, retrying in %s: %s", row_id, pause, hub.refs.redact(error))
+    return "retrying"
+
+
+def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now: datetime) -> None:
+    """A row that will not be sent: failed or suppressed, with an event, and the caseworker told of a failure."""
+    row.state, row.error, row.lease_until, row.lease_owner = state, reason[:2000], None, None
+    if state == "failed":
+        row.attempts += 1
+    session.add(Event(case_id=row.case_id, kind=f"delivery-{state}", actor="hub", via="rule", at=now,
+                      detail=f"{row.letter} to {row.recipient}: {reason}"[:4000]))
+    level = logging.WARNING if state == "failed" else logging.INFO
+    log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, hub.refs.redact(reason))
+    if state == "failed" and row.letter != "caseworker-notification" and row.case_id is not None:
+        case = session.get_one(Case, row.case_id)
+        enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
+                recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
+                domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED,
+                context={"notice": f"Delivery failed: {row.letter} to {row.recipient}: {reason}"[:1000]})
+
+
+def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw: bytes, provider_id: str,
+               now: datetime) -> None:
+    row.state, row.sent_at, row.provider_id, row.error = "sent", now, provider_id[:998], ""
+    row.attempts += 1
+    row.lease_until = row.lease_owner = None
+    office = hub.config.office
+    kind = "staff" if row.letter == "relay" else f"letter:{row.letter}"
+    body: Any = outgoing.body
+    message = Message(
+        case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
+        dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
+        references=row.references, source="outbox", sender=office.address, sender_name=office.name,
+        recipients=[row.recipient], subject=subject_line(outgoing), body=body, full_text=body, raw=raw,
+        at=now, received_at=now)
+    session.add(message)
+    session.flush()
+    session.add(Event(case_id=row.case_id, message_id=message.id, kind="message-sent", actor=row.actor,
+                      via="mail" if row.letter == "relay" else "rule", at=now,
+                      detail=f"{kind} to {row.recipient}"))
+    if row.case_id is not None:
+        session.execute(update(Case).where(Case.id == row.case_id).values(updated_at=now))
+    log.info("outbox %d: sent %s", row.id, row.letter)

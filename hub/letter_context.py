@@ -1,0 +1,92 @@
+"""The variables a letter is filled in with, read from a case in the database.
+
+The shape is the contract in hub.letters (CONTEXT_KEYS): plain strings, numbers and booleans in a
+few named groups, so that office-edited templates see nothing they could misuse.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.calendar import add_days
+from hub.config import Config
+from hub.models import Case, Message, Outbox
+
+TEAM_NAME = "Casework Team"
+
+
+def spoken_date(day: date) -> str:
+    """`November 23, 2026`, as letters write dates."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def case_context(session: Session, config: Config, case: Case, now: datetime,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a letter about `case` may use; `extra` is the outbox row's context (notice, text, message)."""
+    extra = extra or {}
+    zone = ZoneInfo(config.office.timezone)
+    person = case.constituent
+    agency = config.agency(case.agency)
+    staff = config.staff_member(case.assignee)
+    inquiry_sent = session.scalar(select(func.min(Outbox.sent_at)).where(
+        Outbox.case_id == case.id, Outbox.letter == "agency-inquiry", Outbox.state == "sent"))
+    followups = session.scalar(select(func.count()).select_from(Outbox).where(
+        Outbox.case_id == case.id, Outbox.letter == "agency-followup", Outbox.state == "sent")) or 0
+    sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
+    expected_from = sent_on or now.astimezone(zone).date()
+    first = session.scalars(select(Message).where(
+        Message.case_id == case.id, Message.direction == "in", Message.kind == "constituent")
+        .order_by(Message.at, Message.id).limit(1)).first()
+    name = person.name if person else ""
+    return {
+        "office": office_fields(config),
+        "case": {
+            "ref": case.ref, "subject": case.subject, "status": case.status,
+            "opened_on": spoken_date(case.opened_at.astimezone(zone).date()),
+            "agency_control": case.agency_control or "", "summary": first.body if first else "",
+            "identifiers": [],
+        },
+        "constituent": {"name": name, "first_name": name.split()[0] if name.split() else "",
+                        "email": (person.email if person else None) or "",
+                        "phone": (person.phone if person else None) or ""},
+        "caseworker": {"name": staff.name, "first_name": staff.first_name, "title": staff.title, "email": staff.email}
+        if staff else {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address},
+        "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
+                   "response_days": agency.response_days, "business_days": agency.business_days}
+        if agency else {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False},
+        "release": {"on_file": False, "signed_on": ""},
+        "inquiry": {
+            "sent_on": spoken_date(sent_on) if sent_on else "",
+            "response_due": spoken_date(add_days(expected_from, agency.response_days, agency.business_days))
+            if agency else "",
+            "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
+        },
+        "message": message_fields(session, extra.get("message_row_id"), zone),
+        "links": {"privacy_release_url": config.letters.privacy_release_url,
+                  "privacy_release_attached": bool(config.letters.privacy_release_form),
+                  "survey_url": config.letters.survey_url},
+        "notice": str(extra.get("notice", "")),
+        "text": str(extra.get("text", "")),
+        "today": spoken_date(now.astimezone(zone).date()),
+    }
+
+
+def office_fields(config: Config) -> dict[str, str]:
+    office = config.office
+    return {"name": office.name, "member": office.member, "district": office.district, "address": office.address,
+            "phone": office.phone, "hours": office.hours, "website": office.website}
+
+
+def message_fields(session: Session, row_id: int | None, zone: ZoneInfo) -> dict[str, str]:
+    message = session.get(Message, row_id) if row_id else None
+    if message is None:
+        return dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), "")
+    local = message.at.astimezone(zone)
+    return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,
+            "channel": message.channel, "subject": message.subject, "body": message.body,
+            "at": f"{spoken_date(local.date())} {local:%H:%M}"}

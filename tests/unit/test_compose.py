@@ -1,0 +1,68 @@
+"""What the hub sends carries the reference everywhere, and says whether a robot or a person wrote it."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from hub.compose import Outgoing, compose
+from hub.config import Config, load
+from hub.office import init_office
+from hub.refs import References
+from tests.helpers import START
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return load(init_office(tmp_path_factory.mktemp("office")))
+
+
+def sent(config: Config, **fields: object) -> tuple[object, References]:
+    refs = References(config.office.reference_prefix, config.office.secret)
+    ref = str(refs.make(26, 42))
+    values: dict[str, object] = dict(recipient="pat@example.com", subject="We received your message",
+                                     body="Dear Pat,\n\nThank you.", message_id=refs.message_id("doe.example.gov",
+                                                                                             refs.parse(ref)),
+                                     case_ref=ref)
+    values.update(fields)
+    raw = compose(Outgoing(**values), config, refs, START)  # type: ignore[arg-type]
+    return message_from_bytes(raw, policy=policy.default), refs
+
+
+def test_the_reference_travels_in_subject_reply_to_message_id_and_footer(config: Config) -> None:
+    message, refs = sent(config, in_reply_to="<abc@example.com>", references="<root@example.com>")
+    reference = refs.find_in_text(str(message["Subject"]))
+    assert reference is not None and str(message["Subject"]).startswith(f"[{reference}] ")
+    assert refs.find_in_address(str(message["Reply-To"])) == reference
+    assert refs.find_in_message_ids([str(message["Message-ID"])]) == reference
+    assert f"Our reference: {reference}" in message.get_content()
+    assert message["In-Reply-To"] == "<abc@example.com>"
+    assert message["References"] == "<root@example.com> <abc@example.com>"
+    assert message["From"].addresses[0].addr_spec == config.office.address
+
+
+def test_automatic_mail_says_so_and_a_caseworker_letter_does_not(config: Config) -> None:
+    automatic, _ = sent(config, automatic="auto-replied")
+    assert automatic["Auto-Submitted"] == "auto-replied"
+    assert automatic["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+    assert automatic["X-Casework-Hub-Loop"] == config.office.address
+    written, _ = sent(config)
+    assert all(written[name] is None for name in ("Auto-Submitted", "X-Auto-Response-Suppress",
+                                                   "X-Casework-Hub-Loop"))
+
+
+def test_mail_to_an_agency_repeats_its_control_number_once(config: Config) -> None:
+    message, _ = sent(config, subject="Congressional inquiry", agency_control="2026-CI-01234")
+    assert str(message["Subject"]).endswith("Congressional inquiry (your ref. 2026-CI-01234)")
+    again, _ = sent(config, subject="Re: Control 2026-CI-01234", agency_control="2026-CI-01234")
+    assert str(again["Subject"]).count("2026-CI-01234") == 1
+
+
+def test_an_attachment_goes_with_the_letter(config: Config, tmp_path: Path) -> None:
+    form = tmp_path / "release.pdf"
+    form.write_bytes(b"%PDF-1.4 release form")
+    message, _ = sent(config, attachments=(form,))
+    (part,) = list(message.iter_attachments())
+    assert part.get_filename() == "release.pdf" and part.get_content() == b"%PDF-1.4 release form"
