@@ -7,8 +7,10 @@ One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailge
         parse_from_bytes on each message (and let it go). PEEK leaves the mailbox as it was.
   full  `hub --config … run --once` in a subprocess, on a fresh office (SQLite file or a throwaway
         PostgreSQL database), over the same INBOX; the hub moves every message out of it. The rate
-        counts from process start to the summary line (the new-case table printed after it is timed
-        apart); a second run on the emptied inbox gives the fixed start-up cost. Peak memory is the
+        counts from process start to the inbox's summary line; the delivery of the letters the mail
+        caused (acknowledgements, caseworker notices, into the office's sent Maildir) comes after that
+        line and is timed apart, as is the new-case table; a second run on the emptied inbox gives the
+        fixed start-up cost. Peak memory is the
         subprocess's ru_maxrss (os.wait4), i.e. the whole hub process, Python included.
 Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
 Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
@@ -50,6 +52,8 @@ FATES = ("new-case", "case", "triage", "duplicate", "quarantine")
 class Run:
     seconds: float        # process start to the summary line
     total_seconds: float  # process start to exit
+    outbox_seconds: float  # the summary line to the outbox line
+    delivered: int        # outbox rows sent
     fates: Counter[str]
     peak_rss_mb: float
     cpu_seconds: float    # user + system time of the hub process
@@ -92,7 +96,8 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
                "-m", "hub", "--config", str(config), "run", "--once", "--at", START.isoformat()]
     env = {**os.environ, "HUB_INBOX_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
     fates: Counter[str] = Counter()
-    summary_at = None
+    summary_at = outbox_at = None
+    delivered = 0
     start = time.perf_counter()
     with open(log, "w") as stderr:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
@@ -101,12 +106,16 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
             if summary_at is None and re.match(r"\d+ messages: ", line):
                 summary_at = time.perf_counter()
                 fates.update({fate: int(count) for count, fate in re.findall(r"(\d+) ([a-z-]+)", line)})
+            elif outbox_at is None and line.startswith("outbox: "):
+                outbox_at = time.perf_counter()
+                delivered = int((re.search(r"(\d+) sent", line) or [0, 0])[1])
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     end = time.perf_counter()
     if proc.returncode != 0 or summary_at is None:
         sys.exit(f"hub run --once failed (exit {proc.returncode}); see {log}")
-    return Run(summary_at - start, end - start, fates, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
+    return Run(summary_at - start, end - start, (outbox_at or end) - summary_at, delivered, fates,
+               usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
                _log_lines(log))
 
 
@@ -217,8 +226,9 @@ ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
   peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
   hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
 the rest is waiting for Dovecot or the database)
-  fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox); new-case table after the summary \
-{full.total_seconds - full.seconds:.1f} s
+  fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox)
+  outbox    {full.delivered} letters delivered after the summary line in {full.outbox_seconds:.1f} s \
+({full.delivered / max(full.outbox_seconds, 1e-9):.0f}/s, into the sent Maildir)
   projected {PROJECT_TO:,} messages     {PROJECT_TO / rate / 60:6.1f} min     (linear; target < 10 min)
   fates     expected  {' '.join(f'{f}={r.expected[f]}' for f in FATES)}
             hub said  {' '.join(f'{f}={full.fates[f]}' for f in FATES)}

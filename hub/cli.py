@@ -21,7 +21,7 @@ from hub.app import Hub, config_path, open_hub
 from hub.channels.email_parse import parse_email
 from hub.channels.files import FileSource
 from hub.clock import FixedClock
-from hub.cycle import run_once
+from hub.cycle import Cycle, run_once
 from hub.errors import HubError, TemporaryError, UserError
 from hub.inbox import Summary, drain
 from hub.intake.parsing import parse_workers
@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     letter.add_parser("list", help="the letters there are (packaged and the office's own)").set_defaults(
         handler=cmd_letter_list)
+    letter.add_parser("check", help="fill in every letter for a sample case and list the problems").set_defaults(
+        handler=cmd_letter_check)
     shown = letter.add_parser("show", help="a letter's template, to copy into the office's letters folder")
     shown.add_argument("name")
     shown.set_defaults(handler=cmd_letter_show)
@@ -162,7 +164,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
         raise UserError("the long-running daemon is not available yet; use `hub run --once`")
     clock = FixedClock(args.at) if args.at else None
-    cycle = _with_hub(args, lambda hub: run_once(hub, lambda line: print(line, flush=True)), clock)
+    def work(hub: Hub) -> Cycle:
+        letter_send.check_letters(hub)
+        return run_once(hub, lambda line: print(line, flush=True))
+    cycle = _with_hub(args, work, clock)
     _print_new_cases(args, cycle.inbox)
     return 0
 
@@ -247,6 +252,15 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 def cmd_letter_list(args: argparse.Namespace) -> int:
     print("\n".join(_with_hub(args, lambda hub: letter_send.letters_of(hub).names())))
     return 0
+
+
+def cmd_letter_check(args: argparse.Namespace) -> int:
+    problems = _with_hub(args, letter_send.letter_problems)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("every letter fills in")
+    return EXIT_ERROR if problems else 0
 
 
 def cmd_letter_show(args: argparse.Namespace) -> int:

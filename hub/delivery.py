@@ -167,9 +167,12 @@ def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -
     bounced = session.scalar(select(func.max(Party.bounced_at)).where(Party.email == row.recipient))
     if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
         return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
+    if hub.config.staff_member(row.recipient) or row.recipient == hub.config.office.intake_address:
+        return ""  # the office's own people: no robot loop runs through them, and no notice may be lost
     since = now - timedelta(minutes=limits.auto_mail_window_minutes)
     recent = (select(func.count()).select_from(Outbox)
-              .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= since))
+              .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= since,
+                     Outbox.letter != "caseworker-notification"))
     if (session.scalar(recent.where(Outbox.recipient == row.recipient)) or 0) >= limits.auto_mail_per_address:
         return (f"cap: {limits.auto_mail_per_address} automatic messages to this address in "
                 f"{limits.auto_mail_window_minutes} minutes")

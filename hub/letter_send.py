@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.app import Hub
 from hub.config import ADDRESS, Agency, Config
-from hub.errors import UserError
+from hub.errors import ConfigError, UserError
 from hub.letter_context import case_context
 from hub.letters import Letter, Letters, sample_context
 from hub.models import Case, Event, Outbox
@@ -31,6 +31,19 @@ class Addressed:
 
 def letters_of(hub: Hub) -> Letters:
     return Letters(hub.config.resolve(hub.config.letters.folder))
+
+
+def letter_problems(hub: Hub) -> list[str]:
+    """Every letter (packaged and the office's own) rendered against a sample case; one line per problem."""
+    return letters_of(hub).check_all(sample_context(hub.config))
+
+
+def check_letters(hub: Hub) -> None:
+    """Refuse to start with a letter that cannot be filled in: nothing would be sent from it."""
+    problems = letter_problems(hub)
+    if problems:
+        more = f" (and {len(problems) - 1} more: hub letter check)" if len(problems) > 1 else ""
+        raise ConfigError(f"{problems[0]}{more}")
 
 
 def preview(hub: Hub, name: str, ref: str | None, to: str | None) -> tuple[Letter, str]:

@@ -100,7 +100,12 @@ def triage_list(session: Session) -> list[dict[str, Any]]:
             for message, ref in rows]
 
 
+INTERNAL_KINDS = ("letter:caseworker-notification",)
+
+
 def message_counts(session: Session) -> dict[int, int]:
-    rows = session.execute(select(Message.case_id, func.count()).where(Message.case_id.is_not(None))
+    """Messages with the constituent and the agency per case; the hub's notices to staff are not counted."""
+    rows = session.execute(select(Message.case_id, func.count())
+                           .where(Message.case_id.is_not(None), Message.kind.not_in(INTERNAL_KINDS))
                            .group_by(Message.case_id))
     return {case_id: count for case_id, count in rows if case_id is not None}
