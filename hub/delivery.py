@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from hub import redact
 from hub.app import Hub
 from hub.compose import Outgoing, compose, subject_line
-from hub.errors import PermanentError, TemporaryError
+from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
 from hub.letters import LetterError, Letters
@@ -107,6 +108,12 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
         provider_id = await transport.send(raw, hub.config.office.address, outgoing.recipient, outgoing.message_id)
+    except ConfigError:
+        # Nothing can go until the configuration is fixed: the row waits, untouched, and the pass stops.
+        with hub.sessions.begin() as session:
+            session.execute(update(Outbox).where(Outbox.id == row_id).values(
+                state="pending", lease_until=None, lease_owner=None))
+        raise
     except TemporaryError as error:
         return _retry_or_fail(hub, row_id, str(error), now)
     except PermanentError as error:
@@ -193,7 +200,8 @@ def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
         pause = min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
         row.state, row.not_before, row.lease_until, row.lease_owner, row.error = (
             "pending", now + pause, None, None, error[:2000])
-    log.warning("outbox %d: temporary failure, retrying in %s: %s", row_id, pause, hub.refs.redact(error))
+    log.warning("outbox %d: temporary failure, retrying in %s: %s", row_id, pause,
+                redact.addresses(hub.refs.redact(error)))
     return "retrying"
 
 
@@ -205,7 +213,7 @@ def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now
     session.add(Event(case_id=row.case_id, kind=f"delivery-{state}", actor="hub", via="rule", at=now,
                       detail=f"{row.letter} to {row.recipient}: {reason}"[:4000]))
     level = logging.WARNING if state == "failed" else logging.INFO
-    log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, hub.refs.redact(reason))
+    log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, redact.addresses(hub.refs.redact(reason)))
     if state == "failed" and row.letter != "caseworker-notification" and row.case_id is not None:
         case = session.get_one(Case, row.case_id)
         enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",

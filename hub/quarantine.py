@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import redact
 from hub.errors import NotFoundError, UserError
 from hub.models import Event, QuarantineItem
 
@@ -38,7 +39,7 @@ def hold(sessions: sessionmaker[Session], raw: bytes, source: str, channel: str,
             session.flush()
             session.add(Event(kind="quarantined", detail=f"quarantine item {item.id} from {source}: {reason}",
                               via=channel, at=now))
-            log.warning("quarantined item %d from %s: %s", item.id, source, reason)
+            log.warning("quarantined item %d from %s: %s", item.id, source, redact.addresses(reason))
             return item.id
     except IntegrityError:  # a concurrent writer held the same bytes first
         with sessions.begin() as session:

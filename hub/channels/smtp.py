@@ -6,7 +6,8 @@ hub error whose class carries the disposition (STYLE 4) and whose `code` is the 
 
 - 4xx, 552, connection refused/reset, timeouts, TLS handshake failures → `SmtpTemporaryError` (retry);
 - other 5xx, including a refused recipient → `SmtpPermanentError` (record, do not retry);
-- a refused login → `SmtpPermanentError` saying so: the operator must fix the configuration.
+- a refused login → `SmtpLoginRefused`, a ConfigError: the operator must fix the configuration, and
+  the messages wait for that.
 
 Plain-text AUTH travels only under TLS (STARTTLS is required for smtp:// to anything but loopback), and
 certificates are checked against the system's trust store plus the optional `[outbound] ca_file`.
@@ -47,6 +48,15 @@ class SmtpTemporaryError(TemporaryError):
 
 class SmtpPermanentError(PermanentError):
     """The server refused for good; `code` is the SMTP reply code when there was one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SmtpLoginRefused(ConfigError):
+    """The server refused our login: no message can go until the operator fixes the configuration,
+    so it is a configuration error (the messages wait), not a failure of the message at hand."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
@@ -203,8 +213,8 @@ class SmtpSender:
             reply = _reply(error.code, error.message)
             if 400 <= error.code < 500:
                 raise SmtpTemporaryError(f"{self.name}: login failed for now: {reply}", error.code) from None
-            raise SmtpPermanentError(f"{self.name}: login refused for {address.user}: {reply}; "
-                                     f"check [outbound] url and password_env", error.code) from None
+            raise SmtpLoginRefused(f"{self.name}: login refused for {address.user}: {reply}; "
+                                   f"check [outbound] url and password_env", error.code) from None
         except (aiosmtplib.SMTPException, OSError) as error:
             await _shut(client, client.transport)
             raise self._failure("connect", error) from None

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from hub import letter_send
-from hub.app import Hub
+from hub.app import Hub, open_hub
 from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
-from hub.errors import UserError
+from hub.errors import ConfigError, UserError
 from hub.models import Case, Message, Outbox
 from tests.helpers import OFFICE_ADDRESS, STAFF, START, make_office
 from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp
@@ -223,3 +223,29 @@ def test_a_permanent_refusal_fails_the_row_and_tells_the_caseworker(office: Hub,
     with office.sessions() as session:
         ack = session.scalars(select(Outbox).where(Outbox.letter == "acknowledgement")).one()
         assert (ack.state, ack.attempts) == ("failed", 1) and "550" in ack.error
+
+
+def test_a_submission_server_with_starttls_and_login(tmp_path: Path, database_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_smtp(tls="starttls", auth=("hub", "s3cret")) as server:
+        hub = make_office(tmp_path / "office", database_url, outbound_url=server.url())
+        hub.close()
+        config = hub.config.path
+        config.write_text(config.read_text().replace('ca_file = ""', f'ca_file = "{server.ca_file}"'))
+        monkeypatch.setenv("HUB_SMTP_PASSWORD", "s3cret")
+        hub = open_hub(config, FixedClock(START))
+        try:
+            arrive(hub, mail(PAT, OFFICE_ADDRESS, "Help", "My claim is stuck."))
+            assert cycle(hub).outbox.counts == {"sent": 2}
+            assert {(m.tls, m.login) for m in server.messages} == {(True, "hub")}
+            monkeypatch.setenv("HUB_SMTP_PASSWORD", "wrong")
+            arrive(hub, mail("lee@example.org", OFFICE_ADDRESS, "Help", "Passport."))
+            with pytest.raises(ConfigError, match="login refused"):
+                cycle(hub)
+            with hub.sessions() as session:
+                waiting = session.scalars(select(Outbox).where(Outbox.state != "sent")).all()
+                assert {(row.state, row.attempts) for row in waiting} == {("pending", 0)} and len(waiting) == 2
+            monkeypatch.setenv("HUB_SMTP_PASSWORD", "s3cret")
+            assert cycle(hub).outbox.counts == {"sent": 2}, "once the password is right, the mail goes"
+        finally:
+            hub.close()

@@ -14,7 +14,14 @@ from typing import TypeVar
 import pytest
 
 from hub.channels import sent_maildir
-from hub.channels.smtp import SmtpAddress, SmtpPermanentError, SmtpSender, SmtpTemporaryError, is_loopback
+from hub.channels.smtp import (
+    SmtpAddress,
+    SmtpLoginRefused,
+    SmtpPermanentError,
+    SmtpSender,
+    SmtpTemporaryError,
+    is_loopback,
+)
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from tests.helpers import email
 from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp
@@ -153,12 +160,12 @@ def test_a_certificate_not_trusted_is_a_temporary_tls_failure(tls: str) -> None:
 
 
 @pytest.mark.integration
-def test_a_wrong_password_is_permanent_and_says_the_login_was_refused() -> None:
+def test_a_wrong_password_is_a_configuration_error_saying_the_login_was_refused() -> None:
     with running_smtp(tls="starttls", auth=AUTH) as server:
-        with pytest.raises(PermanentError, match="login refused for hub") as caught:
+        with pytest.raises(ConfigError, match="login refused for hub") as caught:
             send_one(server, password="wrong", ca_file=server.ca_file)
         assert server.messages == []
-    assert isinstance(caught.value, SmtpPermanentError) and caught.value.code == 535
+    assert isinstance(caught.value, SmtpLoginRefused) and caught.value.code == 535
     assert "535" in str(caught.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hub.redact import addresses
 from hub.refs import References, is_our_message_id
 
 refs = References("CW", "a-secret-of-sufficient-length")
@@ -67,3 +68,8 @@ def test_our_message_ids_carry_the_reference() -> None:
 
 def test_redaction_drops_the_check_code() -> None:
     assert refs.redact(f"threaded {REF} by subject") == "threaded CW-26-00042-** by subject"
+
+
+def test_log_lines_keep_only_the_first_letter_and_domain_of_an_address() -> None:
+    text = "550 5.1.1 <pat.example@mail.example.com>: no such user; cc maria@doe.example.gov"
+    assert addresses(text) == "550 5.1.1 <p…@mail.example.com>: no such user; cc m…@doe.example.gov"
