@@ -118,7 +118,9 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
         return _retry_or_fail(hub, row_id, str(error), now)
     except PermanentError as error:
         with hub.sessions.begin() as session:
-            _close(session, hub, session.get_one(Outbox, row_id), "failed", str(error), now)
+            row = session.get_one(Outbox, row_id)
+            row.attempts += 1
+            _close(session, hub, row, "failed", str(error), now)
         return "failed"
     with hub.sessions.begin() as session:
         _mark_sent(session, hub, session.get_one(Outbox, row_id), outgoing, raw, provider_id, now)
@@ -197,7 +199,7 @@ def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
         if now - row.created_at >= timedelta(hours=hub.config.outbound.give_up_hours):
             _close(session, hub, row, "failed", f"gave up after {row.attempts} attempts: {error}", now)
             return "failed"
-        pause = min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
+        pause = min(FIRST_RETRY * 2 ** min(row.attempts - 1, 10), LONGEST_RETRY)  # 2**10 minutes is past the cap
         row.state, row.not_before, row.lease_until, row.lease_owner, row.error = (
             "pending", now + pause, None, None, error[:2000])
     log.warning("outbox %d: temporary failure, retrying in %s: %s", row_id, pause,
@@ -208,8 +210,6 @@ def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
 def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now: datetime) -> None:
     """A row that will not be sent: failed or suppressed, with an event, and the caseworker told of a failure."""
     row.state, row.error, row.lease_until, row.lease_owner = state, reason[:2000], None, None
-    if state == "failed":
-        row.attempts += 1
     session.add(Event(case_id=row.case_id, kind=f"delivery-{state}", actor="hub", via="rule", at=now,
                       detail=f"{row.letter} to {row.recipient}: {reason}"[:4000]))
     level = logging.WARNING if state == "failed" else logging.INFO

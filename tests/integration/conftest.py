@@ -1,4 +1,5 @@
-"""Fixtures for tests against a private Dovecot: the server, and an office whose inbox is on it."""
+"""Fixtures for tests against real servers: a private Dovecot (and an office whose inbox is on it), and an
+SMTP server that captures what the hub sends."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hub.app import Hub
 from tests.helpers import make_office
 from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.smtp import SmtpServer, running_smtp
 
 
 @pytest.fixture
@@ -27,3 +29,10 @@ def imap_office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.Monk
     hub = make_office(tmp_path / "office", database_url, inbox_url=dovecot.imap_url())
     yield hub
     hub.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, capturing what the hub sends."""
+    with running_smtp() as server:
+        yield server

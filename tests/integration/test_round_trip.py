@@ -26,17 +26,11 @@ from hub.cycle import Cycle, run_once
 from hub.errors import ConfigError, UserError
 from hub.models import Case, Message, Outbox
 from tests.helpers import OFFICE_ADDRESS, STAFF, START, make_office
-from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp
+from tests.servers.smtp import SmtpServer, running_smtp
 
 pytestmark = pytest.mark.integration
 PAT = "pat@example.com"
 LIAISON = "congressional.liaison@ssa.gov"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with running_smtp() as server:
-        yield server
 
 
 @pytest.fixture
@@ -73,10 +67,6 @@ def mail(sender: str, to: str, subject: str, body: str, in_reply_to: str | None 
     return message
 
 
-def sent_to(smtp: SmtpServer, address: str) -> list[CapturedMessage]:
-    return [m for m in smtp.messages if address in m.rcpt_tos]
-
-
 def case_messages(hub: Hub) -> list[Message]:
     with hub.sessions() as session:
         return list(session.scalars(select(Message).order_by(Message.id)))
@@ -98,7 +88,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert ref is not None
 
     # The acknowledgement: reference in subject, Reply-To and Message-ID; answers the constituent's mail.
-    (ack,) = sent_to(smtp, PAT)
+    (ack,) = smtp.sent_to(PAT)
     headers = ack.message
     assert str(headers["Subject"]).startswith(f"[{case.ref}] ")
     assert headers["Reply-To"] == hub.refs.plus_address(OFFICE_ADDRESS, ref)
@@ -108,7 +98,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert headers["X-Casework-Hub-Loop"] == OFFICE_ADDRESS
     assert ack.mail_from == OFFICE_ADDRESS
     # The caseworker (the intake address: the first staff member) hears of the new case.
-    (notice,) = sent_to(smtp, STAFF)
+    (notice,) = smtp.sent_to(STAFF)
     assert notice.message["Reply-To"] == hub.refs.plus_address(OFFICE_ADDRESS, ref)
     assert "pension payment stopped" in notice.message.get_content()
 
@@ -127,18 +117,18 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert cycle(hub).inbox.fates == {"case": 2}
     bodies = [m.body for m in case_messages(hub) if m.direction == "in"]
     assert bodies[1:] == ["I also got a letter asking for my bank details.", "Also my address changed."]
-    assert len(sent_to(smtp, PAT)) == 1, "a reply never triggers another acknowledgement"
-    assert len(sent_to(smtp, STAFF)) == 3
+    assert len(smtp.sent_to(PAT)) == 1, "a reply never triggers another acknowledgement"
+    assert len(smtp.sent_to(STAFF)) == 3
 
     # The caseworker answers the latest notification from her own mail client.
-    latest = sent_to(smtp, STAFF)[-1].message
+    latest = smtp.sent_to(STAFF)[-1].message
     answer = mail(f"Maria Lopez <{STAFF}>", str(latest["Reply-To"]), f"Re: {latest['Subject']}",
                   "Thank you, Pat. I have asked the agency to correct your address.\n\n"
                   f"On Mon, Nov 23, 2026, {OFFICE_ADDRESS} wrote:\n> Reply from the constituent\n> Also my "
                   "address changed.\n", str(latest["Message-ID"]))
     arrive(hub, answer)
     assert cycle(hub).outbox.counts == {"sent": 1}
-    (relayed,) = sent_to(smtp, PAT)[1:]
+    (relayed,) = smtp.sent_to(PAT)[1:]
     text = relayed.message.get_content()
     assert text.startswith("Thank you, Pat. I have asked the agency to correct your address.")
     assert "Maria Lopez" in text and "wrote:" not in text and "> " not in text
@@ -150,7 +140,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     arrive(hub, mail(PAT, str(relayed.message["Reply-To"]), f"Re: {relayed.message['Subject']}",
                      "Thank you so much!", str(relayed.message["Message-ID"])))
     assert cycle(hub).inbox.fates == {"case": 1}
-    assert len(sent_to(smtp, STAFF)) == 4
+    assert len(smtp.sent_to(STAFF)) == 4
 
     # The agency inquiry goes to the liaison; the agency answers under its own subject.
     with pytest.raises(UserError, match="has no agency yet"):
@@ -159,7 +149,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert only_case(hub).agency == "ssa", "an address at a directory agency's domain sets the case's agency"
     letter_send.send(hub, "privacy-release-request", case.ref, None, force=False)
     assert cycle(hub).outbox.counts == {"sent": 2}
-    (inquiry,) = sent_to(smtp, LIAISON)
+    (inquiry,) = smtp.sent_to(LIAISON)
     assert inquiry.message["Auto-Submitted"] is None
     rewritten = mail(f"SSA Congressional Unit <{LIAISON}>", OFFICE_ADDRESS,
                      "Inquiry response Control No. 2026-CI-04412", "We have reinstated the payments.",
@@ -176,7 +166,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert cycle(hub).inbox.fates == {"case": 1}
     letter_send.send(hub, "agency-followup", case.ref, None, force=False)
     cycle(hub)
-    assert str(sent_to(smtp, LIAISON)[-1].message["Subject"]).endswith("(your ref. 2026-CI-04412)")
+    assert str(smtp.sent_to(LIAISON)[-1].message["Subject"]).endswith("(your ref. 2026-CI-04412)")
 
     # Every message went out once; every outbox row is sent.
     assert all(len(copies) == 1 for copies in smtp.by_message_id().values())
@@ -187,7 +177,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
 def test_an_out_of_office_reply_gets_nothing_back(office: Hub, smtp: SmtpServer) -> None:
     arrive(office, mail(PAT, OFFICE_ADDRESS, "Help", "My claim is stuck."))
     cycle(office)
-    ack = sent_to(smtp, PAT)[0].message
+    ack = smtp.sent_to(PAT)[0].message
     away = mail(PAT, str(ack["Reply-To"]), f"Automatic reply: {ack['Subject']}", "I am away until Monday.",
                 str(ack["Message-ID"]))
     away["Auto-Submitted"] = "auto-replied"
@@ -195,7 +185,7 @@ def test_an_out_of_office_reply_gets_nothing_back(office: Hub, smtp: SmtpServer)
     result = cycle(office)
     assert result.inbox.fates == {"case": 1}
     assert result.outbox.counts == {}, "no acknowledgement, no notification, nothing to an auto-responder"
-    assert len(sent_to(smtp, PAT)) == 1
+    assert len(smtp.sent_to(PAT)) == 1
 
 
 def test_smtp_down_delays_mail_and_delivers_it_once(office: Hub, smtp: SmtpServer) -> None:
@@ -218,7 +208,7 @@ def test_a_permanent_refusal_fails_the_row_and_tells_the_caseworker(office: Hub,
     smtp.refuse_recipient(PAT)
     arrive(office, mail(PAT, OFFICE_ADDRESS, "Help", "My claim is stuck."))
     assert cycle(office).outbox.counts == {"failed": 1, "sent": 2}, "the notice of the failure goes at once"
-    (first, failure) = sent_to(smtp, STAFF)
+    (first, failure) = smtp.sent_to(STAFF)
     assert "Delivery failed" in failure.message.get_content() and "550" in failure.message.get_content()
     with office.sessions() as session:
         ack = session.scalars(select(Outbox).where(Outbox.letter == "acknowledgement")).one()

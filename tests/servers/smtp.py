@@ -202,6 +202,10 @@ class SmtpServer:
             grouped.setdefault(message.message_id, []).append(message)
         return grouped
 
+    def sent_to(self, address: str) -> list[CapturedMessage]:
+        """The accepted messages whose envelope names `address`, in order of arrival."""
+        return [message for message in self.messages if address in message.rcpt_tos]
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[CapturedMessage]:
         """Block until at least `count` messages were accepted; AssertionError after `timeout` seconds."""
         with self._arrived:
