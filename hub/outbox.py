@@ -32,10 +32,9 @@ def enqueue(connection: Connection, *, case_id: int | None, case_ref: str | None
 
     `subject` and `body`, when given, are the text already rendered (what a person previewed);
     otherwise delivery renders the letter on its first attempt."""
-    reference = refs.parse(case_ref) if case_ref else None
     row_id: int = connection.execute(_INSERT, dict(
         case_id=case_id, channel=channel, letter=letter, recipient=recipient,
-        message_id=refs.message_id(domain, reference), in_reply_to=in_reply_to, references=references,
+        message_id=refs.message_id(domain, case_ref), in_reply_to=in_reply_to, references=references,
         context=context or {}, automatic=automatic, actor=actor, subject=subject, body=body, state="pending",
         attempts=0, not_before=not_before or now, created_at=now)).scalar_one()
     return row_id

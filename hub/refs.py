@@ -111,9 +111,12 @@ class References:
         local, domain = office_address.rsplit("@", 1)
         return f"{local}+{reference.compact}@{domain}"
 
-    def message_id(self, domain: str, reference: Reference | None) -> str:
-        """A fresh Message-ID of ours; it carries the case reference when there is one."""
-        tag = reference.compact if reference else "office"
+    def message_id(self, domain: str, reference: Reference | str | None) -> str:
+        """A fresh Message-ID of ours; it carries the case reference (or its text) when there is one."""
+        if isinstance(reference, str):
+            tag = reference.replace("-", "").lower()
+        else:
+            tag = reference.compact if reference else "office"
         return f"<{MESSAGE_ID_MARK}{tag}.{secrets.token_hex(8)}@{domain}>"
 
     def redact(self, text: str) -> str:

@@ -47,6 +47,9 @@ def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMe
 
 def _mail_parser(raw: bytes) -> Any:
     message = message_from_bytes(raw)
+    # mail-parser analyses every Received header when it starts (a fifth of its time); the hub reads
+    # none of them, and the raw message it keeps has them all.
+    del message["received"]
     if message.is_multipart() and message.epilogue is None:
         # mail-parser 4.8 looks for a lost part in the epilogue when any part has a
         # StartBoundaryNotFoundDefect, and fails with AttributeError on a missing (None) epilogue

@@ -68,12 +68,15 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
           config: Config, refs: References, now: datetime) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
+    events = []
     if opened:
         case = open_case(connection, message, config, refs, now)
+        events.append(_event(case, None, "case-opened", f"opened from {message.channel}", message.sender,
+                             message.channel, now))
     row_id = _store_message(connection, message, decision, case, now)
-    events = [_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
-                     f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
-                     message.sender, message.channel, now)]
+    events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
+                         f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
+                         message.sender, message.channel, now))
     for effect in decision.effects:
         if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
@@ -118,7 +121,9 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
 
 def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,
               now: datetime) -> CaseFacts:
-    """A new case for the sender, on the constituent party with that address (made when missing)."""
+    """A new case for the sender, on the constituent party with that address (made when missing).
+
+    The caller records the case-opened event with the message's own."""
     found = connection.execute(_CONSTITUENT, {"email": message.sender}).first()
     if found is None:
         constituent_id = connection.execute(_INSERT_PARTY, dict(
@@ -132,10 +137,7 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     case_id = connection.execute(_INSERT_CASE, dict(
         ref=reference, status="new", labels=[], subject=message.subject[:1000], constituent_id=constituent_id,
         opened_at=now, updated_at=now)).scalar_one()
-    case = CaseFacts(case_id, reference, message.sender, None, constituent_id)
-    connection.execute(_INSERT_EVENT, [_event(case, None, "case-opened", f"opened from {message.channel}",
-                                              message.sender, message.channel, now)])
-    return case
+    return CaseFacts(case_id, reference, message.sender, None, constituent_id)
 
 
 def _next_sequence(connection: Connection, name: str) -> int:
