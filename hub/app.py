@@ -30,7 +30,7 @@ class Hub:
 
     @property
     def intake(self) -> Intake:
-        return Intake(self.config, self.sessions, self.refs, self.clock)
+        return Intake.build(self.config, self.sessions, self.clock)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -18,12 +18,14 @@ from sqlalchemy.exc import OperationalError
 
 from hub import __version__, letter_send, quarantine
 from hub.app import Hub, config_path, open_hub
+from hub.case_actions import ACTIONS, run_action
 from hub.channels.email_parse import parse_email
 from hub.channels.files import FileSource
 from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
 from hub.errors import HubError, TemporaryError, UserError
 from hub.inbox import Summary, drain
+from hub.intake.commands import REGISTRY
 from hub.intake.parsing import parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
@@ -94,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "send":
             action.add_argument("--force", action="store_true", help="send even if this letter went already")
         action.set_defaults(handler=handler)
+
+    for verb in ACTIONS:
+        usage = REGISTRY[verb][0]
+        acting = case.add_parser(verb, help=f"{usage.lstrip(': ')} (as #{verb} by mail)")
+        acting.add_argument("ref")
+        acting.add_argument("words", nargs="*", metavar="ARG")
+        acting.set_defaults(handler=cmd_case_action, action_name=verb)
 
     triage = commands.add_parser("triage", help="messages held for a caseworker to place").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -251,6 +260,12 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 
 def cmd_letter_list(args: argparse.Namespace) -> int:
     print("\n".join(_with_hub(args, lambda hub: letter_send.letters_of(hub).names())))
+    return 0
+
+
+def cmd_case_action(args: argparse.Namespace) -> int:
+    line = _with_hub(args, lambda hub: run_action(hub, args.ref, args.action_name, " ".join(args.words)))
+    print(f"{args.ref.upper()}: {line}")
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import ConfigError
+from hub.intake.urgency import DEFAULT_RULES, UrgencyRules
 
 ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PREFIX = re.compile(r"^[A-Z]{1,6}$")
@@ -79,6 +80,17 @@ class Letters:
 
 
 @dataclass(frozen=True)
+class Commands:
+    require_authentication: bool = True  # staff commands need a passing Authentication-Results
+
+
+@dataclass(frozen=True)
+class Assignment:
+    rules: tuple[str, ...] = ()          # in order: "portfolio", "weekday", "fewest-open"
+    weekdays: tuple[tuple[str, str], ...] = ()  # (weekday name, staff address)
+
+
+@dataclass(frozen=True)
 class Limits:
     max_message_bytes: int
     max_attachment_bytes: int
@@ -94,10 +106,16 @@ class Staff:
     email: str
     agencies: tuple[str, ...] = ()
     title: str = ""
+    short: str = ""  # what caseworkers type for this person (#assign sam); first name and local part also work
 
     @property
     def first_name(self) -> str:
         return self.name.split()[0] if self.name.split() else ""
+
+    def answers_to(self, word: str) -> bool:
+        """Named by address, short name, first name or the part of the address before the @ (any case)."""
+        word = word.strip().lower()
+        return word in {self.email, self.short.lower(), self.first_name.lower(), self.email.split("@")[0]} - {""}
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class Agency:
     response_days: int
     business_days: bool
     control_number: re.Pattern[str] | None = None  # the agency's own case number in its replies
+    release_valid_days: int = 0  # a release must be signed within this many days (0: no limit)
 
     def has_domain(self, domain: str) -> bool:
         """True for the agency's domains and their subdomains (ssa.gov covers mail.ssa.gov)."""
@@ -128,6 +147,9 @@ class Config:
     staff: tuple[Staff, ...]
     agencies: tuple[Agency, ...] = field(default=())
     letters: Letters = field(default=Letters())
+    commands: Commands = field(default=Commands())
+    assignment: Assignment = field(default=Assignment())
+    urgency: UrgencyRules = field(default=DEFAULT_RULES)
 
     def agency(self, key: str | None) -> Agency | None:
         return next((agency for agency in self.agencies if agency.key == key), None) if key else None
@@ -135,6 +157,11 @@ class Config:
     def staff_member(self, address: str | None) -> Staff | None:
         address = (address or "").lower()
         return next((person for person in self.staff if person.email == address), None)
+
+    def person(self, word: str) -> Staff | None:
+        """The one staff member a caseworker means by `word`; None when nobody or several answer to it."""
+        found = [person for person in self.staff if person.answers_to(word)]
+        return found[0] if len(found) == 1 else None
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, made absolute against the office folder."""
@@ -212,6 +239,7 @@ def load(path: Path) -> Config:
     outbound = root.table("outbound")
     limits = root.table("limits")
     letters = root.table("letters")
+    commands = root.table("commands")
     staff = _staff(root, path)
     agencies_path = path.parent / "agencies.toml"
     agencies = load_agencies(agencies_path) if agencies_path.exists() else ()
@@ -250,6 +278,9 @@ def load(path: Path) -> Config:
             privacy_release_form=letters.text("privacy_release_form", ""),
             survey_url=letters.text("survey_url", ""),
         ),
+        commands=Commands(require_authentication=commands.get("require_authentication", bool, True)),
+        assignment=_assignment(root.table("assignment"), staff),
+        urgency=_urgency(root.table("urgency")),
     )
     if not config.office.intake_address:
         if not staff:
@@ -315,7 +346,8 @@ def _staff(root: _Table, path: Path) -> tuple[Staff, ...]:
         table = _Table(entry, path, f"staff #{number}")
         agencies = table.get("agencies", list, [])
         people.append(Staff(name=table.text("name"), email=table.address("email"),
-                            agencies=tuple(str(a).lower() for a in agencies), title=table.text("title", "")))
+                            agencies=tuple(str(a).lower() for a in agencies), title=table.text("title", ""),
+                            short=table.text("short", "")))
     return tuple(people)
 
 
@@ -337,6 +369,7 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             response_days=table.positive("response_days", 30),
             business_days=table.get("business_days", bool, False),
             control_number=_pattern(table, "control_number"),
+            release_valid_days=table.get("release_valid_days", int, 0),
         ))
     return tuple(agencies)
 
@@ -350,3 +383,31 @@ def _pattern(table: _Table, key: str) -> re.Pattern[str] | None:
         return re.compile(text, re.IGNORECASE)
     except re.error as error:
         raise table.fail(key, f"not a valid regular expression: {error}") from None
+
+
+ASSIGNMENT_RULES = ("portfolio", "weekday", "fewest-open")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _assignment(table: _Table, staff: tuple[Staff, ...]) -> Assignment:
+    rules = table.get("rules", list, [])
+    for rule in rules:
+        if rule not in ASSIGNMENT_RULES:
+            raise table.fail("rules", f"unknown rule {rule!r} (known: {', '.join(ASSIGNMENT_RULES)})")
+    days = table.table("weekdays")
+    weekdays = []
+    for day, who in days.data.items():
+        if day.lower() not in WEEKDAYS:
+            raise days.fail(day, f"not a weekday (known: {', '.join(WEEKDAYS)})")
+        found = [p for p in staff if isinstance(who, str) and p.answers_to(who)]
+        if len(found) != 1:
+            raise days.fail(day, f"{who!r} is not exactly one [[staff]] member")
+        weekdays.append((day.lower(), found[0].email))
+    return Assignment(tuple(str(rule) for rule in rules), tuple(weekdays))
+
+
+def _urgency(table: _Table) -> UrgencyRules:
+    try:
+        return UrgencyRules.from_table(table.data)
+    except ValueError as error:
+        raise ConfigError(f"{table.file}: {error}") from None

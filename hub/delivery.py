@@ -28,6 +28,7 @@ from hub.compose import Outgoing, compose, subject_line
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
+from hub.letter_queue import AGENCY_LETTERS
 from hub.letters import LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.outbox import AUTO_GENERATED, enqueue
@@ -242,5 +243,10 @@ def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw:
                       via="mail" if row.letter == "relay" else "rule", at=now,
                       detail=f"{kind} to {row.recipient}"))
     if row.case_id is not None:
-        session.execute(update(Case).where(Case.id == row.case_id).values(updated_at=now))
+        case = session.get_one(Case, row.case_id)
+        case.updated_at = now
+        if row.letter in AGENCY_LETTERS and case.status not in ("closed", "pending-agency"):
+            session.add(Event(case_id=case.id, kind="status", actor="hub", via="rule", at=now,
+                              detail=f"{case.status} -> pending-agency ({row.letter} sent)"))
+            case.status = "pending-agency"
     log.info("outbox %d: sent %s", row.id, row.letter)

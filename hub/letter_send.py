@@ -5,28 +5,18 @@ A queued letter is rendered now and kept on its outbox row, so what was previewe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.app import Hub
-from hub.config import ADDRESS, Agency, Config
-from hub.errors import ConfigError, UserError
+from hub.casework import Actor
+from hub.errors import ConfigError
 from hub.letter_context import case_context
+from hub.letter_queue import address, queue_letter
 from hub.letters import Letter, Letters, sample_context
-from hub.models import Case, Event, Outbox
-from hub.outbox import enqueue
+from hub.models import Case
 from hub.views import find_case
-
-AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
-
-
-@dataclass(frozen=True)
-class Addressed:
-    recipient: str
-    agency: Agency | None  # the directory agency the recipient belongs to
 
 
 def letters_of(hub: Hub) -> Letters:
@@ -59,49 +49,10 @@ def preview(hub: Hub, name: str, ref: str | None, to: str | None) -> tuple[Lette
 
 def send(hub: Hub, name: str, ref: str, to: str | None, force: bool, actor: str = "cli") -> tuple[int, str]:
     """Queue the letter for the case; returns the outbox row and the recipient. Delivered by the next cycle."""
-    letters = letters_of(hub)
-    now = hub.clock.now()
     with hub.sessions.begin() as session:
         case = find_case(session, hub.refs, ref)
-        addressed = address(hub.config, case, name, to)
-        if not force:
-            earlier = session.scalar(select(Outbox.state).where(
-                Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
-            if earlier:
-                raise UserError(f"{name} is already {earlier} on {case.ref}; --force sends it again")
-        if addressed.agency is not None and case.agency is None:
-            case.agency = addressed.agency.key
-            session.add(Event(case_id=case.id, kind="agency-set", detail=f"agency {addressed.agency.key}",
-                              actor=actor, via="cli", at=now))
-        letter = letters.render(name, _context(session, hub, case, name))
-        row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
-                         recipient=addressed.recipient, refs=hub.refs, domain=hub.config.office.domain, now=now,
-                         actor=actor, subject=letter.subject, body=letter.body, context={"queued_by": actor})
-        session.execute(update(Case).where(Case.id == case.id).values(updated_at=now))
-        session.add(Event(case_id=case.id, kind="letter-queued", detail=f"{name} to {addressed.recipient}",
-                          actor=actor, via="cli", at=now))
-    return row_id, addressed.recipient
-
-
-def address(config: Config, case: Case, name: str, to: str | None) -> Addressed:
-    """Who the letter goes to: `constituent`, `agency` (the case's agency's liaison) or an address."""
-    where = (to or ("agency" if name in AGENCY_LETTERS else "constituent")).strip()
-    if where == "constituent":
-        email = case.constituent.email if case.constituent else None
-        if not email:
-            raise UserError(f"{case.ref} has no constituent address; give --to ADDRESS")
-        return Addressed(email.lower(), None)
-    if where == "agency":
-        agency = config.agency(case.agency)
-        if agency is None:
-            raise UserError(f"{case.ref} has no agency yet; give --to with the liaison's address")
-        if not agency.liaison:
-            raise UserError(f"agency {agency.key} has no liaison address in agencies.toml; give --to ADDRESS")
-        return Addressed(agency.liaison, agency)
-    if not ADDRESS.match(where):
-        raise UserError(f"--to: expected constituent, agency or an email address, got {where!r}")
-    domain = where.rsplit("@", 1)[1].lower()
-    return Addressed(where.lower(), next((a for a in config.agencies if a.has_domain(domain)), None))
+        return queue_letter(session, hub.config, hub.refs, letters_of(hub), case, name, to, force,
+                            Actor(actor, "cli"), hub.clock.now())
 
 
 def _context(session: Session, hub: Hub, case: Case, name: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ ones in quarantine, so nothing the office received is ever lost.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -82,8 +82,25 @@ class Case(Base):
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(32))
 
     constituent: Mapped[Party | None] = relationship(lazy="joined")
+
+
+class Release(Base):
+    """A signed Privacy Act release on file for a case: when, how, for which agencies, and the evidence."""
+
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    received_on: Mapped[date]
+    signed_on: Mapped[date]
+    method: Mapped[str] = mapped_column(String(32), default="scan")  # scan | e-signature | agency-form
+    scope: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency keys; empty: every agency
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    recorded_by: Mapped[str] = mapped_column(String(320), default="")
+    via: Mapped[str] = mapped_column(String(16), default="mail")
+    created_at: Mapped[datetime]
 
 
 class Message(Base):

@@ -21,6 +21,8 @@ from hub.office import init_office
 START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 OFFICE_ADDRESS = "casework@doe.example.gov"
 STAFF = "maria.lopez@doe.example.gov"
+# What the office's receiving server writes on a genuine staff message (the example config's authserv_id).
+STAFF_AUTHENTICATED = "mx.doe.example.gov; dkim=pass header.d=doe.example.gov; spf=pass smtp.mailfrom=doe.example.gov"
 
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+from dataclasses import replace
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message as EmailMessage
@@ -34,19 +35,40 @@ def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMe
     if not raw.strip():
         raise QuarantineError("empty message")
     try:
-        mail = _mail_parser(raw)
+        message = message_from_bytes(raw)
+        results = _trusted_authentication_results(message)
+        mail = _mail_parser(message)
     except Exception as error:  # mail-parser raises many kinds on broken MIME; all mean "keep the bytes"
         raise QuarantineError(f"unparseable MIME: {type(error).__name__}: {error}") from None
     try:
-        return _inbound(raw, mail, source, max_attachment_bytes)
+        return replace(_inbound(raw, mail, source, max_attachment_bytes), authentication_results=results,
+                       from_address=_from_address(message))
     except QuarantineError:
         raise
     except Exception as error:  # whatever the bytes, the caller gets a QuarantineError, never a crash
         raise QuarantineError(f"unreadable message: {type(error).__name__}: {error}") from None
 
 
-def _mail_parser(raw: bytes) -> Any:
-    message = message_from_bytes(raw)
+def _trusted_authentication_results(message: EmailMessage) -> tuple[str, ...]:
+    """Authentication-Results written by the office's own server: the ones above its first Received
+    line. One the sender put in the message sits below that line and is never trusted."""
+    found = []
+    for name, value in message.items():
+        lowered = name.lower()
+        if lowered == "received":
+            break
+        if lowered == "authentication-results":
+            found.append(_header_text(value) if isinstance(value, Header) else str(value))
+    return tuple(found)
+
+
+def _from_address(message: EmailMessage) -> str:
+    """The address in the From header itself ("" without one), whatever Sender or Return-Path say."""
+    addresses = _addresses(message, "from")
+    return addresses[0][1] if len(addresses) == 1 else ""
+
+
+def _mail_parser(message: EmailMessage) -> Any:
     # mail-parser analyses every Received header when it starts (a fifth of its time); the hub reads
     # none of them, and the raw message it keeps has them all.
     del message["received"]

@@ -14,8 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 
+from hub.assignment import choose
 from hub.config import Config
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
@@ -26,10 +28,12 @@ from hub.intake.route import (
     Notify,
     OpenCase,
     QueueLetter,
-    Relay,
     SetAgency,
     SetAgencyControl,
+    StaffMail,
 )
+from hub.intake.staff import handle_staff_mail
+from hub.letters import Letters
 from hub.models import Attachment, Case, Counter, Event, Message, Party
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
@@ -40,7 +44,11 @@ _INSERT_EVENT = insert(Event)
 _INSERT_PARTY = insert(Party).returning(Party.id)
 _INSERT_CASE = insert(Case).returning(Case.id)
 _INSERT_COUNTER = insert(Counter)
-_TOUCH_CASE = update(Case).where(Case.id == bindparam("case_id")).values(updated_at=bindparam("now"))
+# Mail from whoever the case was waiting on wakes it: the status goes back to open.
+_TOUCH_CASE = update(Case).where(Case.id == bindparam("case_id")).values(
+    updated_at=bindparam("now"),
+    status=sql_case((Case.status.in_(bindparam("wake", expanding=True)), "open"), else_=Case.status))
+WAKES = {"agency": ["new", "pending-agency"], "constituent": ["pending-constituent"]}
 _NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
                   .values(value=Counter.value + 1).returning(Counter.value))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
@@ -48,13 +56,10 @@ _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", 
 _NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
 _SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
                .values(agency=bindparam("agency")))
+_ASSIGN = (update(Case).where(Case.id == bindparam("case_id"), Case.assignee.is_(None))
+           .values(assignee=bindparam("assignee")))
 _SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
                 .values(agency_control=bindparam("number")))
-# The message a relayed reply answers, so that it threads in the recipient's mail client.
-_LAST_FROM = (select(Message.message_id, Message.references)
-              .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
-                     Message.kind == bindparam("kind"), Message.message_id.is_not(None))
-              .order_by(Message.at.desc(), Message.id.desc()).limit(1))
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,14 @@ class Applied:
 
 
 def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
-          config: Config, refs: References, now: datetime) -> Applied:
+          config: Config, refs: References, letters: Letters, now: datetime) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     events = []
     if opened:
-        case = open_case(connection, message, config, refs, now)
-        events.append(_event(case, None, "case-opened", f"opened from {message.channel}", message.sender,
-                             message.channel, now))
+        opening = next(effect for effect in decision.effects if isinstance(effect, OpenCase))
+        case, opening_events = open_case(connection, message, config, refs, now, opening.urgent)
+        events += opening_events
     row_id = _store_message(connection, message, decision, case, now)
     events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
                          f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
@@ -81,15 +86,16 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
         if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
         elif case is not None:
-            events += _case_effect(connection, effect, case, message, row_id, config, refs, now)
+            events += _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
     connection.execute(_INSERT_EVENT, events)
     if case is not None and not opened:
-        connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now})
+        wake = WAKES.get(decision.kind, []) if decision.disposition == "case" else []
+        connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now, "wake": wake})
     return Applied(row_id, case.ref if case else None, opened)
 
 
 def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, message: InboundMessage, row_id: int,
-                 config: Config, refs: References, now: datetime) -> list[dict[str, Any]]:
+                 config: Config, refs: References, letters: Letters, now: datetime) -> list[dict[str, Any]]:
     """Rows for one effect on the message's case; returns the events to record."""
     def queue(letter: str, recipient: str, **options: Any) -> None:
         enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=letter, recipient=recipient, refs=refs,
@@ -102,16 +108,18 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
     elif isinstance(effect, Notify):
         queue("caseworker-notification", effect.to or case.assignee or config.office.intake_address,
               automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": effect.notice})
-    elif isinstance(effect, Relay):
-        answered = connection.execute(_LAST_FROM, {"case_id": case.case_id,
-                                                   "kind": "agency" if effect.to_agency else "constituent"}).first()
-        queue("relay", effect.recipient, in_reply_to=answered.message_id if answered else None,
-              references=answered.references if answered else None, actor=message.sender,
-              context={"text": effect.text, "staff": message.sender, "to_agency": effect.to_agency})
+    elif isinstance(effect, StaffMail):
+        handle_staff_mail(connection, message, case, row_id, config, refs, letters, now)
     elif isinstance(effect, SetAgency):
         connection.execute(_SET_AGENCY, {"case_id": case.case_id, "agency": effect.key})
-        return [_event(case, row_id, "agency-set", f"agency {effect.key} (from {message.sender_domain})",
-                       message.sender, message.channel, now)]
+        events = [_event(case, row_id, "agency-set", f"agency {effect.key} (from {message.sender_domain})",
+                         message.sender, message.channel, now)]
+        chosen = choose(connection, config, now, effect.key) if not case.assignee and config.assignment.rules else None
+        if chosen:
+            connection.execute(_ASSIGN, {"case_id": case.case_id, "assignee": chosen[0].email})
+            events.append(_event(case, row_id, "assigned", f"assigned to {chosen[0].name} <{chosen[0].email}> by "
+                                 f"{chosen[1]}", "hub", "rule", now))
+        return events
     elif isinstance(effect, SetAgencyControl):
         connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",
@@ -120,10 +128,9 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
 
 
 def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,
-              now: datetime) -> CaseFacts:
-    """A new case for the sender, on the constituent party with that address (made when missing).
-
-    The caller records the case-opened event with the message's own."""
+              now: datetime, urgent: str = "") -> tuple[CaseFacts, list[dict[str, Any]]]:
+    """A new case for the sender, on the constituent party with that address (made when missing),
+    assigned by the office's rules; returns it with its events (written with the message's own)."""
     found = connection.execute(_CONSTITUENT, {"email": message.sender}).first()
     if found is None:
         constituent_id = connection.execute(_INSERT_PARTY, dict(
@@ -134,10 +141,20 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
             connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
     year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
     reference = str(refs.make(year, _next_sequence(connection, f"case-{year:02d}")))
+    chosen = choose(connection, config, now, None) if config.assignment.rules else None
     case_id = connection.execute(_INSERT_CASE, dict(
-        ref=reference, status="new", labels=[], subject=message.subject[:1000], constituent_id=constituent_id,
-        opened_at=now, updated_at=now)).scalar_one()
-    return CaseFacts(case_id, reference, message.sender, None, constituent_id)
+        ref=reference, status="new", labels=["urgent"] if urgent else [], subject=message.subject[:1000],
+        constituent_id=constituent_id, assignee=chosen[0].email if chosen else None, opened_at=now,
+        updated_at=now)).scalar_one()
+    case = CaseFacts(case_id, reference, message.sender, None, constituent_id, chosen[0].email if chosen else None)
+    events = [_event(case, None, "case-opened", f"opened from {message.channel}", message.sender, message.channel,
+                     now)]
+    if urgent:
+        events.append(_event(case, None, "labelled", f"urgent: {urgent}", "hub", "rule", now))
+    if chosen:
+        events.append(_event(case, None, "assigned", f"assigned to {chosen[0].name} <{chosen[0].email}> by "
+                             f"{chosen[1]}", "hub", "rule", now))
+    return case, events
 
 
 def _next_sequence(connection: Connection, name: str) -> int:

@@ -39,6 +39,8 @@ class InboundMessage:
     content_type: str = ""            # the top-level MIME type, e.g. "multipart/report"
     report_type: str = ""             # its report-type parameter, for delivery-status reports
     return_path: str | None = None    # None when absent; "" when the header is `<>`
+    from_address: str = ""            # the From header's own address ("" when it has none, or several)
+    authentication_results: tuple[str, ...] = ()  # written by the office's server (above its Received line)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -25,6 +25,8 @@ from hub.intake.parsing import Parsed, Parser, parse_stage
 from hub.intake.route import control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
+from hub.intake.urgency import Urgency
+from hub.letters import Letters
 from hub.models import Message, QuarantineItem
 from hub.refs import References
 
@@ -47,10 +49,12 @@ class Intake:
     sessions: sessionmaker[Session]
     refs: References
     clock: Clock
+    letters: Letters
 
     @classmethod
     def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
-        return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock)
+        return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock,
+                   Letters(config.resolve(config.letters.folder)))
 
     @property
     def engine(self) -> Engine:
@@ -63,7 +67,8 @@ def process(intake: Intake, raw: bytes, source: str, parser: Parser) -> Outcome:
     """Take one raw message through the whole path. Database outages propagate; all else has a fate."""
     limits = intake.config.limits
     return file_parsed(intake, raw, source, parse_stage(raw, source, parser, limits.max_message_bytes,
-                                                        limits.max_attachment_bytes, intake.config.office.domain))
+                                                        limits.max_attachment_bytes, intake.config.office.domain,
+                                                        intake.config.urgency))
 
 
 def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outcome:
@@ -72,7 +77,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
     if message is None or screening is None:
         return _quarantine(intake, raw, source, parsed.problem)
     try:
-        return _file(intake, message, screening)
+        return _file(intake, message, screening, parsed.urgency)
     except IntegrityError as error:
         # The unique dedupe key is the duplicate check: a message stored before (in an earlier run,
         # earlier in this batch, or by another process a moment ago) rolls the whole transaction back.
@@ -88,7 +93,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
         return _quarantine(intake, raw, source, f"processing failed: {type(error).__name__}: {error}")
 
 
-def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
+def _file(intake: Intake, message: InboundMessage, screening: Screening, urgency: Urgency | None) -> Outcome:
     now = intake.clock.now()
     identity = identify(message.sender, intake.config)
     # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
@@ -98,8 +103,8 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
         number = control_number(identity.agency, message)
         match = find_case(connection, message, intake.refs, screening.returned_ids,
                           (identity.agency.key, number) if identity.agency and number else None)
-        decision = route(screening, identity, match, message, intake.config)
-        applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, now)
+        decision = route(screening, identity, match, message, intake.config, urgency)
+        applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged
         log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,

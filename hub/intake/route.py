@@ -8,20 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.config import Agency, Config
-from hub.intake.commands import CommandBlock, parse_commands
 from hub.intake.identify import Identity
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
+from hub.intake.urgency import Urgency
 from hub.outbox import AUTO_REPLIED
 
-__all__ = ["CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter", "Relay",
-           "SetAgency", "SetAgencyControl", "route"]
+__all__ = ["CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter", "SetAgency",
+           "SetAgencyControl", "StaffMail", "route"]
 
 
 @dataclass(frozen=True)
 class OpenCase:
-    """A new case for the sending constituent."""
+    """A new case for the sending constituent; labelled urgent, with the reason, when it is."""
+
+    urgent: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,8 @@ class Notify:
 
 
 @dataclass(frozen=True)
-class Relay:
-    """Send a caseworker's words on: to the constituent, or to the agency's liaison."""
-
-    recipient: str
-    text: str
-    to_agency: bool
+class StaffMail:
+    """A caseworker wrote on the case: authenticate, apply the commands, relay the text (hub.intake.staff)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class SetAgencyControl:
     number: str
 
 
-Effect = OpenCase | QueueLetter | MarkBounced | Notify | Relay | SetAgency | SetAgencyControl
+Effect = OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class Decision:
 
 
 def route(screening: Screening, identity: Identity, match: CaseMatch, message: InboundMessage,
-          config: Config) -> Decision:
+          config: Config, urgency: Urgency | None = None) -> Decision:
     if screening.is_automatic:
         return _automatic(screening, match)
     if identity.role == "unknown":
@@ -88,15 +86,17 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     facts = match.facts
     if facts is None:
         if identity.role == "constituent":
-            return Decision("case", "constituent", "new case", effects=(
-                OpenCase(), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED), Notify("New case")))
+            urgent = urgency.reason if urgency else ""
+            return Decision("case", "constituent", "new urgent case" if urgent else "new case", effects=(
+                OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
+                Notify(f"New URGENT case: {urgent}" if urgent else "New case")))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and message.sender != facts.constituent_email:
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
         return _triage("constituent", f"sender is not a party on {facts.ref}", match)
     threaded = f"threaded by {match.via}"
     if identity.role == "staff":
-        return _staff(parse_commands(message.new_text), facts, message.sender, config, threaded)
+        return Decision("case", "staff", threaded, case_id=facts.case_id, effects=(StaffMail(),))
     if identity.role == "agency" and identity.agency is not None:
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
@@ -123,41 +123,6 @@ def _agency_answer(agency: Agency, facts: CaseFacts, message: InboundMessage) ->
     if number and not facts.agency_control and (facts.agency in (None, agency.key)):
         effects.append(SetAgencyControl(number))
     return tuple(effects)
-
-
-def _staff(block: CommandBlock, facts: CaseFacts, sender: str, config: Config, threaded: str) -> Decision:
-    def refused(problem: str) -> Decision:
-        return Decision("case", "staff", f"{threaded}; nothing sent: {problem}", case_id=facts.case_id,
-                        effects=(Notify(f"Nothing was sent: {problem}", to=sender),))
-
-    if block.errors:
-        return refused("; ".join(block.errors))
-    if block.first("note") is not None:
-        return Decision("case", "staff", f"{threaded}; internal note", case_id=facts.case_id)
-    target = block.first("to")
-    where = (target.argument.lower() if target else "") or "constituent"
-    effects: list[Effect] = []
-    if where == "constituent":
-        if not facts.constituent_email:
-            return refused("the case has no constituent address")
-        recipient, to_agency = facts.constituent_email, False
-    else:
-        key = facts.agency if where == "agency" else where
-        agency = config.agency(key)
-        if agency is None:
-            return refused("the case has no agency yet (#to AGENCY-KEY names one)" if where == "agency"
-                           else f"#to {where}: no agency with that key in agencies.toml")
-        if not agency.liaison:
-            return refused(f"{agency.name} has no liaison address in agencies.toml")
-        if facts.agency is None:
-            effects.append(SetAgency(agency.key))
-        recipient, to_agency = agency.liaison, True
-    if not block.text:
-        return Decision("case", "staff", f"{threaded}; commands only", case_id=facts.case_id,
-                        effects=tuple(effects))
-    effects.append(Relay(recipient, block.text, to_agency))
-    return Decision("case", "staff", f"{threaded}; relayed to {'the agency' if to_agency else 'the constituent'}",
-                    case_id=facts.case_id, effects=tuple(effects))
 
 
 def _automatic(screening: Screening, match: CaseMatch) -> Decision:

@@ -21,11 +21,12 @@ from sqlalchemy import select
 
 from hub import letter_send
 from hub.app import Hub, open_hub
+from hub.case_actions import run_action
 from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
 from hub.errors import ConfigError, UserError
 from hub.models import Case, Message, Outbox
-from tests.helpers import OFFICE_ADDRESS, STAFF, START, make_office
+from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office
 from tests.servers.smtp import SmtpServer, running_smtp
 
 pytestmark = pytest.mark.integration
@@ -126,6 +127,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
                   "Thank you, Pat. I have asked the agency to correct your address.\n\n"
                   f"On Mon, Nov 23, 2026, {OFFICE_ADDRESS} wrote:\n> Reply from the constituent\n> Also my "
                   "address changed.\n", str(latest["Message-ID"]))
+    answer["Authentication-Results"] = STAFF_AUTHENTICATED
     arrive(hub, answer)
     assert cycle(hub).outbox.counts == {"sent": 1}
     (relayed,) = smtp.sent_to(PAT)[1:]
@@ -145,6 +147,9 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     # The agency inquiry goes to the liaison; the agency answers under its own subject.
     with pytest.raises(UserError, match="has no agency yet"):
         letter_send.send(hub, "agency-inquiry", case.ref, "agency", force=False)
+    with pytest.raises(UserError, match="no signed privacy release is on file"):
+        letter_send.send(hub, "agency-inquiry", case.ref, LIAISON, force=False)
+    assert run_action(hub, case.ref, "release", "received 2026-11-20").startswith("privacy release on file")
     letter_send.send(hub, "agency-inquiry", case.ref, LIAISON, force=False)
     assert only_case(hub).agency == "ssa", "an address at a directory agency's domain sets the case's agency"
     letter_send.send(hub, "privacy-release-request", case.ref, None, force=False)

@@ -10,6 +10,7 @@ import pytest
 from hub.cli import main
 
 PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "caseworker-notification",
+            "command-reply",
             "constituent-checkin", "constituent-update", "privacy-release-request", "satisfaction-survey"]
 
 
@@ -66,6 +67,11 @@ def test_send_queues_once_and_the_next_cycle_delivers(demo: tuple[str, str], tmp
     code, _, err = run(capsys, "--config", config, "letter", "send", "agency-inquiry", "--case", ref)
     assert code == 1 and err.count("\n") == 1, err
     assert "agency ssa has no liaison address" in err, "the demo's agency answer made SSA the case's agency"
+    code, _, err = run(capsys, "--config", config, "letter", "send", "agency-inquiry", "--case", ref,
+                       "--to", "liaison@ssa.gov")
+    assert code == 1 and "no signed privacy release is on file" in err
+    code, out, _ = run(capsys, "--config", config, "case", "release", ref, "received", "2026-11-20")
+    assert code == 0 and "privacy release on file" in out
     code, out, _ = run(capsys, "--config", config, "letter", "send", "agency-inquiry", "--case", ref,
                        "--to", "liaison@ssa.gov")
     assert code == 0 and out.startswith("queued agency-inquiry for liaison@ssa.gov")

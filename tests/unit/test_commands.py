@@ -19,7 +19,7 @@ def test_a_line_that_only_looks_like_a_hash_is_text() -> None:
 
 def test_an_unknown_command_is_an_error_naming_it() -> None:
     block = parse_commands("#assing maria\nHello")
-    assert block.errors == ("#assing: unknown command (known: #to, #note)",)
+    assert block.errors == ("#assing: unknown command (#help lists them)",)
     assert block.text == "Hello"
 
 

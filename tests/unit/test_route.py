@@ -16,9 +16,9 @@ from hub.intake.route import (
     Notify,
     OpenCase,
     QueueLetter,
-    Relay,
     SetAgency,
     SetAgencyControl,
+    StaffMail,
     control_number,
     route,
 )
@@ -77,36 +77,10 @@ def test_control_numbers_come_from_the_subject_then_the_text() -> None:
     assert control_number(None, mail(subject="Control No. 2026-CI-77")) is None
 
 
-def test_a_caseworker_reply_is_relayed_to_the_constituent(config: Config) -> None:
-    decision = route(OK, STAFF, MATCH, mail(MARIA.email, "Your claim was approved."), config)
-    assert decision.effects == (Relay("pat@example.com", "Your claim was approved.", False),)
-
-
-def test_to_agency_sends_the_reply_to_the_liaison_and_names_the_agency(config: Config) -> None:
-    decision = route(OK, STAFF, MATCH, mail(MARIA.email, "#to ssa\nPlease expedite."), config)
-    assert decision.effects == (SetAgency("ssa"), Relay("liaison@ssa.gov", "Please expedite.", True))
-    on_agency_case = CaseMatch(replace(FACTS, agency="ssa"), "subject")
-    decision = route(OK, STAFF, on_agency_case, mail(MARIA.email, "#to agency\nPlease expedite."), config)
-    assert decision.effects == (Relay("liaison@ssa.gov", "Please expedite.", True),)
-
-
-@pytest.mark.parametrize("text, problem", [
-    ("#to agency\nHello", "the case has no agency yet"),
-    ("#to irs\nHello", "#to irs: no agency with that key"),
-    ("#to va\nHello", "VA has no liaison address"),
-    ("#assing maria\nHello", "#assing: unknown command"),
-])
-def test_a_command_that_cannot_be_carried_out_sends_nothing_and_tells_the_caseworker(
-        config: Config, text: str, problem: str) -> None:
-    decision = route(OK, STAFF, MATCH, mail(MARIA.email, text), config)
-    (notice,) = decision.effects
-    assert isinstance(notice, Notify) and notice.to == MARIA.email and problem in notice.notice
-    assert "nothing sent" in decision.reason
-
-
-def test_a_note_or_commands_alone_relay_nothing(config: Config) -> None:
-    assert route(OK, STAFF, MATCH, mail(MARIA.email, "#note called her, all fine"), config).effects == ()
-    assert route(OK, STAFF, MATCH, mail(MARIA.email, "#to constituent"), config).effects == ()
+def test_a_caseworker_on_a_case_is_handed_to_the_staff_stage(config: Config) -> None:
+    decision = route(OK, STAFF, MATCH, mail(MARIA.email, "#assign sam\nYour claim was approved."), config)
+    assert (decision.disposition, decision.kind, decision.case_id) == ("case", "staff", 7)
+    assert decision.effects == (StaffMail(),)
 
 
 def test_a_stranger_holding_a_reference_is_held_for_a_caseworker(config: Config) -> None:

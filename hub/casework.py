@@ -1,0 +1,182 @@
+"""What a caseworker does to a case, the same by mail command and on the command line.
+
+Each action changes the case, records an event saying who did it, how (mail, cli, rule) and from which
+message, and returns one line for the confirmation. Checks that can fail come first, so a refused
+action changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.assignment import choose
+from hub.config import Agency, Config, Staff
+from hub.errors import UserError
+from hub.letter_context import spoken_date
+from hub.models import Case, Event, Release, Reminder
+
+STATUSES = ("new", "open", "pending-agency", "pending-constituent", "closed")
+CLOSE_REASONS = ("resolved", "referred", "withdrawn", "unresolved")
+RELEASE_METHODS = ("scan", "e-signature", "agency-form")
+
+
+class CaseworkError(UserError):
+    """An action that cannot be carried out as asked; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    who: str                       # a staff address, or "cli" / "hub"
+    via: str                       # mail | cli | rule
+    message_row_id: int | None = None
+
+
+def record(session: Session, case: Case, actor: Actor, kind: str, detail: str, now: datetime) -> None:
+    session.add(Event(case_id=case.id, message_id=actor.message_row_id, kind=kind, detail=detail[:4000],
+                      actor=actor.who, via=actor.via, at=now))
+    case.updated_at = now
+
+
+def assign(session: Session, case: Case, person: Staff, actor: Actor, now: datetime) -> str:
+    if case.assignee == person.email:
+        return f"already assigned to {person.name}"
+    case.assignee = person.email
+    _open(case)
+    record(session, case, actor, "assigned", f"assigned to {person.name} <{person.email}>", now)
+    return f"assigned to {person.name}"
+
+
+def set_agency(session: Session, case: Case, agency: Agency, actor: Actor, now: datetime,
+               config: Config | None = None) -> str:
+    """Sets the agency; an unassigned case then goes to whoever carries that agency, when the rules say so."""
+    if case.agency == agency.key:
+        return f"agency already {agency.name}"
+    case.agency = agency.key
+    record(session, case, actor, "agency-set", f"agency {agency.key}", now)
+    chosen = choose(session.connection(), config, now, agency.key) if config and not case.assignee else None
+    if chosen:
+        case.assignee = chosen[0].email
+        record(session, case, Actor("hub", "rule", actor.message_row_id), "assigned",
+               f"assigned to {chosen[0].name} <{chosen[0].email}> by {chosen[1]}", now)
+        return f"agency set to {agency.name}; assigned to {chosen[0].name} ({chosen[1]})"
+    return f"agency set to {agency.name}"
+
+
+def label(session: Session, case: Case, name: str, actor: Actor, now: datetime, reason: str = "") -> str:
+    name = name.strip().lower()
+    if name in (case.labels or []):
+        return f"already labelled {name}"
+    case.labels = [*(case.labels or []), name]
+    record(session, case, actor, "labelled", f"{name}{': ' + reason if reason else ''}", now)
+    return f"labelled {name}"
+
+
+def unlabel(session: Session, case: Case, name: str, actor: Actor, now: datetime) -> str:
+    name = name.strip().lower()
+    if name not in (case.labels or []):
+        return f"was not labelled {name}"
+    case.labels = [label for label in case.labels if label != name]
+    record(session, case, actor, "unlabelled", name, now)
+    return f"label {name} removed"
+
+
+def set_status(session: Session, case: Case, status: str, actor: Actor, now: datetime) -> str:
+    if status not in STATUSES or status == "closed":
+        raise CaseworkError(f"status {status!r}: expected one of {', '.join(s for s in STATUSES if s != 'closed')} "
+                            "(#close closes)")
+    if case.status == status:
+        return f"status already {status}"
+    previous, case.status = case.status, status
+    record(session, case, actor, "status", f"{previous} -> {status}", now)
+    return f"status {status}"
+
+
+def close(session: Session, case: Case, reason: str, actor: Actor, now: datetime) -> str:
+    if reason not in CLOSE_REASONS:
+        raise CaseworkError(f"close {reason!r}: expected one of {', '.join(CLOSE_REASONS)}")
+    if case.status == "closed":
+        return f"already closed ({case.close_reason})"
+    case.status, case.close_reason, case.closed_at = "closed", reason, now
+    for reminder in session.scalars(select(Reminder).where(Reminder.case_id == case.id, Reminder.state == "pending")):
+        reminder.state, reminder.closed_at, reminder.closed_by = "cancelled", now, "case closed"
+    record(session, case, actor, "closed", reason, now)
+    return f"closed ({reason})"
+
+
+def reopen(session: Session, case: Case, actor: Actor, now: datetime) -> str:
+    if case.status != "closed":
+        return "not closed"
+    case.status, case.close_reason, case.closed_at = "open", None, None
+    record(session, case, actor, "reopened", "", now)
+    return "reopened"
+
+
+def followup(session: Session, case: Case, day: date, note: str, actor: Actor, config: Config,
+             now: datetime) -> str:
+    zone = ZoneInfo(config.office.timezone)
+    if day <= now.astimezone(zone).date():
+        raise CaseworkError(f"follow-up {day.isoformat()}: the date must be after today")
+    due = datetime.combine(day, time(9, 0), zone)  # the start of the office's day
+    session.add(Reminder(case_id=case.id, kind="followup", due_at=due, state="pending", note=note[:2000],
+                         created_at=now))
+    record(session, case, actor, "followup-set", f"{day.isoformat()}{': ' + note if note else ''}", now)
+    return f"follow-up on {spoken_date(day)}"
+
+
+def note(session: Session, case: Case, text: str, actor: Actor, now: datetime) -> str:
+    record(session, case, actor, "note", text or "(the message itself)", now)
+    return "note kept on the case"
+
+
+def release_received(session: Session, case: Case, signed_on: date, actor: Actor, now: datetime,
+                     method: str = "scan", attachment_id: int | None = None,
+                     scope: tuple[str, ...] = ()) -> str:
+    if method not in RELEASE_METHODS:
+        raise CaseworkError(f"release method {method!r}: expected one of {', '.join(RELEASE_METHODS)}")
+    if signed_on > now.date() + timedelta(days=1):
+        raise CaseworkError(f"release signed {signed_on.isoformat()}: that date is in the future")
+    session.add(Release(case_id=case.id, received_on=now.date(), signed_on=signed_on, method=method,
+                        scope=list(scope), attachment_id=attachment_id, recorded_by=actor.who, via=actor.via,
+                        created_at=now))
+    record(session, case, actor, "release-received",
+           f"signed {signed_on.isoformat()}, {method}" + (f", attachment {attachment_id}" if attachment_id else ""),
+           now)
+    return f"privacy release on file (signed {spoken_date(signed_on)})"
+
+
+def valid_release(session: Session, case: Case, agency: Agency | None, today: date) -> Release | None:
+    """The newest release that covers the agency and is recent enough for it, if any."""
+    releases = session.scalars(select(Release).where(Release.case_id == case.id)
+                               .order_by(Release.signed_on.desc(), Release.id.desc()))
+    for release in releases:
+        if release.scope and (agency is None or agency.key not in release.scope):
+            continue
+        if agency is not None and agency.release_valid_days and \
+                (today - release.signed_on).days > agency.release_valid_days:
+            continue
+        return release
+    return None
+
+
+def release_problem(session: Session, case: Case, agency: Agency | None, today: date) -> str:
+    """Why an inquiry to the agency may not go yet, or ""."""
+    if valid_release(session, case, agency, today) is not None:
+        return ""
+    any_release = session.scalar(select(Release.signed_on).where(Release.case_id == case.id)
+                                 .order_by(Release.signed_on.desc()).limit(1))
+    if any_release is None:
+        return "no signed privacy release is on file"
+    if agency is not None and agency.release_valid_days:
+        return (f"the release on file was signed {any_release.isoformat()}; {agency.name} needs one signed within "
+                f"{agency.release_valid_days} days")
+    return "the release on file does not cover this agency"
+
+
+def _open(case: Case) -> None:
+    if case.status == "new":
+        case.status = "open"

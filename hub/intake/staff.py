@@ -1,0 +1,148 @@
+"""A staff member's mail on a case: authenticated first, then its commands applied together or not at
+all, its text relayed, and one confirmation (or the reason nothing happened) mailed back.
+
+Anyone can write a staff address into `From:`; a command counts only when the office's own mail
+server vouches for it (RFC 8601 Authentication-Results above its Received line, DKIM or SPF/DMARC
+passing for the staff domain) and the From header names that one staff address. Mail that fails is
+kept on the case as a note, and the real staff member is told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.orm import Session
+
+from hub.casework import Actor, CaseworkError, record, set_agency
+from hub.config import Config
+from hub.errors import UserError
+from hub.intake.authentication import verify
+from hub.intake.commands import CommandBlock, Context, change_for, parse_commands
+from hub.intake.message import InboundMessage
+from hub.intake.thread import CaseFacts
+from hub.letters import Letters
+from hub.models import Case, Message
+from hub.outbox import AUTO_GENERATED, enqueue
+from hub.refs import References
+
+# The message a relayed answer replies to, so that it threads in the recipient's mail client.
+_LAST_FROM = (select(Message.message_id, Message.references)
+              .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
+                     Message.kind == bindparam("kind"), Message.message_id.is_not(None))
+              .order_by(Message.at.desc(), Message.id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class Handled:
+    reason: str   # for the message's disposition: what happened
+
+
+@dataclass(frozen=True)
+class _Relay:
+    recipient: str
+    to_agency: bool
+
+
+def handle_staff_mail(connection: Connection, message: InboundMessage, facts: CaseFacts, row_id: int,
+                      config: Config, refs: References, letters: Letters, now: datetime) -> Handled:
+    session = Session(bind=connection)
+    case = session.get_one(Case, facts.case_id)
+    actor = Actor(message.sender, "mail", row_id)
+
+    def tell(notice: str, text: str = "") -> None:
+        session.flush()
+        enqueue(connection, case_id=case.id, case_ref=case.ref, letter="command-reply", recipient=message.sender,
+                refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
+                context={"notice": notice, "text": text[:4000]})
+
+    def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
+        record(session, case, actor, kind, "; ".join(problems), now)
+        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems))
+        return Handled("nothing applied: " + "; ".join(problems))
+
+    doubt = _authentication_problem(message, config)
+    if doubt:
+        return refuse([f"your message could not be authenticated ({doubt}); it is kept on the case as a note"],
+                      "unauthenticated")
+    block = parse_commands(message.new_text)
+    context = Context(session, case, config, refs, letters, actor, now)
+    problems = list(block.errors)
+    changes = []
+    for command in block.commands:
+        try:
+            changes.append(change_for(command, context))
+        except CaseworkError as error:
+            problems.append(str(error))
+    relay = None
+    if block.first("note") is None and block.text:
+        try:
+            relay = _relay_target(block, facts, config)
+        except CaseworkError as error:
+            problems.append(str(error))
+    if problems:
+        return refuse(problems)
+    savepoint = session.begin_nested()
+    try:
+        lines = [line for line in (change() for change in changes) if line]
+        if relay is not None:
+            lines += _relay(session, connection, case, message, block.text, relay, actor, config, refs, now)
+        session.flush()
+    except (CaseworkError, UserError) as error:
+        savepoint.rollback()
+        return refuse([str(error)])
+    savepoint.commit()
+    if block.commands:
+        tell("Done", "\n".join(f"- {line}" for line in lines))
+    session.flush()
+    return Handled("; ".join(line.splitlines()[0] for line in lines) or "no commands, nothing to send")
+
+
+def _authentication_problem(message: InboundMessage, config: Config) -> str:
+    if message.from_address != message.sender:
+        return "the From header does not name exactly this staff address"
+    if not config.commands.require_authentication:
+        return ""
+    verdict = verify(message.authentication_results, config.office.authserv_id, message.from_address)
+    return "" if verdict.authenticated else verdict.reason
+
+
+def _relay_target(block: CommandBlock, facts: CaseFacts, config: Config) -> _Relay:
+    target = block.first("to")
+    where = (target.argument.lower() if target else "") or "constituent"
+    if where == "constituent":
+        if not facts.constituent_email:
+            raise CaseworkError("the case has no constituent address to send your text to")
+        return _Relay(facts.constituent_email, False)
+    key = facts.agency if where == "agency" else where
+    agency = config.agency(key)
+    if agency is None:
+        raise CaseworkError("#to agency: the case has no agency yet (#agency KEY, or #to KEY)")
+    if not agency.liaison:
+        raise CaseworkError(f"#to {where}: {agency.name} has no liaison address in agencies.toml")
+    return _Relay(agency.liaison, True)
+
+
+def _relay(session: Session, connection: Connection, case: Case, message: InboundMessage, text: str, relay: _Relay,
+           actor: Actor, config: Config, refs: References, now: datetime) -> list[str]:
+    lines = []
+    agency = config.agency(case.agency) if relay.to_agency else None
+    if relay.to_agency and case.agency is None:
+        agency = next((a for a in config.agencies if a.liaison == relay.recipient), None)
+        if agency is not None:
+            lines.append(set_agency(session, case, agency, actor, now))
+    answered = connection.execute(_LAST_FROM, {"case_id": case.id,
+                                               "kind": "agency" if relay.to_agency else "constituent"}).first()
+    session.flush()
+    enqueue(connection, case_id=case.id, case_ref=case.ref, letter="relay", recipient=relay.recipient, refs=refs,
+            domain=config.office.domain, now=now, in_reply_to=answered.message_id if answered else None,
+            references=answered.references if answered else None, actor=message.sender,
+            context={"text": text, "staff": message.sender, "to_agency": relay.to_agency})
+    # Status follows the conversation: waiting on whoever was just asked.
+    waiting = "pending-agency" if relay.to_agency else ("pending-constituent" if "?" in text else "open")
+    if case.status != "closed" and case.status != waiting:
+        record(session, case, actor, "status", f"{case.status} -> {waiting}", now)
+        case.status = waiting
+    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}")
+    return lines

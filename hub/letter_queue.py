@@ -1,0 +1,79 @@
+"""A letter queued for a case in the caller's transaction: addressed, checked, rendered, put in the outbox.
+
+The same for `hub letter send` and for a caseworker's `#send` by mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.casework import Actor, record, release_problem, set_agency
+from hub.config import ADDRESS, Agency, Config
+from hub.errors import UserError
+from hub.letter_context import case_context
+from hub.letters import Letters
+from hub.models import Case, Outbox
+from hub.outbox import enqueue
+from hub.refs import References
+
+AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
+
+
+@dataclass(frozen=True)
+class Addressed:
+    recipient: str
+    agency: Agency | None  # the directory agency the recipient belongs to
+
+
+def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
+                 to: str | None, force: bool, actor: Actor, now: datetime) -> tuple[int, str]:
+    """The letter rendered for the case and queued in the caller's transaction, after the checks:
+    not twice unless forced, and an agency inquiry only with a valid privacy release unless forced."""
+    addressed = address(config, case, name, to)
+    if not force:
+        earlier = session.scalar(select(Outbox.state).where(
+            Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
+        if earlier:
+            raise UserError(f"{name} is already {earlier} on {case.ref}; --force sends it again")
+    if name == "agency-inquiry":
+        agency = addressed.agency or config.agency(case.agency)
+        problem = release_problem(session, case, agency, now.astimezone(ZoneInfo(config.office.timezone)).date())
+        if problem and not force:
+            raise UserError(f"agency-inquiry not sent: {problem} (#release received, or force it)")
+        if problem:
+            record(session, case, actor, "release-overridden",
+                   f"agency-inquiry sent without a valid release: {problem}", now)
+    if addressed.agency is not None and case.agency is None:
+        set_agency(session, case, addressed.agency, actor, now, config)
+    letter = letters.render(name, case_context(session, config, case, now, {"letter": name}))
+    row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
+                     recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
+                     actor=actor.who, subject=letter.subject, body=letter.body, context={"queued_by": actor.who})
+    record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
+    return row_id, addressed.recipient
+
+
+def address(config: Config, case: Case, name: str, to: str | None) -> Addressed:
+    """Who the letter goes to: `constituent`, `agency` (the case's agency's liaison) or an address."""
+    where = (to or ("agency" if name in AGENCY_LETTERS else "constituent")).strip()
+    if where == "constituent":
+        email = case.constituent.email if case.constituent else None
+        if not email:
+            raise UserError(f"{case.ref} has no constituent address; give --to ADDRESS")
+        return Addressed(email.lower(), None)
+    if where == "agency":
+        agency = config.agency(case.agency)
+        if agency is None:
+            raise UserError(f"{case.ref} has no agency yet; give --to with the liaison's address")
+        if not agency.liaison:
+            raise UserError(f"agency {agency.key} has no liaison address in agencies.toml; give --to ADDRESS")
+        return Addressed(agency.liaison, agency)
+    if not ADDRESS.match(where):
+        raise UserError(f"--to: expected constituent, agency or an email address, got {where!r}")
+    domain = where.rsplit("@", 1)[1].lower()
+    return Addressed(where.lower(), next((a for a in config.agencies if a.has_domain(domain)), None))
