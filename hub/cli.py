@@ -175,6 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = FixedClock(args.at) if args.at else None
     def work(hub: Hub) -> Cycle:
         letter_send.check_letters(hub)
+        if not hub.config.commands.require_authentication:
+            logging.getLogger("hub").warning(
+                "[commands] require_authentication = false: anyone who writes a staff address into From: can "
+                "command the hub and send mail as the office")
         return run_once(hub, lambda line: print(line, flush=True))
     cycle = _with_hub(args, work, clock)
     _print_new_cases(args, cycle.inbox)

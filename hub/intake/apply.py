@@ -34,7 +34,7 @@ from hub.intake.route import (
 )
 from hub.intake.staff import handle_staff_mail
 from hub.letters import Letters
-from hub.models import Attachment, Case, Counter, Event, Message, Party
+from hub.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
 
@@ -56,6 +56,9 @@ _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", 
 _NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
 _SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
                .values(agency=bindparam("agency")))
+_RELEASE_ASKED = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"),
+                                         Outbox.letter == "privacy-release-request", Outbox.state == "sent").limit(1)
+_RELEASE_ON_FILE = select(Release.id).where(Release.case_id == bindparam("case_id")).limit(1)
 _ASSIGN = (update(Case).where(Case.id == bindparam("case_id"), Case.assignee.is_(None))
            .values(assignee=bindparam("assignee")))
 _SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
@@ -106,8 +109,12 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         if recipient and "@" in recipient:
             queue(effect.letter, recipient, in_reply_to=message.message_id, automatic=effect.automatic)
     elif isinstance(effect, Notify):
+        notice = effect.notice
+        if message.attachments and _may_be_release(connection, case, message):
+            notice += ("; the attachment may be the signed privacy release: reply #release received "
+                       "YYYY-MM-DD (the day it was signed) to record it")
         queue("caseworker-notification", effect.to or case.assignee or config.office.intake_address,
-              automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": effect.notice})
+              automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": notice})
     elif isinstance(effect, StaffMail):
         handle_staff_mail(connection, message, case, row_id, config, refs, letters, now)
     elif isinstance(effect, SetAgency):
@@ -125,6 +132,19 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",
                        message.sender, message.channel, now)]
     return []
+
+
+RELEASE_TYPES = ("application/pdf", "image/")
+
+
+def _may_be_release(connection: Connection, case: CaseFacts, message: InboundMessage) -> bool:
+    """A PDF or an image from the constituent after the release request went out, with none on file yet."""
+    if message.sender != case.constituent_email:
+        return False
+    if not any(a.content_type.lower().startswith(RELEASE_TYPES) for a in message.attachments):
+        return False
+    asked = connection.execute(_RELEASE_ASKED, {"case_id": case.case_id}).first()
+    return asked is not None and connection.execute(_RELEASE_ON_FILE, {"case_id": case.case_id}).first() is None
 
 
 def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,
