@@ -91,6 +91,8 @@ def set_status(session: Session, case: Case, status: str, actor: Actor, now: dat
                             "(#close closes)")
     if case.status == status:
         return f"status already {status}"
+    if case.status == "closed":  # a status alone would leave the close reason and date on an open case
+        raise CaseworkError(f"status {status}: the case is closed; reopen it first (#reopen)")
     previous, case.status = case.status, status
     record(session, case, actor, "status", f"{previous} -> {status}", now)
     return f"status {status}"
@@ -135,12 +137,13 @@ def note(session: Session, case: Case, text: str, actor: Actor, now: datetime) -
 
 def release_received(session: Session, case: Case, signed_on: date, actor: Actor, now: datetime,
                      method: str = "scan", attachment_id: int | None = None,
-                     scope: tuple[str, ...] = ()) -> str:
+                     scope: tuple[str, ...] = (), today: date | None = None) -> str:
+    """`today` is the office's date; without it, the UTC date (and a day's grace for the time zone)."""
     if method not in RELEASE_METHODS:
         raise CaseworkError(f"release method {method!r}: expected one of {', '.join(RELEASE_METHODS)}")
-    if signed_on > now.date() + timedelta(days=1):
+    if signed_on > (today or now.date() + timedelta(days=1)):
         raise CaseworkError(f"release signed {signed_on.isoformat()}: that date is in the future")
-    session.add(Release(case_id=case.id, received_on=now.date(), signed_on=signed_on, method=method,
+    session.add(Release(case_id=case.id, received_on=today or now.date(), signed_on=signed_on, method=method,
                         scope=list(scope), attachment_id=attachment_id, recorded_by=actor.who, via=actor.via,
                         created_at=now))
     record(session, case, actor, "release-received",

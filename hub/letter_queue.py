@@ -39,12 +39,14 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
         earlier = session.scalar(select(Outbox.state).where(
             Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
         if earlier:
-            raise UserError(f"{name} is already {earlier} on {case.ref}; --force sends it again")
+            raise UserError(f"{name} is already {earlier} on {case.ref}; force sends it again "
+                            f"(#send {name} force, or hub letter send --force)")
     if name == "agency-inquiry":
         agency = addressed.agency or config.agency(case.agency)
         problem = release_problem(session, case, agency, now.astimezone(ZoneInfo(config.office.timezone)).date())
         if problem and not force:
-            raise UserError(f"agency-inquiry not sent: {problem} (#release received, or force it)")
+            raise UserError(f"agency-inquiry not sent: {problem} (record one with #release received, or force it: "
+                            "#send agency-inquiry force, or hub letter send --force)")
         if problem:
             record(session, case, actor, "release-overridden",
                    f"agency-inquiry sent without a valid release: {problem}", now)

@@ -8,7 +8,7 @@ overhead cost several times what the database does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,7 +89,8 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
         if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
         elif case is not None:
-            events += _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
+            effect_events, case = _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
+            events += effect_events
     connection.execute(_INSERT_EVENT, events)
     if case is not None and not opened:
         wake = WAKES.get(decision.kind, []) if decision.disposition == "case" else []
@@ -98,8 +99,9 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
 
 
 def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, message: InboundMessage, row_id: int,
-                 config: Config, refs: References, letters: Letters, now: datetime) -> list[dict[str, Any]]:
-    """Rows for one effect on the message's case; returns the events to record."""
+                 config: Config, refs: References, letters: Letters,
+                 now: datetime) -> tuple[list[dict[str, Any]], CaseFacts]:
+    """Rows for one effect on the message's case; returns the events to record, and the case as it now is."""
     def queue(letter: str, recipient: str, **options: Any) -> None:
         enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=letter, recipient=recipient, refs=refs,
                 domain=config.office.domain, now=now, **options)
@@ -126,12 +128,13 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
             connection.execute(_ASSIGN, {"case_id": case.case_id, "assignee": chosen[0].email})
             events.append(_event(case, row_id, "assigned", f"assigned to {chosen[0].name} <{chosen[0].email}> by "
                                  f"{chosen[1]}", "hub", "rule", now))
-        return events
+            case = replace(case, assignee=chosen[0].email)
+        return events, replace(case, agency=effect.key)
     elif isinstance(effect, SetAgencyControl):
         connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",
-                       message.sender, message.channel, now)]
-    return []
+                       message.sender, message.channel, now)], case
+    return [], case
 
 
 RELEASE_TYPES = ("application/pdf", "image/")

@@ -180,7 +180,7 @@ def _release(c: Context, argument: str) -> Change:
     if signed is None:
         raise CaseworkError(f"#release {argument}: {words[1]!r} is not a date (YYYY-MM-DD)")
     return lambda: casework.release_received(c.session, c.case, signed, c.actor, c.now,
-                                             attachment_id=_latest_attachment(c))
+                                             attachment_id=_latest_attachment(c), today=c.today)
 
 
 def _help(c: Context, argument: str) -> Change:

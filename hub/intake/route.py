@@ -116,13 +116,14 @@ def control_number(agency: Agency | None, message: InboundMessage) -> str | None
 
 
 def _agency_answer(agency: Agency, facts: CaseFacts, message: InboundMessage) -> tuple[Effect, ...]:
-    effects: list[Effect] = [Notify(f"Answer from {agency.name}")]
+    # The notice comes last: setting the agency may assign the case, and the notice goes to that caseworker.
+    effects: list[Effect] = []
     if facts.agency is None:
         effects.append(SetAgency(agency.key))
     number = control_number(agency, message)
     if number and not facts.agency_control and (facts.agency in (None, agency.key)):
         effects.append(SetAgencyControl(number))
-    return tuple(effects)
+    return (*effects, Notify(f"Answer from {agency.name}"))
 
 
 def _automatic(screening: Screening, match: CaseMatch) -> Decision:

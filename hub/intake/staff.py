@@ -115,10 +115,13 @@ def _relay_target(block: CommandBlock, facts: CaseFacts, config: Config) -> _Rel
         if not facts.constituent_email:
             raise CaseworkError("the case has no constituent address to send your text to")
         return _Relay(facts.constituent_email, False)
-    key = facts.agency if where == "agency" else where
+    # `#to agency` means the agency the case has once this message's own #agency line is applied.
+    named = [command.argument.lower() for command in block.commands if command.name == "agency"]
+    key = (named[-1] if named else facts.agency) if where == "agency" else where
     agency = config.agency(key)
     if agency is None:
-        raise CaseworkError("#to agency: the case has no agency yet (#agency KEY, or #to KEY)")
+        raise CaseworkError("#to agency: the case has no agency yet (#agency KEY, or #to KEY)" if where == "agency"
+                            else f"#to {where}: no agency with that key in agencies.toml")
     if not agency.liaison:
         raise CaseworkError(f"#to {where}: {agency.name} has no liaison address in agencies.toml")
     return _Relay(agency.liaison, True)
@@ -131,7 +134,7 @@ def _relay(session: Session, connection: Connection, case: Case, message: Inboun
     if relay.to_agency and case.agency is None:
         agency = next((a for a in config.agencies if a.liaison == relay.recipient), None)
         if agency is not None:
-            lines.append(set_agency(session, case, agency, actor, now))
+            lines.append(set_agency(session, case, agency, actor, now, config))
     answered = connection.execute(_LAST_FROM, {"case_id": case.id,
                                                "kind": "agency" if relay.to_agency else "constituent"}).first()
     session.flush()

@@ -64,8 +64,8 @@ def test_an_agency_answer_sets_the_agency_and_keeps_its_control_number(config: C
     decision = route(OK, AGENCY, MATCH, mail("clerk@ssa.gov", subject="RE: inquiry Control No. 2026-CI-01234"),
                      config)
     assert decision.kind == "agency"
-    assert decision.effects == (Notify("Answer from Social Security Administration"), SetAgency("ssa"),
-                                SetAgencyControl("2026-CI-01234"))
+    assert decision.effects == (SetAgency("ssa"), SetAgencyControl("2026-CI-01234"),
+                                Notify("Answer from Social Security Administration")), "notice last: to the assignee"
     known = CaseMatch(replace(FACTS, agency="ssa", agency_control="2026-CI-00001"), "subject")
     again = route(OK, AGENCY, known, mail("clerk@ssa.gov", subject="Control No. 2026-CI-01234"), config)
     assert again.effects == (Notify("Answer from Social Security Administration"),), "the first number stays"
