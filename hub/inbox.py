@@ -69,8 +69,7 @@ def drain(intake: Intake, source: Source, parser: Parser,
     summary = Summary()
     limits = intake.config.limits
     parse = partial(parse_stage, parser=parser, max_message_bytes=limits.max_message_bytes,
-                    max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain,
-                    urgency_rules=intake.config.urgency)
+                    max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain)
     for batch, parsed in _parsed_batches(source.batches(), parse, workers):
         done: list[Hashable] = []
         quarantined: list[Hashable] = []

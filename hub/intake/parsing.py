@@ -16,12 +16,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from hub.errors import QuarantineError
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening, screen
-from hub.intake.urgency import DEFAULT_RULES, Urgency, UrgencyRules, find_urgency
 
 Parser = Callable[[bytes, str, int], InboundMessage]
 Parse = Callable[[bytes, str], "Parsed"]
@@ -39,22 +37,17 @@ class Parsed:
     message: InboundMessage | None
     screening: Screening | None = None
     problem: str = ""
-    urgency: Urgency | None = None  # read from every message; used when it opens a case
 
 
 def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int, max_attachment_bytes: int,
-                office_domain: str, urgency_rules: UrgencyRules = DEFAULT_RULES) -> Parsed:
+                office_domain: str) -> Parsed:
     if len(raw) > max_message_bytes:
         return Parsed(None, problem=f"message of {len(raw)} bytes is over the {max_message_bytes}-byte limit")
     try:
         message = parser(raw, source, max_attachment_bytes)
     except QuarantineError as error:
         return Parsed(None, problem=str(error))
-    screening = screen(message, office_domain)
-    written = (message.date or datetime.now(UTC)).date()
-    urgency = None if screening.is_automatic else find_urgency(message.subject, message.new_text, written,
-                                                                   urgency_rules)
-    return Parsed(message, screening, urgency=urgency)
+    return Parsed(message, screen(message, office_domain))
 
 
 def parse_chunk(parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:

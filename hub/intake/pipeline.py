@@ -25,7 +25,6 @@ from hub.intake.parsing import Parsed, Parser, parse_stage
 from hub.intake.route import control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
-from hub.intake.urgency import Urgency
 from hub.letters import Letters
 from hub.models import Message, QuarantineItem
 from hub.refs import References
@@ -67,8 +66,7 @@ def process(intake: Intake, raw: bytes, source: str, parser: Parser) -> Outcome:
     """Take one raw message through the whole path. Database outages propagate; all else has a fate."""
     limits = intake.config.limits
     return file_parsed(intake, raw, source, parse_stage(raw, source, parser, limits.max_message_bytes,
-                                                        limits.max_attachment_bytes, intake.config.office.domain,
-                                                        intake.config.urgency))
+                                                        limits.max_attachment_bytes, intake.config.office.domain))
 
 
 def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outcome:
@@ -77,7 +75,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
     if message is None or screening is None:
         return _quarantine(intake, raw, source, parsed.problem)
     try:
-        return _file(intake, message, screening, parsed.urgency)
+        return _file(intake, message, screening)
     except IntegrityError as error:
         # The unique dedupe key is the duplicate check: a message stored before (in an earlier run,
         # earlier in this batch, or by another process a moment ago) rolls the whole transaction back.
@@ -93,7 +91,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
         return _quarantine(intake, raw, source, f"processing failed: {type(error).__name__}: {error}")
 
 
-def _file(intake: Intake, message: InboundMessage, screening: Screening, urgency: Urgency | None) -> Outcome:
+def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
     identity = identify(message.sender, intake.config)
     # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
@@ -103,7 +101,7 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening, urgency
         number = control_number(identity.agency, message)
         match = find_case(connection, message, intake.refs, screening.returned_ids,
                           (identity.agency.key, number) if identity.agency and number else None)
-        decision = route(screening, identity, match, message, intake.config, urgency)
+        decision = route(screening, identity, match, message, intake.config, now)
         applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged

@@ -6,13 +6,15 @@ No database and no network here; the answer is a Decision whose effects apply.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from hub.config import Agency, Config
 from hub.intake.identify import Identity
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
-from hub.intake.urgency import Urgency
+from hub.intake.urgency import find_urgency
 from hub.outbox import AUTO_REPLIED
 
 __all__ = ["CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter", "SetAgency",
@@ -76,7 +78,7 @@ class Decision:
 
 
 def route(screening: Screening, identity: Identity, match: CaseMatch, message: InboundMessage,
-          config: Config, urgency: Urgency | None = None) -> Decision:
+          config: Config, received: datetime | None = None) -> Decision:
     if screening.is_automatic:
         return _automatic(screening, match)
     if identity.role == "unknown":
@@ -86,7 +88,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     facts = match.facts
     if facts is None:
         if identity.role == "constituent":
-            urgent = urgency.reason if urgency else ""
+            urgent = _urgent(message, config, received)
             return Decision("case", "constituent", "new urgent case" if urgent else "new case", effects=(
                 OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
                 Notify(f"New URGENT case: {urgent}" if urgent else "New case")))
@@ -102,6 +104,17 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
                         effects=_agency_answer(identity.agency, facts, message))
     return Decision("case", identity.role, threaded, case_id=facts.case_id,
                     effects=(Notify("Reply from the constituent"),))
+
+
+def _urgent(message: InboundMessage, config: Config, received: datetime | None) -> str:
+    """Why a message that opens a case is urgent, or "". Read only here: a third of the messages, and
+    tens of microseconds each when trigger words are present."""
+    written = message.date or received
+    if written is None:
+        return ""
+    urgency = find_urgency(message.subject, message.new_text,
+                           written.astimezone(ZoneInfo(config.office.timezone)).date(), config.urgency)
+    return urgency.reason if urgency else ""
 
 
 def control_number(agency: Agency | None, message: InboundMessage) -> str | None:
