@@ -252,6 +252,11 @@ def cmd_case_show(args: argparse.Namespace) -> int:
         print(f"\n{arrow} {message['at']}  {message['kind']}  {message['sender']}  {message['subject']}")
         for line in (message["body"] or "").splitlines():
             print(f"   {line}")
+    for release in view["releases"]:
+        print(f"privacy release: signed {release['signed_on']} ({release['method']}), recorded by "
+              f"{release['recorded_by']}")
+    for reminder in view["reminders"]:
+        print(f"reminder: {reminder['kind']} {reminder['due_at'][:10]} {reminder['state']} {reminder['note']}".rstrip())
     if view["outbox"]:
         print("\noutbox:")
         for row in view["outbox"]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.errors import NotFoundError
-from hub.models import Case, Event, Message, Outbox, Reminder
+from hub.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.refs import References
 
 
@@ -87,6 +87,11 @@ def case_detail(session: Session, case: Case) -> dict[str, Any]:
     view["reminders"] = [{"kind": r.kind, "due_at": iso(r.due_at), "state": r.state, "note": r.note}
                          for r in session.scalars(select(Reminder).where(Reminder.case_id == case.id)
                                                   .order_by(Reminder.due_at))]
+    view["releases"] = [{"signed_on": r.signed_on.isoformat(), "received_on": r.received_on.isoformat(),
+                         "method": r.method, "agencies": list(r.scope or []), "recorded_by": r.recorded_by,
+                         "evidence_attachment": r.attachment_id}
+                        for r in session.scalars(select(Release).where(Release.case_id == case.id)
+                                                 .order_by(Release.signed_on))]
     view["events"] = [{"kind": e.kind, "detail": e.detail, "actor": e.actor, "via": e.via, "at": iso(e.at)}
                       for e in session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
     return view
@@ -100,7 +105,7 @@ def triage_list(session: Session) -> list[dict[str, Any]]:
             for message, ref in rows]
 
 
-INTERNAL_KINDS = ("letter:caseworker-notification",)
+INTERNAL_KINDS = ("letter:caseworker-notification", "letter:command-reply")
 
 
 def message_counts(session: Session) -> dict[int, int]:

@@ -72,6 +72,9 @@ def test_send_queues_once_and_the_next_cycle_delivers(demo: tuple[str, str], tmp
     assert code == 1 and "no signed privacy release is on file" in err
     code, out, _ = run(capsys, "--config", config, "case", "release", ref, "received", "2026-11-20")
     assert code == 0 and "privacy release on file" in out
+    code, out, _ = run(capsys, "--config", config, "case", "show", ref, "--json")
+    [release] = json.loads(out)["releases"]
+    assert (release["signed_on"], release["recorded_by"], release["method"]) == ("2026-11-20", "cli", "scan")
     code, out, _ = run(capsys, "--config", config, "letter", "send", "agency-inquiry", "--case", ref,
                        "--to", "liaison@ssa.gov")
     assert code == 0 and out.startswith("queued agency-inquiry for liaison@ssa.gov")
