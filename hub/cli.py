@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="feed .eml or mbox files through the inbound path")
     ingest.add_argument("files", nargs="+", type=Path)
+    ingest.add_argument("--archive", action="store_true",
+                        help="old mail: file and thread it, but send nothing and apply no commands")
     ingest.set_defaults(handler=cmd_ingest)
 
     cases = commands.add_parser("cases", help="list cases")
@@ -188,8 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     source = FileSource(list(args.files))
     def work(hub: Hub) -> Summary:
+        intake = replace(hub.intake, archive=args.archive)
         with parse_workers(parse_email) as workers:
-            return drain(hub.intake, source, parse_email, workers=workers)
+            return drain(intake, source, parse_email, workers=workers)
     summary = _with_hub(args, work)
     _print_summary(args, summary)
     return 0

@@ -7,7 +7,7 @@ on a case, in triage, a duplicate of one already stored, or in quarantine with t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -22,7 +22,7 @@ from hub.intake.apply import apply
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage
 from hub.intake.parsing import Parsed, Parser, parse_stage
-from hub.intake.route import control_number, route
+from hub.intake.route import CAUSES_MAIL, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
 from hub.letters import Letters
@@ -49,6 +49,9 @@ class Intake:
     refs: References
     clock: Clock
     letters: Letters
+    # An archive import (`hub ingest --archive`): messages are filed and threaded, but cause no mail and
+    # apply no commands: last year's constituents are not acknowledged again.
+    archive: bool = False
 
     @classmethod
     def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
@@ -102,6 +105,8 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
         match = find_case(connection, message, intake.refs, screening.returned_ids,
                           (identity.agency.key, number) if identity.agency and number else None)
         decision = route(screening, identity, match, message, intake.config, now)
+        if intake.archive:
+            decision = replace(decision, effects=tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL)))
         applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged

@@ -17,8 +17,8 @@ from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
 from hub.outbox import AUTO_REPLIED
 
-__all__ = ["CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter", "SetAgency",
-           "SetAgencyControl", "StaffMail", "route"]
+__all__ = ["CAUSES_MAIL", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter",
+           "SetAgency", "SetAgencyControl", "StaffMail", "route"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class SetAgencyControl:
 
 
 Effect = OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail)  # what an archive import leaves out
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,21 @@ def test_ingest_reads_mbox_archives(office: Path, tmp_path: Path, capsys: pytest
     assert out.splitlines()[0] == "3 messages: 3 duplicate"
 
 
+def test_an_archive_import_files_the_mail_and_sends_nothing(office: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.eml"
+    old.write_bytes(email(sender="Pat Example <pat@example.com>", message_id="<old@example.com>"))
+    new = tmp_path / "new.eml"
+    new.write_bytes(email(sender="Lee Example <lee@example.com>", message_id="<new@example.com>"))
+    assert run(capsys, "--config", str(office), "ingest", "--archive", str(old))[1].startswith("1 messages: 1 new-case")
+    assert run(capsys, "--config", str(office), "ingest", str(new))[1].startswith("1 messages: 1 new-case")
+    code, out, _ = run(capsys, "--config", str(office), "cases", "--json")
+    queued = {case["constituent"]["email"]: len(json.loads(run(capsys, "--config", str(office), "case", "show",
+                                                                case["ref"], "--json")[1])["outbox"])
+              for case in json.loads(out)}
+    assert queued == {"pat@example.com": 0, "lee@example.com": 2}, "the archive's case has no acknowledgement"
+
+
 def test_triage_lists_held_messages_with_the_case_they_mention(office: Path, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     first = tmp_path / "first.eml"
