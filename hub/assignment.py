@@ -35,6 +35,12 @@ def choose(connection: Connection, config: Config, now: datetime, agency: str | 
     return None
 
 
+def chosen_detail(chosen: tuple[Staff, str]) -> str:
+    """The history's words for an assignment by rule."""
+    person, rule = chosen
+    return f"assigned to {person.name} <{person.email}> by {rule}"
+
+
 def _least_loaded(connection: Connection, people: list[Staff]) -> Staff:
     rows = connection.execute(select(Case.assignee, func.count())
                               .where(Case.assignee.in_([p.email for p in people]), Case.status != "closed")

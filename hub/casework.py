@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.assignment import choose
+from hub.assignment import choose, chosen_detail
 from hub.config import Agency, Config, Staff
 from hub.errors import UserError
 from hub.letter_context import spoken_date
@@ -61,8 +61,7 @@ def set_agency(session: Session, case: Case, agency: Agency, actor: Actor, now: 
     chosen = choose(session.connection(), config, now, agency.key) if config and not case.assignee else None
     if chosen:
         case.assignee = chosen[0].email
-        record(session, case, Actor("hub", "rule", actor.message_row_id), "assigned",
-               f"assigned to {chosen[0].name} <{chosen[0].email}> by {chosen[1]}", now)
+        record(session, case, Actor("hub", "rule", actor.message_row_id), "assigned", chosen_detail(chosen), now)
         return f"agency set to {agency.name}; assigned to {chosen[0].name} ({chosen[1]})"
     return f"agency set to {agency.name}"
 

@@ -232,7 +232,7 @@ def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw:
     row.lease_until = row.lease_owner = None
     office = hub.config.office
     kind = "staff" if row.letter == "relay" else f"letter:{row.letter}"
-    body: Any = outgoing.body
+    body = outgoing.body
     message = Message(
         case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
         dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,

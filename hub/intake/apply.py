@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 
-from hub.assignment import choose
+from hub.assignment import choose, chosen_detail
 from hub.config import Config
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
@@ -126,8 +126,7 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         chosen = choose(connection, config, now, effect.key) if not case.assignee and config.assignment.rules else None
         if chosen:
             connection.execute(_ASSIGN, {"case_id": case.case_id, "assignee": chosen[0].email})
-            events.append(_event(case, row_id, "assigned", f"assigned to {chosen[0].name} <{chosen[0].email}> by "
-                                 f"{chosen[1]}", "hub", "rule", now))
+            events.append(_event(case, row_id, "assigned", chosen_detail(chosen), "hub", "rule", now))
             case = replace(case, assignee=chosen[0].email)
         return events, replace(case, agency=effect.key)
     elif isinstance(effect, SetAgencyControl):
@@ -175,8 +174,7 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     if urgent:
         events.append(_event(case, None, "labelled", f"urgent: {urgent}", "hub", "rule", now))
     if chosen:
-        events.append(_event(case, None, "assigned", f"assigned to {chosen[0].name} <{chosen[0].email}> by "
-                             f"{chosen[1]}", "hub", "rule", now))
+        events.append(_event(case, None, "assigned", chosen_detail(chosen), "hub", "rule", now))
     return case, events
 
 

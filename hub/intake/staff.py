@@ -130,7 +130,6 @@ def _relay_target(block: CommandBlock, facts: CaseFacts, config: Config) -> _Rel
 def _relay(session: Session, connection: Connection, case: Case, message: InboundMessage, text: str, relay: _Relay,
            actor: Actor, config: Config, refs: References, now: datetime) -> list[str]:
     lines = []
-    agency = config.agency(case.agency) if relay.to_agency else None
     if relay.to_agency and case.agency is None:
         agency = next((a for a in config.agencies if a.liaison == relay.recipient), None)
         if agency is not None:
