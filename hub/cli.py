@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -30,6 +31,8 @@ from hub.intake.commands import REGISTRY
 from hub.intake.parsing import parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
+from hub.sms_poll import poll_texts
+from hub.sms_webhook import webhook_server
 from hub.status import status_lines
 from hub.views import case_detail, case_summary, find_case, list_cases, triage_list
 
@@ -106,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         acting.add_argument("ref")
         acting.add_argument("words", nargs="*", metavar="ARG")
         acting.set_defaults(handler=cmd_case_action, action_name=verb)
+
+    sms = commands.add_parser("sms", help="the office's SMS line (Twilio)").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    sms.add_parser("poll", help="read the texts received since the last poll, once").set_defaults(
+        handler=cmd_sms_poll)
+    sms.add_parser("webhook", help="serve Twilio's incoming-message webhook ([sms] webhook_url) until stopped"
+                   ).set_defaults(handler=cmd_sms_webhook)
 
     triage = commands.add_parser("triage", help="messages held for a caseworker to place").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -184,7 +194,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "command the hub and send mail as the office")
         return run_once(hub, lambda line: print(line, flush=True))
     cycle = _with_hub(args, work, clock)
-    _print_new_cases(args, cycle.inbox)
+    texted = cycle.texts.new_cases if cycle.texts else []
+    _print_new_cases(args, Summary(new_cases=[*texted, *cycle.inbox.new_cases]))
     return 0
 
 
@@ -218,6 +229,29 @@ def _print_new_cases(args: argparse.Namespace, summary: Summary) -> None:
         _print_case_table(_with_hub(args, rows))
         if len(summary.new_cases) > len(shown):
             print(f"… and {len(summary.new_cases) - len(shown)} more (hub cases --status new)")
+
+
+def cmd_sms_poll(args: argparse.Namespace) -> int:
+    summary = _with_hub(args, poll_texts)
+    print(summary.line().replace("messages", "texts", 1))
+    _print_new_cases(args, summary)
+    return 0
+
+
+def cmd_sms_webhook(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> None:
+        server = webhook_server(hub)
+        sms = hub.config.sms
+        assert sms is not None
+        print(f"listening on {sms.listen[0]}:{server.port} for {sms.webhook_url} (Ctrl-C or SIGTERM stops)",
+              flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        try:
+            server.serve_forever()
+        finally:
+            server.stop()
+    _with_hub(args, work)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

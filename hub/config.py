@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +70,34 @@ class Outbound:
     @property
     def password(self) -> str | None:
         return os.environ.get(self.password_env)
+
+
+@dataclass(frozen=True)
+class Sms:
+    """The office's Twilio number: polled for texts (and optionally a webhook), and texts sent from it."""
+
+    account_sid: str
+    number: str                     # E.164
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    api_base: str = ""              # a Twilio-compatible endpoint instead of https://api.twilio.com
+    poll: bool = True
+    backlog_days: int = 1           # how far back the first poll reads
+    webhook_url: str = ""           # the public URL set at Twilio; signatures are checked against it
+    webhook_listen: str = "127.0.0.1:8025"
+    quiet_start: time = time(20, 0)  # scheduled texts wait from here ...
+    quiet_end: time = time(9, 0)     # ... until here, in the constituent's time zone
+    max_segments: int = 3
+    region: str = "US"              # how a number written without +country is read
+    timeout_seconds: int = 30
+
+    @property
+    def auth_token(self) -> str | None:
+        return os.environ.get(self.auth_token_env)
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host or "127.0.0.1", int(port)
 
 
 @dataclass(frozen=True)
@@ -150,6 +179,7 @@ class Config:
     commands: Commands = field(default=Commands())
     assignment: Assignment = field(default=Assignment())
     urgency: UrgencyRules = field(default=DEFAULT_RULES)
+    sms: Sms | None = None
 
     def agency(self, key: str | None) -> Agency | None:
         return next((agency for agency in self.agencies if agency.key == key), None) if key else None
@@ -281,6 +311,7 @@ def load(path: Path) -> Config:
         commands=Commands(require_authentication=commands.get("require_authentication", bool, True)),
         assignment=_assignment(root.table("assignment"), staff),
         urgency=_urgency(root.table("urgency")),
+        sms=_sms(root.table("sms")) if "sms" in root.data else None,
     )
     if not config.office.intake_address:
         if not staff:
@@ -404,6 +435,43 @@ def _assignment(table: _Table, staff: tuple[Staff, ...]) -> Assignment:
             raise days.fail(day, f"{who!r} is not exactly one [[staff]] member")
         weekdays.append((day.lower(), found[0].email))
     return Assignment(tuple(str(rule) for rule in rules), tuple(weekdays))
+
+
+def _sms(table: _Table) -> Sms:
+    # Imported here: the parse worker imports this module and needs none of the phone-number data.
+    from hub.phones import normalise
+
+    account = table.text("account_sid")
+    if not re.match(r"^AC[0-9a-fA-F]{32}$", account):
+        raise table.fail("account_sid", "expected AC followed by 32 hexadecimal digits (Twilio console)")
+    region = table.text("region", "US").upper()
+    number = normalise(table.text("number"), region)
+    if number is None:
+        raise table.fail("number", f"not a phone number: {table.text('number')!r} (write it as +15555550100)")
+    api_base = table.text("api_base", "").rstrip("/")
+    if api_base and not re.match(r"^https?://[^/\s]+", api_base):
+        raise table.fail("api_base", f"expected http(s)://HOST[:PORT], got {api_base!r}")
+    webhook_url = table.text("webhook_url", "")
+    if webhook_url and not re.match(r"^https?://[^/\s]+", webhook_url):
+        raise table.fail("webhook_url", f"expected the public http(s):// URL set at Twilio, got {webhook_url!r}")
+    listen = table.text("webhook_listen", "127.0.0.1:8025")
+    if not re.match(r"^[^:\s]*:\d{1,5}$", listen):
+        raise table.fail("webhook_listen", f"expected HOST:PORT, got {listen!r}")
+    return Sms(
+        account_sid=account, number=number, auth_token_env=table.text("auth_token_env", "TWILIO_AUTH_TOKEN"),
+        api_base=api_base, poll=table.get("poll", bool, True), backlog_days=table.positive("backlog_days", 1),
+        webhook_url=webhook_url, webhook_listen=listen,
+        quiet_start=_clock_time(table, "quiet_start", "20:00"), quiet_end=_clock_time(table, "quiet_end", "09:00"),
+        max_segments=table.positive("max_segments", 3), region=region,
+        timeout_seconds=table.positive("timeout_seconds", 30))
+
+
+def _clock_time(table: _Table, key: str, default: str) -> time:
+    text = table.text(key, default)
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise table.fail(key, f"expected a time of day such as {default!r}, got {text!r}") from None
 
 
 def _urgency(table: _Table) -> UrgencyRules:

@@ -1,7 +1,8 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
-Drain the configured inbox through the intake path, then deliver what is due in the outbox (the
-acknowledgements, notifications and relays the new mail caused among it).
+Poll the SMS line (when there is one), drain the configured inbox through the intake path, then
+deliver what is due in the outbox (the acknowledgements, notifications and relays the new messages
+caused among it). Twilio being unreachable holds up neither the mail nor the outbox.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from hub.channels.email_parse import parse_email
 from hub.channels.imap import ImapAddress, ImapSource, connect
 from hub.channels.maildir import MaildirSource
 from hub.delivery import DeliveryReport, deliver_due
+from hub.errors import TemporaryError
 from hub.inbox import Source, Summary, drain
 from hub.intake.parsing import parse_workers
+from hub.sms_poll import poll_texts
 
 
 def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
@@ -46,12 +49,20 @@ def inbox_source(hub: Hub) -> Iterator[Source]:
 class Cycle:
     inbox: Summary
     outbox: DeliveryReport
+    texts: Summary | None = None  # None: no SMS line, or Twilio could not be reached
 
 
 def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> Cycle:
     """One cycle; `progress` hears each stage's summary line as soon as the stage ends."""
+    texts = None
+    if hub.config.sms is not None and hub.config.sms.poll:
+        try:
+            texts = poll_texts(hub)
+            progress("sms: " + texts.line().replace("messages", "texts", 1))
+        except TemporaryError as error:
+            progress(f"sms: {error} (temporary; the next cycle tries again)")
     inbox = drain_inbox(hub)
     progress(inbox.line())
     outbox = deliver_due(hub)
     progress(outbox.line())
-    return Cycle(inbox, outbox)
+    return Cycle(inbox, outbox, texts)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from hub import redact
 from hub.app import Hub
+from hub.channels.twilio import RecipientOptedOut
 from hub.compose import Outgoing, compose, subject_line
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
@@ -32,6 +33,8 @@ from hub.letter_queue import AGENCY_LETTERS
 from hub.letters import LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.outbox import AUTO_GENERATED, enqueue
+from hub.sms_delivery import SENDING, Texts, plan_text, send_once
+from hub.sms_optout import opt_out
 from hub.transports import Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -64,10 +67,11 @@ async def _deliver_due(hub: Hub) -> DeliveryReport:
     owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
     tried: set[int] = set()
+    texts = Texts(hub)
     async with open_transport(hub.config) as transport:
         while (row_id := _claim_next(hub, owner, tried)) is not None:
             tried.add(row_id)
-            report.add(await _deliver_one(hub, letters, transport, row_id))
+            report.add(await _deliver_one(hub, letters, transport, texts, row_id))
     if report.counts:
         log.info("%s", report.line())
     return report
@@ -98,7 +102,11 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int) -> str:
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, texts: Texts, row_id: int) -> str:
+    with hub.sessions() as session:
+        channel = session.get_one(Outbox, row_id).channel
+    if channel == "sms":
+        return await _deliver_text(hub, letters, texts, row_id)
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -120,13 +128,58 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
     except TemporaryError as error:
         return _retry_or_fail(hub, row_id, str(error), now)
     except PermanentError as error:
-        with hub.sessions.begin() as session:
-            row = session.get_one(Outbox, row_id)
-            row.attempts += 1
-            _close(session, hub, row, "failed", str(error), now)
-        return "failed"
+        return _give_up(hub, row_id, str(error), now)
     with hub.sessions.begin() as session:
         _mark_sent(session, hub, session.get_one(Outbox, row_id), outgoing, raw, provider_id, now)
+    return "sent"
+
+
+async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -> str:
+    now = hub.clock.now()
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        case = session.get(Case, row.case_id) if row.case_id else None
+        if row.automatic:
+            reason = _automatic_refusal(session, hub, row, now)
+            if reason:
+                _close(session, hub, row, "suppressed", reason, now)
+                return "suppressed"
+        plan = plan_text(session, hub, letters, row, case, now)
+        if plan.refusal is not None:
+            _close(session, hub, row, *plan.refusal, now)
+            return plan.refusal[0]
+        if plan.wait_until is not None:
+            row.state, row.not_before, row.lease_until, row.lease_owner = "pending", plan.wait_until, None, None
+            row.error = f"quiet hours: waits until {plan.wait_until:%Y-%m-%d %H:%M} UTC"
+            return "waiting"
+        if plan.shortened and case is not None:
+            _tell_caseworker(session, hub, case, f"The {row.letter} text to {row.recipient} was cut to "
+                             f"{hub.config.sms.max_segments if hub.config.sms else 0} messages; not sent: "
+                             f"{plan.shortened}", now)
+        row.provider_id = SENDING  # committed before the send: a crash after it leaves this mark
+        body = plan.body or ""
+        recipient, check_first, created_at = row.recipient, plan.check_first, row.created_at
+    try:
+        line = texts.line()
+        provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, check_first)
+    except ConfigError as error:
+        with hub.sessions.begin() as session:  # the text waits, untouched, until the configuration is fixed
+            session.execute(update(Outbox).where(Outbox.id == row_id).values(
+                state="pending", lease_until=None, lease_owner=None, error=str(error)[:2000]))
+        log.error("outbox %d: %s", row_id, error)
+        return "waiting"
+    except RecipientOptedOut as error:
+        return _give_up(hub, row_id, f"{error}: the number is now recorded as opted out", now,
+                        opted_out=recipient)
+    except TemporaryError as error:
+        return _retry_or_fail(hub, row_id, str(error), now)
+    except PermanentError as error:
+        return _give_up(hub, row_id, str(error), now)
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        office = hub.config.sms.number if hub.config.sms else hub.config.office.address
+        _mark_sent(session, hub, row, Outgoing(recipient, "", body, row.message_id, None), body.encode(), provider_id,
+                   now, sender=office)
     return "sent"
 
 
@@ -195,6 +248,17 @@ def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -
     return ""
 
 
+def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str | None = None) -> str:
+    """A permanent failure: the row is failed and the caseworker told (and a refused number recorded)."""
+    with hub.sessions.begin() as session:
+        if opted_out:
+            opt_out(session.connection(), opted_out, "carrier", reason, now)
+        row = session.get_one(Outbox, row_id)
+        row.attempts += 1
+        _close(session, hub, row, "failed", reason, now)
+    return "failed"
+
+
 def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -218,15 +282,18 @@ def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now
     level = logging.WARNING if state == "failed" else logging.INFO
     log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, redact.addresses(hub.refs.redact(reason)))
     if state == "failed" and row.letter != "caseworker-notification" and row.case_id is not None:
-        case = session.get_one(Case, row.case_id)
-        enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
-                recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
-                domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED,
-                context={"notice": f"Delivery failed: {row.letter} to {row.recipient}: {reason}"[:1000]})
+        _tell_caseworker(session, hub, session.get_one(Case, row.case_id),
+                         f"Delivery failed: {row.letter} to {row.recipient}: {reason}", now)
+
+
+def _tell_caseworker(session: Session, hub: Hub, case: Case, notice: str, now: datetime) -> None:
+    enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
+            recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
+            domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, context={"notice": notice[:1000]})
 
 
 def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw: bytes, provider_id: str,
-               now: datetime) -> None:
+               now: datetime, sender: str | None = None) -> None:
     row.state, row.sent_at, row.provider_id, row.error = "sent", now, provider_id[:998], ""
     row.attempts += 1
     row.lease_until = row.lease_owner = None
@@ -236,8 +303,9 @@ def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw:
     message = Message(
         case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
         dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
-        references=row.references, source="outbox", sender=office.address, sender_name=office.name,
-        recipients=[row.recipient], subject=subject_line(outgoing), body=body, full_text=body, raw=raw,
+        references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
+        recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "", body=body,
+        full_text=body, raw=raw,
         at=now, received_at=now)
     session.add(message)
     session.flush()

@@ -68,13 +68,39 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
         "message": message_fields(session, extra.get("message_row_id"), zone),
-        "links": {"privacy_release_url": config.letters.privacy_release_url,
-                  "privacy_release_attached": bool(config.letters.privacy_release_form),
-                  "survey_url": config.letters.survey_url},
+        "links": links(config),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
         "today": spoken_date(now.astimezone(zone).date()),
     }
+
+
+def office_context(config: Config, now: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The context of a letter that concerns no case (the answer to HELP from an unknown number): the
+    office's fields filled in, every case field blank."""
+    extra = extra or {}
+    zone = ZoneInfo(config.office.timezone)
+    return {
+        "office": office_fields(config),
+        "case": {"ref": "", "subject": "", "status": "", "opened_on": "", "agency_control": "", "summary": "",
+                 "identifiers": []},
+        "constituent": {"name": "", "first_name": "", "email": "", "phone": ""},
+        "caseworker": {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address},
+        "agency": {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False},
+        "release": {"on_file": False, "signed_on": ""},
+        "inquiry": {"sent_on": "", "response_due": "", "followup_number": 0},
+        "message": message_fields_blank(),
+        "links": links(config),
+        "notice": str(extra.get("notice", "")),
+        "text": str(extra.get("text", "")),
+        "today": spoken_date(now.astimezone(zone).date()),
+    }
+
+
+def links(config: Config) -> dict[str, Any]:
+    return {"privacy_release_url": config.letters.privacy_release_url,
+            "privacy_release_attached": bool(config.letters.privacy_release_form),
+            "survey_url": config.letters.survey_url}
 
 
 def office_fields(config: Config) -> dict[str, str]:
@@ -86,8 +112,12 @@ def office_fields(config: Config) -> dict[str, str]:
 def message_fields(session: Session, row_id: int | None, zone: ZoneInfo) -> dict[str, str]:
     message = session.get(Message, row_id) if row_id else None
     if message is None:
-        return dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), "")
+        return message_fields_blank()
     local = message.at.astimezone(zone)
     return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,
             "channel": message.channel, "subject": message.subject, "body": message.body,
             "at": f"{spoken_date(local.date())} {local:%H:%M}"}
+
+
+def message_fields_blank() -> dict[str, str]:
+    return dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), "")

@@ -28,13 +28,14 @@ AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 class Addressed:
     recipient: str
     agency: Agency | None  # the directory agency the recipient belongs to
+    channel: str = "email"
 
 
 def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
                  to: str | None, force: bool, actor: Actor, now: datetime) -> tuple[int, str]:
     """The letter rendered for the case and queued in the caller's transaction, after the checks:
     not twice unless forced, and an agency inquiry only with a valid privacy release unless forced."""
-    addressed = address(config, case, name, to)
+    addressed = address(config, case, name, to, letters)
     if not force:
         earlier = session.scalar(select(Outbox.state).where(
             Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
@@ -52,21 +53,29 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
                    f"agency-inquiry sent without a valid release: {problem}", now)
     if addressed.agency is not None and case.agency is None:
         set_agency(session, case, addressed.agency, actor, now, config)
-    letter = letters.render(name, case_context(session, config, case, now, {"letter": name}))
+    letter = letters.render(name, case_context(session, config, case, now, {"letter": name}), addressed.channel)
+    # A text is rendered again when it goes: it is cut to the segment limit then, and the caseworker told.
+    by_text = addressed.channel == "sms"
     row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
                      recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
-                     actor=actor.who, subject=letter.subject, body=letter.body, context={"queued_by": actor.who})
+                     actor=actor.who, channel=addressed.channel, subject=None if by_text else letter.subject,
+                     body=None if by_text else letter.body, context={"queued_by": actor.who})
     record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
     return row_id, addressed.recipient
 
 
-def address(config: Config, case: Case, name: str, to: str | None) -> Addressed:
-    """Who the letter goes to: `constituent`, `agency` (the case's agency's liaison) or an address."""
+def address(config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:
+    """Who the letter goes to: `constituent` (by text when the case talks by text and the letter has a
+    text version), `agency` (the case's agency's liaison) or an address."""
     where = (to or ("agency" if name in AGENCY_LETTERS else "constituent")).strip()
     if where == "constituent":
         email = case.constituent.email if case.constituent else None
+        phone = case.constituent.phone if case.constituent else None
+        if phone and (case.contact_channel == "sms" or not email) and name in letters.names("sms"):
+            return Addressed(phone, None, "sms")
         if not email:
-            raise UserError(f"{case.ref} has no constituent address; give --to ADDRESS")
+            why = " and no text version of this letter" if phone else ""
+            raise UserError(f"{case.ref} has no constituent address{why}; give --to ADDRESS")
         return Addressed(email.lower(), None)
     if where == "agency":
         agency = config.agency(case.agency)

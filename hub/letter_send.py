@@ -25,7 +25,8 @@ def letters_of(hub: Hub) -> Letters:
 
 def letter_problems(hub: Hub) -> list[str]:
     """Every letter (packaged and the office's own) rendered against a sample case; one line per problem."""
-    return letters_of(hub).check_all(sample_context(hub.config))
+    sms = hub.config.sms
+    return letters_of(hub).check_all(sample_context(hub.config), sms.max_segments if sms else 3)
 
 
 def check_letters(hub: Hub) -> None:
@@ -43,8 +44,8 @@ def preview(hub: Hub, name: str, ref: str | None, to: str | None) -> tuple[Lette
         return letters.render(name, sample_context(hub.config, name)), to or "(the sample constituent)"
     with hub.sessions() as session:
         case = find_case(session, hub.refs, ref)
-        addressed = address(hub.config, case, name, to)
-        return letters.render(name, _context(session, hub, case, name)), addressed.recipient
+        addressed = address(hub.config, case, name, to, letters)
+        return letters.render(name, _context(session, hub, case, name), addressed.channel), addressed.recipient
 
 
 def send(hub: Hub, name: str, ref: str, to: str | None, force: bool, actor: str = "cli") -> tuple[int, str]:

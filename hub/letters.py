@@ -35,6 +35,7 @@ from jinja2.utils import missing, object_type_repr
 from hub.config import Agency, Config
 from hub.errors import UserError
 from hub.refs import References
+from hub.sms_text import segments
 
 # The context every letter is rendered with: group -> its fields (None: a plain string).
 CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -174,15 +175,18 @@ class Letters:
         subject, body = _split(text, label)
         return Letter(name, channel, subject, body)
 
-    def check_all(self, context: Mapping[str, Any]) -> list[str]:
-        """Render every known letter; one line per letter that fails, empty when all are good."""
+    def check_all(self, context: Mapping[str, Any], sms_max_segments: int = 3) -> list[str]:
+        """Render every known letter; one line per letter that fails or is too long a text, empty when all are good."""
         problems = []
         for channel in CHANNELS:
             for name in self.names(channel):
                 try:
-                    self.render(name, context, channel)
+                    letter = self.render(name, context, channel)
                 except LetterError as error:
                     problems.append(str(error))
+                    continue
+                if channel == "sms":
+                    problems += _too_long(self._label(name, channel), letter.body, sms_max_segments)
         return problems
 
     def _known(self, name: str, channel: str) -> None:
@@ -274,6 +278,15 @@ def _body(text: str, label: str) -> str:
     if not body.strip():
         raise LetterError(f"letter {label}: the letter has no text")
     return body
+
+
+def _too_long(label: str, body: str, max_segments: int) -> list[str]:
+    cost = segments(body)
+    if cost.count <= max_segments:
+        return []
+    why = f"; UCS-2 because of {', '.join(repr(char) for char in cost.unsafe)}" if cost.unsafe else ""
+    return [f"letter {label}: {cost.count} SMS segments ({cost.encoding}, {cost.units} characters), "
+            f"the limit is {max_segments}{why}"]
 
 
 def _long_date(day: date) -> str:

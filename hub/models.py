@@ -83,6 +83,8 @@ class Case(Base):
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(32))
+    # How letters reach the constituent: "email" or "sms" (the channel they wrote in, until they STOP texts).
+    contact_channel: Mapped[str] = mapped_column(String(8), default="email", server_default="email")
 
     constituent: Mapped[Party | None] = relationship(lazy="joined")
 
@@ -211,6 +213,17 @@ class Outbox(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class SmsOptOut(Base):
+    """A number that asked for no more texts (STOP, or the carrier refused for it); START removes the row."""
+
+    __tablename__ = "sms_opt_outs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    via: Mapped[str] = mapped_column(String(16))  # keyword | carrier
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
 
 
 class QuarantineItem(Base):

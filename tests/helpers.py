@@ -27,8 +27,10 @@ STAFF_AUTHENTICATED = "mx.doe.example.gov; dkim=pass header.d=doe.example.gov; s
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
-                agencies: dict[str, dict[str, str]] | None = None) -> Hub:
-    """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock."""
+                agencies: dict[str, dict[str, str]] | None = None, sms: dict[str, object] | None = None) -> Hub:
+    """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock.
+
+    `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line."""
     path = init_office(folder)
     text = path.read_text()
     text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
@@ -36,6 +38,9 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
         text = re.sub(r'(?m)^url = "maildir:var/inbox"', f'url = "{inbox_url}"', text)
     if outbound_url:
         text = re.sub(r'(?m)^url = "maildir:var/sent"', f'url = "{outbound_url}"', text)
+    if sms:
+        table = "".join(f"{key} = {_toml(value)}\n" for key, value in sms.items())
+        text = text.replace("\n[[staff]]", f"\n[sms]\n{table}\n[[staff]]", 1)
     path.write_text(text)
     directory = path.parent / "agencies.toml"
     for key, settings in (agencies or {}).items():
@@ -45,6 +50,12 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
             table = f"{name} = '{value}'\n{table}"
         directory.write_text(f"{head}[agencies.{key}]\n{table}")
     return open_hub(path, clock or FixedClock(START))
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int) else f'"{value}"'
 
 
 def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRESS, subject: str = "Help please",

@@ -27,6 +27,8 @@ from hub.intake.route import (
     MarkBounced,
     Notify,
     OpenCase,
+    OptIn,
+    OptOut,
     QueueLetter,
     SetAgency,
     SetAgencyControl,
@@ -37,6 +39,7 @@ from hub.letters import Letters
 from hub.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
+from hub.sms_optout import opt_in, opt_out
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_ATTACHMENT = insert(Attachment)
@@ -53,6 +56,9 @@ _NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
                   .values(value=Counter.value + 1).returning(Counter.value))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
                 .order_by(Party.id).limit(1))
+_CONSTITUENT_BY_PHONE = (select(Party.id, Party.name, Party.email)
+                         .where(Party.role == "constituent", Party.phone == bindparam("phone"))
+                         .order_by(Party.id).limit(1))
 _NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
 _SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
                .values(agency=bindparam("agency")))
@@ -88,6 +94,12 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
     for effect in decision.effects:
         if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
+        elif isinstance(effect, OptOut | OptIn):
+            events.append(_opt(connection, effect, case, message, row_id, now))
+        elif isinstance(effect, QueueLetter) and effect.to == "sender":
+            enqueue(connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
+                    letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
+                    domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
         elif case is not None:
             effect_events, case = _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
             events += effect_events
@@ -107,9 +119,10 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
                 domain=config.office.domain, now=now, **options)
 
     if isinstance(effect, QueueLetter):
-        recipient = case.constituent_email if effect.to == "constituent" else effect.to
-        if recipient and "@" in recipient:
-            queue(effect.letter, recipient, in_reply_to=message.message_id, automatic=effect.automatic)
+        channel, recipient = case.contact() if effect.to == "constituent" else ("email", effect.to)
+        if recipient:
+            queue(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
+                  automatic=effect.automatic)
     elif isinstance(effect, Notify):
         notice = effect.notice
         if message.attachments and _may_be_release(connection, case, message):
@@ -136,6 +149,19 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
     return [], case
 
 
+def _opt(connection: Connection, effect: OptOut | OptIn, case: CaseFacts | None, message: InboundMessage,
+         row_id: int, now: datetime) -> dict[str, Any]:
+    said = message.text.strip().upper()
+    if isinstance(effect, OptOut):
+        moved, cancelled = opt_out(connection, message.sender, "keyword", f"texted {said}", now)
+        detail = (f"the number texted {said}: no more texts to it; {moved} waiting text(s) moved to email, "
+                  f"{cancelled} cancelled")
+        return _event(case, row_id, "sms-opted-out", detail, message.sender, "sms", now)
+    was_out = opt_in(connection, message.sender, case.case_id if case else None)
+    detail = f"the number texted {said}: texts allowed again" + ("" if was_out else " (it had not opted out)")
+    return _event(case, row_id, "sms-opted-in", detail, message.sender, "sms", now)
+
+
 RELEASE_TYPES = ("application/pdf", "image/")
 
 
@@ -153,10 +179,14 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
               now: datetime, urgent: str = "") -> tuple[CaseFacts, list[dict[str, Any]]]:
     """A new case for the sender, on the constituent party with that address (made when missing),
     assigned by the office's rules; returns it with its events (written with the message's own)."""
-    found = connection.execute(_CONSTITUENT, {"email": message.sender}).first()
+    by_text = message.channel == "sms"
+    found = (connection.execute(_CONSTITUENT_BY_PHONE, {"phone": message.sender}).first() if by_text else
+             connection.execute(_CONSTITUENT, {"email": message.sender}).first())
+    email = (found.email if found else None) if by_text else message.sender
+    phone = message.sender if by_text else None
     if found is None:
         constituent_id = connection.execute(_INSERT_PARTY, dict(
-            role="constituent", name=message.sender_name, email=message.sender, created_at=now)).scalar_one()
+            role="constituent", name=message.sender_name, email=email, phone=phone, created_at=now)).scalar_one()
     else:
         constituent_id = found.id
         if not found.name and message.sender_name:
@@ -165,10 +195,11 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     reference = str(refs.make(year, _next_sequence(connection, f"case-{year:02d}")))
     chosen = choose(connection, config, now, None) if config.assignment.rules else None
     case_id = connection.execute(_INSERT_CASE, dict(
-        ref=reference, status="new", labels=["urgent"] if urgent else [], subject=message.subject[:1000],
+        ref=reference, status="new", labels=["urgent"] if urgent else [], subject=_case_subject(message),
         constituent_id=constituent_id, assignee=chosen[0].email if chosen else None, opened_at=now,
-        updated_at=now)).scalar_one()
-    case = CaseFacts(case_id, reference, message.sender, None, constituent_id, chosen[0].email if chosen else None)
+        updated_at=now, contact_channel=message.channel)).scalar_one()
+    case = CaseFacts(case_id, reference, email, None, constituent_id, chosen[0].email if chosen else None,
+                     constituent_phone=phone, contact_channel=message.channel)
     events = [_event(case, None, "case-opened", f"opened from {message.channel}", message.sender, message.channel,
                      now)]
     if urgent:
@@ -176,6 +207,16 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     if chosen:
         events.append(_event(case, None, "assigned", chosen_detail(chosen), "hub", "rule", now))
     return case, events
+
+
+def _case_subject(message: InboundMessage) -> str:
+    """The subject of a mail; a text has none, so its opening words (what a caseworker's list shows)."""
+    if message.channel != "sms":
+        return message.subject[:1000]
+    words = " ".join(message.new_text.split())
+    if len(words) <= 60:
+        return f"Text: {words}" if words else "Text message"
+    return f"Text: {words[:60].rsplit(' ', 1)[0]}..."
 
 
 def _next_sequence(connection: Connection, name: str) -> int:

@@ -1,6 +1,6 @@
 """Who sent this? Staff, agency, the office itself, or a constituent.
 
-Decided from the sender's address against the configured staff list and agency directory, never from
+Decided from the sender's address (or number) against the configured staff list and agency directory, never from
 what the message says about itself.
 """
 
@@ -19,6 +19,8 @@ class Identity:
 
 
 def identify(sender: str, config: Config) -> Identity:
+    if sender.startswith("+"):  # a phone number (E.164): texts come from constituents, or from ourselves
+        return Identity("office" if config.sms and sender == config.sms.number else "constituent")
     if "@" not in sender:
         return Identity("unknown")
     local, domain = sender.lower().rsplit("@", 1)

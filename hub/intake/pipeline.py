@@ -124,7 +124,8 @@ def is_stored(engine: Engine, message: InboundMessage) -> bool:
 
 
 def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome:
-    item_id = quarantine.hold(intake.sessions, raw, source, "email", reason, intake.clock.now())
+    channel = "sms" if source.startswith("sms:") else "email"
+    item_id = quarantine.hold(intake.sessions, raw, source, channel, reason, intake.clock.now())
     return Outcome("quarantine", reason, quarantine_id=item_id)
 
 

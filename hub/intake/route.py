@@ -11,14 +11,15 @@ from zoneinfo import ZoneInfo
 
 from hub.config import Agency, Config
 from hub.intake.identify import Identity
+from hub.intake.keywords import keyword
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
 from hub.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "QueueLetter",
-           "SetAgency", "SetAgencyControl", "StaffMail", "route"]
+__all__ = ["CAUSES_MAIL", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut",
+           "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "route"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class OpenCase:
 @dataclass(frozen=True)
 class QueueLetter:
     letter: str
-    to: str  # "constituent" | "agency" | an address
+    to: str  # "constituent" | "sender" (answered on the channel it came by) | an address
     automatic: str = ""
 
 
@@ -64,7 +65,17 @@ class SetAgencyControl:
     number: str
 
 
-Effect = OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl
+@dataclass(frozen=True)
+class OptOut:
+    """The sender's number wants no more texts (STOP)."""
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """The sender's number may have texts again (START)."""
+
+
+Effect = OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
 CAUSES_MAIL = (QueueLetter, Notify, StaffMail)  # what an archive import leaves out
 
 
@@ -86,6 +97,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return _triage(identity.role, "no sender address", match)
     if identity.role == "office":
         return _triage("staff", "sent from the office's own address", match)
+    if message.channel == "sms" and (word := keyword(message.text)):
+        return _keyword(word, match, message)
     facts = match.facts
     if facts is None:
         if identity.role == "constituent":
@@ -94,7 +107,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
                 OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
                 Notify(f"New URGENT case: {urgent}" if urgent else "New case")))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
-    if identity.role == "constituent" and message.sender != facts.constituent_email:
+    if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
         return _triage("constituent", f"sender is not a party on {facts.ref}", match)
     threaded = f"threaded by {match.via}"
@@ -103,8 +116,39 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if identity.role == "agency" and identity.agency is not None:
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
-    return Decision("case", identity.role, threaded, case_id=facts.case_id,
-                    effects=(Notify("Reply from the constituent"),))
+    notice = "Text from the constituent" if message.channel == "sms" else "Reply from the constituent"
+    if match.others:
+        notice += (f" (filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
+                   f"the others: {', '.join(match.others)})")
+    return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice),))
+
+
+def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:
+    """STOP, START and HELP: never a new case, never an acknowledgement."""
+    facts = match.facts
+    if word == "help":
+        effects: tuple[Effect, ...] = (QueueLetter("sms-help", "sender", AUTO_REPLIED),)
+        if facts is None:
+            return Decision("triage", "constituent", "HELP from a number with no open case: answered with the help "
+                            "text", effects=effects)
+        return Decision("case", "constituent", "HELP: answered with the help text", case_id=facts.case_id,
+                        effects=effects)
+    said = message.text.strip().upper()
+    if word == "opt-out":
+        effects = (OptOut(),)
+        if facts is not None:
+            where = ("letters go by email from now on" if facts.constituent_email else
+                     "there is no email address on file, so nothing more reaches them in writing until they text "
+                     "START")
+            effects += (Notify(f"The constituent texted {said}: no more texts go to this number; {where}"),)
+    else:
+        effects = (OptIn(),)
+        if facts is not None:
+            effects += (Notify(f"The constituent texted {said}: texts to this number are allowed again"),)
+    if facts is None:
+        return Decision("triage", "constituent", f"{said} from a number with no open case (recorded)",
+                        triage_case_id=None, effects=effects)
+    return Decision("case", "constituent", f"keyword {said}", case_id=facts.case_id, effects=effects)
 
 
 def _urgent(message: InboundMessage, config: Config, received: datetime | None) -> str:

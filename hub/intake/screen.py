@@ -88,6 +88,16 @@ OK = Screening("ok")
 Check = Callable[[InboundMessage, str], Screening | None]
 
 
+E164 = re.compile(r"^\+\d{6,15}$")
+
+
+def _robot_text(message: InboundMessage, _domain: str) -> Screening | None:
+    # Short codes and alphanumeric senders are carriers' and companies' robots: answering them starts loops.
+    if not E164.match(message.sender):
+        return Screening("auto-reply", "text from a short code or an alphanumeric sender, not a person's number")
+    return None
+
+
 def _own_mail(message: InboundMessage, office_domain: str) -> Screening | None:
     if message.header(LOOP_HEADER) is not None:
         return Screening("own-mail", f"carries our {LOOP_HEADER} header")
@@ -184,14 +194,15 @@ def _empty_return_path(message: InboundMessage, domain: str) -> Screening | None
 
 
 CHECKS: tuple[Check, ...] = (
-    _own_mail, _delivery_report, _bounce_sender, _other_report, _auto_submitted, _precedence, _mailing_list,
-    _empty_return_path,
+    _own_mail, _delivery_report, _bounce_sender, _other_report, _auto_submitted, _precedence,
+    _mailing_list, _empty_return_path,
 )
+SMS_CHECKS: tuple[Check, ...] = (_robot_text,)  # a text has no headers: the mail checks have nothing to read
 
 
 def screen(message: InboundMessage, office_domain: str) -> Screening:
     """The first check that fires decides; mail that passes them all is `ok`."""
-    for check in CHECKS:
+    for check in SMS_CHECKS if message.channel == "sms" else CHECKS:
         verdict = check(message, office_domain)
         if verdict is not None:
             return verdict

@@ -26,7 +26,9 @@ from hub.letters import Letters
 from hub.models import Case, Message
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
+from hub.sms_relay import sms_relay
 
+SHORTENED = "your text was too long for"
 # The message a relayed answer replies to, so that it threads in the recipient's mail client.
 _LAST_FROM = (select(Message.message_id, Message.references)
               .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
@@ -43,6 +45,7 @@ class Handled:
 class _Relay:
     recipient: str
     to_agency: bool
+    channel: str = "email"
 
 
 def handle_staff_mail(connection: Connection, message: InboundMessage, facts: CaseFacts, row_id: int,
@@ -93,8 +96,9 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         savepoint.rollback()
         return refuse([str(error)])
     savepoint.commit()
-    if block.commands:
-        tell("Done", "\n".join(f"- {line}" for line in lines))
+    shortened = any(line.startswith(SHORTENED) for line in lines)
+    if block.commands or shortened:
+        tell("Done, but your text was shortened" if shortened else "Done", "\n".join(f"- {line}" for line in lines))
     session.flush()
     return Handled("; ".join(line.splitlines()[0] for line in lines) or "no commands, nothing to send")
 
@@ -112,9 +116,10 @@ def _relay_target(block: CommandBlock, facts: CaseFacts, config: Config) -> _Rel
     target = block.first("to")
     where = (target.argument.lower() if target else "") or "constituent"
     if where == "constituent":
-        if not facts.constituent_email:
-            raise CaseworkError("the case has no constituent address to send your text to")
-        return _Relay(facts.constituent_email, False)
+        channel, recipient = facts.contact()
+        if not recipient:
+            raise CaseworkError("the case has no constituent address or number to send your text to")
+        return _Relay(recipient, False, channel)
     # `#to agency` means the agency the case has once this message's own #agency line is applied.
     named = [command.argument.lower() for command in block.commands if command.name == "agency"]
     key = (named[-1] if named else facts.agency) if where == "agency" else where
@@ -137,14 +142,24 @@ def _relay(session: Session, connection: Connection, case: Case, message: Inboun
     answered = connection.execute(_LAST_FROM, {"case_id": case.id,
                                                "kind": "agency" if relay.to_agency else "constituent"}).first()
     session.flush()
+    body, cut = None, ""
+    if relay.channel == "sms":
+        if config.sms is None:
+            raise CaseworkError("the constituent is reached by text, but the hub has no [sms] line configured")
+        body, cut = sms_relay(text, config.staff_member(message.sender), config.office.name, config.sms.max_segments)
     enqueue(connection, case_id=case.id, case_ref=case.ref, letter="relay", recipient=relay.recipient, refs=refs,
             domain=config.office.domain, now=now, in_reply_to=answered.message_id if answered else None,
-            references=answered.references if answered else None, actor=message.sender,
-            context={"text": text, "staff": message.sender, "to_agency": relay.to_agency})
+            references=answered.references if answered else None, actor=message.sender, channel=relay.channel,
+            context={"text": text, "staff": message.sender, "to_agency": relay.to_agency},
+            subject="" if body is not None else None, body=body)
     # Status follows the conversation: waiting on whoever was just asked.
     waiting = "pending-agency" if relay.to_agency else ("pending-constituent" if "?" in text else "open")
     if case.status != "closed" and case.status != waiting:
         record(session, case, actor, "status", f"{case.status} -> {waiting}", now)
         case.status = waiting
-    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}")
+    by_text = " by text message" if relay.channel == "sms" else ""
+    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}{by_text}")
+    if cut:
+        assert config.sms is not None
+        lines.append(f"{SHORTENED} {config.sms.max_segments} text messages; this part was not sent:\n\n{cut}")
     return lines

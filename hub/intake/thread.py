@@ -30,12 +30,28 @@ class CaseFacts:
     constituent_id: int | None = None
     assignee: str | None = None
     agency_control: str | None = None
+    constituent_phone: str | None = None
+    contact_channel: str = "email"
+
+    def constituent_is(self, sender: str) -> bool:
+        return sender in (self.constituent_email, self.constituent_phone)
+
+    def contact(self) -> tuple[str, str | None]:
+        """(channel, recipient) for letters to the constituent: the case's contact channel when it can be
+        used, else whichever the constituent has. An opted-out number is still named: delivery then records
+        why the text did not go."""
+        if self.contact_channel == "sms" and self.constituent_phone:
+            return "sms", self.constituent_phone
+        if self.constituent_email:
+            return "email", self.constituent_email
+        return ("sms", self.constituent_phone) if self.constituent_phone else ("email", None)
 
 
 @dataclass(frozen=True)
 class CaseMatch:
     facts: CaseFacts | None
-    via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | none
+    via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | phone | none
+    others: tuple[str, ...] = ()  # by phone: the references of the sender's other open cases
 
     @property
     def case_id(self) -> int | None:
@@ -47,12 +63,16 @@ NO_CASE = CaseMatch(None)
 # Built once and run on the transaction's connection: intake is the hot path of a large import, and
 # the ORM's per-statement overhead is several times the lookup itself.
 _FACTS = (
-    select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control)
+    select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control,
+           Party.phone, Case.contact_channel)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
 _FACTS_BY_CONTROL = (_FACTS.where(Case.agency == bindparam("agency"), Case.agency_control == bindparam("number"))
                      .order_by(Case.id.desc()).limit(1))
+_FACTS_BY_PHONE = (_FACTS.where(Party.phone == bindparam("phone"), Party.role == "constituent",
+                               Case.status != "closed")
+                   .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -83,6 +103,10 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
         row = connection.execute(_FACTS_BY_CONTROL, {"agency": agency_number[0], "number": agency_number[1]}).first()
         if row is not None:
             return CaseMatch(_facts(row), "control-number")
+    if message.channel == "sms":
+        rows = connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all()
+        if rows:
+            return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
     return NO_CASE
 
 

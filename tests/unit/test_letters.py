@@ -13,6 +13,7 @@ from hub import config as config_module
 from hub.config import Config
 from hub.letters import CONTEXT_KEYS, LetterError, Letters, sample_context
 from hub.office import init_office
+from hub.sms_text import gsm7_safe, segments
 
 PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "caseworker-notification",
             "command-reply",
@@ -68,7 +69,7 @@ def assert_reads_well(subject: str, body: str) -> None:
 
 def test_the_packaged_letters_are_there() -> None:
     assert Letters(None).names() == PACKAGED
-    assert Letters(None).names("sms") == []
+    assert Letters(None).names("sms") == SMS_PACKAGED
 
 
 @pytest.mark.parametrize("name", PACKAGED)
@@ -323,3 +324,96 @@ def test_a_context_missing_a_key_is_a_bug_in_the_caller(config: Config) -> None:
     del context["today"]
     with pytest.raises(ValueError, match="letter context lacks release.signed_on, today"):
         Letters(None).render("acknowledgement", context)
+
+
+# --- SMS letters ---
+
+SMS_PACKAGED = ["acknowledgement", "case-closed", "constituent-checkin", "constituent-update", "satisfaction-survey",
+                "sms-help"]
+SMS_WITH_REF = ("acknowledgement", "constituent-checkin", "constituent-update")  # a reply should mention it
+
+
+def assert_texts_well(body: str) -> None:
+    assert body.strip() and body == body.strip()
+    for bad in ("None", "{{", "{%", "}}", " ,", " .", "()", "the the", ": .", "\n\n"):
+        assert bad not in body, (bad, body)
+    for line in body.splitlines():
+        assert line == line.rstrip(), f"trailing space: {line!r}"
+        assert not DOUBLE_SPACE.search(line), f"double space: {line!r}"
+
+
+@pytest.mark.parametrize("name", SMS_PACKAGED)
+def test_every_sms_letter_is_a_short_plain_gsm7_text(config: Config, name: str) -> None:
+    for context in (sample_context(config, name), empty(sample_context(config, name))):
+        letter = Letters(None).render(name, context, channel="sms")
+        assert (letter.name, letter.channel, letter.subject) == (name, "sms", "")
+        assert_texts_well(letter.body)
+        assert gsm7_safe(letter.body), segments(letter.body).unsafe
+        assert segments(letter.body).count <= 3, segments(letter.body)
+        assert letter.body.startswith(f"{context['office']['name']}: ")  # who is texting
+        assert (context["case"]["ref"] in letter.body) == (name in SMS_WITH_REF)
+        assert ("Reply STOP to stop texts." in letter.body) == (name == "acknowledgement")
+
+
+@pytest.mark.parametrize("name", SMS_PACKAGED)
+def test_sms_letters_stay_within_three_segments_for_every_agency(config: Config, name: str) -> None:
+    for agency in config.agencies:
+        context = sample_context(config, name)
+        context["agency"].update(key=agency.key, name=agency.name)
+        context["links"]["survey_url"] = "https://doe.example.gov/survey"
+        body = Letters(None).render(name, context, channel="sms").body
+        assert gsm7_safe(body) and segments(body).count <= 3, (agency.name, segments(body))
+
+
+def test_the_sms_acknowledgement_gives_the_reference_and_the_way_back(config: Config) -> None:
+    context = sample_context(config, "acknowledgement")
+    body = Letters(None).render("acknowledgement", context, channel="sms").body
+    for needed in (f"your case reference is {context['case']['ref']}", "Maria Lopez, your caseworker, will be in touch",
+                   "reply to this number or call (202) 555-0100"):
+        assert needed in body, needed
+    assert body.endswith("\nReply STOP to stop texts.")
+    body = Letters(None).render("acknowledgement", empty(context), channel="sms").body
+    assert "A caseworker will be in touch" in body and "call" not in body
+
+
+@pytest.mark.parametrize("name", ["constituent-update", "case-closed"])
+def test_sms_updates_carry_the_caseworkers_words(config: Config, name: str) -> None:
+    context = sample_context(config, name)
+    body = Letters(None).render(name, context, channel="sms").body
+    assert context["text"] in body and body.endswith("\n- Maria Lopez")
+
+
+def test_the_sms_survey_sends_the_link_when_there_is_one(config: Config) -> None:
+    context = sample_context(config, "satisfaction-survey")
+    context["links"]["survey_url"] = "https://doe.example.gov/survey"
+    assert "https://doe.example.gov/survey" in Letters(None).render("satisfaction-survey", context, "sms").body
+    context["links"]["survey_url"] = ""
+    body = Letters(None).render("satisfaction-survey", context, "sms").body
+    assert "http" not in body and "reply" in body
+
+
+def test_the_sms_help_gives_the_phone_the_hours_and_stop(config: Config) -> None:
+    body = Letters(None).render("sms-help", sample_context(config), "sms").body
+    for needed in ("Office of Representative Jane Doe: ", "call (202) 555-0100",
+                   "Office hours: Monday to Friday, 9 a.m. to 5 p.m. Eastern", "Text STOP to end our texts"):
+        assert needed in body, needed
+
+
+def test_sms_letters_are_not_email_letters(config: Config) -> None:
+    assert "sms-help" not in Letters(None).names()
+    with pytest.raises(LetterError, match="no letter named 'sms-help'"):
+        Letters(None).render("sms-help", sample_context(config))
+
+
+def test_check_all_flags_an_office_text_over_the_limit(config: Config, folder: Path) -> None:
+    context = sample_context(config)
+    (folder / "acknowledgement.sms.j2").write_text("{{ office.name }}: " + "We have your message. " * 22)
+    (folder / "reminder.sms.j2").write_text("{{ office.name }}: it\u2019s still open. " + "x" * 140)
+    letters = Letters(folder)
+    ack, reminder = folder / "acknowledgement.sms.j2", folder / "reminder.sms.j2"
+    assert letters.check_all(context) == [
+        f"letter {ack}: 4 SMS segments (GSM-7, 518 characters), the limit is 3"]  # the UCS-2 reminder fits in 3
+    problems = letters.check_all(context, sms_max_segments=2)
+    assert f"letter {reminder}: 3 SMS segments (UCS-2, 192 characters), the limit is 2; UCS-2 because of '\u2019'" \
+        in problems
+    assert letters.check_all(context, sms_max_segments=4) == []
