@@ -32,6 +32,7 @@ from hub.intake.parsing import parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
 from hub.sms_poll import poll_texts
+from hub.sms_text import segments
 from hub.sms_webhook import webhook_server
 from hub.status import status_lines
 from hub.views import case_detail, case_summary, find_case, list_cases, triage_list
@@ -84,12 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     letter = commands.add_parser("letter", help="the office's letters: list, show, preview, send").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-    letter.add_parser("list", help="the letters there are (packaged and the office's own)").set_defaults(
-        handler=cmd_letter_list)
+    listing = letter.add_parser("list", help="the letters there are (packaged and the office's own)")
+    listing.add_argument("--sms", action="store_true", help="the text-message letters")
+    listing.set_defaults(handler=cmd_letter_list)
     letter.add_parser("check", help="fill in every letter for a sample case and list the problems").set_defaults(
         handler=cmd_letter_check)
     shown = letter.add_parser("show", help="a letter's template, to copy into the office's letters folder")
     shown.add_argument("name")
+    shown.add_argument("--sms", action="store_true", help="the text-message version (NAME.sms.j2)")
     shown.set_defaults(handler=cmd_letter_show)
     for name, handler, text in (("preview", cmd_letter_preview, "a letter filled in for a case, not sent"),
                                 ("send", cmd_letter_send, "queue a letter for a case (sent by the next cycle)")):
@@ -101,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "constituent; the agency for agency letters)")
         if name == "send":
             action.add_argument("--force", action="store_true", help="send even if this letter went already")
+        else:
+            action.add_argument("--sms", action="store_true", help="the text-message version (for the sample "
+                                "case; a case's own channel decides otherwise)")
         action.set_defaults(handler=handler)
 
     for verb in ACTIONS:
@@ -306,7 +312,8 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 
 
 def cmd_letter_list(args: argparse.Namespace) -> int:
-    print("\n".join(_with_hub(args, lambda hub: letter_send.letters_of(hub).names())))
+    channel = "sms" if args.sms else "email"
+    print("\n".join(_with_hub(args, lambda hub: letter_send.letters_of(hub).names(channel))))
     return 0
 
 
@@ -326,13 +333,20 @@ def cmd_letter_check(args: argparse.Namespace) -> int:
 
 
 def cmd_letter_show(args: argparse.Namespace) -> int:
-    print(_with_hub(args, lambda hub: letter_send.letters_of(hub).source(args.name)), end="")
+    channel = "sms" if args.sms else "email"
+    print(_with_hub(args, lambda hub: letter_send.letters_of(hub).source(args.name, channel)), end="")
     return 0
 
 
 def cmd_letter_preview(args: argparse.Namespace) -> int:
-    letter, recipient = _with_hub(args, lambda hub: letter_send.preview(hub, args.name, args.case, args.to))
-    print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
+    letter, recipient = _with_hub(args, lambda hub: letter_send.preview(hub, args.name, args.case, args.to,
+                                                                        "sms" if args.sms else "email"))
+    if letter.channel == "sms":
+        size = segments(letter.body)
+        print(f"To: {recipient}\nText: {size.count} segment(s), {size.encoding}, {size.units} characters\n\n"
+              f"{letter.body}")
+    else:
+        print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
     return 0
 
 

@@ -37,11 +37,12 @@ def check_letters(hub: Hub) -> None:
         raise ConfigError(f"{problems[0]}{more}")
 
 
-def preview(hub: Hub, name: str, ref: str | None, to: str | None) -> tuple[Letter, str]:
-    """The letter filled in for the case (or for a sample case), and who it would go to."""
+def preview(hub: Hub, name: str, ref: str | None, to: str | None, channel: str = "email") -> tuple[Letter, str]:
+    """The letter filled in for the case (in the channel the case uses), or for a sample case in
+    `channel`, and who it would go to."""
     letters = letters_of(hub)
     if ref is None:
-        return letters.render(name, sample_context(hub.config, name)), to or "(the sample constituent)"
+        return letters.render(name, sample_context(hub.config, name), channel), to or "(the sample constituent)"
     with hub.sessions() as session:
         case = find_case(session, hub.refs, ref)
         addressed = address(hub.config, case, name, to, letters)
