@@ -20,6 +20,7 @@ from hub.letters import Letters
 from hub.models import Case, Outbox
 from hub.outbox import enqueue
 from hub.refs import References
+from hub.sms_optout import opted_out
 
 AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 
@@ -36,6 +37,10 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     """The letter rendered for the case and queued in the caller's transaction, after the checks:
     not twice unless forced, and an agency inquiry only with a valid privacy release unless forced."""
     addressed = address(config, case, name, to, letters)
+    stopped = opted_out(session.connection(), addressed.recipient) if addressed.channel == "sms" else None
+    if stopped is not None:
+        raise UserError(f"{case.ref}: the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and the "
+                        "case has no email address; give --to ADDRESS, or wait for them to text START")
     if not force:
         earlier = session.scalar(select(Outbox.state).where(
             Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))

@@ -26,6 +26,7 @@ from hub.letters import Letters
 from hub.models import Case, Message
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
+from hub.sms_optout import opted_out
 from hub.sms_relay import sms_relay
 
 SHORTENED = "your text was too long for"
@@ -81,7 +82,7 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     relay = None
     if block.first("note") is None and block.text:
         try:
-            relay = _relay_target(block, facts, config)
+            relay = _relay_target(connection, block, facts, config)
         except CaseworkError as error:
             problems.append(str(error))
     if problems:
@@ -112,13 +113,17 @@ def _authentication_problem(message: InboundMessage, config: Config) -> str:
     return "" if verdict.authenticated else verdict.reason
 
 
-def _relay_target(block: CommandBlock, facts: CaseFacts, config: Config) -> _Relay:
+def _relay_target(connection: Connection, block: CommandBlock, facts: CaseFacts, config: Config) -> _Relay:
     target = block.first("to")
     where = (target.argument.lower() if target else "") or "constituent"
     if where == "constituent":
         channel, recipient = facts.contact()
         if not recipient:
             raise CaseworkError("the case has no constituent address or number to send your text to")
+        stopped = opted_out(connection, recipient) if channel == "sms" else None
+        if stopped is not None:
+            raise CaseworkError(f"the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and there "
+                                "is no email address on the case: call them, or wait for them to text START")
         return _Relay(recipient, False, channel)
     # `#to agency` means the agency the case has once this message's own #agency line is applied.
     named = [command.argument.lower() for command in block.commands if command.name == "agency"]

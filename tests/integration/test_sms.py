@@ -22,7 +22,9 @@ from hub.app import Hub
 from hub.channels.twilio import READ_ATTEMPTS
 from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
+from hub.errors import UserError
 from hub.models import Attachment, Case, Event, Message, Outbox, SmsOptOut
+from hub.outbox import AUTO_GENERATED, enqueue
 from hub.sms_text import segments
 from hub.status import status_lines
 from tests.helpers import STAFF, make_office
@@ -157,16 +159,23 @@ def test_stop_silences_every_later_text_and_start_allows_them_again(office: Hub,
     notice = mail_to(smtp, STAFF)[-1].message.get_body().get_content()  # type: ignore[union-attr]
     assert "texted STOP" in notice and "no email address" in notice
 
-    # Later: a caseworker's answer and a scheduled letter are both held back.
+    # Later: the caseworker's answer is refused at once, with the reason; a scheduled text is held back.
     from_staff(office, answer(mail_to(smtp, STAFF)[-1], STAFF, "Pat, the card is on its way."))
-    letter_send.send(office, "constituent-update", case.ref, None, True)
+    with pytest.raises(UserError, match="opted out of texts"):
+        letter_send.send(office, "constituent-update", case.ref, None, True)
+    with office.sessions.begin() as session:  # what the scheduler queues for a case that talks by text
+        enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="constituent-checkin",
+                recipient=PAT, channel="sms", refs=office.refs, domain=office.config.office.domain,
+                now=office.clock.now(), automatic=AUTO_GENERATED)
     at(office, MORNING)
     cycle(office)
     assert len(texts_to(twilio, PAT)) == 1
+    refusal = mail_to(smtp, STAFF)[-1].message.get_body().get_content()  # type: ignore[union-attr]
+    assert "Nothing was applied or sent" in refusal and "opted out of texts" in refusal
     with office.sessions() as session:
-        held = session.scalars(select(Outbox).where(Outbox.channel == "sms", Outbox.state == "suppressed")).all()
-        assert {row.letter for row in held} == {"relay", "constituent-update"}
-        assert all("texted STOP" in row.error for row in held)
+        assert session.scalars(select(Outbox).where(Outbox.letter == "relay")).first() is None
+        held = session.scalars(select(Outbox).where(Outbox.channel == "sms", Outbox.state == "suppressed")).one()
+        assert held.letter == "constituent-checkin" and "texted STOP" in held.error
 
     text(twilio, office, PAT, "START")
     cycle(office)
