@@ -316,3 +316,21 @@ def test_a_short_code_never_gets_an_answer(office: Hub, twilio: FakeTwilio) -> N
     with office.sessions() as session:
         assert session.scalars(select(Case)).first() is None
         assert session.scalars(select(Event).where(Event.kind == "case-opened")).first() is None
+
+
+def test_a_long_answer_is_cut_to_the_segment_limit_and_the_caseworker_told_what_was_left_out(
+        office: Hub, twilio: FakeTwilio, smtp: SmtpServer) -> None:
+    text(twilio, office, PAT, "Where is my tax refund?")
+    cycle(office)
+    sentences = [f"Point {n}: the IRS liaison says the refund is in review step {n}." for n in range(1, 13)]
+    from_staff(office, answer(mail_to(smtp, STAFF)[-1], STAFF, " ".join(sentences)))
+    cycle(office)
+    sent = texts_to(twilio, PAT)[-1]
+    size = segments(sent)
+    assert size.count == 3 and size.encoding == "GSM-7"
+    assert sent.startswith("Point 1:") and "...\n- Maria, Office of Representative Jane Doe" in sent
+    confirmation = mail_to(smtp, STAFF)[-1]
+    body = confirmation.message.get_body().get_content()  # type: ignore[union-attr]
+    assert "shortened" in str(confirmation.message["Subject"])
+    assert "Point 12: the IRS liaison says the refund is in review step 12." in body
+    assert "Point 12" not in sent
