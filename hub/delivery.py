@@ -33,7 +33,7 @@ from hub.letter_queue import AGENCY_LETTERS
 from hub.letters import LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.outbox import AUTO_GENERATED, enqueue
-from hub.sms_delivery import SENDING, Texts, plan_text, send_once
+from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once
 from hub.sms_optout import opt_out
 from hub.transports import Transport, open_transport
 
@@ -158,10 +158,11 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
                              f"{plan.shortened}", now)
         row.provider_id = SENDING  # committed before the send: a crash after it leaves this mark
         body = plan.body or ""
-        recipient, check_first, created_at = row.recipient, plan.check_first, row.created_at
+        recipient, created_at = row.recipient, row.created_at
+        known = known_sids(session, recipient, created_at) if plan.check_first else None
     try:
         line = texts.line()
-        provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, check_first)
+        provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
     except ConfigError as error:
         with hub.sessions.begin() as session:  # the text waits, untouched, until the configuration is fixed
             session.execute(update(Outbox).where(Outbox.id == row_id).values(

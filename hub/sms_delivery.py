@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app import Hub
-from hub.channels.twilio import SmsLine
+from hub.channels.twilio import CLOCK_SKEW, SmsLine
 from hub.errors import ConfigError
 from hub.letter_context import case_context, office_context
 from hub.letters import LetterError, Letters
@@ -84,13 +85,22 @@ def plan_text(session: Session, hub: Hub, letters: Letters, row: Outbox, case: C
     return TextPlan(body=row.body, shortened=shortened, check_first=row.provider_id == SENDING)
 
 
-def send_once(line: SmsLine, recipient: str, body: str, since: datetime, check_first: bool) -> str:
-    """Send the text unless Twilio already has it from an attempt whose outcome was lost; its SID."""
-    if check_first:
-        already = line.find_sent(recipient, body, since)
+def send_once(line: SmsLine, recipient: str, body: str, since: datetime, known: set[str] | None) -> str:
+    """Send the text unless Twilio already has it from an attempt whose outcome was lost (`known`, the
+    SIDs other rows to the recipient hold, is given when an attempt may have been lost); its SID."""
+    if known is not None:
+        already = line.find_sent(recipient, body, since, known)
         if already is not None:
             return already
     return line.send(recipient, body)
+
+
+def known_sids(session: Session, recipient: str, since: datetime) -> set[str]:
+    """The SIDs of texts to `recipient` already recorded on other rows: Twilio's copies of those are not
+    this row's lost attempt, even with the same words."""
+    return set(session.scalars(select(Outbox.provider_id).where(
+        Outbox.channel == "sms", Outbox.recipient == recipient, Outbox.state == "sent",
+        Outbox.sent_at >= since - CLOCK_SKEW, Outbox.provider_id.is_not(None))))
 
 
 def _answers_now(row: Outbox, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from hub.channels.sms_record import SOURCE, parse_sms, sms_record
 from hub.channels.twilio import SmsLine
 from hub.channels.twilio_webhook import WebhookServer, WebhookSettings
 from hub.errors import ConfigError
-from hub.intake.pipeline import process
+from hub.intake.pipeline import is_stored_key, process
 from hub.models import Event
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,16 @@ def webhook_server(hub: Hub) -> WebhookServer:
     intake = hub.intake
 
     def receive(params: dict[str, str]) -> None:
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
+        if sid and is_stored_key(intake.engine, f"twilio:{sid}"):  # Twilio retried, or the poller was first
+            log.info("webhook text %s: already stored", sid)
+            return
         urls = [(params[f"MediaUrl{i}"], params.get(f"MediaContentType{i}", "")) for i in range(MAX_MEDIA_ITEMS)
                 if f"MediaUrl{i}" in params]
         media = [line.download(url, url.rstrip("/").rsplit("/", 1)[-1], kind) for url, kind in urls]
-        raw = sms_record(params.get("MessageSid") or params.get("SmsSid") or "", params.get("From", ""),
-                         params.get("To", ""), params.get("Body", ""), hub.clock.now(), media)
+        # No time in the record: the webhook carries none, and a retry must make the same bytes (a text
+        # the parser refuses is then held in quarantine once).
+        raw = sms_record(sid, params.get("From", ""), params.get("To", ""), params.get("Body", ""), None, media)
         outcome = process(intake, raw, SOURCE, parse_sms)
         log.info("webhook text %s: %s", params.get("MessageSid", "?"), outcome.fate)
 

@@ -25,6 +25,7 @@ from hub.config import Sms
 from hub.errors import ConfigError, PermanentError, TemporaryError
 
 READ_ATTEMPTS = 4
+CLOCK_SKEW = timedelta(hours=6)
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the carrier holds a STOP for the number
 REFUSED_CREDENTIALS = (20003, 20005)  # authentication failed; the account is suspended
 T = TypeVar("T")
@@ -65,15 +66,19 @@ class SmsLine:
         message = _call(lambda: self.client.messages.create(to=to, from_=self.sms.number, body=body))
         return str(message.sid)
 
-    def find_sent(self, to: str, body: str, since: datetime) -> str | None:
-        """The SID of a text with exactly this body sent to `to` since `since`, if Twilio has one: after a
-        crash between sending and recording, this tells whether the send went through."""
+    def find_sent(self, to: str, body: str, since: datetime, known: set[str]) -> str | None:
+        """The SID of a text with exactly this body sent to `to` since `since` and not among `known` (the
+        SIDs other outbox rows already hold), if Twilio has one: after a crash between sending and
+        recording, this tells whether the send went through."""
+        # Twilio's clock and ours may differ: look a while further back than the row's own age.
+        horizon = since - CLOCK_SKEW
+
         def search() -> str | None:
             for message in self.client.messages.stream(to=to, from_=self.sms.number, page_size=50, limit=200):
                 created = message.date_created
-                if created is not None and created < since - timedelta(minutes=1):
+                if created is not None and created < horizon:
                     return None  # newest first: everything further is older
-                if message.body == body:
+                if message.body == body and str(message.sid) not in known:
                     return str(message.sid)
             return None
         return with_backoff(lambda: _call(search))
@@ -114,7 +119,7 @@ class SmsLine:
 
 
 def with_backoff(action: Callable[[], T], attempts: int = READ_ATTEMPTS,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+                 sleep: Callable[[float], None] | None = None) -> T:
     """A read that may be retried: a temporary failure (429, 5xx, the network) waits 1, 2, 4 … seconds
     and tries again; the last failure is raised."""
     for attempt in range(attempts):
@@ -123,7 +128,7 @@ def with_backoff(action: Callable[[], T], attempts: int = READ_ATTEMPTS,
         except TemporaryError:
             if attempt == attempts - 1:
                 raise
-            sleep(min(2 ** attempt, 30) * random.uniform(0.8, 1.2))
+            (sleep or time.sleep)(min(2 ** attempt, 30) * random.uniform(0.8, 1.2))
     raise AssertionError("unreachable")
 
 

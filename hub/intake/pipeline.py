@@ -119,8 +119,12 @@ _STORED = select(Message.id).where(Message.dedupe_key == bindparam("key")).limit
 
 
 def is_stored(engine: Engine, message: InboundMessage) -> bool:
+    return is_stored_key(engine, message.dedupe_key)
+
+
+def is_stored_key(engine: Engine, key: str) -> bool:
     with engine.connect() as connection:
-        return connection.execute(_STORED, {"key": message.dedupe_key}).first() is not None
+        return connection.execute(_STORED, {"key": key}).first() is not None
 
 
 def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome:
