@@ -361,9 +361,9 @@ def advance(hub: Hub, delta: timedelta) -> None:
 
 def crashed_acknowledgement(hub: Hub, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch,
                             reached_twilio: bool) -> Outbox:
-    earlier = len(twilio.sent(PAT))
     """PAT's acknowledgement as a process that died in the middle of its send leaves it: marked, leased,
     and (`reached_twilio`) accepted by Twilio, or not."""
+    earlier = len(twilio.sent(PAT))
     twilio.text_office(PAT, "My passport renewal is stuck.", date_sent=hub.clock.now() - timedelta(minutes=1))
     assert poll_texts(hub).fates["new-case"] == 1
     send = SmsLine.send
@@ -422,6 +422,31 @@ def test_a_marked_text_that_never_reached_twilio_is_sent_once(day_office: Hub, t
     advance(hub, timedelta(minutes=11))
     run_once(hub)
     assert len(twilio.sent(PAT)) == 2
+
+
+def test_a_lost_send_is_not_mistaken_for_an_identical_text_another_row_holds(
+        day_office: Hub, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = day_office
+    twilio.text_office(PAT, "HELP", date_sent=hub.clock.now() - timedelta(minutes=1))
+    poll_texts(hub)
+    deliver_due(hub)
+    (first,) = twilio.sent(PAT)
+    advance(hub, timedelta(minutes=2))
+    twilio.text_office(PAT, "help", date_sent=hub.clock.now() - timedelta(seconds=30))
+    poll_texts(hub)
+
+    def dies(line: SmsLine, to: str, body: str) -> str:
+        raise Crash  # before Twilio hears of it
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SmsLine, "send", dies)
+        with pytest.raises(Crash):
+            deliver_due(hub)
+    advance(hub, LEASE + timedelta(minutes=1))
+    deliver_due(hub)
+    answers = twilio.sent(PAT)
+    assert [m["body"] for m in answers] == [first["body"], first["body"]]  # the same words, sent twice
+    assert sorted(row.provider_id or "" for row in outbox(hub, "sms-help")) == sorted(m["sid"] for m in answers)
 
 
 # --- 3. webhook and polling -------------------------------------------------------------------------
