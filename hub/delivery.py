@@ -69,30 +69,36 @@ async def _deliver_due(hub: Hub) -> DeliveryReport:
     tried: set[int] = set()
     texts = Texts(hub)
     async with open_transport(hub.config) as transport:
-        while (row_id := _claim_next(hub, owner, tried)) is not None:
+        while (claimed := _claim_next(hub, owner, tried)) is not None:
+            row_id, channel = claimed
             tried.add(row_id)
-            report.add(await _deliver_one(hub, letters, transport, texts, row_id))
+            if channel == "sms":
+                report.add(await _deliver_text(hub, letters, texts, row_id))
+            else:
+                report.add(await _deliver_one(hub, letters, transport, row_id))
     if report.counts:
         log.info("%s", report.line())
     return report
 
 
-def _claim_next(hub: Hub, owner: str, tried: set[int]) -> int | None:
+def _claim_next(hub: Hub, owner: str, tried: set[int]) -> tuple[int, str] | None:
+    """The id and channel of the next due row, now leased to `owner`."""
     now = hub.clock.now()
     pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
     lapsed = (Outbox.state == "sending") & (Outbox.lease_until < now)
     with hub.sessions.begin() as session:
         # Two queries, each an index range in order (ix_outbox_ready): one with OR would sort every waiting row.
-        candidates = [*session.scalars(select(Outbox.id).where(lapsed).order_by(Outbox.lease_until).limit(20)),
-                      *session.scalars(select(Outbox.id).where(pending).order_by(Outbox.not_before).limit(20))]
-        for row_id in candidates:
+        due = select(Outbox.id, Outbox.channel)
+        candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until).limit(20)),
+                      *session.execute(due.where(pending).order_by(Outbox.not_before).limit(20))]
+        for row_id, channel in candidates:
             if row_id in tried:
                 continue
             claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(Outbox).where(Outbox.id == row_id, pending | lapsed).values(
                     state="sending", lease_until=now + LEASE, lease_owner=owner))
             if claimed.rowcount:
-                return int(row_id)
+                return int(row_id), str(channel)
     return None
 
 
@@ -102,11 +108,7 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, texts: Texts, row_id: int) -> str:
-    with hub.sessions() as session:
-        channel = session.get_one(Outbox, row_id).channel
-    if channel == "sms":
-        return await _deliver_text(hub, letters, texts, row_id)
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int) -> str:
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -120,10 +122,7 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, texts: 
     try:
         provider_id = await transport.send(raw, hub.config.office.address, outgoing.recipient, outgoing.message_id)
     except ConfigError:
-        # Nothing can go until the configuration is fixed: the row waits, untouched, and the pass stops.
-        with hub.sessions.begin() as session:
-            session.execute(update(Outbox).where(Outbox.id == row_id).values(
-                state="pending", lease_until=None, lease_owner=None))
+        _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
         raise
     except TemporaryError as error:
         return _retry_or_fail(hub, row_id, str(error), now)
@@ -164,9 +163,7 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
         line = texts.line()
         provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
     except ConfigError as error:
-        with hub.sessions.begin() as session:  # the text waits, untouched, until the configuration is fixed
-            session.execute(update(Outbox).where(Outbox.id == row_id).values(
-                state="pending", lease_until=None, lease_owner=None, error=str(error)[:2000]))
+        _release(hub, row_id, str(error))  # mail goes on; texts wait until the configuration is fixed
         log.error("outbox %d: %s", row_id, error)
         return "waiting"
     except RecipientOptedOut as error:
@@ -247,6 +244,15 @@ def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -
         return (f"cap: {limits.auto_mail_per_case} automatic messages on this case in "
                 f"{limits.auto_mail_window_minutes} minutes")
     return ""
+
+
+def _release(hub: Hub, row_id: int, error: str | None = None) -> None:
+    """The row waits, untouched but for the reason, for the next pass."""
+    values: dict[str, Any] = {"state": "pending", "lease_until": None, "lease_owner": None}
+    if error is not None:
+        values["error"] = error[:2000]
+    with hub.sessions.begin() as session:
+        session.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
 
 
 def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str | None = None) -> str:

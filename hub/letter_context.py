@@ -18,6 +18,7 @@ from hub.config import Config
 from hub.models import Case, Message, Outbox
 
 TEAM_NAME = "Casework Team"
+NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
 
 
 def spoken_date(day: date) -> str:
@@ -56,10 +57,10 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
                         "email": (person.email if person else None) or "",
                         "phone": (person.phone if person else None) or ""},
         "caseworker": {"name": staff.name, "first_name": staff.first_name, "title": staff.title, "email": staff.email}
-        if staff else {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address},
+        if staff else team_fields(config),
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days}
-        if agency else {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False},
+        if agency else NO_AGENCY,
         "release": {"on_file": False, "signed_on": ""},
         "inquiry": {
             "sent_on": spoken_date(sent_on) if sent_on else "",
@@ -85,8 +86,8 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "case": {"ref": "", "subject": "", "status": "", "opened_on": "", "agency_control": "", "summary": "",
                  "identifiers": []},
         "constituent": {"name": "", "first_name": "", "email": "", "phone": ""},
-        "caseworker": {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address},
-        "agency": {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False},
+        "caseworker": team_fields(config),
+        "agency": NO_AGENCY,
         "release": {"on_file": False, "signed_on": ""},
         "inquiry": {"sent_on": "", "response_due": "", "followup_number": 0},
         "message": message_fields_blank(),
@@ -95,6 +96,11 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "text": str(extra.get("text", "")),
         "today": spoken_date(now.astimezone(zone).date()),
     }
+
+
+def team_fields(config: Config) -> dict[str, str]:
+    """The caseworker group of a case nobody is assigned to: the team, reached at the intake address."""
+    return {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address}
 
 
 def links(config: Config) -> dict[str, Any]:

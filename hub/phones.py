@@ -20,11 +20,6 @@ def normalise(text: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def is_phone_number(text: str) -> bool:
-    """True for a number written in E.164 (`+` and digits) that could be a real line."""
-    return text.startswith("+") and normalise(text) == text
-
-
 def zone_of(number: str, default: str) -> str:
     """The IANA time zone of a number when its area code has exactly one, else `default`."""
     try:
@@ -34,13 +29,3 @@ def zone_of(number: str, default: str) -> str:
     known = [zone for zone in zones if zone != number_zones.UNKNOWN_TIMEZONE]
     return known[0] if len(known) == 1 else default
 
-
-def spoken(number: str) -> str:
-    """`(919) 555-0142` for a US number, `+44 20 7946 0958` for others: how people read a number."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return number
-    style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 1
-             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    return phonenumbers.format_number(parsed, style)
