@@ -15,10 +15,25 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Any
 
 from hub.config import Config
 from hub.intake.screen import LOOP_HEADER
 from hub.refs import References
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a letter: the privacy release form, a report's CSV, a calendar invitation."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @classmethod
+    def from_path(cls, path: Path) -> Attachment:
+        kind, _ = mimetypes.guess_type(path.name)
+        return cls(path.name, kind or "application/octet-stream", path.read_bytes())
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,18 @@ class Outgoing:
     references: str | None = None
     automatic: str = ""
     agency_control: str | None = None   # set when the mail goes to the agency that uses this number
-    attachments: tuple[Path, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The files an outbox row carries in its context: `attachments`, a list of {filename, content_type, text}."""
+    return tuple(Attachment(str(item["filename"]), str(item["content_type"]), str(item["text"]).encode())
+                 for item in context.get("attachments", ()))
+
+
+def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
+    """What `carried_attachments` reads back: text files (a CSV, an iCalendar invitation) kept on the row."""
+    return [{"filename": a.filename, "content_type": a.content_type, "text": a.data.decode()} for a in attachments]
 
 
 def subject_line(outgoing: Outgoing) -> str:
@@ -71,8 +97,15 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
         message[LOOP_HEADER] = office.address
     tail = footer(outgoing.case_ref)
     message.set_content(outgoing.body.rstrip() + ("\n\n" + tail if tail else "") + "\n")
-    for path in outgoing.attachments:
-        kind, _ = mimetypes.guess_type(path.name)
-        main, sub = (kind or "application/octet-stream").split("/", 1)
-        message.add_attachment(path.read_bytes(), maintype=main, subtype=sub, filename=path.name)
+    for attachment in outgoing.attachments:
+        kind, _, parameters = attachment.content_type.partition(";")
+        main, sub = kind.strip().split("/", 1)
+        message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
+                               params=_parameters(parameters))
     return message.as_bytes(policy=SMTP)
+
+
+def _parameters(text: str) -> dict[str, str]:
+    """`method=REQUEST; charset=utf-8` -> {"method": "REQUEST", "charset": "utf-8"}."""
+    pairs = (part.split("=", 1) for part in text.split(";") if "=" in part)
+    return {name.strip(): value.strip().strip('"') for name, value in pairs}

@@ -120,6 +120,22 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """What the hub does on its own, and when: check-ins, agency follow-ups, closing, nudges, the report."""
+
+    checkin_days: int = 30          # a check-in when nothing went to the constituent for this long (0: never)
+    followup_days: int = 10         # between unanswered agency follow-ups (the agency may set its own)
+    followup_limit: int = 3         # unanswered follow-ups before the supervisor is told (the agency may set its own)
+    closing_letter: bool = True     # case-closed goes to the constituent when a case closes
+    survey_days: int = 3            # the satisfaction survey this many days after closing (0: never)
+    nudge_hours: int = 4            # business hours before an unassigned or unanswered urgent case is raised
+    workday_start: time = time(9, 0)  # the office's business hours: dated reminders fall due at the start
+    workday_end: time = time(17, 0)
+    report_day: str = "monday"      # the weekly report goes to the supervisors on this day ...
+    report_time: time = time(7, 0)  # ... at this time, office time
+
+
+@dataclass(frozen=True)
 class Limits:
     max_message_bytes: int
     max_attachment_bytes: int
@@ -136,6 +152,7 @@ class Staff:
     agencies: tuple[str, ...] = ()
     title: str = ""
     short: str = ""  # what caseworkers type for this person (#assign sam); first name and local part also work
+    supervisor: bool = False  # gets the weekly report, escalations and nudges
 
     @property
     def first_name(self) -> str:
@@ -157,6 +174,13 @@ class Agency:
     business_days: bool
     control_number: re.Pattern[str] | None = None  # the agency's own case number in its replies
     release_valid_days: int = 0  # a release must be signed within this many days (0: no limit)
+    interim_days: int = 0    # after an answer, the next follow-up this many days later (0: response_days)
+    followup_days: int = 0   # between unanswered follow-ups (0: the office's [schedule] followup_days)
+    followup_limit: int = 0  # unanswered follow-ups before the supervisor is told (0: the office's)
+
+    @property
+    def interim(self) -> int:
+        return self.interim_days or self.response_days
 
     def has_domain(self, domain: str) -> bool:
         """True for the agency's domains and their subdomains (ssa.gov covers mail.ssa.gov)."""
@@ -180,6 +204,13 @@ class Config:
     assignment: Assignment = field(default=Assignment())
     urgency: UrgencyRules = field(default=DEFAULT_RULES)
     sms: Sms | None = None
+    schedule: Schedule = field(default=Schedule())
+
+    @property
+    def supervisors(self) -> tuple[str, ...]:
+        """Who gets the weekly report, escalations and nudges: staff marked supervisor, else the intake address."""
+        marked = tuple(person.email for person in self.staff if person.supervisor)
+        return marked or (self.office.intake_address,)
 
     def agency(self, key: str | None) -> Agency | None:
         return next((agency for agency in self.agencies if agency.key == key), None) if key else None
@@ -312,6 +343,7 @@ def load(path: Path) -> Config:
         assignment=_assignment(root.table("assignment"), staff),
         urgency=_urgency(root.table("urgency")),
         sms=_sms(root.table("sms")) if "sms" in root.data else None,
+        schedule=_schedule(root.table("schedule")),
     )
     if not config.office.intake_address:
         if not staff:
@@ -378,7 +410,7 @@ def _staff(root: _Table, path: Path) -> tuple[Staff, ...]:
         agencies = table.get("agencies", list, [])
         people.append(Staff(name=table.text("name"), email=table.address("email"),
                             agencies=tuple(str(a).lower() for a in agencies), title=table.text("title", ""),
-                            short=table.text("short", "")))
+                            short=table.text("short", ""), supervisor=table.get("supervisor", bool, False)))
     return tuple(people)
 
 
@@ -401,6 +433,9 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             business_days=table.get("business_days", bool, False),
             control_number=_pattern(table, "control_number"),
             release_valid_days=table.get("release_valid_days", int, 0),
+            interim_days=_not_negative(table, "interim_days"),
+            followup_days=_not_negative(table, "followup_days"),
+            followup_limit=_not_negative(table, "followup_limit"),
         ))
     return tuple(agencies)
 
@@ -464,6 +499,27 @@ def _sms(table: _Table) -> Sms:
         quiet_start=_clock_time(table, "quiet_start", "20:00"), quiet_end=_clock_time(table, "quiet_end", "09:00"),
         max_segments=table.positive("max_segments", 3), region=region,
         timeout_seconds=table.positive("timeout_seconds", 30))
+
+
+def _schedule(table: _Table) -> Schedule:
+    day = table.text("report_day", "monday").lower()
+    if day not in WEEKDAYS:
+        raise table.fail("report_day", f"not a weekday (known: {', '.join(WEEKDAYS)})")
+    start, end = _clock_time(table, "workday_start", "09:00"), _clock_time(table, "workday_end", "17:00")
+    if end <= start:
+        raise table.fail("workday_end", f"must be later than workday_start ({start:%H:%M})")
+    return Schedule(
+        checkin_days=_not_negative(table, "checkin_days", 30), followup_days=table.positive("followup_days", 10),
+        followup_limit=table.positive("followup_limit", 3), closing_letter=table.get("closing_letter", bool, True),
+        survey_days=_not_negative(table, "survey_days", 3), nudge_hours=_not_negative(table, "nudge_hours", 4),
+        workday_start=start, workday_end=end, report_day=day, report_time=_clock_time(table, "report_time", "07:00"))
+
+
+def _not_negative(table: _Table, key: str, default: int = 0) -> int:
+    value = table.get(key, int, default)
+    if value < 0:
+        raise table.fail(key, f"must be 0 or more, got {value}")
+    return int(value)
 
 
 def _clock_time(table: _Table, key: str, default: str) -> time:

@@ -16,7 +16,6 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 from hub import redact
 from hub.app import Hub
 from hub.channels.twilio import RecipientOptedOut
-from hub.compose import Outgoing, compose, subject_line
+from hub.compose import Attachment, Outgoing, carried_attachments, compose, subject_line
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
@@ -196,9 +195,9 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
     agency = hub.config.agency(case.agency) if case else None
     to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
         agency is not None and row.recipient == agency.liaison)
-    attachments: tuple[Path, ...] = ()
+    attachments = carried_attachments(row.context)
     if row.letter == "privacy-release-request" and hub.config.letters.privacy_release_form:
-        attachments = (hub.config.resolve(hub.config.letters.privacy_release_form),)
+        attachments += (Attachment.from_path(hub.config.resolve(hub.config.letters.privacy_release_form)),)
     return _Prepared(Outgoing(
         recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
         case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
