@@ -1,8 +1,9 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
-Poll the SMS line (when there is one), drain the configured inbox through the intake path, then
-deliver what is due in the outbox (the acknowledgements, notifications and relays the new messages
-caused among it). Twilio being unreachable holds up neither the mail nor the outbox.
+Poll the SMS line (when there is one), drain the configured inbox through the intake path, turn the
+reminders that are due into letters and notices, queue the weekly report when it is due, then deliver
+what is due in the outbox (the acknowledgements, notifications and relays the new messages caused
+among it). Twilio being unreachable holds up neither the mail nor the outbox.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from hub.delivery import DeliveryReport, deliver_due
 from hub.errors import TemporaryError
 from hub.inbox import Source, Summary, drain
 from hub.intake.parsing import parse_workers
+from hub.reports import send_weekly_if_due
 from hub.sms_poll import poll_texts
+from hub.sweep import SweepReport, sweep_due
 
 
 def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
@@ -50,6 +53,7 @@ class Cycle:
     inbox: Summary
     outbox: DeliveryReport
     texts: Summary | None = None  # None: no SMS line, or Twilio could not be reached
+    reminders: SweepReport | None = None
 
 
 def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> Cycle:
@@ -63,6 +67,12 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
             progress(f"sms: {error} (temporary; the next cycle tries again)")
     inbox = drain_inbox(hub)
     progress(inbox.line())
+    reminders = sweep_due(hub)
+    if reminders.counts:
+        progress(reminders.line())
+    report = send_weekly_if_due(hub)
+    if report:
+        progress(report)
     outbox = deliver_due(hub)
     progress(outbox.line())
-    return Cycle(inbox, outbox, texts)
+    return Cycle(inbox, outbox, texts, reminders)
