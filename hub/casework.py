@@ -8,17 +8,22 @@ action changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import reminders, schedule
 from hub.assignment import choose, chosen_detail
+from hub.compose import attachment_context
 from hub.config import Agency, Config, Staff
 from hub.errors import UserError
+from hub.invitation import followup_event
 from hub.letter_context import spoken_date
 from hub.models import Case, Event, Release, Reminder
+from hub.outbox import AUTO_GENERATED, enqueue
+from hub.refs import References
 
 STATUSES = ("new", "open", "pending-agency", "pending-constituent", "closed")
 CLOSE_REASONS = ("resolved", "referred", "withdrawn", "unresolved")
@@ -97,7 +102,9 @@ def set_status(session: Session, case: Case, status: str, actor: Actor, now: dat
     return f"status {status}"
 
 
-def close(session: Session, case: Case, reason: str, actor: Actor, now: datetime) -> str:
+def close(session: Session, case: Case, reason: str, actor: Actor, now: datetime, config: Config | None = None) -> str:
+    """Closes the case and cancels its pending reminders; with the office's `config`, the closing letter
+    (and later the survey) is scheduled."""
     if reason not in CLOSE_REASONS:
         raise CaseworkError(f"close {reason!r}: expected one of {', '.join(CLOSE_REASONS)}")
     if case.status == "closed":
@@ -106,25 +113,44 @@ def close(session: Session, case: Case, reason: str, actor: Actor, now: datetime
     for reminder in session.scalars(select(Reminder).where(Reminder.case_id == case.id, Reminder.state == "pending")):
         reminder.state, reminder.closed_at, reminder.closed_by = "cancelled", now, "case closed"
     record(session, case, actor, "closed", reason, now)
+    if config is not None:
+        session.flush()
+        reminders.case_closed(session.connection(), config, case.id, now)
     return f"closed ({reason})"
 
 
-def reopen(session: Session, case: Case, actor: Actor, now: datetime) -> str:
+def reopen(session: Session, case: Case, actor: Actor, now: datetime, config: Config | None = None) -> str:
     if case.status != "closed":
         return "not closed"
     case.status, case.close_reason, case.closed_at = "open", None, None
     record(session, case, actor, "reopened", "", now)
+    if config is not None:
+        session.flush()
+        reminders.case_reopened(session.connection(), config, case.id, now)
     return "reopened"
 
 
 def followup(session: Session, case: Case, day: date, note: str, actor: Actor, config: Config,
              now: datetime) -> str:
+    """A reminder to the caseworker at the start of the office's day on `day`, and now a mail to them
+    with the date as a calendar event."""
     zone = ZoneInfo(config.office.timezone)
     if day <= now.astimezone(zone).date():
         raise CaseworkError(f"follow-up {day.isoformat()}: the date must be after today")
-    due = datetime.combine(day, time(9, 0), zone)  # the start of the office's day
-    session.add(Reminder(case_id=case.id, kind="followup", due_at=due, state="pending", note=note[:2000],
-                         created_at=now))
+    owner = actor.who if config.staff_member(actor.who) else (case.assignee or config.office.intake_address)
+    due = schedule.caseworker_followup_due(day, config)
+    reminder = Reminder(case_id=case.id, kind=schedule.CASEWORKER_FOLLOWUP, due_at=due, state="pending",
+                        note=note[:2000], owner=owner, created_at=now)
+    session.add(reminder)
+    session.flush()
+    summary = f"Follow up {case.ref}" + (f": {note}" if note else "")
+    event = followup_event(f"followup-{reminder.id}@{config.office.domain}", due, summary[:200],
+                           f"{case.ref} {case.subject}\n{note}".strip(), now)
+    refs = References(config.office.reference_prefix, config.office.secret)
+    enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="followup-invitation", recipient=owner,
+            refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
+            context={"notice": f"Follow-up on {spoken_date(day)}", "text": note,
+                     "attachments": attachment_context(event)})
     record(session, case, actor, "followup-set", f"{day.isoformat()}{': ' + note if note else ''}", now)
     return f"follow-up on {spoken_date(day)}"
 

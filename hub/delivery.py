@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from hub import redact
+from hub import redact, reminders
 from hub.app import Hub
 from hub.channels.twilio import RecipientOptedOut
 from hub.compose import Attachment, Outgoing, carried_attachments, compose, subject_line
@@ -56,19 +57,19 @@ class DeliveryReport:
         return "outbox: " + (", ".join(parts) if parts else "nothing due")
 
 
-def deliver_due(hub: Hub) -> DeliveryReport:
-    """Send every outbox row that is due now; returns what happened to them."""
-    return asyncio.run(_deliver_due(hub))
+def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+    """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them."""
+    return asyncio.run(_deliver_due(hub, should_stop))
 
 
-async def _deliver_due(hub: Hub) -> DeliveryReport:
+async def _deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
     report = DeliveryReport()
     owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
     tried: set[int] = set()
     texts = Texts(hub)
     async with open_transport(hub.config) as transport:
-        while (claimed := _claim_next(hub, owner, tried)) is not None:
+        while not should_stop() and (claimed := _claim_next(hub, owner, tried)) is not None:
             row_id, channel = claimed
             tried.add(row_id)
             if channel == "sms":
@@ -325,4 +326,6 @@ def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw:
             session.add(Event(case_id=case.id, kind="status", actor="hub", via="rule", at=now,
                               detail=f"{case.status} -> pending-agency ({row.letter} sent)"))
             case.status = "pending-agency"
+        if row.letter in AGENCY_LETTERS and case.status != "closed":
+            reminders.agency_letter_sent(session.connection(), hub.config, case.id, case.agency, row.letter, now)
     log.info("outbox %d: sent %s", row.id, row.letter)

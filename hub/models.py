@@ -165,7 +165,10 @@ class Event(Base):
 
 
 class Reminder(Base):
-    """A dated obligation on a case; satisfied or cancelled by what happens on the case."""
+    """A dated obligation on a case; satisfied or cancelled by what happens on the case.
+
+    kind is one of hub.schedule.KINDS; state pending | done | cancelled. The sweep reads pending rows in
+    due order (ix_reminders_due), so its cost follows the rows due, not the number of open cases."""
 
     __tablename__ = "reminders"
     __table_args__ = (Index("ix_reminders_due", "state", "due_at"),)
@@ -177,7 +180,9 @@ class Reminder(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
-    closed_by: Mapped[str] = mapped_column(Text, default="")
+    closed_by: Mapped[str] = mapped_column(Text, default="")  # what satisfied or cancelled it
+    owner: Mapped[str] = mapped_column(String(320), default="", server_default="")  # who set a #followup
+    outbox_id: Mapped[int | None]  # the letter or notice it produced
 
 
 class Outbox(Base):

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.errors import NotFoundError
+from hub.letters import TO_STAFF
 from hub.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.refs import References
 
@@ -105,7 +106,7 @@ def triage_list(session: Session) -> list[dict[str, Any]]:
             for message, ref in rows]
 
 
-INTERNAL_KINDS = ("letter:caseworker-notification", "letter:command-reply")
+INTERNAL_KINDS = tuple(f"letter:{name}" for name in TO_STAFF)
 
 
 def message_counts(session: Session) -> dict[int, int]:

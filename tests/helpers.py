@@ -27,7 +27,7 @@ STAFF_AUTHENTICATED = "mx.doe.example.gov; dkim=pass header.d=doe.example.gov; s
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
-                agencies: dict[str, dict[str, str]] | None = None, sms: dict[str, object] | None = None) -> Hub:
+                agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None) -> Hub:
     """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock.
 
     `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line."""
@@ -47,7 +47,9 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
         head, table = directory.read_text().split(f"[agencies.{key}]\n", 1)
         for name, value in settings.items():  # replaces the shipped value, or adds the key
             table = re.sub(rf"(?m)^{name} = .*$", "", table, count=1)
-            table = f"{name} = '{value}'\n{table}"
+            # Strings as TOML literal strings: control-number patterns keep their backslashes.
+            written = f"'{value}'" if isinstance(value, str) else _toml(value)
+            table = f"{name} = {written}\n{table}"
         directory.write_text(f"{head}[agencies.{key}]\n{table}")
     return open_hub(path, clock or FixedClock(START))
 

@@ -21,6 +21,7 @@ from hub.assignment import choose, chosen_detail
 from hub.config import Config
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
+    AgencyAnswered,
     CaseFacts,
     Decision,
     Effect,
@@ -33,12 +34,14 @@ from hub.intake.route import (
     SetAgency,
     SetAgencyControl,
     StaffMail,
+    StartReminders,
 )
 from hub.intake.staff import handle_staff_mail
 from hub.letters import Letters
 from hub.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
+from hub.reminders import agency_answered, case_opened
 from hub.sms_optout import opt_in, opt_out
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
@@ -142,6 +145,10 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
             events.append(_event(case, row_id, "assigned", chosen_detail(chosen), "hub", "rule", now))
             case = replace(case, assignee=chosen[0].email)
         return events, replace(case, agency=effect.key)
+    elif isinstance(effect, StartReminders):
+        case_opened(connection, config, case.case_id, now)
+    elif isinstance(effect, AgencyAnswered):
+        agency_answered(connection, config, case.case_id, case.agency, row_id, now)
     elif isinstance(effect, SetAgencyControl):
         connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",

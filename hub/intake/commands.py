@@ -131,11 +131,11 @@ def _close(c: Context, argument: str) -> Change:
     reason = argument.lower() or "resolved"
     if reason not in casework.CLOSE_REASONS:
         raise CaseworkError(f"#close {argument}: expected one of {', '.join(casework.CLOSE_REASONS)}")
-    return lambda: casework.close(c.session, c.case, reason, c.actor, c.now)
+    return lambda: casework.close(c.session, c.case, reason, c.actor, c.now, c.config)
 
 
 def _reopen(c: Context, argument: str) -> Change:
-    return lambda: casework.reopen(c.session, c.case, c.actor, c.now)
+    return lambda: casework.reopen(c.session, c.case, c.actor, c.now, c.config)
 
 
 def _followup(c: Context, argument: str) -> Change:

@@ -18,8 +18,8 @@ from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
 from hub.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut",
-           "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase",
+           "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "route"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,16 @@ class SetAgencyControl:
 
 
 @dataclass(frozen=True)
+class StartReminders:
+    """A new case: its first check-in and its nudge (hub.reminders.case_opened)."""
+
+
+@dataclass(frozen=True)
+class AgencyAnswered:
+    """The agency wrote on the case: its pending follow-up is satisfied (hub.reminders.agency_answered)."""
+
+
+@dataclass(frozen=True)
 class OptOut:
     """The sender's number wants no more texts (STOP)."""
 
@@ -75,8 +85,10 @@ class OptIn:
     """The sender's number may have texts again (START)."""
 
 
-Effect = OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-CAUSES_MAIL = (QueueLetter, Notify, StaffMail)  # what an archive import leaves out
+Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
+          | StartReminders | AgencyAnswered)
+# What an archive import leaves out: mail now, and reminders that would cause mail later.
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
             urgent = _urgent(message, config, received)
             return Decision("case", "constituent", "new urgent case" if urgent else "new case", effects=(
                 OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
-                Notify(f"New URGENT case: {urgent}" if urgent else "New case")))
+                Notify(f"New URGENT case: {urgent}" if urgent else "New case"), StartReminders()))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
@@ -178,6 +190,7 @@ def _agency_answer(agency: Agency, facts: CaseFacts, message: InboundMessage) ->
     effects: list[Effect] = []
     if facts.agency is None:
         effects.append(SetAgency(agency.key))
+    effects.append(AgencyAnswered())
     number = control_number(agency, message)
     if number and not facts.agency_control and (facts.agency in (None, agency.key)):
         effects.append(SetAgencyControl(number))

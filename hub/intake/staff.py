@@ -59,7 +59,7 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         session.flush()
         enqueue(connection, case_id=case.id, case_ref=case.ref, letter="command-reply", recipient=message.sender,
                 refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
-                context={"notice": notice, "text": text[:4000]})
+                in_reply_to=message.message_id, context={"notice": notice, "text": text[:4000]})
 
     def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
         record(session, case, actor, kind, "; ".join(problems), now)

@@ -219,8 +219,11 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
 
     second = from_staff(hub, answer(confirmation, MARIA,
                                     "#release received 2026-11-20\n#send agency-inquiry\n#followup 14d\n"))
-    assert cycle(hub).outbox.counts == {"sent": 2}
-    (confirmation,) = smtp.sent_to(MARIA)[2:]
+    assert cycle(hub).outbox.counts == {"sent": 3}, "the inquiry, the confirmation, the calendar invitation"
+    (invitation,) = [m for m in smtp.sent_to(MARIA)[2:] if "Follow-up on December 7, 2026" in subject(m)]
+    (event,) = [part for part in invitation.message.iter_attachments() if part.get_content_type() == "text/calendar"]
+    assert "DTSTART:20261207T140000Z" in event.get_content(), "09:00 in the office's zone (EST) on the day"
+    (confirmation,) = [m for m in smtp.sent_to(MARIA)[2:] if m is not invitation]
     text = text_of(confirmation)
     assert (f"- privacy release on file (signed November 20, 2026)\n- agency-inquiry queued for {LIAISON}\n"
             "- follow-up on December 7, 2026") in text, text
@@ -240,12 +243,13 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
     assert text_of(relayed).startswith("Pat, could you confirm your current mailing address?")
     assert "Maria Lopez" in text_of(relayed) and relayed.message["In-Reply-To"] == signed_id
     assert case_of(hub, ref).status == "pending-constituent"
-    assert len(smtp.sent_to(MARIA)) == 3, "text without commands gets no confirmation"
+    assert len(smtp.sent_to(MARIA)) == 4, "text without commands gets no confirmation"
 
     closing = from_staff(hub, answer(confirmation, MARIA, "#close resolved"))
     cycle(hub)
     assert "- closed (resolved)" in text_of(smtp.sent_to(MARIA)[-1])
-    assert len(smtp.sent_to(PAT)) == 3, "acknowledgement, release request, the question: nothing else"
+    assert len(smtp.sent_to(PAT)) == 4, "acknowledgement, release request, the question, and now the closing letter"
+    assert subject(smtp.sent_to(PAT)[-1]).endswith("We have closed your case: My Medicare card")
 
     # The case as it ends.
     assert state(hub, ref) == ("closed", SAM, "ssa", ["urgent"], "resolved")
@@ -253,7 +257,7 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
         (release,) = session.scalars(select(Release).where(Release.case_id == case.id))
         assert (release.signed_on, release.attachment_id, release.recorded_by, release.via) == (
             date(2026, 11, 20), attachment.id, MARIA, "mail")
-        (reminder,) = session.scalars(select(Reminder).where(Reminder.case_id == case.id))
+        (reminder,) = session.scalars(select(Reminder).where(Reminder.case_id == case.id, Reminder.kind == "followup"))
         assert (reminder.kind, reminder.state, reminder.closed_by) == ("followup", "cancelled", "case closed")
         assert reminder.due_at.date() == date(2026, 12, 7)
         (queued,) = session.scalars(select(Outbox).where(Outbox.case_id == case.id, Outbox.letter == "agency-inquiry"))
@@ -499,11 +503,11 @@ def test_without_rules_cases_stay_with_the_intake_address(tmp_path: Path, databa
 
 
 def command(hub: Hub, smtp: SmtpServer, ref: str, text: str) -> tuple[CapturedMessage, int]:
-    """Maria sends commands on the case; returns her confirmation and her message's row id."""
+    """Maria sends commands on the case; returns her confirmation (it answers her message) and her message's row id."""
     mine = len(smtp.sent_to(MARIA))
     message_id = from_staff(hub, mail(f"Maria Lopez <{MARIA}>", plus(hub, ref), f"Re: [{ref}]", text))
     cycle(hub)
-    (reply,) = smtp.sent_to(MARIA)[mine:]
+    (reply,) = [sent for sent in smtp.sent_to(MARIA)[mine:] if sent.message["In-Reply-To"] == message_id]
     return reply, row_of(hub, message_id).id
 
 
@@ -703,7 +707,7 @@ def test_a_note_stays_on_the_case_and_a_replayed_message_acts_once(office: Hub, 
     from_staff(hub, raw)  # the same message twice, e.g. a retried delivery
     assert cycle(hub).inbox.fates == {"case": 1, "duplicate": 1}
     assert len(smtp.sent_to(PAT)) == 1, "a note is not sent to anyone"
-    (reply,) = smtp.sent_to(MARIA)[2:]
+    (reply,) = [sent for sent in smtp.sent_to(MARIA)[2:] if "follow-up" not in subject(sent).lower()]
     assert "- note kept on the case\n- label vip removed\n- follow-up on December 7, 2026" in text_of(reply)
     assert case_of(hub, ref).labels == []
     kinds = [event.kind for event in events(hub, ref)]

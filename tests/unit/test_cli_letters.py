@@ -10,8 +10,8 @@ import pytest
 from hub.cli import main
 
 PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "caseworker-notification",
-            "command-reply",
-            "constituent-checkin", "constituent-update", "privacy-release-request", "satisfaction-survey"]
+            "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
+            "privacy-release-request", "satisfaction-survey"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.compose import Outgoing, compose
+from hub.compose import Attachment, Outgoing, attachment_context, carried_attachments, compose
 from hub.config import Config, load
 from hub.office import init_office
 from hub.refs import References
@@ -63,6 +63,18 @@ def test_mail_to_an_agency_repeats_its_control_number_once(config: Config) -> No
 def test_an_attachment_goes_with_the_letter(config: Config, tmp_path: Path) -> None:
     form = tmp_path / "release.pdf"
     form.write_bytes(b"%PDF-1.4 release form")
-    message, _ = sent(config, attachments=(form,))
+    message, _ = sent(config, attachments=(Attachment.from_path(form),))
     (part,) = list(message.iter_attachments())
     assert part.get_filename() == "release.pdf" and part.get_content() == b"%PDF-1.4 release form"
+    assert part.get_content_type() == "application/pdf"
+
+
+def test_a_text_attachment_kept_on_the_outbox_row_goes_with_its_parameters(config: Config) -> None:
+    invitation = Attachment("followup.ics", "text/calendar; method=PUBLISH; charset=utf-8",
+                            b"BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n")
+    context = {"attachments": attachment_context(invitation)}
+    assert carried_attachments(context) == (invitation,), "kept as JSON on the row and read back the same"
+    message, _ = sent(config, attachments=carried_attachments(context))
+    (part,) = list(message.iter_attachments())
+    assert part.get_content_type() == "text/calendar" and part.get_param("method") == "PUBLISH"
+    assert part.get_filename() == "followup.ics" and "METHOD:PUBLISH" in part.get_content()

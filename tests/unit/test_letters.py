@@ -11,14 +11,13 @@ import pytest
 
 from hub import config as config_module
 from hub.config import Config
-from hub.letters import CONTEXT_KEYS, LetterError, Letters, sample_context
+from hub.letters import CONTEXT_KEYS, TO_STAFF, LetterError, Letters, sample_context
 from hub.office import init_office
 from hub.sms_text import gsm7_safe, segments
 
 PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "caseworker-notification",
-            "command-reply",
-            "constituent-checkin", "constituent-update", "privacy-release-request", "satisfaction-survey"]
-TO_STAFF = ("caseworker-notification", "command-reply")  # the hub's own mail to caseworkers: not signed by one
+            "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
+            "privacy-release-request", "satisfaction-survey"]
 # Two spaces after a word or punctuation: an empty value dropped into prose ("Dear  ,", "of  the").
 # Aligned columns ("Case:         CW-…") and indented list lines are fine.
 DOUBLE_SPACE = re.compile(r"[\w,.;)]  +\S")

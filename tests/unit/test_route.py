@@ -11,6 +11,7 @@ from hub.config import Agency, Config, Staff, load
 from hub.intake.identify import Identity
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
+    AgencyAnswered,
     CaseFacts,
     MarkBounced,
     Notify,
@@ -19,6 +20,7 @@ from hub.intake.route import (
     SetAgency,
     SetAgencyControl,
     StaffMail,
+    StartReminders,
     control_number,
     route,
 )
@@ -51,7 +53,7 @@ def test_a_new_constituent_gets_a_case_an_acknowledgement_and_a_caseworker_notic
     decision = route(OK, CONSTITUENT, NO_CASE, mail(), config)
     assert (decision.disposition, decision.kind) == ("case", "constituent")
     assert decision.effects == (OpenCase(), QueueLetter("acknowledgement", "constituent", "auto-replied"),
-                                Notify("New case"))
+                                Notify("New case"), StartReminders())
 
 
 def test_the_constituent_on_a_known_case_is_appended_and_the_caseworker_told(config: Config) -> None:
@@ -64,11 +66,12 @@ def test_an_agency_answer_sets_the_agency_and_keeps_its_control_number(config: C
     decision = route(OK, AGENCY, MATCH, mail("clerk@ssa.gov", subject="RE: inquiry Control No. 2026-CI-01234"),
                      config)
     assert decision.kind == "agency"
-    assert decision.effects == (SetAgency("ssa"), SetAgencyControl("2026-CI-01234"),
+    assert decision.effects == (SetAgency("ssa"), AgencyAnswered(), SetAgencyControl("2026-CI-01234"),
                                 Notify("Answer from Social Security Administration")), "notice last: to the assignee"
     known = CaseMatch(replace(FACTS, agency="ssa", agency_control="2026-CI-00001"), "subject")
     again = route(OK, AGENCY, known, mail("clerk@ssa.gov", subject="Control No. 2026-CI-01234"), config)
-    assert again.effects == (Notify("Answer from Social Security Administration"),), "the first number stays"
+    assert again.effects == (AgencyAnswered(), Notify("Answer from Social Security Administration")), \
+        "the first number stays"
 
 
 def test_control_numbers_come_from_the_subject_then_the_text() -> None:

@@ -1,0 +1,81 @@
+"""Reminder rows set and cancelled by what happens on a case, in the caller's transaction.
+
+A case opens: a check-in and a nudge. An agency letter goes: the next agency follow-up, counted from
+when it went. The agency answers: the pending follow-up is cancelled and the next one set at the
+agency's interim cadence. A case closes: the closing letter (then the survey); it reopens: the
+closing reminders go and a check-in comes back. The sweep (hub.sweep) turns due rows into letters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from hub import schedule
+from hub.config import Config
+from hub.models import Outbox, Reminder
+
+_INSERT = insert(Reminder)
+
+
+def add(connection: Connection, case_id: int, kind: str, due_at: datetime, now: datetime, note: str = "",
+        owner: str = "") -> None:
+    connection.execute(_INSERT, dict(case_id=case_id, kind=kind, due_at=due_at, state="pending", note=note[:2000],
+                                     owner=owner, created_at=now))
+
+
+def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> int:
+    """Cancel the case's pending reminders of these kinds; returns how many there were."""
+    cancelled = connection.execute(
+        update(Reminder).where(Reminder.case_id == case_id, Reminder.state == "pending", Reminder.kind.in_(kinds))
+        .values(state="cancelled", closed_at=now, closed_by=reason[:2000]))
+    return int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    rows = []
+    if config.schedule.checkin_days:
+        rows.append(dict(kind=schedule.CHECKIN, due_at=schedule.checkin_due(now, config)))
+    if config.schedule.nudge_hours:
+        rows.append(dict(kind=schedule.NUDGE, due_at=schedule.nudge_due(now, config)))
+    if rows:
+        connection.execute(_INSERT, [dict(case_id=case_id, state="pending", note="", owner="", created_at=now, **row)
+                                     for row in rows])
+
+
+def agency_letter_sent(connection: Connection, config: Config, case_id: int, agency_key: str | None, letter: str,
+                       sent_at: datetime) -> None:
+    """An inquiry or follow-up went: the next follow-up replaces any pending one."""
+    rule = schedule.standard(config.agency(agency_key), config)
+    cancel(connection, case_id, (schedule.AGENCY_FOLLOWUP,), f"superseded: {letter} sent", sent_at)
+    due = (schedule.inquiry_answer_due(sent_at, rule, config) if letter == "agency-inquiry"
+           else schedule.next_followup_due(sent_at, rule, config))
+    add(connection, case_id, schedule.AGENCY_FOLLOWUP, due, sent_at, note=f"no answer to the {letter} yet")
+
+
+def agency_answered(connection: Connection, config: Config, case_id: int, agency_key: str | None, message_row_id: int,
+                    now: datetime) -> None:
+    """The agency wrote: the pending follow-up is satisfied; while an inquiry is out, the next one is set."""
+    cancel(connection, case_id, (schedule.AGENCY_FOLLOWUP,), f"the agency answered (message {message_row_id})", now)
+    inquiry = connection.execute(select(Outbox.id).where(
+        Outbox.case_id == case_id, Outbox.letter == "agency-inquiry", Outbox.state == "sent").limit(1)).first()
+    if inquiry is not None:
+        rule = schedule.standard(config.agency(agency_key), config)
+        add(connection, case_id, schedule.AGENCY_FOLLOWUP, schedule.interim_due(now, rule, config), now,
+            note="the agency's next update")
+
+
+def case_closed(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    """Every pending reminder is cancelled (the caller's close did that); the closing letter is due now,
+    or, without one, the survey."""
+    if config.schedule.closing_letter:
+        add(connection, case_id, schedule.CLOSING, now, now)
+    elif config.schedule.survey_days:
+        add(connection, case_id, schedule.SURVEY, schedule.survey_due(now, config), now)
+
+
+def case_reopened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    cancel(connection, case_id, (schedule.CLOSING, schedule.SURVEY), "the case was reopened", now)
+    if config.schedule.checkin_days:
+        add(connection, case_id, schedule.CHECKIN, schedule.checkin_due(now, config), now)

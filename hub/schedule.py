@@ -1,0 +1,121 @@
+"""When reminders fall due: the office's calendar rules, pure (no database, no clock of their own).
+
+Dated reminders fall due at the start of the office's business day, in the office's time zone.
+Agencies' response standards are counted in calendar days or in business days (weekends and US
+federal holidays skipped, hub.calendar); nudges are counted in business hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hub.calendar import add_days, is_business_day
+from hub.clock import as_utc
+from hub.config import Agency, Config
+
+# The kinds of reminder rows, and what each one does when it falls due (hub.sweep).
+AGENCY_FOLLOWUP = "agency-followup"  # the agency has not answered by its standard: follow up, or escalate
+CHECKIN = "checkin"                  # nothing went to the constituent for checkin_days: check in
+CASEWORKER_FOLLOWUP = "followup"     # a caseworker's #followup date: remind them
+CLOSING = "case-closed"              # the case closed: the closing letter
+SURVEY = "survey"                    # some days after closing: the satisfaction survey
+NUDGE = "nudge"                      # an unassigned, or unanswered urgent, case: raise it
+KINDS = (AGENCY_FOLLOWUP, CHECKIN, CASEWORKER_FOLLOWUP, CLOSING, SURVEY, NUDGE)
+# The days an agency without a directory entry is given (an inquiry sent to an address of its own).
+UNKNOWN_AGENCY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Standard:
+    """How one agency is chased: the office's defaults with the agency's own settings over them."""
+
+    response_days: int   # to answer an inquiry
+    interim_days: int    # after an answer, until the next follow-up
+    followup_days: int   # between unanswered follow-ups
+    followup_limit: int  # unanswered follow-ups before the supervisor is told
+    business_days: bool
+    name: str = "the agency"
+
+
+def standard(agency: Agency | None, config: Config) -> Standard:
+    office = config.schedule
+    if agency is None:
+        return Standard(UNKNOWN_AGENCY_DAYS, UNKNOWN_AGENCY_DAYS, office.followup_days, office.followup_limit, False)
+    return Standard(agency.response_days, agency.interim, agency.followup_days or office.followup_days,
+                    agency.followup_limit or office.followup_limit, agency.business_days, agency.name)
+
+
+def local_day(moment: datetime, config: Config) -> date:
+    return moment.astimezone(ZoneInfo(config.office.timezone)).date()
+
+
+def workday_start(day: date, config: Config) -> datetime:
+    """The start of the office's business hours on `day`, in UTC."""
+    return as_utc(datetime.combine(day, config.schedule.workday_start, ZoneInfo(config.office.timezone)))
+
+
+def days_after(moment: datetime, days: int, business: bool, config: Config) -> datetime:
+    """The start of the office's day `days` calendar or business days after the office's date of `moment`.
+
+    Counted in business days, the result is a business day by construction."""
+    return workday_start(add_days(local_day(moment, config), days, business), config)
+
+
+def next_business_start(moment: datetime, config: Config) -> datetime:
+    """`moment` when it falls within business hours; else the start of the next business day."""
+    zone = ZoneInfo(config.office.timezone)
+    local = moment.astimezone(zone)
+    hours = config.schedule
+    if is_business_day(local.date()) and hours.workday_start <= local.time() < hours.workday_end:
+        return as_utc(moment)
+    day = local.date()
+    if not is_business_day(day) or local.time() >= hours.workday_end:
+        day = add_days(day, 1, business=True)
+    return workday_start(day, config)
+
+
+def add_business_hours(moment: datetime, hours: float, config: Config) -> datetime:
+    """`hours` of the office's business hours after `moment` (time outside them does not count)."""
+    zone = ZoneInfo(config.office.timezone)
+    left = timedelta(hours=hours)
+    current = next_business_start(moment, config).astimezone(zone)
+    while True:
+        closing = datetime.combine(current.date(), config.schedule.workday_end, zone)
+        if current + left <= closing:
+            return as_utc(current + left)
+        left -= closing - current
+        current = workday_start(add_days(current.date(), 1, business=True), config).astimezone(zone)
+
+
+def inquiry_answer_due(sent: datetime, rule: Standard, config: Config) -> datetime:
+    """When the first follow-up falls due: the agency's response standard after the inquiry went."""
+    return days_after(sent, rule.response_days, rule.business_days, config)
+
+
+def next_followup_due(sent: datetime, rule: Standard, config: Config) -> datetime:
+    """After an unanswered follow-up went: counted from when it actually went, so a hub that was down
+    sends one follow-up when it comes back, not one for every period it missed."""
+    return days_after(sent, rule.followup_days, rule.business_days, config)
+
+
+def interim_due(answered: datetime, rule: Standard, config: Config) -> datetime:
+    """After the agency answered: the next follow-up at the agency's interim cadence."""
+    return days_after(answered, rule.interim_days, rule.business_days, config)
+
+
+def checkin_due(last_to_constituent: datetime, config: Config) -> datetime:
+    return days_after(last_to_constituent, config.schedule.checkin_days, False, config)
+
+
+def survey_due(closed: datetime, config: Config) -> datetime:
+    return days_after(closed, config.schedule.survey_days, False, config)
+
+
+def nudge_due(opened: datetime, config: Config) -> datetime:
+    return add_business_hours(opened, config.schedule.nudge_hours, config)
+
+
+def caseworker_followup_due(day: date, config: Config) -> datetime:
+    return workday_start(day, config)
