@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from hub import schedule
+from hub.clock import as_utc
 from hub.config import Config
-from hub.models import Outbox, Reminder
+from hub.models import Case, Outbox, Party, Reminder
 
 _INSERT = insert(Reminder)
 
@@ -79,3 +80,37 @@ def case_reopened(connection: Connection, config: Config, case_id: int, now: dat
     cancel(connection, case_id, (schedule.CLOSING, schedule.SURVEY), "the case was reopened", now)
     if config.schedule.checkin_days:
         add(connection, case_id, schedule.CHECKIN, schedule.checkin_due(now, config), now)
+
+
+def schedule_missing(connection: Connection, config: Config, now: datetime) -> int:
+    """Reminders for open cases that never had them (cases from before the schedule existed): a check-in
+    counted from the last letter to the constituent (or the opening), and an agency follow-up counted
+    from the last inquiry or follow-up that went. Returns how many were set."""
+    rows: list[dict[str, object]] = []
+    open_cases = select(Case.id).where(Case.status != "closed")
+    if config.schedule.checkin_days:
+        never = open_cases.where(~select(Reminder.id).where(Reminder.case_id == Case.id,
+                                                            Reminder.kind == schedule.CHECKIN).exists())
+        last = (select(func.max(Outbox.created_at)).join(Party, Party.id == Case.constituent_id)
+                .where(Outbox.case_id == Case.id, Outbox.recipient.in_((Party.email, Party.phone)),
+                       Outbox.state == "sent").scalar_subquery())
+        for case_id, opened, last_sent in connection.execute(
+                select(Case.id, Case.opened_at, last).where(Case.id.in_(never))):
+            since = max(filter(None, (as_utc(opened), last_sent and as_utc(last_sent))))
+            rows.append(dict(case_id=case_id, kind=schedule.CHECKIN, due_at=schedule.checkin_due(since, config)))
+    chased = (select(Outbox.case_id, Case.agency, func.max(Outbox.sent_at))
+              .join(Case, Case.id == Outbox.case_id)
+              .where(Outbox.letter.in_(("agency-inquiry", "agency-followup")), Outbox.state == "sent",
+                     Outbox.case_id.in_(open_cases),
+                     ~select(Reminder.id).where(Reminder.case_id == Outbox.case_id,
+                                                Reminder.kind == schedule.AGENCY_FOLLOWUP).exists())
+              .group_by(Outbox.case_id, Case.agency))
+    for chased_case, agency_key, sent_at in connection.execute(chased):
+        # The agency's response standard from its last letter: the closest to what it was promised.
+        rule = schedule.standard(config.agency(agency_key), config)
+        rows.append(dict(case_id=chased_case, kind=schedule.AGENCY_FOLLOWUP,
+                         due_at=schedule.inquiry_answer_due(as_utc(sent_at or now), rule, config)))
+    if rows:
+        connection.execute(_INSERT, [dict(state="pending", note="set when the schedule began", owner="",
+                                          created_at=now, **row) for row in rows])
+    return len(rows)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from hub.app import Hub
 from hub.letter_send import letters_of
 from hub.models import Case, Event, Message, Outbox, Party, Reminder
+from hub.reminders import schedule_missing
 from hub.sweep_rules import AgencyHistory, BatchFacts, Due, Plan, plan_reminder
 
 BATCH = 500
@@ -46,10 +47,18 @@ class SweepReport:
         return "reminders: " + (", ".join(parts) if parts else "nothing due")
 
 
-def sweep_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> SweepReport:
-    """Turn every reminder due now into its letters and notices, in the outbox; one commit per batch."""
+def sweep_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False, catch_up: bool = False) -> SweepReport:
+    """Turn every reminder due now into its letters and notices, in the outbox; one commit per batch.
+
+    `catch_up` (once per process: `run --once`, the daemon's start) first sets the reminders of open
+    cases that never had them, such as cases from before the schedule existed."""
     report = SweepReport()
     now = hub.clock.now()
+    if catch_up:
+        with hub.sessions.begin() as session:
+            report.counts["set for older cases"] += schedule_missing(session.connection(), hub.config, now)
+        if not report.counts["set for older cases"]:
+            del report.counts["set for older cases"]
     sms_letters = frozenset(letters_of(hub).names("sms"))
     while not should_stop():
         with hub.sessions.begin() as session:
