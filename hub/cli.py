@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from hub import __version__, letter_send, quarantine
+from hub import __version__, letter_send, quarantine, reports
 from hub.app import Hub, config_path, open_hub
 from hub.case_actions import ACTIONS, run_action
 from hub.channels.email_parse import parse_email
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--demo", action="store_true", help="seed the Maildir inbox with demo messages")
     init.set_defaults(handler=cmd_init)
 
-    run = commands.add_parser("run", help="run the hub (--once: one full cycle, then exit)")
+    run = commands.add_parser("run", help="run the daemon until SIGTERM (--once: one full cycle, then exit)")
     run.add_argument("--once", action="store_true", help="do one full cycle and exit")
     run.add_argument("--at", type=_iso_time, help="with --once: run as if it were this time (ISO 8601)")
     run.set_defaults(handler=cmd_run)
@@ -129,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     triage_list.add_argument("--json", action="store_true", help="machine-readable output")
     triage_list.set_defaults(handler=cmd_triage_list)
 
+    report = commands.add_parser("report", help="reports for supervisors").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    weekly = report.add_parser("weekly", help="cases opened, closed and pending, response times, workloads")
+    weekly.add_argument("--week", metavar="YYYY-Www", help="an ISO week, office time (default: the last complete week)")
+    weekly.add_argument("--send", action="store_true", help="queue it for the supervisors, with the CSV attached")
+    weekly.set_defaults(handler=cmd_report_weekly)
+
     held = commands.add_parser("quarantine", help="messages the hub could not handle").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     held.add_parser("list", help="held items with their reasons").set_defaults(handler=cmd_quarantine_list)
@@ -190,18 +198,39 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
-        raise UserError("the long-running daemon is not available yet; use `hub run --once`")
+        if args.at:
+            raise UserError("--at goes with --once: the daemon runs on the real time")
+        return _run_daemon(args)
     clock = FixedClock(args.at) if args.at else None
     def work(hub: Hub) -> Cycle:
-        letter_send.check_letters(hub)
-        if not hub.config.commands.require_authentication:
-            logging.getLogger("hub").warning(
-                "[commands] require_authentication = false: anyone who writes a staff address into From: can "
-                "command the hub and send mail as the office")
+        _before_running(hub)
         return run_once(hub, lambda line: print(line, flush=True))
     cycle = _with_hub(args, work, clock)
     texted = cycle.texts.new_cases if cycle.texts else []
     _print_new_cases(args, Summary(new_cases=[*texted, *cycle.inbox.new_cases]))
+    return 0
+
+
+def _before_running(hub: Hub) -> None:
+    letter_send.check_letters(hub)
+    if not hub.config.commands.require_authentication:
+        logging.getLogger("hub").warning(
+            "[commands] require_authentication = false: anyone who writes a staff address into From: can "
+            "command the hub and send mail as the office")
+
+
+def _run_daemon(args: argparse.Namespace) -> int:
+    from hub.daemon import run_daemon  # here, not at the top: the scheduler is for `run` alone
+
+    def work(hub: Hub) -> bool:
+        _before_running(hub)
+        return run_daemon(hub, lambda line: print(line, flush=True))
+    if _with_hub(args, work):
+        # A job's thread was left in a network call at the stop: leave without waiting for it (what it
+        # had not committed is done again at the next start).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
@@ -369,6 +398,18 @@ def cmd_triage_list(args: argparse.Namespace) -> int:
         near = f" (mentions {item['candidate_case']})" if item["candidate_case"] else ""
         print(f"{item['id']:>6}  {item['at'][:16]}  {item['kind']:<11} {item['sender']}  {item['subject'][:50]}")
         print(f"        {item['reason']}{near}")
+    return 0
+
+
+def cmd_report_weekly(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> tuple[reports.WeeklyReport, int | None]:
+        report = reports.weekly_report(hub, reports.chosen_week(hub, args.week))
+        return report, reports.queue_report(hub, report) if args.send else None
+    report, queued = _with_hub(args, work)
+    if queued is None:
+        print(report.text, end="")
+    else:
+        print(f"queued the weekly report {report.week.label} for {queued} supervisor(s); the next cycle sends it")
     return 0
 
 

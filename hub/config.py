@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,6 +54,7 @@ class Inbox:
     processed_folder: str
     quarantine_folder: str
     batch_size: int
+    poll_seconds: int = 60          # how often `hub run` checks without IDLE (and, with IDLE, as a safety net)
 
     @property
     def password(self) -> str | None:
@@ -89,6 +91,7 @@ class Sms:
     max_segments: int = 3
     region: str = "US"              # how a number written without +country is read
     timeout_seconds: int = 30
+    poll_seconds: int = 60          # how often `hub run` polls Twilio for new texts
 
     @property
     def auth_token(self) -> str | None:
@@ -213,7 +216,11 @@ class Config:
         return marked or (self.office.intake_address,)
 
     def agency(self, key: str | None) -> Agency | None:
-        return next((agency for agency in self.agencies if agency.key == key), None) if key else None
+        return self._agencies_by_key.get(key) if key else None
+
+    @cached_property
+    def _agencies_by_key(self) -> dict[str, Agency]:
+        return {agency.key: agency for agency in self.agencies}
 
     def staff_member(self, address: str | None) -> Staff | None:
         address = (address or "").lower()
@@ -315,6 +322,9 @@ def load(path: Path) -> Config:
             processed_folder=inbox.text("processed_folder", "Processed"),
             quarantine_folder=inbox.text("quarantine_folder", "Quarantine"),
             batch_size=inbox.positive("batch_size", 250),
+            # A Maildir is a local folder: looking costs nothing, so the embedded default looks often.
+            poll_seconds=inbox.positive("poll_seconds", 5 if inbox.text("url", "maildir:").startswith("maildir:")
+                                        else 60),
         ),
         outbound=Outbound(
             url=_source_url(outbound, "url", "maildir:var/sent"),
@@ -498,7 +508,7 @@ def _sms(table: _Table) -> Sms:
         webhook_url=webhook_url, webhook_listen=listen,
         quiet_start=_clock_time(table, "quiet_start", "20:00"), quiet_end=_clock_time(table, "quiet_end", "09:00"),
         max_segments=table.positive("max_segments", 3), region=region,
-        timeout_seconds=table.positive("timeout_seconds", 30))
+        timeout_seconds=table.positive("timeout_seconds", 30), poll_seconds=table.positive("poll_seconds", 60))
 
 
 def _schedule(table: _Table) -> Schedule:

@@ -18,6 +18,7 @@ from hub.channels.imap import ImapAddress, ImapSource, connect
 from hub.channels.maildir import MaildirSource
 from hub.delivery import DeliveryReport, deliver_due
 from hub.errors import TemporaryError
+from hub.heartbeat import watched
 from hub.inbox import Source, Summary, drain
 from hub.intake.parsing import parse_workers
 from hub.reports import send_weekly_if_due
@@ -26,8 +27,18 @@ from hub.sweep import SweepReport, sweep_due
 
 
 def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
-    with parse_workers(parse_email) as workers, inbox_source(hub) as source:
+    """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`."""
+    with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers(parse_email) as workers, \
+            inbox_source(hub) as source:
         return drain(hub.intake, source, parse_email, should_stop, workers)
+
+
+def inbox_name(hub: Hub) -> str:
+    """The inbox's name in logs and `hub status` (the Source's `name`), known before connecting."""
+    url = hub.config.inbox.url
+    if url.startswith("maildir:"):
+        return f"maildir:{hub.config.resolve(url[len('maildir:'):])}"
+    return ImapAddress.parse(url).name
 
 
 @contextmanager
@@ -67,7 +78,7 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
             progress(f"sms: {error} (temporary; the next cycle tries again)")
     inbox = drain_inbox(hub)
     progress(inbox.line())
-    reminders = sweep_due(hub)
+    reminders = sweep_due(hub, catch_up=True)
     if reminders.counts:
         progress(reminders.line())
     report = send_weekly_if_due(hub)

@@ -242,7 +242,7 @@ class QuarantineItem(Base):
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    state: Mapped[str] = mapped_column(String(16), default="held")  # held | retried | discarded
+    state: Mapped[str] = mapped_column(String(16), default="held", index=True)  # held | retried | discarded
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 

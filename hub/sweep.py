@@ -23,7 +23,7 @@ from hub.models import Case, Event, Message, Outbox, Party, Reminder
 from hub.reminders import schedule_missing
 from hub.sweep_rules import AgencyHistory, BatchFacts, Due, Plan, plan_reminder
 
-BATCH = 500
+BATCH = 1000
 _TO_CONSTITUENT_STATES = ("pending", "sending", "sent")
 _DUE = (select(Reminder.id, Reminder.kind, Reminder.case_id, Reminder.due_at, Reminder.note, Reminder.owner,
                Case.ref, Case.status, Case.assignee, Case.agency, Case.labels, Case.subject, Case.closed_at,
@@ -35,7 +35,6 @@ _DUE = (select(Reminder.id, Reminder.kind, Reminder.case_id, Reminder.due_at, Re
 _CLOSE = (update(Reminder).where(Reminder.id == bindparam("reminder_id"), Reminder.state == "pending")
           .values(state=bindparam("new_state"), due_at=bindparam("new_due"), closed_at=bindparam("closed"),
                   closed_by=bindparam("why"), outbox_id=bindparam("letter_id")))
-_INSERT_OUTBOX = insert(Outbox).returning(Outbox.id, sort_by_parameter_order=True)
 
 
 @dataclass
@@ -120,13 +119,17 @@ def _write(connection: Connection, hub: Hub, due: list[Due], plans: list[Plan], 
     letters = [(index, letter) for index, plan in enumerate(plans) for letter in plan.letters]
     ids: list[int] = []
     if letters:
-        office = hub.config.office
+        domain, refs = hub.config.office.domain, hub.refs
         rows = [dict(case_id=due[index].case_id, channel=letter.channel, letter=letter.name,
-                     recipient=letter.recipient, message_id=hub.refs.message_id(office.domain, due[index].ref),
+                     recipient=letter.recipient, message_id=refs.message_id(domain, due[index].ref),
                      in_reply_to=None, references=None, context=letter.context, automatic=letter.automatic,
                      actor="hub", subject=None, body=None, state="pending", attempts=0, not_before=now,
                      created_at=now) for index, letter in letters]
-        ids = list(connection.execute(_INSERT_OUTBOX, rows).scalars())
+        # A plain executemany, then the ids by Message-ID (unique): many times faster than RETURNING row by row.
+        connection.execute(insert(Outbox), rows)
+        by_message_id = dict(connection.execute(select(Outbox.message_id, Outbox.id).where(
+            Outbox.message_id.in_([row["message_id"] for row in rows]))).all())
+        ids = [by_message_id[str(row["message_id"])] for row in rows]
     first_letter: dict[int, int] = {}
     for (index, _), row_id in zip(letters, ids, strict=True):
         first_letter.setdefault(index, row_id)

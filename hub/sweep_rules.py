@@ -103,9 +103,9 @@ def _checkin(reminder: Due, facts: BatchFacts, config: Config, sms_letters: froz
         return Plan("check-in impossible", "done", "no address or number for the constituent", next=following,
                     event="check-in not sent: the case has no address or number for the constituent")
     channel, recipient = contact
-    return Plan("check-in", "done", "constituent-checkin queued",
-                letters=(QueuedLetter("constituent-checkin", recipient, channel),), next=following,
-                event=f"constituent-checkin queued: nothing went to the constituent for {days} days")
+    # No event of its own: the letter's row, and its message-sent event, are the case's record of it.
+    return Plan("check-in", "done", f"constituent-checkin queued: nothing went to the constituent for {days} days",
+                letters=(QueuedLetter("constituent-checkin", recipient, channel),), next=following)
 
 
 def _agency_followup(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozenset[str],
@@ -143,8 +143,7 @@ def _caseworker_followup(reminder: Due, facts: BatchFacts, config: Config, sms_l
                          now: datetime) -> Plan:
     recipient = reminder.owner or reminder.assignee or config.office.intake_address
     return Plan("caseworker reminder", "done", f"followup-reminder to {recipient}",
-                letters=(QueuedLetter("followup-reminder", recipient, context={"text": reminder.note}),),
-                event=f"follow-up reminder to {recipient}" + (f": {reminder.note}" if reminder.note else ""))
+                letters=(QueuedLetter("followup-reminder", recipient, context={"text": reminder.note}),))
 
 
 def _closing(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozenset[str], now: datetime) -> Plan:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,8 +91,12 @@ def _warm_up(_parser: Parser) -> None:
 
 def _worker_setup(hub_pid: int) -> None:
     """In a parse worker: log like the hub, and leave when the hub process is gone, even if it was
-    killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its queue for ever)."""
+    killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its queue for ever).
+
+    Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
+    current message) and ends the worker itself, so the worker ignores SIGINT."""
     logging.getLogger("mailparser").setLevel(logging.ERROR)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:

@@ -9,13 +9,14 @@ minute-by-minute sweep would find the same reminders due then.
 from __future__ import annotations
 
 import mailbox
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from hub import letter_send
 from hub.app import Hub
@@ -24,6 +25,7 @@ from hub.case_actions import run_action
 from hub.clock import FixedClock
 from hub.cycle import run_once
 from hub.models import Case, Outbox, Reminder
+from hub.sweep import SweepReport
 from tests.helpers import email, make_office
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -151,7 +153,7 @@ def test_a_case_lives_120_days_and_gets_exactly_the_expected_letters(office: Hub
     assert [r for r in reminders if r.state == "pending"] == [], "nothing left to do on a closed, surveyed case"
     answered = [r for r in reminders if r.kind == "agency-followup" and r.closed_by.startswith("the agency answered")]
     assert [r.due_at.astimezone(NEW_YORK).date() for r in answered] == [date(2027, 1, 25), date(2027, 3, 10)]
-    (moved,) = [r for r in reminders if r.kind == "checkin" and r.closed_by == "constituent-checkin queued"
+    (moved,) = [r for r in reminders if r.kind == "checkin" and r.closed_by.startswith("constituent-checkin queued")
                 and r.due_at.astimezone(NEW_YORK).date() == date(2027, 2, 11)]
     assert moved.created_at.astimezone(NEW_YORK).date() == date(2026, 12, 23), "the same row, moved from Jan 22"
 
@@ -229,6 +231,19 @@ def test_a_caseworker_followup_date_mails_them_on_the_day(office: Hub) -> None:
     mine = [(letter, day) for letter, who, day in sent(hub, staff=True)]
     assert ("followup-invitation", date(2026, 11, 23)) in mine
     assert [day for letter, day in mine if letter == "followup-reminder"] == [date(2026, 12, 2)]
+
+
+def test_cases_from_before_the_schedule_get_their_reminders_once(office: Hub) -> None:
+    hub = office
+    _case_with_inquiry(hub)
+    with hub.sessions.begin() as session:
+        session.execute(delete(Reminder))  # as a database from before reminders were rows
+    at(hub, date(2026, 11, 25))
+    assert run_once(hub).reminders == SweepReport(Counter({"set for older cases": 2}))
+    assert pending(hub, "checkin") == [date(2026, 12, 23)], "30 days after the last letter to Pat (the acknowledgement)"
+    assert pending(hub, "agency-followup") == [date(2026, 12, 23)], "20 business days after the inquiry"
+    at(hub, date(2026, 11, 26))
+    assert run_once(hub).reminders == SweepReport(), "once"
 
 
 def _cases(hub: Hub) -> list[Case]:
