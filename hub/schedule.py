@@ -8,7 +8,8 @@ federal holidays skipped, hub.calendar); nudges are counted in business hours.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from hub.calendar import add_days, is_business_day
@@ -60,7 +61,13 @@ def days_after(moment: datetime, days: int, business: bool, config: Config) -> d
     """The start of the office's day `days` calendar or business days after the office's date of `moment`.
 
     Counted in business days, the result is a business day by construction."""
-    return workday_start(add_days(local_day(moment, config), days, business), config)
+    return _days_after(local_day(moment, config), days, business, config.office.timezone,
+                       config.schedule.workday_start)
+
+
+@lru_cache(maxsize=4096)  # a sweep asks the same few questions for thousands of reminders
+def _days_after(day: date, days: int, business: bool, timezone: str, start: time) -> datetime:
+    return as_utc(datetime.combine(add_days(day, days, business), start, ZoneInfo(timezone)))
 
 
 def next_business_start(moment: datetime, config: Config) -> datetime:

@@ -23,8 +23,10 @@ from hub.models import Case, Event, Message, Outbox, Party, Reminder
 from hub.reminders import schedule_missing
 from hub.sweep_rules import AgencyHistory, BatchFacts, Due, Plan, plan_reminder
 
-BATCH = 1000
-_TO_CONSTITUENT_STATES = ("pending", "sending", "sent")
+BATCH = 2000
+# A row that went or will go: not failed, suppressed or cancelled. Said as NOT IN so that SQLite looks the
+# batch's cases up by case_id instead of walking every sent row by state (it has no statistics to tell).
+_WENT_OR_GOING = Outbox.state.not_in(("failed", "suppressed", "cancelled"))
 _DUE = (select(Reminder.id, Reminder.kind, Reminder.case_id, Reminder.due_at, Reminder.note, Reminder.owner,
                Case.ref, Case.status, Case.assignee, Case.agency, Case.labels, Case.subject, Case.closed_at,
                Case.contact_channel, Party.email, Party.phone)
@@ -62,7 +64,7 @@ def sweep_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False, catch_u
     while not should_stop():
         with hub.sessions.begin() as session:
             connection = session.connection()
-            due = [Due(**row._mapping) for row in connection.execute(_DUE, {"now": now})]
+            due = [Due(*tuple(row)) for row in connection.execute(_DUE, {"now": now})]  # columns in Due's order
             if not due:
                 break
             facts = _facts(connection, due)
@@ -83,7 +85,7 @@ def _facts(connection: Connection, due: list[Due]) -> BatchFacts:
     last_to_constituent: dict[int, datetime] = dict(connection.execute(  # type: ignore[arg-type]
         select(Outbox.case_id, func.max(Outbox.created_at))
         .join(Case, Case.id == Outbox.case_id).join(Party, Party.id == Case.constituent_id)
-        .where(Outbox.case_id.in_(checkin_cases), Outbox.state.in_(_TO_CONSTITUENT_STATES),
+        .where(Outbox.case_id.in_(checkin_cases), _WENT_OR_GOING,
                or_(Outbox.recipient == Party.email, Outbox.recipient == Party.phone))
         .group_by(Outbox.case_id)).all()) if checkin_cases else {}
     history: dict[int, AgencyHistory] = {case_id: AgencyHistory() for case_id in agency_cases}
@@ -92,7 +94,7 @@ def _facts(connection: Connection, due: list[Due]) -> BatchFacts:
                 select(Outbox.case_id, Outbox.letter, Outbox.recipient, Outbox.state,
                        func.coalesce(Outbox.sent_at, Outbox.created_at))
                 .where(Outbox.case_id.in_(agency_cases), Outbox.letter.in_(("agency-inquiry", "agency-followup")),
-                       Outbox.state.in_(_TO_CONSTITUENT_STATES))
+                       _WENT_OR_GOING)
                 .order_by(Outbox.case_id, Outbox.id)):
             history[case_id or 0].letters.append((letter, recipient, state, at))
         for case_id, last_answer in connection.execute(
@@ -103,14 +105,14 @@ def _facts(connection: Connection, due: list[Due]) -> BatchFacts:
     answered_cases = cases("nudge")
     answered: set[int] = set(connection.execute(  # type: ignore[arg-type]
         select(Outbox.case_id).where(Outbox.case_id.in_(answered_cases), Outbox.automatic == "",
-                                     Outbox.actor != "hub", Outbox.state.in_(_TO_CONSTITUENT_STATES))
+                                     Outbox.actor != "hub", _WENT_OR_GOING)
         .distinct()).scalars()
                    ) if answered_cases else set()
     closing_cases = cases("case-closed")
     closing_letters: dict[int, datetime] = dict(connection.execute(  # type: ignore[arg-type]
         select(Outbox.case_id, func.max(Outbox.created_at))
         .where(Outbox.case_id.in_(closing_cases), Outbox.letter == "case-closed",
-               Outbox.state.in_(_TO_CONSTITUENT_STATES)).group_by(Outbox.case_id)).all()) if closing_cases else {}
+               _WENT_OR_GOING).group_by(Outbox.case_id)).all()) if closing_cases else {}
     return BatchFacts(last_to_constituent, history, answered, closing_letters)
 
 
