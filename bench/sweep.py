@@ -5,19 +5,22 @@
 The office holds N open cases (default 100,000), each with its acknowledgement sent and a check-in
 pending, due spread evenly over the next 30 days; half of them also have an agency inquiry sent and an
 agency follow-up pending, spread over the next 20 business days. Then, with the injected clock:
-  quiet    a sweep at 10:00, when nothing is due: what the daemon pays every minute of the day
-  morning  the sweep at 09:00 on each of D successive business days (default 3), when a day's
-           check-ins and follow-ups fall due together: the day's peak
-  baseline in the same run, the least any sweep of the morning must write: the same number of outbox
+  quiet    a sweep at 08:00, when nothing is due: what the daemon pays most minutes of the day
+  morning  on each of D successive business days (default 3), the daemon's sweeps of the office's first
+           hour, one a minute from 09:00 to 09:59, when the day's check-ins and follow-ups fall due
+           (each case at 09:00 plus its own minute, hub.schedule.spread): the slowest minute, and the
+           whole hour's work added up
+  backlog  the same day's work swept at once, as after a night the hub was down: one sweep at 10:00
+  baseline in the same run, the least any sweep of that backlog must write: the same number of outbox
            rows inserted and reminder rows updated, in one transaction, with nothing decided
-Printed: the rows due, each time, and the ratio morning/baseline. Nothing is asserted.
+Printed: the rows due and the times; the ratios backlog/baseline and slowest minute/target. Nothing is
+asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +37,7 @@ from hub.app import Hub  # noqa: E402
 from hub.calendar import is_business_day  # noqa: E402
 from hub.clock import FixedClock  # noqa: E402
 from hub.models import Case, Outbox, Party, Reminder  # noqa: E402
-from hub.schedule import days_after  # noqa: E402
+from hub.schedule import days_after, spread  # noqa: E402
 from hub.sweep import sweep_due  # noqa: E402
 from tests.helpers import make_office  # noqa: E402
 from tests.postgres import PostgresDatabases  # noqa: E402
@@ -67,10 +70,14 @@ def build(hub: Hub, cases: int) -> None:
                             state="sent", sent_at=opened, not_before=opened, created_at=opened)
                        for n, case in zip(numbers, ids, strict=True) if n % 2]
             connection.execute(insert(Outbox), outbox)
-            reminders = [dict(case_id=case, kind="checkin", due_at=_at(FIRST_DAY + timedelta(days=n % 30)),
-                              state="pending", created_at=opened) for n, case in zip(numbers, ids, strict=True)]
-            reminders += [dict(case_id=case, kind="agency-followup", due_at=_business((n // 2) % 20), state="pending",
-                               created_at=opened) for n, case in zip(numbers, ids, strict=True) if n % 2]
+            # Due as the hub sets them: the start of the office's day plus the case's own minute. Cases opened
+            # on the same day have neighbouring numbers and fall due on the same day, as in an office.
+            reminders = [dict(case_id=case, kind="checkin", state="pending", created_at=opened,
+                              due_at=spread(_at(FIRST_DAY + timedelta(days=n * 30 // cases)), case))
+                         for n, case in zip(numbers, ids, strict=True)]
+            reminders += [dict(case_id=case, kind="agency-followup", state="pending", created_at=opened,
+                               due_at=spread(_business(n * 20 // cases), case))
+                          for n, case in zip(numbers, ids, strict=True) if n % 2]
             connection.execute(insert(Reminder), reminders)
 
 
@@ -133,23 +140,28 @@ def main() -> None:
               f"built in {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.2f}")
         quiet, found = timed_sweep(hub, _at(FIRST_DAY, 8))
         print(f"quiet    nothing due: {quiet * 1000:.1f} ms ({found} rows)")
-        mornings = []
+        slowest: list[float] = []
         day = FIRST_DAY
-        while len(mornings) < args.days:
+        while len(slowest) < args.days:
             if is_business_day(day):
-                elapsed, due = timed_sweep(hub, _at(day))
-                mornings.append((elapsed, due))
-                print(f"morning  {day}: {due:,} reminders due, swept in {elapsed:.3f} s "
-                      f"({due / elapsed:,.0f} a second)")
+                minutes = [timed_sweep(hub, _at(day) + timedelta(minutes=minute)) for minute in range(60)]
+                worst = max(minutes)
+                slowest.append(worst[0])
+                print(f"morning  {day}: {sum(due for _, due in minutes):,} reminders due over 09:00-09:59; slowest "
+                      f"minute {worst[0] * 1000:.0f} ms ({worst[1]} due), the hour's sweeps together "
+                      f"{sum(elapsed for elapsed, _ in minutes):.2f} s")
             day += timedelta(days=1)
-        again, found = timed_sweep(hub, _at(day - timedelta(days=1), 10))
-        print(f"quiet    after the mornings: {again * 1000:.1f} ms ({found} rows)")
-        median = statistics.median(elapsed for elapsed, _ in mornings)
-        rows = int(statistics.median(due for _, due in mornings))
-        floor = baseline(hub, rows)
-        print(f"baseline {rows:,} outbox inserts + reminder updates, nothing decided: {floor:.3f} s")
-        print(f"ratio    morning sweep / baseline: {median / floor:.2f} (median morning {median:.3f} s; "
-              f"target: under 1 s)")
+        while not is_business_day(day):
+            day += timedelta(days=1)
+        backlog, due = timed_sweep(hub, _at(day, 10))
+        print(f"backlog  {day}: {due:,} reminders due at once (the hub was down overnight), swept in {backlog:.2f} s "
+              f"({due / backlog:,.0f} a second)")
+        again, found = timed_sweep(hub, _at(day, 11))
+        print(f"quiet    after it: {again * 1000:.1f} ms ({found} rows)")
+        floor = baseline(hub, due)
+        print(f"baseline {due:,} outbox inserts + reminder updates, nothing decided: {floor:.2f} s")
+        print(f"ratio    backlog / baseline: {backlog / floor:.2f}; slowest minute of the mornings "
+              f"{max(slowest) * 1000:.0f} ms against the target of 1 s: {max(slowest):.2f}")
         hub.close()
     if postgres:
         postgres.drop_all()

@@ -37,7 +37,7 @@ def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason:
 def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
     rows = []
     if config.schedule.checkin_days:
-        rows.append(dict(kind=schedule.CHECKIN, due_at=schedule.checkin_due(now, config)))
+        rows.append(dict(kind=schedule.CHECKIN, due_at=schedule.checkin_due(now, config, case_id)))
     if config.schedule.nudge_hours:
         rows.append(dict(kind=schedule.NUDGE, due_at=schedule.nudge_due(now, config)))
     if rows:
@@ -50,8 +50,8 @@ def agency_letter_sent(connection: Connection, config: Config, case_id: int, age
     """An inquiry or follow-up went: the next follow-up replaces any pending one."""
     rule = schedule.standard(config.agency(agency_key), config)
     cancel(connection, case_id, (schedule.AGENCY_FOLLOWUP,), f"superseded: {letter} sent", sent_at)
-    due = (schedule.inquiry_answer_due(sent_at, rule, config) if letter == "agency-inquiry"
-           else schedule.next_followup_due(sent_at, rule, config))
+    due = (schedule.inquiry_answer_due(sent_at, rule, config, case_id) if letter == "agency-inquiry"
+           else schedule.next_followup_due(sent_at, rule, config, case_id))
     add(connection, case_id, schedule.AGENCY_FOLLOWUP, due, sent_at, note=f"no answer to the {letter} yet")
 
 
@@ -63,7 +63,7 @@ def agency_answered(connection: Connection, config: Config, case_id: int, agency
         Outbox.case_id == case_id, Outbox.letter == "agency-inquiry", Outbox.state == "sent").limit(1)).first()
     if inquiry is not None:
         rule = schedule.standard(config.agency(agency_key), config)
-        add(connection, case_id, schedule.AGENCY_FOLLOWUP, schedule.interim_due(now, rule, config), now,
+        add(connection, case_id, schedule.AGENCY_FOLLOWUP, schedule.interim_due(now, rule, config, case_id), now,
             note="the agency's next update")
 
 
@@ -73,13 +73,13 @@ def case_closed(connection: Connection, config: Config, case_id: int, now: datet
     if config.schedule.closing_letter:
         add(connection, case_id, schedule.CLOSING, now, now)
     elif config.schedule.survey_days:
-        add(connection, case_id, schedule.SURVEY, schedule.survey_due(now, config), now)
+        add(connection, case_id, schedule.SURVEY, schedule.survey_due(now, config, case_id), now)
 
 
 def case_reopened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
     cancel(connection, case_id, (schedule.CLOSING, schedule.SURVEY), "the case was reopened", now)
     if config.schedule.checkin_days:
-        add(connection, case_id, schedule.CHECKIN, schedule.checkin_due(now, config), now)
+        add(connection, case_id, schedule.CHECKIN, schedule.checkin_due(now, config, case_id), now)
 
 
 def schedule_missing(connection: Connection, config: Config, now: datetime) -> int:
@@ -97,7 +97,8 @@ def schedule_missing(connection: Connection, config: Config, now: datetime) -> i
         for case_id, opened, last_sent in connection.execute(
                 select(Case.id, Case.opened_at, last).where(Case.id.in_(never))):
             since = max(filter(None, (as_utc(opened), last_sent and as_utc(last_sent))))
-            rows.append(dict(case_id=case_id, kind=schedule.CHECKIN, due_at=schedule.checkin_due(since, config)))
+            rows.append(dict(case_id=case_id, kind=schedule.CHECKIN,
+                             due_at=schedule.checkin_due(since, config, case_id)))
     chased = (select(Outbox.case_id, Case.agency, func.max(Outbox.sent_at))
               .join(Case, Case.id == Outbox.case_id)
               .where(Outbox.letter.in_(("agency-inquiry", "agency-followup")), Outbox.state == "sent",
@@ -109,7 +110,7 @@ def schedule_missing(connection: Connection, config: Config, now: datetime) -> i
         # The agency's response standard from its last letter: the closest to what it was promised.
         rule = schedule.standard(config.agency(agency_key), config)
         rows.append(dict(case_id=chased_case, kind=schedule.AGENCY_FOLLOWUP,
-                         due_at=schedule.inquiry_answer_due(as_utc(sent_at or now), rule, config)))
+                         due_at=schedule.inquiry_answer_due(as_utc(sent_at or now), rule, config, chased_case or 0)))
     if rows:
         connection.execute(_INSERT, [dict(state="pending", note="set when the schedule began", owner="",
                                           created_at=now, **row) for row in rows])

@@ -24,6 +24,7 @@ CLOSING = "case-closed"              # the case closed: the closing letter
 SURVEY = "survey"                    # some days after closing: the satisfaction survey
 NUDGE = "nudge"                      # an unassigned, or unanswered urgent, case: raise it
 KINDS = (AGENCY_FOLLOWUP, CHECKIN, CASEWORKER_FOLLOWUP, CLOSING, SURVEY, NUDGE)
+SPREAD_MINUTES = 60  # dated letters go out over this much of the start of the office's day
 # The days an agency without a directory entry is given (an inquiry sent to an address of its own).
 UNKNOWN_AGENCY_DAYS = 30
 
@@ -96,28 +97,35 @@ def add_business_hours(moment: datetime, hours: float, config: Config) -> dateti
         current = workday_start(add_days(current.date(), 1, business=True), config).astimezone(zone)
 
 
-def inquiry_answer_due(sent: datetime, rule: Standard, config: Config) -> datetime:
+def spread(due: datetime, case_id: int) -> datetime:
+    """The letters the hub sends by itself go out over the first hour of the office's day, case by case,
+    not all at its first minute: each minute's sweep stays short, and the office's mail relay, which
+    often limits messages a minute, gets them at an even pace. A case's letters keep its own minute."""
+    return due + timedelta(minutes=case_id % SPREAD_MINUTES)
+
+
+def inquiry_answer_due(sent: datetime, rule: Standard, config: Config, case_id: int) -> datetime:
     """When the first follow-up falls due: the agency's response standard after the inquiry went."""
-    return days_after(sent, rule.response_days, rule.business_days, config)
+    return spread(days_after(sent, rule.response_days, rule.business_days, config), case_id)
 
 
-def next_followup_due(sent: datetime, rule: Standard, config: Config) -> datetime:
+def next_followup_due(sent: datetime, rule: Standard, config: Config, case_id: int) -> datetime:
     """After an unanswered follow-up went: counted from when it actually went, so a hub that was down
     sends one follow-up when it comes back, not one for every period it missed."""
-    return days_after(sent, rule.followup_days, rule.business_days, config)
+    return spread(days_after(sent, rule.followup_days, rule.business_days, config), case_id)
 
 
-def interim_due(answered: datetime, rule: Standard, config: Config) -> datetime:
+def interim_due(answered: datetime, rule: Standard, config: Config, case_id: int) -> datetime:
     """After the agency answered: the next follow-up at the agency's interim cadence."""
-    return days_after(answered, rule.interim_days, rule.business_days, config)
+    return spread(days_after(answered, rule.interim_days, rule.business_days, config), case_id)
 
 
-def checkin_due(last_to_constituent: datetime, config: Config) -> datetime:
-    return days_after(last_to_constituent, config.schedule.checkin_days, False, config)
+def checkin_due(last_to_constituent: datetime, config: Config, case_id: int) -> datetime:
+    return spread(days_after(last_to_constituent, config.schedule.checkin_days, False, config), case_id)
 
 
-def survey_due(closed: datetime, config: Config) -> datetime:
-    return days_after(closed, config.schedule.survey_days, False, config)
+def survey_due(closed: datetime, config: Config, case_id: int) -> datetime:
+    return spread(days_after(closed, config.schedule.survey_days, False, config), case_id)
 
 
 def nudge_due(opened: datetime, config: Config) -> datetime:

@@ -94,10 +94,10 @@ def _checkin(reminder: Due, facts: BatchFacts, config: Config, sms_letters: froz
     if not days:
         return Plan("cancelled", "cancelled", "check-ins are turned off ([schedule] checkin_days = 0)")
     last = facts.last_to_constituent.get(reminder.case_id)
-    if last is not None and schedule.checkin_due(last, config) > now:
+    if last is not None and schedule.checkin_due(last, config, reminder.case_id) > now:
         return Plan("check-in not needed", "pending", f"a letter went to the constituent on {last:%Y-%m-%d}",
-                    due_at=schedule.checkin_due(last, config))
-    following = ((schedule.CHECKIN, schedule.checkin_due(now, config), ""),)
+                    due_at=schedule.checkin_due(last, config, reminder.case_id))
+    following = ((schedule.CHECKIN, schedule.checkin_due(now, config, reminder.case_id), ""),)
     contact = constituent_contact(reminder, "constituent-checkin", sms_letters)
     if contact is None:
         return Plan("check-in impossible", "done", "no address or number for the constituent", next=following,
@@ -128,7 +128,8 @@ def _agency_followup(reminder: Due, facts: BatchFacts, config: Config, sms_lette
                     letters=_notices(notice, (*config.supervisors, caseworker)), event=notice)
     business = schedule.next_business_start(now, config)
     if business > now:
-        return Plan("follow-up moved", "pending", "waits for the next business day", due_at=business)
+        return Plan("follow-up moved", "pending", "waits for the next business day",
+                    due_at=schedule.spread(business, reminder.case_id))
     number = unanswered + 1
     recipient = sent[-1][1]
     notice = (f"Follow-up {number} sent to {rule.name}: no answer " +
@@ -149,7 +150,8 @@ def _caseworker_followup(reminder: Due, facts: BatchFacts, config: Config, sms_l
 def _closing(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozenset[str], now: datetime) -> Plan:
     if reminder.status != "closed":
         return Plan("cancelled", "cancelled", "the case was reopened")
-    survey = ((schedule.SURVEY, schedule.survey_due(now, config), ""),) if config.schedule.survey_days else ()
+    survey = ((schedule.SURVEY, schedule.survey_due(now, config, reminder.case_id), ""),
+              ) if config.schedule.survey_days else ()
     sent = facts.closing_letters.get(reminder.case_id)
     closed = reminder.closed_at or now
     if sent is not None and (closed - sent).days < CLOSING_LETTER_GRACE_DAYS:

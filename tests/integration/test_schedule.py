@@ -2,8 +2,9 @@
 on the days it should; an agency answer cancels the follow-up; a hub down for weeks sends one follow-up,
 not a burst; unanswered follow-ups reach the supervisor; nudges; a caseworker's own follow-up date.
 
-Each day the hub runs one cycle at 09:00 in the office's zone (America/New_York), as the daemon's
-minute-by-minute sweep would find the same reminders due then.
+Each day the hub runs one cycle at 10:05 in the office's zone (America/New_York): the letters the hub
+sends by itself fall due over the first hour of the office's day (09:00 plus a minute per case), so the
+daemon's minute-by-minute sweep would have found the same ones due by then.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def office(tmp_path: Path, database_url: str) -> Iterator[Hub]:
     hub.close()
 
 
-def at(hub: Hub, day: date, hour: int = 9) -> None:
+def at(hub: Hub, day: date, hour: int = 10) -> None:
     clock = hub.clock
     assert isinstance(clock, FixedClock)
     clock.at = datetime(day.year, day.month, day.day, hour, 5, tzinfo=NEW_YORK).astimezone(UTC)
@@ -114,7 +115,7 @@ def test_a_case_lives_120_days_and_gets_exactly_the_expected_letters(office: Hub
     }
     for day in days(date(2026, 11, 24), OPENED.date() + timedelta(days=120)):
         at(hub, day)
-        run_once(hub)  # 09:05: what fell due at the start of the office's day
+        run_once(hub)  # 10:05: what fell due in the first hour of the office's day
         if day in actions:
             at(hub, day, 11)
             actions[day]()

@@ -60,6 +60,13 @@ def test_next_business_start(config: Config) -> None:
     assert schedule.next_business_start(local(2026, 11, 28, 8), config) == local(2026, 11, 30)
 
 
+def test_letters_the_hub_sends_by_itself_are_spread_over_the_first_hour_by_case(config: Config) -> None:
+    start = local(2026, 12, 1)
+    assert [schedule.spread(start, case) for case in (60, 7, 127)] == [local(2026, 12, 1), local(2026, 12, 1, 9, 7),
+                                                                      local(2026, 12, 1, 9, 7)]
+    assert schedule.checkin_due(local(2026, 11, 1, 16), config, 61) == local(2026, 12, 1, 9, 1)
+
+
 def test_an_agency_standard_falls_back_on_the_office_defaults(config: Config) -> None:
     irs = config.agency("irs")
     assert irs is not None
@@ -86,11 +93,11 @@ def test_a_checkin_waits_when_a_letter_went_to_the_constituent_recently(config: 
     now = local(2026, 12, 23, 9, 5)
     facts = replace(NOTHING, last_to_constituent={7: local(2026, 12, 1, 15)})
     plan = plan_reminder(due("checkin"), facts, config, SMS_LETTERS, now)
-    assert (plan.state, plan.due_at, plan.letters) == ("pending", local(2026, 12, 31), ())
+    assert (plan.state, plan.due_at, plan.letters) == ("pending", local(2026, 12, 31, 9, 7), ()), "case 7: 09:07"
     sent = plan_reminder(due("checkin"), NOTHING, config, SMS_LETTERS, now)
     assert sent.state == "done" and [(q.name, q.recipient, q.channel) for q in sent.letters] == [
         ("constituent-checkin", "pat@example.com", "email")]
-    assert sent.next == (("checkin", local(2027, 1, 22), ""),)
+    assert sent.next == (("checkin", local(2027, 1, 22, 9, 7), ""),)
 
 
 def test_a_checkin_goes_by_text_on_a_case_that_talks_by_text(config: Config) -> None:
@@ -111,7 +118,7 @@ def test_an_agency_followup_goes_to_where_the_inquiry_went_and_the_caseworker_he
         ("caseworker-notification", "maria.lopez@doe.example.gov", "auto-generated")]
     assert plan.letters[1].context["notice"].startswith("Follow-up 1 sent to IRS Taxpayer Advocate Service")
     saturday = plan_reminder(due("agency-followup"), facts, config, SMS_LETTERS, local(2026, 12, 26, 9, 5))
-    assert (saturday.state, saturday.due_at) == ("pending", local(2026, 12, 28)), "agencies hear on business days"
+    assert (saturday.state, saturday.due_at) == ("pending", local(2026, 12, 28, 9, 7)), "on business days"
 
 
 def test_followups_since_the_last_answer_count_toward_the_limit(config: Config) -> None:
@@ -135,7 +142,7 @@ def test_closing_letter_then_survey_unless_reopened_or_already_sent(config: Conf
     closed = due("case-closed", status="closed", closed_at=local(2027, 3, 4, 11))
     plan = plan_reminder(closed, NOTHING, config, SMS_LETTERS, local(2027, 3, 4, 11, 1))
     assert [q.name for q in plan.letters] == ["case-closed"]
-    assert plan.next == (("survey", local(2027, 3, 7), ""),)
+    assert plan.next == (("survey", local(2027, 3, 7, 9, 7), ""),)
     by_hand = replace(NOTHING, closing_letters={7: local(2027, 3, 4, 10, 59)})
     assert plan_reminder(closed, by_hand, config, SMS_LETTERS, local(2027, 3, 4, 11, 1)).letters == ()
     reopened = plan_reminder(due("survey"), NOTHING, config, SMS_LETTERS, local(2027, 3, 7))
