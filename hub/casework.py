@@ -131,7 +131,7 @@ def reopen(session: Session, case: Case, actor: Actor, now: datetime, config: Co
 
 
 def followup(session: Session, case: Case, day: date, note: str, actor: Actor, config: Config,
-             now: datetime) -> str:
+             refs: References, now: datetime) -> str:
     """A reminder to the caseworker at the start of the office's day on `day`, and now a mail to them
     with the date as a calendar event."""
     zone = ZoneInfo(config.office.timezone)
@@ -146,7 +146,6 @@ def followup(session: Session, case: Case, day: date, note: str, actor: Actor, c
     summary = f"Follow up {case.ref}" + (f": {note}" if note else "")
     event = followup_event(f"followup-{reminder.id}@{config.office.domain}", due, summary[:200],
                            f"{case.ref} {case.subject}\n{note}".strip(), now)
-    refs = References(config.office.reference_prefix, config.office.secret)
     enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="followup-invitation", recipient=owner,
             refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
             context={"notice": f"Follow-up on {spoken_date(day)}", "text": note,

@@ -7,8 +7,9 @@ only for display and for calendar rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -36,6 +37,11 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self.at = self.at + delta
+
+
+def local_moment(day: date, at: time, timezone: str) -> datetime:
+    """`at` o'clock on `day` in the zone `timezone` (an office's, a constituent's), in UTC."""
+    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from hub.app import Hub
 from hub.channels.email_parse import parse_email
 from hub.channels.imap import ImapAddress, ImapSource, connect
-from hub.channels.maildir import MaildirSource
+from hub.channels.maildir import MaildirSource, maildir_name
 from hub.delivery import DeliveryReport, deliver_due
 from hub.errors import TemporaryError
 from hub.heartbeat import watched
@@ -35,19 +36,23 @@ def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Su
 
 def inbox_name(hub: Hub) -> str:
     """The inbox's name in logs and `hub status` (the Source's `name`), known before connecting."""
+    root = _maildir_root(hub)
+    return maildir_name(root) if root else ImapAddress.parse(hub.config.inbox.url).name
+
+
+def _maildir_root(hub: Hub) -> Path | None:
+    """The inbox's folder when it is a Maildir (`maildir:PATH`), else None."""
     url = hub.config.inbox.url
-    if url.startswith("maildir:"):
-        return f"maildir:{hub.config.resolve(url[len('maildir:'):])}"
-    return ImapAddress.parse(url).name
+    return hub.config.resolve(url[len("maildir:"):]) if url.startswith("maildir:") else None
 
 
 @contextmanager
 def inbox_source(hub: Hub) -> Iterator[Source]:
     """The configured inbox: a Maildir folder, or an IMAP mailbox logged out of on the way out."""
     inbox = hub.config.inbox
-    if inbox.url.startswith("maildir:"):
-        yield MaildirSource(hub.config.resolve(inbox.url[len("maildir:"):]), inbox.processed_folder,
-                            inbox.quarantine_folder, inbox.batch_size)
+    root = _maildir_root(hub)
+    if root is not None:
+        yield MaildirSource(root, inbox.processed_folder, inbox.quarantine_folder, inbox.batch_size)
         return
     address = ImapAddress.parse(inbox.url)
     with connect(address, inbox.password) as client:  # logs out even after an error

@@ -29,8 +29,7 @@ from hub.compose import Attachment, Outgoing, carried_attachments, compose, subj
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
-from hub.letter_queue import AGENCY_LETTERS
-from hub.letters import LetterError, Letters
+from hub.letters import AGENCY_LETTERS, LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once

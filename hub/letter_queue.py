@@ -16,13 +16,11 @@ from hub.casework import Actor, record, release_problem, set_agency
 from hub.config import ADDRESS, Agency, Config
 from hub.errors import UserError
 from hub.letter_context import case_context
-from hub.letters import Letters
+from hub.letters import AGENCY_LETTERS, Letters
 from hub.models import Case, Outbox
 from hub.outbox import enqueue
 from hub.refs import References
 from hub.sms_optout import opted_out
-
-AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,15 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     return row_id, addressed.recipient
 
 
+def constituent_channel(email: str | None, phone: str | None, contact_channel: str,
+                        text_version: bool) -> tuple[str, str] | None:
+    """(channel, recipient) of a letter to the constituent: by text when the case talks by text (or there
+    is no email) and the letter has a text version, else by email; None when neither reaches them."""
+    if phone and (contact_channel == "sms" or not email) and text_version:
+        return "sms", phone
+    return ("email", email) if email else None
+
+
 def address(config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:
     """Who the letter goes to: `constituent` (by text when the case talks by text and the letter has a
     text version), `agency` (the case's agency's liaison) or an address."""
@@ -76,12 +83,12 @@ def address(config: Config, case: Case, name: str, to: str | None, letters: Lett
     if where == "constituent":
         email = case.constituent.email if case.constituent else None
         phone = case.constituent.phone if case.constituent else None
-        if phone and (case.contact_channel == "sms" or not email) and name in letters.names("sms"):
-            return Addressed(phone, None, "sms")
-        if not email:
+        reached = constituent_channel(email, phone, case.contact_channel, name in letters.names("sms"))
+        if reached is None:
             why = " and no text version of this letter" if phone else ""
             raise UserError(f"{case.ref} has no constituent address{why}; give --to ADDRESS")
-        return Addressed(email.lower(), None)
+        channel, recipient = reached
+        return Addressed(recipient if channel == "sms" else recipient.lower(), None, channel)
     if where == "agency":
         agency = config.agency(case.agency)
         if agency is None:

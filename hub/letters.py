@@ -53,6 +53,8 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "today": None,
 }
 CHANNELS = ("email", "sms")
+# The letters to an agency's liaison: the inquiry and its follow-ups.
+AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
 TO_STAFF = ("caseworker-notification", "command-reply", "followup-invitation", "followup-reminder")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # also keeps `../` out of a name typed on the command line

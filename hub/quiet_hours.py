@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from hub.clock import local_moment
 
 
 def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | None:
@@ -17,4 +19,4 @@ def quiet_until(now: datetime, zone: str, start: time, end: time) -> datetime | 
     if not quiet:
         return None
     day = local.date() if moment < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    return local_moment(day, end, zone)

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from hub import schedule
-from hub.clock import as_utc
 from hub.config import Config
+from hub.letters import AGENCY_LETTERS
 from hub.models import Case, Outbox, Party, Reminder
 
 _INSERT = insert(Reminder)
@@ -96,12 +96,12 @@ def schedule_missing(connection: Connection, config: Config, now: datetime) -> i
                        Outbox.state == "sent").scalar_subquery())
         for case_id, opened, last_sent in connection.execute(
                 select(Case.id, Case.opened_at, last).where(Case.id.in_(never))):
-            since = max(filter(None, (as_utc(opened), last_sent and as_utc(last_sent))))
+            since = max(opened, last_sent) if last_sent else opened
             rows.append(dict(case_id=case_id, kind=schedule.CHECKIN,
                              due_at=schedule.checkin_due(since, config, case_id)))
     chased = (select(Outbox.case_id, Case.agency, func.max(Outbox.sent_at))
               .join(Case, Case.id == Outbox.case_id)
-              .where(Outbox.letter.in_(("agency-inquiry", "agency-followup")), Outbox.state == "sent",
+              .where(Outbox.letter.in_(AGENCY_LETTERS), Outbox.state == "sent",
                      Outbox.case_id.in_(open_cases),
                      ~select(Reminder.id).where(Reminder.case_id == Outbox.case_id,
                                                 Reminder.kind == schedule.AGENCY_FOLLOWUP).exists())
@@ -110,7 +110,7 @@ def schedule_missing(connection: Connection, config: Config, now: datetime) -> i
         # The agency's response standard from its last letter: the closest to what it was promised.
         rule = schedule.standard(config.agency(agency_key), config)
         rows.append(dict(case_id=chased_case, kind=schedule.AGENCY_FOLLOWUP,
-                         due_at=schedule.inquiry_answer_due(as_utc(sent_at or now), rule, config, chased_case or 0)))
+                         due_at=schedule.inquiry_answer_due(sent_at or now, rule, config, chased_case or 0)))
     if rows:
         connection.execute(_INSERT, [dict(state="pending", note="set when the schedule began", owner="",
                                           created_at=now, **row) for row in rows])

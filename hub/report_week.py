@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from hub.clock import local_moment
 from hub.errors import UserError
 
 _LABEL = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
@@ -83,4 +84,4 @@ def parse_week(text: str, timezone: str) -> Week:
 
 
 def _local_midnight(day: date, timezone: str) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    return local_moment(day, time(0), timezone)

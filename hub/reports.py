@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.app import Hub
+from hub.clock import local_moment
 from hub.compose import Attachment, attachment_context
 from hub.config import WEEKDAYS
 from hub.errors import UserError
@@ -111,7 +111,6 @@ def _is_queued(session: Session, week: Week, since: datetime) -> bool:
 
 def report_moment(hub: Hub, now: datetime) -> datetime:
     """This week's report time (`[schedule] report_day` at `report_time`, office time), in UTC."""
-    zone, schedule = ZoneInfo(hub.config.office.timezone), hub.config.schedule
-    today = now.astimezone(zone).date()
-    day = today - timedelta(days=today.weekday()) + timedelta(days=WEEKDAYS.index(schedule.report_day))
-    return datetime.combine(day, schedule.report_time, tzinfo=zone).astimezone(UTC)
+    timezone, schedule = hub.config.office.timezone, hub.config.schedule
+    day = week_containing(now, timezone).monday + timedelta(days=WEEKDAYS.index(schedule.report_day))
+    return local_moment(day, schedule.report_time, timezone)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from hub.calendar import add_days, is_business_day
-from hub.clock import as_utc
+from hub.clock import as_utc, local_moment
 from hub.config import Agency, Config
 
 # The kinds of reminder rows, and what each one does when it falls due (hub.sweep).
@@ -55,7 +55,7 @@ def local_day(moment: datetime, config: Config) -> date:
 
 def workday_start(day: date, config: Config) -> datetime:
     """The start of the office's business hours on `day`, in UTC."""
-    return as_utc(datetime.combine(day, config.schedule.workday_start, ZoneInfo(config.office.timezone)))
+    return local_moment(day, config.schedule.workday_start, config.office.timezone)
 
 
 def days_after(moment: datetime, days: int, business: bool, config: Config) -> datetime:
@@ -68,7 +68,7 @@ def days_after(moment: datetime, days: int, business: bool, config: Config) -> d
 
 @lru_cache(maxsize=4096)  # a sweep asks the same few questions for thousands of reminders
 def _days_after(day: date, days: int, business: bool, timezone: str, start: time) -> datetime:
-    return as_utc(datetime.combine(add_days(day, days, business), start, ZoneInfo(timezone)))
+    return local_moment(add_days(day, days, business), start, timezone)
 
 
 def next_business_start(moment: datetime, config: Config) -> datetime:

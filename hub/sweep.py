@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from hub.app import Hub
 from hub.letter_send import letters_of
+from hub.letters import AGENCY_LETTERS
 from hub.models import Case, Event, Message, Outbox, Party, Reminder
 from hub.reminders import schedule_missing
 from hub.sweep_rules import AgencyHistory, BatchFacts, Due, Plan, plan_reminder
@@ -57,9 +58,9 @@ def sweep_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False, catch_u
     now = hub.clock.now()
     if catch_up:
         with hub.sessions.begin() as session:
-            report.counts["set for older cases"] += schedule_missing(session.connection(), hub.config, now)
-        if not report.counts["set for older cases"]:
-            del report.counts["set for older cases"]
+            missing = schedule_missing(session.connection(), hub.config, now)
+        if missing:
+            report.counts["set for older cases"] = missing
     sms_letters = frozenset(letters_of(hub).names("sms"))
     while not should_stop():
         with hub.sessions.begin() as session:
@@ -93,7 +94,7 @@ def _facts(connection: Connection, due: list[Due]) -> BatchFacts:
         for case_id, letter, recipient, state, at in connection.execute(
                 select(Outbox.case_id, Outbox.letter, Outbox.recipient, Outbox.state,
                        func.coalesce(Outbox.sent_at, Outbox.created_at))
-                .where(Outbox.case_id.in_(agency_cases), Outbox.letter.in_(("agency-inquiry", "agency-followup")),
+                .where(Outbox.case_id.in_(agency_cases), Outbox.letter.in_(AGENCY_LETTERS),
                        _WENT_OR_GOING)
                 .order_by(Outbox.case_id, Outbox.id)):
             history[case_id or 0].letters.append((letter, recipient, state, at))

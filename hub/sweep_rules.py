@@ -14,8 +14,8 @@ from typing import Any
 
 from hub import schedule
 from hub.config import Config
-from hub.intake.thread import CaseFacts
 from hub.letter_context import spoken_date
+from hub.letter_queue import constituent_channel
 from hub.outbox import AUTO_GENERATED
 
 CLOSING_LETTER_GRACE_DAYS = 1  # a case-closed letter the caseworker sent this close to the closing counts
@@ -194,14 +194,7 @@ def _nudge(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozen
 
 
 def constituent_contact(reminder: Due, letter: str, sms_letters: frozenset[str]) -> tuple[str, str] | None:
-    """(channel, recipient) for a letter to the constituent: the case's channel when the letter has a
-    version for it, else email; None when there is no way to reach them."""
-    facts = CaseFacts(reminder.case_id, reminder.ref, reminder.email, reminder.agency,
-                      constituent_phone=reminder.phone, contact_channel=reminder.contact_channel)
-    channel, recipient = facts.contact()
-    if channel == "sms" and letter not in sms_letters:
-        channel, recipient = "email", reminder.email
-    return (channel, recipient) if recipient else None
+    return constituent_channel(reminder.email, reminder.phone, reminder.contact_channel, letter in sms_letters)
 
 
 def _notices(notice: str, people: tuple[str, ...]) -> tuple[QueuedLetter, ...]:

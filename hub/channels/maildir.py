@@ -18,10 +18,15 @@ def ensure_maildir(root: Path) -> None:
         (root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+def maildir_name(root: Path) -> str:
+    """The source's name in logs and `hub status`."""
+    return f"maildir:{root}"
+
+
 class MaildirSource:
     def __init__(self, root: Path, processed_folder: str, quarantine_folder: str, batch_size: int) -> None:
         self.root = root
-        self.name = f"maildir:{root}"
+        self.name = maildir_name(root)
         self.batch_size = batch_size
         self.processed = root / f".{processed_folder}"
         self.quarantine = root / f".{quarantine_folder}"

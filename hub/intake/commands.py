@@ -144,7 +144,7 @@ def _followup(c: Context, argument: str) -> Change:
     if day is None:
         raise CaseworkError(f"#followup {argument}: expected a number of days or weeks (14d, 2w) or a date "
                             "(2026-12-05)")
-    return lambda: casework.followup(c.session, c.case, day, note.strip(), c.actor, c.config, c.now)
+    return lambda: casework.followup(c.session, c.case, day, note.strip(), c.actor, c.config, c.refs, c.now)
 
 
 def _note(c: Context, argument: str) -> Change:
