@@ -6,16 +6,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.errors import UserError
+from hub.errors import TemporaryError, UserError
 from hub.migrations import HEAD
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLSTATE classes in which the server, not the statement, is in trouble (PostgreSQL's Appendix A):
+# connection exception, transaction rollback (deadlock, serialization), insufficient resources, object not
+# in prerequisite state (lock not available), operator intervention (shutdown), system error, internal error.
+SERVER_TROUBLE = frozenset({"08", "40", "53", "55", "57", "58", "XX"})
+# What SQLite says when the file, not the statement, is the problem.
+SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no such table", "malformed")
 
 
 def make_engine(url: str) -> Engine:
@@ -73,6 +80,35 @@ def skip_disk_wait(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def is_outage(error: BaseException, engine: Engine) -> bool:
+    """Whether an error means the database is unavailable now (stop, and try again later), rather than
+    that it refused one statement for what it carried (too many variables, a value out of range): that
+    is the fate of the message at hand, and the rest goes on."""
+    if isinstance(error, TemporaryError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in SERVER_TROUBLE
+    if engine.dialect.name == "sqlite" and any(word in str(error.orig).lower() for word in SQLITE_TROUBLE):
+        return True
+    return not _answers(engine)  # a refusal without a code (client-side limits): only the server can say
+
+
+def _answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:  # whatever stops a trivial query means the database is not there
+        return False
+    return True
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:

@@ -36,3 +36,10 @@ class TemporaryError(HubError):
 
 class PermanentError(HubError):
     """A failure that will not pass by retrying."""
+
+
+def describe(error: BaseException, limit: int = 500) -> str:
+    """An unexpected error as one storable line: its class and message, without NUL or line breaks."""
+    text = " ".join(f"{type(error).__name__}: {error}".replace("\x00", "\\0").split())
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "…"

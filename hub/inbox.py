@@ -122,8 +122,10 @@ def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Pars
     for chunk, future in zip(_chunks(batch), futures, strict=True):
         try:
             results = future.result()
-        except BrokenProcessPool:  # a worker died (out of memory, a crash in C code): parse here instead
-            log.error("parse worker failed; parsing %d messages in the main process", len(chunk))
+        except (BrokenProcessPool, Exception) as error:  # a worker died (out of memory, a crash in C code), or
+            # its results could not come back: parse here instead, where every failure is the message's own
+            log.error("parse worker failed (%s); parsing %d messages in the main process", type(error).__name__,
+                      len(chunk))
             results = [parse(item.raw, item.source) for item in chunk]
         for item, parsed in zip(chunk, results, strict=True):
             yield with_raw(parsed, item.raw)

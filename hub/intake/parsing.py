@@ -18,7 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from hub.errors import QuarantineError
+from hub.errors import QuarantineError, describe
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening, screen
 
@@ -48,7 +48,12 @@ def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int,
         message = parser(raw, source, max_attachment_bytes)
     except QuarantineError as error:
         return Parsed(None, problem=str(error))
-    return Parsed(message, screen(message, office_domain))
+    except Exception as error:  # whatever strange bytes make a parser raise is this message's fate alone
+        return Parsed(None, problem=f"parsing failed: {describe(error)}")
+    try:
+        return Parsed(message, screen(message, office_domain))
+    except Exception as error:
+        return Parsed(None, problem=f"screening failed: {describe(error)}")
 
 
 def parse_chunk(parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:

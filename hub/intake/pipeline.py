@@ -10,14 +10,14 @@ import logging
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import quarantine
 from hub.clock import Clock
 from hub.config import Config
-from hub.db import skip_disk_wait
-from hub.errors import QuarantineError
+from hub.db import is_outage, skip_disk_wait
+from hub.errors import describe
 from hub.intake.apply import apply
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage
@@ -86,12 +86,14 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
         if is_stored(intake.engine, message):
             return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
         log.exception("could not file a message from %s", source)
-        return _quarantine(intake, raw, source, f"processing failed: IntegrityError: {error.orig}")
-    except OperationalError:
-        raise
-    except (QuarantineError, SQLAlchemyError, ValueError, TypeError, LookupError, AttributeError) as error:
+        return _quarantine(intake, raw, source, f"processing failed: {describe(error)}")
+    except Exception as error:
+        # Only an outage stops the batch (the source keeps the message for the next pass); anything else
+        # this one message made the code raise is its own fate, so the messages behind it are filed.
+        if is_outage(error, intake.engine):
+            raise
         log.exception("could not file a message from %s", source)
-        return _quarantine(intake, raw, source, f"processing failed: {type(error).__name__}: {error}")
+        return _quarantine(intake, raw, source, f"processing failed: {describe(error)}")
 
 
 def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:

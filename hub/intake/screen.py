@@ -46,7 +46,9 @@ MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 DELIVERY_STATUS = re.compile(rb"message/delivery-status", re.I)
 # Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
 # yield user@host.
-ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Each part is bounded (RFC 5321 §4.5.3.1) and a match starts only where a word starts: on a line of a
+# million word characters an unbounded pattern tries every start and every length before giving up.
+ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # RFC 3464 §2.3.3 Action values that mean the message got through, plus Postfix's "deliverable" from an
 # address-verification report (`sendmail -bv`, sisimai rfc3464-28).
 NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
@@ -55,9 +57,11 @@ NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 # a copy of the message, including all the headers. ------", Yahoo "--- Original message follows."), or a
 # phrase ending in "follows". Addresses after it belong to the original, not to the failure.
 RETURNED_MESSAGE = re.compile(
-    r"^\s*([-_=]{2,}.*\b(original|copy|returned|unsent|undelivered|headers?|below)\b"
-    r"|.*\b(original|returned|undelivered|message|headers?)\b.*\bfollows?\b"
+    r"^\s*([-_=]{2,}.{0,200}?\b(original|copy|returned|unsent|undelivered|headers?|below)\b"
+    r"|.{0,200}?\b(original|returned|undelivered|message|headers?)\b.{0,200}?\bfollows?\b"
     r"|(original|returned|unsent|undelivered) message\b)", re.I | re.M)
+# A delivery notice is a few kilobytes; what a bounce carries past this is not read for failed addresses.
+NOTICE_LIMIT = 100_000
 # A header-style line inside a notice ("  To:      list@example.org" in an Exchange NDR, "* From: …"): it
 # describes the original message, not the failure.
 NOTICE_HEADER_LINE = re.compile(
@@ -327,6 +331,7 @@ def _notice_text(parsed: EmailMessage) -> str:
     if not texts and html:  # an HTML-only notice (sisimai lhost-x6-*, flufl groupwise_02, yahoo_12)
         texts = [get_text(page) for page in html]
     text = "\n".join(texts).replace("\r\n", "\n").replace("\r", "\n")  # CR-only mail (sisimai maildir/mac)
+    text = text[:NOTICE_LIMIT]
     marker = RETURNED_MESSAGE.search(text)
     return text[:marker.start()] if marker else text
 
@@ -337,7 +342,8 @@ def _decoded(part: EmailMessage) -> str:
         return ""
     try:
         return data.decode(part.get_content_charset() or "latin-1", "replace")
-    except LookupError:  # an unknown charset name, e.g. "uft-8" (sisimai lhost-x3-*)
+    except (LookupError, ValueError):  # an unknown charset name, e.g. "uft-8" (sisimai lhost-x3-*), or one
+        # with a NUL in it, which the codec lookup refuses with ValueError
         return data.decode("latin-1")
 
 

@@ -59,6 +59,9 @@ class CaseMatch:
 
 
 NO_CASE = CaseMatch(None)
+# The nearest ids are looked up, In-Reply-To first, then References from the newest: a thread's last
+# hundred messages place a reply, and a message listing a million ids cannot make one statement too big.
+MAX_THREAD_IDS = 100
 
 # Built once and run on the transaction's connection: intake is the hot path of a large import, and
 # the ORM's per-statement overhead is several times the lookup itself.
@@ -82,7 +85,7 @@ _KNOWN_IDS = tuple(
 def find_case(connection: Connection, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None) -> CaseMatch:
     """`agency_number` is (agency key, control number) when the sender is an agency whose number was found."""
-    message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))
+    message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
     candidates: list[tuple[str, Reference | None]] = [
         ("plus-address", _first(refs.find_in_address(a) for a in message.recipients)),
         ("message-id", refs.find_in_message_ids(message_ids)),
