@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -34,7 +33,7 @@ from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
 from hub.sms_poll import poll_texts
 from hub.sms_text import segments
-from hub.sms_webhook import webhook_server
+from hub.sms_webhook import serve_webhook
 from hub.status import status_lines
 from hub.views import case_detail, case_summary, find_case, list_cases, triage_list
 
@@ -226,12 +225,17 @@ def _run_daemon(args: argparse.Namespace) -> int:
         _before_running(hub)
         return run_daemon(hub, lambda line: print(line, flush=True))
     if _with_hub(args, work):
-        # A job's thread was left in a network call at the stop: leave without waiting for it (what it
-        # had not committed is done again at the next start).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        # A job's thread was left in a network call at the stop: what it had not committed is done again
+        # at the next start.
+        _leave_at_once()
     return 0
+
+
+def _leave_at_once() -> None:
+    """Exit 0 without waiting for threads still running."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -274,18 +278,8 @@ def cmd_sms_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_sms_webhook(args: argparse.Namespace) -> int:
-    def work(hub: Hub) -> None:
-        server = webhook_server(hub)
-        sms = hub.config.sms
-        assert sms is not None
-        print(f"listening on {sms.listen[0]}:{server.port} for {sms.webhook_url} (Ctrl-C or SIGTERM stops)",
-              flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: server.stop())
-        try:
-            server.serve_forever()
-        finally:
-            server.stop()
-    _with_hub(args, work)
+    if _with_hub(args, lambda hub: serve_webhook(hub, lambda line: print(line, flush=True))):
+        _leave_at_once()  # a request was left at the stop: it committed nothing, polling finds its text
     return 0
 
 

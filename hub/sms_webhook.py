@@ -1,24 +1,33 @@
 """`hub sms webhook`: Twilio's incoming-message webhook feeding the same inbound path as polling.
 
 A text that arrives both ways is stored once (its Message SID is the dedupe key). A request with a
-bad signature is refused and recorded as an event, so an administrator sees probing in `hub case`-less
-event lists and logs, without the request's content.
+bad signature, or whose fields are not those of a text to this office's account (see
+hub.channels.twilio_text_fields), is refused and recorded as an event, so an administrator sees probing
+in `hub case`-less event lists and logs, without the request's content.
+
+It serves until SIGTERM or SIGINT, then takes no more requests and lets those under way finish (within
+the server's grace; a second signal stops waiting).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
+from hub import redact
 from hub.app import Hub
 from hub.channels.sms_record import SOURCE, parse_sms, sms_record
 from hub.channels.twilio import SmsLine
-from hub.channels.twilio_webhook import WebhookServer, WebhookSettings
+from hub.channels.twilio_text_fields import MAX_MEDIA_ITEMS, text_fields_problem
+from hub.channels.twilio_webhook import STOP_GRACE_SECONDS, FormParams, WebhookServer, WebhookSettings
 from hub.errors import ConfigError
 from hub.intake.pipeline import is_stored_key, process
 from hub.models import Event
+from hub.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
-MAX_MEDIA_ITEMS = 10  # Twilio's own limit per message
+SIGNAL_CHECK_SECONDS = 0.05  # while waiting for requests under way, how often a second signal is looked for
 
 
 def webhook_server(hub: Hub) -> WebhookServer:
@@ -45,10 +54,39 @@ def webhook_server(hub: Hub) -> WebhookServer:
         log.info("webhook text %s: %s", params.get("MessageSid", "?"), outcome.fate)
 
     def refused(remote: str, reason: str) -> None:
+        reason = redact.addresses(reason)
         with hub.sessions.begin() as session:
             session.add(Event(kind="webhook-refused", detail=f"{reason} (from {remote})", actor=remote, via="sms",
                               at=hub.clock.now()))
         log.warning("webhook request from %s refused: %s", remote, reason)
 
+    def check(params: FormParams) -> str | None:
+        return text_fields_problem(params, sms.account_sid)
+
     token = sms.auth_token or ""
-    return WebhookServer(WebhookSettings(sms.listen, sms.webhook_url, token), receive, refused)
+    return WebhookServer(WebhookSettings(sms.listen, sms.webhook_url, token), receive, refused, check)
+
+
+def serve_webhook(hub: Hub, announce: Callable[[str], None]) -> bool:
+    """Serve until SIGTERM or SIGINT (call from the main thread). Returns True when requests were left
+    unanswered at the stop (the caller then exits without waiting for their threads)."""
+    server = webhook_server(hub)
+    sms = hub.config.sms
+    assert sms is not None
+    with StopSignals() as signals:
+        server.start()
+        try:
+            announce(f"listening on {sms.listen[0]}:{server.port} for {sms.webhook_url} (Ctrl-C or SIGTERM stops)")
+            signals.wait()
+            log.info("stopping: the requests under way finish first")
+        finally:
+            server.stop_accepting()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while not server.wait_idle(SIGNAL_CHECK_SECONDS):
+            if (signals.wait(0) or time.monotonic() >= deadline) and server.requests_under_way:
+                left = server.requests_under_way
+                log.warning("stopping now: %d request%s left unanswered (polling finds their texts)",
+                            left, "" if left == 1 else "s")
+                return True
+    log.info("stopped")
+    return False

@@ -1,5 +1,5 @@
-"""`hub run`, the daemon, in a subprocess, for tests and benchmarks: start it, wait for its start line,
-stop it with SIGTERM, read what it logged."""
+"""`hub run`, the daemon (or another long-running command, such as `hub sms webhook`), in a subprocess, for
+tests and benchmarks: start it, wait for its start line, stop it with a signal, read what it logged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,9 +17,10 @@ START_TIMEOUT = 60.0
 
 
 class HubProcess:
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None, verbose: bool = True) -> None:
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None, verbose: bool = True,
+                 command: Sequence[str] = ("run",)) -> None:
         self.log = log
-        command = [sys.executable, "-m", "hub", *(["-v"] if verbose else []), "--config", str(config), "run"]
+        command = [sys.executable, "-m", "hub", *(["-v"] if verbose else []), "--config", str(config), *command]
         with open(log, "ab") as stderr:
             self.process = subprocess.Popen(command, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
                                             stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -33,16 +34,16 @@ class HubProcess:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for_start(self, timeout: float = START_TIMEOUT) -> str:
-        """The start line ("hub running: …"); AssertionError if the daemon ended or said nothing in time."""
+        """The start line ("hub running: …"); AssertionError if the process ended or said nothing in time."""
         wait_until(lambda: bool(self.lines) or self.process.poll() is not None, timeout, "the start line")
-        assert self.lines, f"hub run exited {self.process.returncode} before starting:\n{self.stderr()}"
+        assert self.lines, f"hub exited {self.process.returncode} before starting:\n{self.stderr()}"
         return self.lines[0]
 
-    def stop(self, timeout: float = 30.0) -> tuple[int, float]:
-        """SIGTERM; the exit code and the seconds it took to exit."""
+    def stop(self, timeout: float = 30.0, number: signal.Signals = signal.SIGTERM) -> tuple[int, float]:
+        """SIGTERM (or the signal `number`); the exit code and the seconds it took to exit."""
         started = time.monotonic()
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(number)
         code = self.process.wait(timeout)
         return code, time.monotonic() - started
 

@@ -10,10 +10,17 @@ the address it listens on. The hub usually sits behind a TLS-terminating proxy, 
 port differ from what Twilio signed, and a Host header says whatever the sender likes. A wrong
 ``public_url`` therefore shows as every text refused with "bad X-Twilio-Signature".
 
-A valid text goes to ``receive(params)`` and is answered with empty TwiML: the hub answers texts through
+A validly signed request is then shown to ``check(params)``, which may still refuse it (403, through
+``refused`` too): a signature alone can be re-spliced (see hub.channels.twilio_text_fields). A request
+that passes goes to ``receive(params)`` and is answered with empty TwiML: the hub answers texts through
 its outbox, never in the webhook response. A ``TemporaryError`` from ``receive`` becomes 503 (the hub's
 poller picks the text up later), anything else 500. Logs name a text by its MessageSid only, never by its
 body or phone numbers.
+
+``stop()`` takes no more connections at once and gives the requests under way (every accepted
+connection, from its first byte to its answer) a grace period to finish with their answer; what still
+runs after it is left to end with the process. Nothing is lost: a text is stored in one transaction, and
+one left half-done is found by the poller.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 DRAIN_LIMIT = 1024 * 1024
 POLL_SECONDS = 0.1  # stop() waits up to this long for the serving loop to notice
 REQUEST_TIMEOUT = 30.0  # seconds a client may take over its request before its thread gives up
+# How long a stop waits for the requests under way: short enough that a service manager's stop (and
+# the hub's promise of an exit within 5 s) is kept, long enough for a text with a photo or two.
+STOP_GRACE_SECONDS = 3.0
 QUERY_STRING = re.compile(r"\?\S*")
 
 
@@ -85,20 +95,22 @@ def parse_form(body: bytes) -> FormParams:
 class WebhookServer:
     """The webhook on `settings.listen`, bound at construction so that `port` is known before `start()`.
 
-    `receive` and `refused(remote_address, reason)` run in the request's own thread, several at once.
+    `check(params)` says why a validly signed request is refused all the same (None: it is not);
+    `check`, `receive` and `refused(remote_address, reason)` run in the request's own thread, several at
+    once.
     """
 
     def __init__(self, settings: WebhookSettings, receive: Callable[[dict[str, str]], None],
-                 refused: Callable[[str, str], None]) -> None:
+                 refused: Callable[[str, str], None], check: Callable[[FormParams], str | None]) -> None:
         self.settings = settings
         self.receive = receive
         self.refused = refused
+        self.check = check
         self.validator = RequestValidator(settings.auth_token)
         self.path = urlsplit(settings.public_url).path or "/"
         self._signed_base = settings.public_url.partition("#")[0].partition("?")[0]
         self._httpd = _HttpServer(settings.listen, functools.partial(_Handler, webhook=self))
         self._thread: threading.Thread | None = None
-        self._serving = False
         self._stopped = False
 
     @property
@@ -111,41 +123,72 @@ class WebhookServer:
 
     def start(self) -> None:
         """Serve in a background thread until `stop()`."""
-        if self._serving or self._stopped:
+        if self._thread is not None or self._stopped:
             raise RuntimeError("a WebhookServer serves once")
-        self._serving = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL_SECONDS,),
                                         name="twilio-webhook", daemon=True)
         self._thread.start()
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until `stop()` (from another thread) or KeyboardInterrupt."""
-        if self._serving or self._stopped:
-            raise RuntimeError("a WebhookServer serves once")
-        self._serving = True
-        try:
-            self._httpd.serve_forever(POLL_SECONDS)
-        except KeyboardInterrupt:
-            log.info("Twilio webhook interrupted")
-        finally:
-            self._httpd.server_close()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; requests under way finish in their own threads."""
+    def stop_accepting(self) -> None:
+        """Take no more connections and close the socket; the requests under way go on in their threads."""
+        if self._stopped:
+            return
         self._stopped = True
-        if self._serving:
-            # shutdown() waits for the serving loop to end, so only when one ran: else it would wait forever.
-            self._httpd.shutdown()
-        self._httpd.server_close()
         if self._thread is not None:
+            # shutdown() waits for the serving loop to end: only when one runs, in its own thread.
+            self._httpd.shutdown()
             self._thread.join()
-            self._thread = None
+        self._httpd.server_close()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the requests under way to finish; whether none is left."""
+        return self._httpd.wait_idle(timeout)
+
+    @property
+    def requests_under_way(self) -> int:
+        return self._httpd.under_way
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """`stop_accepting()`, then up to `grace` seconds for the requests under way; whether all finished."""
+        self.stop_accepting()
+        return self.wait_idle(grace)
 
 
 class _HttpServer(ThreadingHTTPServer):
+    """One daemon thread per connection (a stuck client must not keep the process alive), counted so that
+    a stop can wait for them."""
+
     def __init__(self, address: tuple[str, int], handler: Callable[..., BaseHTTPRequestHandler]) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.under_way = 0
+        self._finished = threading.Condition()
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Counted here, in the serving loop, before the thread starts: once the loop has ended the
+        # count cannot grow.
+        with self._finished:
+            self.under_way += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._one_finished()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._one_finished()
+
+    def _one_finished(self) -> None:
+        with self._finished:
+            self.under_way -= 1
+            self._finished.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._finished:
+            return self._finished.wait_for(lambda: self.under_way == 0, timeout)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, a DNS query that can stall start-up; unused here.
@@ -187,6 +230,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = self.webhook.signed_url(query if has_query else None)
         if not self.webhook.validator.validate(url, params, signature):
             self._refuse(HTTPStatus.FORBIDDEN, f"bad {SIGNATURE_HEADER}")
+            return
+        problem = self.webhook.check(params)
+        if problem is not None:
+            self._refuse(HTTPStatus.FORBIDDEN, problem)
             return
         self._deliver(params.first_values())
 

@@ -14,7 +14,7 @@ What these tests prove:
   be asked for a while), and a marked row whose text never reached Twilio is sent once.
 - A text that arrives by the webhook and by polling (and by the webhook twice, as Twilio retries) is
   stored once, with its photo; a request with a bad signature stores nothing and is recorded as a
-  "webhook-refused" event; a webhook record the parser rejects is kept in quarantine as an SMS.
+  "webhook-refused" event (test_sms_webhook.py: the requests refused despite a valid signature).
 """
 
 from __future__ import annotations
@@ -549,16 +549,3 @@ def test_a_webhook_request_with_a_bad_signature_stores_nothing_and_is_recorded(
     assert "bad X-Twilio-Signature" in refused.detail and refused.actor == "127.0.0.1" and refused.via == "sms"
     assert "Please help" not in refused.detail and PAT not in refused.detail
 
-
-def test_a_webhook_record_the_parser_rejects_is_kept_in_quarantine_as_a_text(
-        hooked: tuple[Hub, WebhookServer], twilio: FakeTwilio) -> None:
-    hub, server = hooked
-    form = {"MessageSid": "XX123", "AccountSid": twilio.account_sid, "From": PAT, "To": OFFICE_NUMBER,
-            "Body": "Hello?", "NumMedia": "0"}
-    assert post(server, form, twilio.auth_token) == 200
-    assert inbound(hub) == []
-    with hub.sessions() as session:
-        (item,) = session.scalars(select(QuarantineItem)).all()
-    assert item.channel == "sms" and item.source == "sms:twilio" and item.state == "held"
-    assert "not a Twilio Message SID" in item.reason
-    assert b'"XX123"' in item.raw and b"Hello?" in item.raw

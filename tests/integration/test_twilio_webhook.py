@@ -1,6 +1,11 @@
 """The Twilio incoming-message webhook over real HTTP on loopback: Twilio's published signature vectors
 (accepted as signed, refused when altered, re-signed with another token or unsigned), a realistic MMS
-signed by the twilio library, and the answers for wrong paths, methods, types, sizes and failing receivers.
+signed by the twilio library, the answers for wrong paths, methods, types, sizes and failing receivers,
+and a stop that lets the requests under way finish within its grace.
+
+The published vectors are voice-call requests (CallSid, Digits), not texts: they go through the signature
+layer alone (no `check`); the MMS goes through the strict checks of a text as well, which
+tests/integration/test_sms_webhook.py tries rule by rule.
 
 Each server's public_url is what Twilio would have signed (https://mycompany.com/...); the requests go to
 the loopback address with that URL's path and query, as they would through a proxy.
@@ -13,10 +18,11 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
@@ -26,7 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
-from hub.channels.twilio_webhook import EMPTY_TWIML, WebhookServer, WebhookSettings
+from hub.channels.twilio_text_fields import text_fields_problem
+from hub.channels.twilio_webhook import EMPTY_TWIML, FormParams, WebhookServer, WebhookSettings
 from hub.errors import ConfigError, TemporaryError
 from tests.corpus import CORPUS, corpus_dir
 
@@ -41,11 +48,12 @@ TARGET = "/twilio/sms?office=doe"
 BODY = "Still no word from the passport office 😟 — can you chase? A&B=C"
 SENDER = "+14155550123"
 MESSAGE_SID = "MM5f1c2a3b4c5d6e7f8091a2b3c4d5e6f7"
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 MMS = {  # what Twilio posts for an incoming MMS; the empty fields are sent (and signed) too
     "ToCountry": "US", "ToState": "CA", "SmsMessageSid": MESSAGE_SID, "NumMedia": "1", "ToCity": "",
     "FromZip": "", "SmsSid": MESSAGE_SID, "FromState": "CA", "SmsStatus": "received", "FromCity": "",
     "Body": BODY, "FromCountry": "US", "To": "+14155550100", "ToZip": "", "NumSegments": "1",
-    "MessageSid": MESSAGE_SID, "AccountSid": "AC0123456789abcdef0123456789abcdef", "From": SENDER,
+    "MessageSid": MESSAGE_SID, "AccountSid": ACCOUNT_SID, "From": SENDER,
     "ApiVersion": "2010-04-01", "MediaContentType0": "image/jpeg",
     "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/"
                  f"{MESSAGE_SID}/Media/ME0123456789abcdef0123456789abcdef",
@@ -84,9 +92,17 @@ class Hook:
         return request(self.server.port, target, body, headers)
 
 
+def a_text_to_our_account(params: FormParams) -> str | None:
+    return text_fields_problem(params, ACCOUNT_SID)
+
+
+def signature_only(params: FormParams) -> str | None:
+    return None
+
+
 @contextmanager
 def running(public_url: str = PUBLIC_URL, token: str = TOKEN, fail: BaseException | None = None,
-            **options: Any) -> Iterator[Hook]:
+            check: Callable[[FormParams], str | None] = a_text_to_our_account, **options: Any) -> Iterator[Hook]:
     """A webhook on a free loopback port; `fail` is raised by receive() after it recorded the params."""
     received: list[dict[str, str]] = []
 
@@ -97,7 +113,7 @@ def running(public_url: str = PUBLIC_URL, token: str = TOKEN, fail: BaseExceptio
 
     refusals: list[tuple[str, str]] = []
     settings = WebhookSettings((LOOPBACK, 0), public_url, token, **options)
-    server = WebhookServer(settings, receive, lambda address, reason: refusals.append((address, reason)))
+    server = WebhookServer(settings, receive, lambda address, reason: refusals.append((address, reason)), check)
     server.start()
     try:
         yield Hook(server, received, refusals)
@@ -176,7 +192,8 @@ def test_published_vector_accepted_and_tampering_refused(vector: Vector) -> None
     name, value = vector.pairs[0]
     altered = urlencode([(name, value + "1"), *vector.pairs[1:]]).encode()
     target = target_of(vector.url)
-    with running(vector.url, vector.token) as hook:
+    assert "MessageSid" not in first_values(vector.pairs), "a text's vector would go through the strict checks"
+    with running(vector.url, vector.token, check=signature_only) as hook:
         reply = hook.post(target, vector.body, vector.signature)
         assert (reply.status, reply.body) == (200, EMPTY_TWIML)
         assert hook.received == [first_values(vector.pairs)] and hook.refused == []
@@ -276,21 +293,49 @@ def test_other_error_in_receive_is_500_logged_by_message_sid_only(caplog: pytest
     assert "POST /twilio/sms" in logged  # the access log, at DEBUG, without its query string
 
 
-def test_serve_forever_returns_on_stop() -> None:
-    received: list[dict[str, str]] = []
-    server = WebhookServer(WebhookSettings((LOOPBACK, 0), PUBLIC_URL, TOKEN), received.append,
-                           lambda address, reason: None)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
+@contextmanager
+def held_receive() -> Iterator[tuple[WebhookServer, threading.Event, threading.Event, list[int]]]:
+    """A started server whose receive() waits for `release` after setting `entered`, and a client thread
+    that posts the MMS, its answer's status going into the list."""
+    entered, release = threading.Event(), threading.Event()
+
+    def receive(params: dict[str, str]) -> None:
+        entered.set()
+        release.wait(30)
+
+    server = WebhookServer(WebhookSettings((LOOPBACK, 0), PUBLIC_URL, TOKEN), receive, lambda address, reason: None,
+                           a_text_to_our_account)
+    server.start()
+    statuses: list[int] = []
+    headers = {"Content-Type": FORM, "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(PUBLIC_URL, MMS)}
+    client = threading.Thread(target=lambda: statuses.append(
+        request(server.port, TARGET, urlencode(MMS).encode(), headers).status))
+    client.start()
     try:
-        signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL, MMS)
-        headers = {"Content-Type": FORM, "X-Twilio-Signature": signature}
-        assert request(server.port, TARGET, urlencode(MMS).encode(), headers).status == 200
+        assert entered.wait(30)
+        yield server, entered, release, statuses
     finally:
+        release.set()
+        client.join(30)
         server.stop()
-        thread.join(timeout=5)
-    assert not thread.is_alive()
-    assert received == [MMS]
+
+
+def test_stop_lets_a_request_under_way_finish_with_its_answer() -> None:
+    with held_receive() as (server, _, release, statuses):
+        server.stop_accepting()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((LOOPBACK, server.port), timeout=10).close()
+        assert server.requests_under_way == 1 and statuses == []
+        release.set()
+        assert server.stop(grace=30)
+        assert server.requests_under_way == 0
+    assert statuses == [200]
+
+
+def test_stop_gives_up_on_a_request_that_outlasts_the_grace() -> None:
+    with held_receive() as (server, _, _, statuses):
+        assert server.stop(grace=0.1) is False
+        assert server.requests_under_way == 1 and statuses == []
 
 
 @pytest.mark.parametrize(("public_url", "token"), [("/twilio/sms", TOKEN), ("https://hub.example.org/sms", "")])

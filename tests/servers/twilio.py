@@ -8,7 +8,8 @@ message (``POST …/Messages.json``), listing messages newest first with the To/
 instances, and the media content behind a 307 redirect to a storage path, as Twilio redirects to its
 storage host. A test texts the office (`text_office`), reads what the hub sent (`sent`), and makes it fail
 on purpose: the next requests refused (`fail_next`), a recipient who replied STOP (`carrier_opted_out`),
-the server stopped and started again on the same port.
+media downloads held until the test lets them go (`hold_media`), the server stopped and started again on
+the same port.
 
 Typical use in a test::
 
@@ -299,6 +300,8 @@ class FakeTwilio:
         self._failures: list[Reply] = []
         self._requests: list[tuple[str, str]] = []
         self._connections: set[socket.socket] = set()
+        self._media_released = threading.Event()  # cleared: downloads of media content wait
+        self._media_released.set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -354,6 +357,13 @@ class FakeTwilio:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         with self._lock:
             self._failures.extend([Reply.json(status, error_body(status, code, text), headers)] * times)
+
+    def hold_media(self) -> None:
+        """Make downloads of media content wait (each up to STOP_TIMEOUT) until `release_media()`."""
+        self._media_released.clear()
+
+    def release_media(self) -> None:
+        self._media_released.set()
 
     @property
     def requests(self) -> list[tuple[str, str]]:
@@ -420,6 +430,7 @@ class FakeTwilio:
                 return self._failures.pop(0)
         try:
             if storage is not None:
+                self._media_released.wait(STOP_TIMEOUT)
                 return self._storage(storage.group(1))
             if not self._authenticated(authorization):
                 raise TwilioError(401, UNAUTHENTICATED, "Authenticate",
