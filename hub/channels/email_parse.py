@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from dataclasses import replace
 from email import message_from_bytes
@@ -21,6 +20,7 @@ from typing import Any
 import mailparser
 from inscriptis import get_text
 
+from hub.channels.email_key import content_key
 from hub.channels.reply_text import new_text
 from hub.clock import as_utc
 from hub.errors import QuarantineError
@@ -106,7 +106,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
         return InboundMessage(
             channel="email",
             source=source,
-            dedupe_key=f"mid:{message_id}" if message_id else f"sha256:{hashlib.sha256(raw).hexdigest()}",
+            dedupe_key=content_key(raw),
             raw=raw,
             sender=sender,
             sender_name=sender_name,

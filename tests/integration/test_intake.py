@@ -6,9 +6,10 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from hub.app import Hub
+from hub.db import migrate
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.refs import Reference
 from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, tally
@@ -60,6 +61,58 @@ def test_the_same_message_twice_is_stored_once(hub: Hub) -> None:
     assert feed(hub, raw).fate == "duplicate"
     assert feed(hub, raw.replace(b"Subject:", b"X-Relay: again\nSubject:")).fate == "duplicate"
     assert (tally(hub).cases, tally(hub).messages, len(outbox(hub))) == (1, 1, 1)
+
+
+def test_the_same_message_delivered_again_with_other_trace_headers_is_a_duplicate(hub: Hub) -> None:
+    """A second delivery (another alias, a relay, IMAP and a Maildir copy) differs in its trace headers and
+    line ends, not in what its sender wrote."""
+    raw = email(message_id="<twice@example.com>")
+    again = (b"Received: from relay.example.net by mx.doe.example.gov; Mon, 23 Nov 2026 14:01:00 +0000\r\n"
+             b"Delivered-To: casework-alias@doe.example.gov\r\nReturn-Path: <pat@example.com>\r\n"
+             + raw.replace(b"\r\n", b"\n"))
+    assert feed(hub, raw).fate == "new-case"
+    assert feed(hub, again).fate == "duplicate"
+    assert tally(hub).messages == 1
+
+
+def test_different_messages_sharing_a_message_id_are_each_stored(hub: Hub) -> None:
+    """Web forms and scanners that reuse one fixed Message-ID: three people, three messages, three cases."""
+    shared = "<form-submission@forms.example.com>"
+    outcomes = [feed(hub, email(sender=f"person{number}@example.com", subject=f"Form {number}",
+                                body=f"Request number {number}", message_id=shared)) for number in range(3)]
+
+    assert [outcome.fate for outcome in outcomes] == ["new-case"] * 3
+    assert len({outcome.case_ref for outcome in outcomes}) == 3
+    assert (tally(hub).cases, tally(hub).messages) == (3, 3)
+    assert feed(hub, email(sender="person1@example.com", subject="Form 1", body="Request number 1",
+                           message_id=shared)).fate == "duplicate", "the same content is still a duplicate"
+
+
+def test_a_reply_reusing_a_message_id_threads_on_its_own_merits(hub: Hub) -> None:
+    ref = open_case(hub)
+    shared = "<scanner@copier.example.com>"
+    first = feed(hub, email(sender="someone.else@example.org", subject="Scan", message_id=shared))
+    reply = feed(hub, email(sender="pat@example.com", subject=f"Re: [{ref}] My pension is late", body="Scan attached",
+                            message_id=shared))
+
+    assert first.fate == "new-case"
+    assert (reply.fate, reply.case_ref) == ("case", str(ref))
+
+
+def test_messages_stored_under_the_older_message_id_keys_are_still_recognised_after_the_upgrade(hub: Hub) -> None:
+    kept = [email(message_id="<kept@example.com>", sender="kept@example.com"),
+            b"From: noid@example.com\r\nTo: casework@doe.example.gov\r\nSubject: no id\r\n\r\nhello\r\n"]
+    assert [feed(hub, raw).fate for raw in kept] == ["new-case", "new-case"]
+    with hub.engine.begin() as connection:  # the keys as the version before wrote them
+        connection.execute(update(Message).where(Message.message_id.is_not(None))
+                           .values(dedupe_key="mid:" + Message.message_id))
+        connection.execute(update(Message).where(Message.message_id.is_(None)).values(dedupe_key="sha256:old"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+
+    migrate(hub.engine)
+
+    assert [feed(hub, raw).fate for raw in kept] == ["duplicate", "duplicate"]
+    assert tally(hub).messages == 2
 
 
 def test_messages_without_message_id_are_deduplicated_by_content(hub: Hub) -> None:
