@@ -109,7 +109,8 @@ class Message(Base):
     """One inbound or outbound message. Inbound rows keep the raw bytes and their disposition."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_case_at", "case_id", "at"),)
+    __table_args__ = (Index("ix_messages_case_at", "case_id", "at"),
+                      Index("ix_messages_sender_received", "sender", "received_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     direction: Mapped[str] = mapped_column(String(3))

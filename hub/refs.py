@@ -2,15 +2,19 @@
 
 A reference looks like `CW-26-00042-K7`: the office prefix, the two-digit year, a sequence number
 and a two-character check code keyed by the office secret. Without the secret a guessed or mistyped
-reference fails verification, so it can never attach a message to somebody else's case.
+reference fails verification, so it can never attach a message to somebody else's case by chance.
 
-Where references are found: in text (subject, body; any case, with or without brackets or dashes),
-in the plus-part of an address (`casework+cw2600042k7@…`, more may follow after a dot) and inside the
-Message-IDs the hub generates (`<hub.cw2600042k7.…@domain>`).
+Two characters are for people: short enough to read over the phone, but one in 961 guesses passes. So
+the tokens only machines carry also carry a long code (20 base-32 characters, 100 bits, keyed by the
+same secret): the plus-address `casework+cw2600042k7.<code>@…` and the Message-IDs the hub generates,
+`<hub.cw2600042k7.<code>.<random>@domain>`. Tokens in the older form (no long code) still verify as
+people's references. Every reference-shaped token a message carries is found and judged, not only the
+first that verifies: deciding what the tokens of one message mean is hub.intake.thread's job.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 # No 0/O, 1/I/L: the code is read aloud over the phone and typed from paper letters.
 CHECK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 MESSAGE_ID_MARK = "hub."
+TOKEN_LENGTH = 20  # base-32 characters of the long code: 100 bits
+TOKEN_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,19 @@ class Reference:
     def compact(self) -> str:
         """The form used in addresses and Message-IDs: lowercase, no dashes."""
         return f"{self.prefix}{self.year:02d}{self.sequence:05d}{self.check}".lower()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A reference-shaped token found in a message, whether or not it verified."""
+
+    written: str                    # as it appeared, for the reason a message is held
+    reference: Reference | None     # None when its check code (or long code) failed
+    keyed: bool = False             # it carried the long code: only the hub's own mail has that
+
+    @property
+    def verified(self) -> bool:
+        return self.reference is not None
 
 
 class References:
@@ -72,35 +91,57 @@ class References:
 
     def find_in_text(self, text: str) -> Reference | None:
         """The first verified reference anywhere in a subject or body."""
-        return next(self._all_in_text(text), None)
+        return next((c.reference for c in self.candidates_in_text(text) if c.reference), None)
 
-    def _all_in_text(self, text: str) -> Iterator[Reference]:
-        for match in self._text.finditer(text or ""):
-            found = self._verified(match)
-            if found:
-                yield found
+    def candidates_in_text(self, text: str) -> list[Candidate]:
+        """Every reference-shaped token in a subject or body: people's references (the short code)."""
+        return [Candidate(match.group(0), self._verified(match)) for match in self._text.finditer(text or "")]
 
     def find_in_address(self, address: str) -> Reference | None:
-        """`local+cw2600042k7@domain` or `local+cw2600042k7.more@domain`."""
+        found = self.candidate_in_address(address)
+        return found.reference if found else None
+
+    def candidate_in_address(self, address: str) -> Candidate | None:
+        """`local+cw2600042k7.<long code>@domain`; in the older form, `local+cw2600042k7[.more]@domain`."""
         local = (address or "").rsplit("@", 1)[0]
         if "+" not in local:
             return None
-        tag = local.split("+", 1)[1].split(".", 1)[0]
-        return self._from_compact(tag)
+        return self._from_tag(local.split("+", 1)[1].split("."), address)
 
     def find_in_message_ids(self, message_ids: Iterable[str]) -> Reference | None:
-        """A reference inside one of the Message-IDs the hub generated."""
+        """A verified reference inside one of the Message-IDs the hub generated."""
+        return next((c.reference for c in self.candidates_in_message_ids(message_ids) if c.reference), None)
+
+    def candidates_in_message_ids(self, message_ids: Iterable[str]) -> list[Candidate]:
+        """`<hub.cw2600042k7.<long code>.<random>@…>`; in the older form, `<hub.cw2600042k7.<random>@…>`."""
+        found = []
         for message_id in message_ids:
             left = message_id.strip("<> ").split("@", 1)[0]
             if left.lower().startswith(MESSAGE_ID_MARK):
-                found = self._from_compact(left[len(MESSAGE_ID_MARK):].split(".", 1)[0])
-                if found:
-                    return found
-        return None
+                candidate = self._from_tag(left[len(MESSAGE_ID_MARK):].split("."), message_id)
+                if candidate is not None:
+                    found.append(candidate)
+        return found
 
-    def _from_compact(self, tag: str) -> Reference | None:
-        match = self._compact.match(tag)
-        return self._verified(match) if match else None
+    def _from_tag(self, parts: list[str], written: str) -> Candidate | None:
+        match = self._compact.match(parts[0])
+        if not match:
+            return None
+        reference = self._verified(match)
+        code = parts[1].lower() if len(parts) > 1 else ""
+        if len(code) == TOKEN_LENGTH and set(code) <= TOKEN_ALPHABET:
+            keyed = reference is not None and hmac.compare_digest(code, self.token_code(reference))
+            return Candidate(written, reference if keyed else None, keyed=True)
+        return Candidate(written, reference)
+
+    def token_code(self, reference: Reference) -> str:
+        """The long code of the tokens only machines carry."""
+        digest = hmac.new(self._key, f"token:{reference}".encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode().lower()[:TOKEN_LENGTH]
+
+    def tag(self, reference: Reference) -> str:
+        """The reference as our plus-addresses and Message-IDs carry it: compact form and long code."""
+        return f"{reference.compact}.{self.token_code(reference)}"
 
     def _verified(self, match: re.Match[str]) -> Reference | None:
         candidate = Reference(match.group(1).upper(), int(match.group(2)), int(match.group(3)),
@@ -109,14 +150,13 @@ class References:
 
     def plus_address(self, office_address: str, reference: Reference) -> str:
         local, domain = office_address.rsplit("@", 1)
-        return f"{local}+{reference.compact}@{domain}"
+        return f"{local}+{self.tag(reference)}@{domain}"
 
     def message_id(self, domain: str, reference: Reference | str | None) -> str:
         """A fresh Message-ID of ours; it carries the case reference (or its text) when there is one."""
         if isinstance(reference, str):
-            tag = reference.replace("-", "").lower()
-        else:
-            tag = reference.compact if reference else "office"
+            reference = self.parse(reference)
+        tag = self.tag(reference) if reference else "office"
         return f"<{MESSAGE_ID_MARK}{tag}.{secrets.token_hex(8)}@{domain}>"
 
     def redact(self, text: str) -> str:

@@ -106,7 +106,7 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
         skip_disk_wait(connection)
         number = control_number(identity.agency, message)
         match = find_case(connection, message, intake.refs, screening.returned_ids,
-                          (identity.agency.key, number) if identity.agency and number else None)
+                          (identity.agency.key, number) if identity.agency and number else None, now)
         decision = route(screening, identity, match, message, intake.config, now)
         if intake.archive:
             decision = replace(decision, effects=tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL)))

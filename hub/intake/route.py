@@ -105,6 +105,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
           config: Config, received: datetime | None = None) -> Decision:
     if screening.is_automatic:
         return _automatic(screening, match)
+    if match.refused:
+        return _triage(identity.role, match.refused, match)
     if identity.role == "unknown":
         return _triage(identity.role, "no sender address", match)
     if identity.role == "office":

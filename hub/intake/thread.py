@@ -1,22 +1,28 @@
 """Which case does this message belong to?
 
-In order: a verified reference (plus-address, our Message-IDs in In-Reply-To/References, the body,
-the subject), then In-Reply-To/References against any Message-ID stored on a case, then — for mail
-from an agency — the agency's own control number stored on a case from its first reply. A reference
-only counts when its check code verifies, so a guessed or mistyped one never reaches another case's file.
+In order: its references (plus-address, our Message-IDs in In-Reply-To/References, the body, the
+subject), then In-Reply-To/References against any Message-ID stored on a case, then — for mail from an
+agency — the agency's own control number stored on a case from its first reply.
+
+Every reference-shaped token in the message is judged together, so that no list of guesses can thread
+it: a token with the long code only our own mail carries decides; failing that, the people's references
+(two-character check code) must all verify and name one case. A message with a token that fails, or
+with references to two cases, is held for a caseworker with the reason, and so is, for a day, every
+message threaded by people's references from a sender whose references failed three times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from hub.intake.message import InboundMessage
 from hub.models import Case, Message, Outbox, Party
-from hub.refs import Reference, References
+from hub.refs import Candidate, Reference, References
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class CaseMatch:
     facts: CaseFacts | None
     via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | phone | none
     others: tuple[str, ...] = ()  # by phone: the references of the sender's other open cases
+    refused: str = ""  # why the message's references may not thread it (it goes to triage)
 
     @property
     def case_id(self) -> int | None:
@@ -62,6 +69,12 @@ NO_CASE = CaseMatch(None)
 # The nearest ids are looked up, In-Reply-To first, then References from the newest: a thread's last
 # hundred messages place a reply, and a message listing a million ids cannot make one statement too big.
 MAX_THREAD_IDS = 100
+# The reason that marks a message whose references failed, and how many of those a sender may send in a
+# day before their messages threaded by people's references are held too: a guess a message, slowly.
+REFERENCE_FAILED = "reference check failed"
+FAILURES_ALLOWED = 3
+FAILURE_WINDOW = timedelta(days=1)
+MAX_NAMED = 3
 
 # Built once and run on the transaction's connection: intake is the hot path of a large import, and
 # the ORM's per-statement overhead is several times the lookup itself.
@@ -83,20 +96,26 @@ _KNOWN_IDS = tuple(
 
 
 def find_case(connection: Connection, message: InboundMessage, refs: References,
-              extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None) -> CaseMatch:
+              extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None,
+              now: datetime | None = None) -> CaseMatch:
     """`agency_number` is (agency key, control number) when the sender is an agency whose number was found."""
     message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
-    candidates: list[tuple[str, Reference | None]] = [
-        ("plus-address", _first(refs.find_in_address(a) for a in message.recipients)),
-        ("message-id", refs.find_in_message_ids(message_ids)),
-        ("body", refs.find_in_text(message.text)),
-        ("subject", refs.find_in_text(message.subject)),
-    ]
-    for via, reference in candidates:
-        if reference is not None:
-            row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
-            if row is not None:
-                return CaseMatch(_facts(row), via)
+    found = [("plus-address", c) for c in map(refs.candidate_in_address, message.recipients) if c is not None]
+    found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
+    found += [("body", c) for c in refs.candidates_in_text(message.text)]
+    found += [("subject", c) for c in refs.candidates_in_text(message.subject)]
+    reference, via, keyed, refused = judge(found)
+    if refused:
+        return CaseMatch(None, "refused", refused=refused)
+    if reference is not None and not keyed and now is not None:
+        failures = connection.execute(_FAILURES, {"sender": message.sender, "since": now - FAILURE_WINDOW}).scalar()
+        if failures and failures >= FAILURES_ALLOWED:
+            return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this sender "
+                                                      "in the last day, so its references are not trusted for now")
+    if reference is not None:
+        row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
+        if row is not None:
+            return CaseMatch(_facts(row), via)
     if message_ids:
         case_id = _case_of_known_message(connection, message_ids)
         if case_id is not None:
@@ -113,6 +132,50 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
     return NO_CASE
 
 
+_FAILURES = (select(func.count()).select_from(Message)
+             .where(Message.sender == bindparam("sender"), Message.received_at >= bindparam("since"),
+                    Message.disposition == "triage", Message.reason.startswith(REFERENCE_FAILED)))
+
+
+def judge(found: list[tuple[str, Candidate]]) -> tuple[Reference | None, str, bool, str]:
+    """(reference, where it was found, whether by a long code, why none may be used) for all the reference
+    tokens of one message, each with where it was found."""
+    forged = [c.written for _, c in found if c.keyed and not c.verified]
+    if forged:
+        return None, "", True, f"{REFERENCE_FAILED}: a case token that does not verify ({_named(forged)})"
+    keyed = _first_places([(where, c) for where, c in found if c.keyed])
+    if len(keyed) > 1:
+        return None, "", True, f"case tokens of {len(keyed)} different cases ({_named([str(r) for r in keyed])})"
+    if keyed:
+        [(reference, where)] = keyed.items()
+        return reference, where, True, ""
+    failed = [c.written for _, c in found if not c.verified]
+    if failed:
+        return None, "", False, f"{REFERENCE_FAILED}: {_named(failed)} does not verify"
+    people = _first_places(found)
+    if len(people) > 1:
+        return None, "", False, f"references to {len(people)} different cases ({_named([str(r) for r in people])})"
+    if people:
+        [(reference, where)] = people.items()
+        return reference, where, False, ""
+    return None, "none", False, ""
+
+
+def _first_places(found: list[tuple[str, Candidate]]) -> dict[Reference, str]:
+    """Each verified reference with the first place it was found, in the order of `found`."""
+    places: dict[Reference, str] = {}
+    for where, candidate in found:
+        if candidate.reference is not None:
+            places.setdefault(candidate.reference, where)
+    return places
+
+
+def _named(items: list[str]) -> str:
+    unique = list(dict.fromkeys(" ".join(item.split())[:80] for item in items))
+    more = f" and {len(unique) - MAX_NAMED} more" if len(unique) > MAX_NAMED else ""
+    return ", ".join(unique[:MAX_NAMED]) + more
+
+
 def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...]) -> int | None:
     known: dict[str, int] = {}
     for query in _KNOWN_IDS:
@@ -127,5 +190,3 @@ def _facts(row: Sequence[Any]) -> CaseFacts:
     return CaseFacts(*row)
 
 
-def _first(items: Iterable[Reference | None]) -> Reference | None:
-    return next((item for item in items if item is not None), None)

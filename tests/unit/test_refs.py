@@ -49,8 +49,9 @@ def test_bare_mistyped_or_glued_references_are_not_found(text: str) -> None:
 
 def test_plus_address_round_trip_with_extra_after_a_dot() -> None:
     address = refs.plus_address("casework@doe.example.gov", REF)
-    assert address == f"casework+{REF.compact}@doe.example.gov"
+    assert address == f"casework+{REF.compact}.{refs.token_code(REF)}@doe.example.gov"
     assert refs.find_in_address(address) == REF
+    assert refs.find_in_address(f"casework+{REF.compact}@doe.example.gov") == REF, "the older form still reads"
     assert refs.find_in_address(f"casework+{REF.compact}.agency-ssa@doe.example.gov") == REF
     assert refs.find_in_address(address.upper()) == REF
     assert refs.find_in_address("casework@doe.example.gov") is None
@@ -64,6 +65,26 @@ def test_our_message_ids_carry_the_reference() -> None:
     assert refs.find_in_message_ids(["<other@example.com>", message_id]) == REF
     assert refs.message_id("doe.example.gov", REF) != message_id, "each Message-ID is fresh"
     assert refs.find_in_message_ids(["<hub.office.abc@doe.example.gov>"]) is None
+
+
+def test_tokens_only_machines_carry_have_a_long_keyed_code() -> None:
+    code = refs.token_code(REF)
+    assert len(code) == 20 and code.isalnum() and code.islower(), "100 bits, lowercase base 32"
+    assert References("CW", "another-secret-of-sufficient-length").token_code(REF) != code
+    assert refs.token_code(refs.make(26, 43)) != code
+    [candidate] = refs.candidates_in_message_ids([refs.message_id("doe.example.gov", REF)])
+    assert (candidate.reference, candidate.keyed) == (REF, True)
+    forged = code[:-1] + ("a" if code[-1] != "a" else "b")
+    candidate = refs.candidate_in_address(f"casework+{REF.compact}.{forged}@doe.example.gov")
+    assert candidate is not None and (candidate.reference, candidate.keyed) == (None, True)
+    [legacy] = refs.candidates_in_message_ids([f"<hub.{REF.compact}.0123456789abcdef@doe.example.gov>"])
+    assert (legacy.reference, legacy.keyed) == (REF, False)
+
+
+def test_every_reference_in_a_text_is_a_candidate_verified_or_not() -> None:
+    guesses = " ".join(f"CW-26-00042-{a}{b}" for a in "ABC" for b in "23")
+    found = refs.candidates_in_text(f"{guesses} and {REF}")
+    assert len(found) == 7 and [c.reference for c in found if c.verified] == [REF]
 
 
 def test_redaction_drops_the_check_code() -> None:
