@@ -56,7 +56,10 @@ def create_file(path: Path) -> None:
 
 
 def tighten(path: Path, mode: int) -> None:
-    """Take away from `path` what others may do beyond `mode`, when it is ours; a warning when it is not."""
+    """Take away from `path` what others may do beyond `mode`, when it is ours.
+
+    A file of another user's (a configuration root keeps, readable by the service's group) is how that
+    user chose to share it with us: only access for every user on the machine is worth a warning."""
     try:
         status = path.stat()
     except FileNotFoundError:
@@ -65,8 +68,12 @@ def tighten(path: Path, mode: int) -> None:
     if not current & ~mode & 0o077:
         return
     if status.st_uid != os.geteuid():
-        log.warning("%s is open to other users (%04o) but belongs to another user; make it %04o", path,
-                    current, mode)
+        if current & 0o007:
+            log.warning("%s is open to every user on this machine (%04o); its owner can close it", path, current)
         return
-    os.chmod(path, current & mode)
+    try:
+        os.chmod(path, current & mode)
+    except OSError as error:  # a read-only file system, say: the office still runs
+        log.warning("%s is open to other users (%04o) and cannot be closed: %s", path, current, error.strerror)
+        return
     log.warning("%s was open to other users (%04o); now %04o", path, current, current & mode)
