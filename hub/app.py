@@ -14,6 +14,7 @@ from hub.clock import Clock, SystemClock
 from hub.config import Config
 from hub.db import open_database, session_factory
 from hub.intake.pipeline import Intake
+from hub.private_files import FILE_MODE, FOLDER_MODE, tighten
 from hub.refs import References
 
 
@@ -43,5 +44,9 @@ def config_path(explicit: str | None) -> Path:
 
 def open_hub(path: Path, clock: Clock | None = None) -> Hub:
     config = config_module.load(path)
+    # An office made by an older version, or by hand: its secret and its var/ (the database, the Maildirs)
+    # become the service user's alone. The SQLite database itself is tightened where it is opened.
+    tighten(path, FILE_MODE)
+    tighten(config.resolve("var"), FOLDER_MODE)
     engine = open_database(config.database_url)
     return Hub(config, engine, session_factory(engine), clock or SystemClock())

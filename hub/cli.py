@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from hub import __version__, letter_send, quarantine, reports
+from hub import __version__, letter_send, logs, private_files, quarantine, redact, reports
 from hub.app import Hub, config_path, open_hub
 from hub.case_actions import ACTIONS, run_action
 from hub.channels.email_parse import parse_email
@@ -155,12 +155,17 @@ def _iso_time(text: str) -> datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything is written: every file 0600 and folder 0700, in this process and those it starts.
+    umask = os.umask(private_files.UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(umask)  # for a caller that runs main() in its own process, as the tests do
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # mail-parser warns about every MIME part it does not render (e.g. text/rfc822-headers in each
-    # bounce); the hub keeps the raw message whole, so that is not news at WARNING.
-    logging.getLogger("mailparser").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    logs.configure(logging.INFO if args.verbose else logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except TemporaryError as error:
@@ -169,14 +174,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, HubError) as error:
         print(f"hub: {error}", file=sys.stderr)
         return EXIT_ERROR
-    except OperationalError as error:
-        print(f"hub: database error: {str(error.orig).strip().splitlines()[0]}", file=sys.stderr)
-        return EXIT_TEMPORARY
+    except DBAPIError as error:
+        print(f"hub: database error: {_database_reason(error)}", file=sys.stderr)
+        return EXIT_TEMPORARY if isinstance(error, OperationalError) else EXIT_ERROR
     except KeyboardInterrupt:
         print("hub: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+
+
+def _database_reason(error: DBAPIError) -> str:
+    """The database's own first line: no statement, no parameters, no DETAIL quoting the row's values."""
+    lines = str(error.orig).strip().splitlines()
+    return redact.addresses(lines[0]) if lines else type(error.orig).__name__
 
 
 def _with_hub(args: argparse.Namespace, work: Callable[[Hub], Any], clock: FixedClock | None = None) -> Any:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.errors import TemporaryError, UserError
 from hub.migrations import HEAD
+from hub.private_files import FILE_MODE, create_file, make_folder, tighten
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -26,17 +27,33 @@ SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no su
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's error (and so every traceback and log line quoting it) would
+    # otherwise carry the row's values: addresses, numbers, whole messages.
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        _private_sqlite_file(url)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
     # OperationalError that the caller treats as temporary.
-    return create_engine(url, pool_recycle=1800)
+    return create_engine(url, pool_recycle=1800, hide_parameters=True)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database file made 0600 before SQLite opens it (SQLite would make it 0644 less the umask); its
+    -wal and -shm files take the database's mode. A file an older version made is tightened."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        make_folder(path.parent)
+        create_file(path)
+    except OSError as error:
+        raise UserError(f"cannot create the database {path}: {error.strerror}") from None
+    for each in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        tighten(each, FILE_MODE)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

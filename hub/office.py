@@ -7,7 +7,6 @@ an HTML-only message in Spanish) so `hub run --once` has something to show.
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -21,6 +20,7 @@ from hub.channels.maildir import ensure_maildir
 from hub.clock import Clock, SystemClock
 from hub.db import make_engine, migrate
 from hub.errors import UserError
+from hub.private_files import make_folder, write_file
 from hub.refs import References
 
 
@@ -32,16 +32,16 @@ def init_office(folder: Path, demo: bool = False, clock: Clock | None = None) ->
         raise UserError(f"{hub_toml} already exists; not overwriting an office's configuration")
     packaged = resources.files("hub.packaged.config")
     try:
-        config_dir.mkdir(parents=True, exist_ok=True)
-        (folder / "var").mkdir(mode=0o700, exist_ok=True)
+        make_folder(config_dir)
+        make_folder(folder / "var")
     except OSError as error:
         raise UserError(f"cannot create {folder}: {error.strerror}") from None
-    os.chmod(folder / "var", 0o700)
+    # The configuration holds the reference secret: written 0600 like everything else the hub writes.
     text = packaged.joinpath("hub.toml").read_text().replace("REPLACED-BY-HUB-INIT", secrets.token_urlsafe(32))
-    _write_private(hub_toml, text)
+    write_file(hub_toml, text)
     agencies = config_dir / "agencies.toml"
     if not agencies.exists():
-        _write_private(agencies, packaged.joinpath("agencies.toml").read_text())
+        write_file(agencies, packaged.joinpath("agencies.toml").read_text())
     config = config_module.load(hub_toml)
     _letters_folder(config.resolve(config.letters.folder))
     engine = make_engine(config.database_url)
@@ -49,7 +49,6 @@ def init_office(folder: Path, demo: bool = False, clock: Clock | None = None) ->
         migrate(engine)
     finally:
         engine.dispose()
-    _make_private(config.database_url)
     if demo:
         seed_demo_inbox(config, (clock or SystemClock()).now())
     return hub_toml
@@ -65,24 +64,10 @@ it, and check the result with `hub letter preview NAME --case REF`. The first li
 
 
 def _letters_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     readme = folder / "README.txt"
     if not readme.exists():
-        readme.write_text(LETTERS_README.format(folder=folder.name))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Config files hold the reference secret: readable by the service user only."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-
-
-def _make_private(database_url: str) -> None:
-    if database_url.startswith("sqlite:///"):
-        path = Path(database_url[len("sqlite:///"):])
-        if path.exists():
-            os.chmod(path, 0o600)
+        write_file(readme, LETTERS_README.format(folder=folder.name))
 
 
 def seed_demo_inbox(config: config_module.Config, now: datetime) -> int:
@@ -106,5 +91,5 @@ def seed_demo_inbox(config: config_module.Config, now: datetime) -> int:
             "ack_id": refs.message_id(config.office.domain, first),
         }
         raw = Template(demo.joinpath(name).read_text()).substitute(values).replace("\n", "\r\n")
-        (inbox / "new" / f"{int(now.timestamp())}.demo{number:02d}.{name}").write_bytes(raw.encode())
+        write_file(inbox / "new" / f"{int(now.timestamp())}.demo{number:02d}.{name}", raw)
     return len(names)

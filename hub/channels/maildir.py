@@ -11,11 +11,13 @@ from collections.abc import Hashable, Iterator
 from pathlib import Path
 
 from hub.inbox import Item
+from hub.private_files import make_folder
 
 
 def ensure_maildir(root: Path) -> None:
+    """The Maildir `root` with its cur/, new/ and tmp/: what is missing is made 0700."""
     for sub in ("cur", "new", "tmp"):
-        (root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_folder(root / sub)
 
 
 def maildir_name(root: Path) -> str:

@@ -11,6 +11,8 @@ import os
 import threading
 from pathlib import Path
 
+from hub.private_files import make_folder
+
 SUBFOLDERS = ("cur", "new", "tmp")
 
 
@@ -34,9 +36,8 @@ def deliver(folder: Path, raw: bytes, message_id: str) -> str:
     delivered; the call then writes nothing and returns the same name.
     """
     name = file_name(message_id)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for sub in SUBFOLDERS:
-        (folder / sub).mkdir(mode=0o700, exist_ok=True)
+        make_folder(folder / sub)
     if is_delivered(folder, name):
         return name
     temporary = folder / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"

@@ -18,6 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from hub import logs
 from hub.errors import QuarantineError, describe
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening, screen
@@ -26,7 +27,7 @@ Parser = Callable[[bytes, str, int], InboundMessage]
 Parse = Callable[[bytes, str], "Parsed"]
 # Modules the worker needs, loaded once by the fork server rather than by each worker (the default
 # would load the hub's command line, database code included).
-WORKER_MODULES = ["hub.intake.parsing", "hub.channels.email_parse"]
+WORKER_MODULES = ["hub.intake.parsing", "hub.channels.email_parse", "hub.logs"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def parse_workers(parser: Parser) -> Iterator[Executor | None]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_MODULES)
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
-                             initargs=(os.getpid(),)) as workers:
+                             initargs=(os.getpid(), logging.getLogger().getEffectiveLevel())) as workers:
         workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
         yield workers
 
@@ -94,12 +95,14 @@ def _warm_up(_parser: Parser) -> None:
     """Nothing to do: receiving the parser has imported its modules into the worker."""
 
 
-def _worker_setup(hub_pid: int) -> None:
-    """In a parse worker: log like the hub, and leave when the hub process is gone, even if it was
-    killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its queue for ever).
+def _worker_setup(hub_pid: int, log_level: int) -> None:
+    """In a parse worker: log like the hub (redacted, at its level), and leave when the hub process is gone,
+    even if it was killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its
+    queue for ever).
 
     Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
     current message) and ends the worker itself, so the worker ignores SIGINT."""
+    logs.configure(log_level)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
