@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hub.config_checks import check_agencies, check_staff
+from hub.config_table import Table, read_toml
 from hub.errors import ConfigError
 from hub.intake.urgency import DEFAULT_RULES, UrgencyRules
 
-ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PREFIX = re.compile(r"^[A-Z]{1,6}$")
 
 
@@ -167,6 +166,17 @@ class Staff:
         return word in {self.email, self.short.lower(), self.first_name.lower(), self.email.split("@")[0]} - {""}
 
 
+def person_named(staff: tuple[Staff, ...], word: str) -> Staff | None:
+    """The one person `word` names: the one whose short name it is, else the one who answers to it."""
+    word = word.strip().lower()
+    if not word:
+        return None
+    for found in ([p for p in staff if p.short.lower() == word], [p for p in staff if p.answers_to(word)]):
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
+
+
 @dataclass(frozen=True)
 class Agency:
     key: str
@@ -180,6 +190,7 @@ class Agency:
     interim_days: int = 0    # after an answer, the next follow-up this many days later (0: response_days)
     followup_days: int = 0   # between unanswered follow-ups (0: the office's [schedule] followup_days)
     followup_limit: int = 0  # unanswered follow-ups before the supervisor is told (0: the office's)
+    require_authentication: bool = True  # its mail must pass DKIM/SPF to count as the agency's
 
     @property
     def interim(self) -> int:
@@ -228,67 +239,12 @@ class Config:
 
     def person(self, word: str) -> Staff | None:
         """The one staff member a caseworker means by `word`; None when nobody or several answer to it."""
-        found = [person for person in self.staff if person.answers_to(word)]
-        return found[0] if len(found) == 1 else None
+        return person_named(self.staff, word)
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, made absolute against the office folder."""
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self.home / path
-
-
-class _Table:
-    """Reads typed values out of one TOML table, naming file and key in every complaint."""
-
-    def __init__(self, data: dict[str, Any], file: Path, name: str) -> None:
-        self.data, self.file, self.name = data, file, name
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        where = f"[{self.name}] {key}" if self.name else key
-        return ConfigError(f"{self.file}: {where}: {problem}")
-
-    def get(self, key: str, kind: type, default: Any = ...) -> Any:
-        if key not in self.data:
-            if default is ...:
-                raise self.fail(key, "missing")
-            return default
-        value = self.data[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise self.fail(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
-        return value
-
-    def text(self, key: str, default: Any = ...) -> str:
-        return self.get(key, str, default)
-
-    def positive(self, key: str, default: int) -> int:
-        value = self.get(key, int, default)
-        if value <= 0:
-            raise self.fail(key, f"must be a positive number, got {value}")
-        return value
-
-    def address(self, key: str, default: Any = ...) -> str:
-        value = self.text(key, default)
-        if value and not ADDRESS.match(value):
-            raise self.fail(key, f"not an email address: {value!r}")
-        return value.lower() if value else value
-
-    def table(self, key: str) -> _Table:
-        value = self.data.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        return _Table(value, self.file, key if not self.name else f"{self.name}.{key}")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file (run `hub init DIR` to make one)") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: not readable by this user") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
 
 
 def office_home(path: Path) -> Path:
@@ -299,7 +255,7 @@ def office_home(path: Path) -> Path:
 
 def load(path: Path) -> Config:
     """Read and validate the configuration at `path` (and agencies.toml beside it)."""
-    root = _Table(read_toml(path), path, "")
+    root = Table(read_toml(path), path, "")
     home = office_home(path)
     office = _office(root.table("office"))
     database = root.table("database")
@@ -308,9 +264,9 @@ def load(path: Path) -> Config:
     limits = root.table("limits")
     letters = root.table("letters")
     commands = root.table("commands")
-    staff = _staff(root, path)
-    agencies_path = path.parent / "agencies.toml"
-    agencies = load_agencies(agencies_path) if agencies_path.exists() else ()
+    staff = _staff(root)
+    agencies = load_agencies(path.parent / "agencies.toml")
+    sms = root.table("sms")  # asked for even when absent, so that a misspelt [smss] is told of [sms]
     config = Config(
         path=path,
         home=home,
@@ -352,9 +308,11 @@ def load(path: Path) -> Config:
         commands=Commands(require_authentication=commands.get("require_authentication", bool, True)),
         assignment=_assignment(root.table("assignment"), staff),
         urgency=_urgency(root.table("urgency")),
-        sms=_sms(root.table("sms")) if "sms" in root.data else None,
+        sms=_sms(sms) if root.has("sms") else None,
         schedule=_schedule(root.table("schedule")),
     )
+    root.reject_unknown()
+    check_staff(config, root.tables("staff"))
     if not config.office.intake_address:
         if not staff:
             raise root.table("office").fail("intake_address", "needed when no [[staff]] is configured: where "
@@ -366,7 +324,7 @@ def load(path: Path) -> Config:
     return config
 
 
-def _office(table: _Table) -> Office:
+def _office(table: Table) -> Office:
     timezone = table.text("timezone", "America/New_York")
     try:
         ZoneInfo(timezone)
@@ -375,7 +333,8 @@ def _office(table: _Table) -> Office:
     prefix = table.text("reference_prefix", "CW").upper()
     if not PREFIX.match(prefix):
         raise table.fail("reference_prefix", f"must be 1 to 6 letters, got {prefix!r}")
-    secret = os.environ.get("HUB_SECRET") or table.text("secret")
+    written = table.text("secret", "")  # read even when HUB_SECRET replaces it: a key of this table all the same
+    secret = os.environ.get("HUB_SECRET") or written
     if len(secret) < 16:
         raise table.fail("secret", "must be at least 16 characters (`hub init` writes a random one)")
     return Office(
@@ -394,7 +353,7 @@ def _office(table: _Table) -> Office:
     )
 
 
-def _database_url(url: str, home: Path, table: _Table) -> str:
+def _database_url(url: str, home: Path, table: Table) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         relative = url[len("sqlite:///"):]
         return f"sqlite:///{(home / relative) if relative else relative}"
@@ -403,33 +362,30 @@ def _database_url(url: str, home: Path, table: _Table) -> str:
     return url
 
 
-def _source_url(table: _Table, key: str, default: str) -> str:
+def _source_url(table: Table, key: str, default: str) -> str:
     url = table.text(key, default)
     if not re.match(r"^(maildir:|imaps?://|smtps?://)", url):
         raise table.fail(key, f"expected maildir:PATH, imap://, imaps://, smtp:// or smtps://, got {url!r}")
     return url
 
 
-def _staff(root: _Table, path: Path) -> tuple[Staff, ...]:
-    entries = root.data.get("staff", [])
-    if not isinstance(entries, list):
-        raise root.fail("staff", "expected [[staff]] tables")
-    people = []
-    for number, entry in enumerate(entries, start=1):
-        table = _Table(entry, path, f"staff #{number}")
-        agencies = table.get("agencies", list, [])
-        people.append(Staff(name=table.text("name"), email=table.address("email"),
-                            agencies=tuple(str(a).lower() for a in agencies), title=table.text("title", ""),
-                            short=table.text("short", ""), supervisor=table.get("supervisor", bool, False)))
-    return tuple(people)
+def _staff(root: Table) -> tuple[Staff, ...]:
+    return tuple(Staff(name=table.text("name"), email=table.address("email"),
+                       agencies=tuple(str(a).lower() for a in table.get("agencies", list, [])),
+                       title=table.text("title", ""), short=table.text("short", ""),
+                       supervisor=table.get("supervisor", bool, False))
+                 for table in root.tables("staff"))
 
 
 def load_agencies(path: Path) -> tuple[Agency, ...]:
     """The agency directory: one `[agencies.KEY]` table per agency."""
-    root = _Table(read_toml(path), path, "")
+    if not path.exists():
+        raise ConfigError(f"{path}: no agency directory beside hub.toml (`hub init` writes the example; "
+                          "an office that deals with no agency keeps the file, empty)")
+    root = Table(read_toml(path), path, "")
     directory = root.table("agencies")
     agencies = []
-    for key in directory.data:
+    for key in directory.entries():
         table = directory.table(key)
         domains = table.get("domains", list)
         if not domains or not all(isinstance(d, str) and "." in d for d in domains):
@@ -446,11 +402,14 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             interim_days=_not_negative(table, "interim_days"),
             followup_days=_not_negative(table, "followup_days"),
             followup_limit=_not_negative(table, "followup_limit"),
+            require_authentication=table.get("require_authentication", bool, True),
         ))
+    root.reject_unknown()
+    check_agencies(agencies, [directory.table(key) for key in directory.data])
     return tuple(agencies)
 
 
-def _pattern(table: _Table, key: str) -> re.Pattern[str] | None:
+def _pattern(table: Table, key: str) -> re.Pattern[str] | None:
     """A regular expression; its first group (or the whole match when it has none) is the number."""
     text = table.text(key, "")
     if not text:
@@ -465,24 +424,24 @@ ASSIGNMENT_RULES = ("portfolio", "weekday", "fewest-open")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def _assignment(table: _Table, staff: tuple[Staff, ...]) -> Assignment:
+def _assignment(table: Table, staff: tuple[Staff, ...]) -> Assignment:
     rules = table.get("rules", list, [])
     for rule in rules:
         if rule not in ASSIGNMENT_RULES:
             raise table.fail("rules", f"unknown rule {rule!r} (known: {', '.join(ASSIGNMENT_RULES)})")
     days = table.table("weekdays")
     weekdays = []
-    for day, who in days.data.items():
+    for day, who in days.entries().items():
         if day.lower() not in WEEKDAYS:
             raise days.fail(day, f"not a weekday (known: {', '.join(WEEKDAYS)})")
-        found = [p for p in staff if isinstance(who, str) and p.answers_to(who)]
-        if len(found) != 1:
+        found = person_named(staff, who) if isinstance(who, str) else None
+        if found is None:
             raise days.fail(day, f"{who!r} is not exactly one [[staff]] member")
-        weekdays.append((day.lower(), found[0].email))
+        weekdays.append((day.lower(), found.email))
     return Assignment(tuple(str(rule) for rule in rules), tuple(weekdays))
 
 
-def _sms(table: _Table) -> Sms:
+def _sms(table: Table) -> Sms:
     # Imported here: the parse worker imports this module and needs none of the phone-number data.
     from hub.phones import normalise
 
@@ -511,7 +470,7 @@ def _sms(table: _Table) -> Sms:
         timeout_seconds=table.positive("timeout_seconds", 30), poll_seconds=table.positive("poll_seconds", 60))
 
 
-def _schedule(table: _Table) -> Schedule:
+def _schedule(table: Table) -> Schedule:
     day = table.text("report_day", "monday").lower()
     if day not in WEEKDAYS:
         raise table.fail("report_day", f"not a weekday (known: {', '.join(WEEKDAYS)})")
@@ -525,14 +484,14 @@ def _schedule(table: _Table) -> Schedule:
         workday_start=start, workday_end=end, report_day=day, report_time=_clock_time(table, "report_time", "07:00"))
 
 
-def _not_negative(table: _Table, key: str, default: int = 0) -> int:
+def _not_negative(table: Table, key: str, default: int = 0) -> int:
     value = table.get(key, int, default)
     if value < 0:
         raise table.fail(key, f"must be 0 or more, got {value}")
     return int(value)
 
 
-def _clock_time(table: _Table, key: str, default: str) -> time:
+def _clock_time(table: Table, key: str, default: str) -> time:
     text = table.text(key, default)
     try:
         return time.fromisoformat(text)
@@ -540,8 +499,10 @@ def _clock_time(table: _Table, key: str, default: str) -> time:
         raise table.fail(key, f"expected a time of day such as {default!r}, got {text!r}") from None
 
 
-def _urgency(table: _Table) -> UrgencyRules:
+def _urgency(table: Table) -> UrgencyRules:
+    known = [rule.name for rule in fields(UrgencyRules)]
+    table.declare(*known)  # a key outside these is reported with the other unknown keys, with its closest match
     try:
-        return UrgencyRules.from_table(table.data)
+        return UrgencyRules.from_table({key: value for key, value in table.data.items() if key in known})
     except ValueError as error:
         raise ConfigError(f"{table.file}: {error}") from None

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.casework import Actor, record, release_problem, set_agency
-from hub.config import ADDRESS, Agency, Config
+from hub.config import Agency, Config
+from hub.config_table import ADDRESS
 from hub.errors import UserError
 from hub.letter_context import case_context
 from hub.letters import AGENCY_LETTERS, Letters

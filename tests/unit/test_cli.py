@@ -162,6 +162,27 @@ def test_missing_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 1 and "no such configuration file" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("file, old, new, message", [
+    ("hub.toml", "[outbound]\n", "[outbond]\n", "[outbond]: unknown section, did you mean [outbound]?"),
+    ("agencies.toml", "business_days = false", "busines_days = false",
+     "[agencies.ssa] busines_days: unknown key, did you mean business_days?"),
+    ("agencies.toml", "[agencies.", None, "no agency directory beside hub.toml"),
+])
+def test_configuration_mistakes_stop_every_command_with_one_line(office: Path, capsys: pytest.CaptureFixture[str],
+                                                                 file: str, old: str, new: str | None,
+                                                                 message: str) -> None:
+    path = office.parent / file
+    text = path.read_text()
+    assert old in text
+    if new is None:
+        path.unlink()
+    else:
+        path.write_text(text.replace(old, new, 1))
+    for command in (["cases"], ["run", "--once"]):
+        code, _, err = run(capsys, "--config", str(office), *command)
+        assert code == 1 and err.startswith(f"hub: {path}: {message}") and err.count("\n") == 1, err
+
+
 def test_unreachable_database_is_one_line(office: Path, capsys: pytest.CaptureFixture[str]) -> None:
     office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
                                                  'url = "postgresql+psycopg://nobody@127.0.0.1:1/none"'))
