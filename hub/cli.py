@@ -227,6 +227,11 @@ def _before_running(hub: Hub) -> None:
         logging.getLogger("hub").warning(
             "[commands] require_authentication = false: anyone who writes a staff address into From: can "
             "command the hub and send mail as the office")
+    for agency in hub.config.agencies:
+        if not agency.require_authentication:
+            logging.getLogger("hub").warning(
+                "agencies.toml: %s (%s): require_authentication = false: anyone who writes an address of its "
+                "domains into From: can answer for the agency on a case", agency.name, agency.key)
 
 
 def _run_daemon(args: argparse.Namespace) -> int:

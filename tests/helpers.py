@@ -25,6 +25,12 @@ STAFF = "maria.lopez@doe.example.gov"
 STAFF_AUTHENTICATED = "mx.doe.example.gov; dkim=pass header.d=doe.example.gov; spf=pass smtp.mailfrom=doe.example.gov"
 
 
+def vouched(address: str) -> str:
+    """The Authentication-Results the office's receiving server writes on genuine mail from `address`'s domain."""
+    domain = address.rsplit("@", 1)[1].strip("> ")
+    return f"mx.doe.example.gov; dkim=pass header.d={domain}; dmarc=pass header.from={domain}"
+
+
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
                 agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None) -> Hub:

@@ -318,13 +318,14 @@ def _trace(rng: random.Random, sender_domain: str, to: str, date: datetime,
     ip = f"{rng.randint(20, 209)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
     host = f"mail-{_token(rng, 6)}.{sender_domain}"
     stamp = format_datetime(date + timedelta(seconds=rng.randint(1, 40)))
+    # The office MX's authentication milter writes its verdict above the MX's own Received line.
     return [
         ("Delivered-To", to),
-        ("Received", f"from {host} ({host} [{ip}])\n\tby {MX} (Postfix) with ESMTPS id {_token(rng, 12).upper()}"
-                     f"\n\tfor <{to}>; {stamp}"),
-        ("Received-SPF", f"pass (mx.doe.example.gov: domain of {sender_domain} designates {ip} as permitted sender)"),
         ("Authentication-Results", f"{MX};\n\tdkim=pass header.d={sender_domain};\n\tspf=pass "
                                    f"smtp.mailfrom={sender_domain};\n\tdmarc=pass header.from={sender_domain}"),
+        ("Received-SPF", f"pass (mx.doe.example.gov: domain of {sender_domain} designates {ip} as permitted sender)"),
+        ("Received", f"from {host} ({host} [{ip}])\n\tby {MX} (Postfix) with ESMTPS id {_token(rng, 12).upper()}"
+                     f"\n\tfor <{to}>; {stamp}"),
         ("Received", f"by {host} with SMTP id {_token(rng, 16)};\n\t{format_datetime(date)}"),
         ("DKIM-Signature", _signature_header(rng, sender_domain)),
         *(_provider_headers(rng, sender_domain, date) if provider else []),

@@ -1,6 +1,7 @@
-"""Authentication: did the office's own mail server vouch for this staff message's From domain?
+"""Authentication: did the office's own mail server vouch for this message's From domain?
 
-Staff commands change cases, so a message only counts as the staff member's when the receiving server's
+Staff commands change cases and agency answers move them on, so a message only counts as a staff
+member's or an agency's when the receiving server's
 RFC 8601 Authentication-Results say so: `dmarc=pass` for the From domain, or an aligned `dkim=pass` or
 `spf=pass` (DMARC relaxed alignment, RFC 7489 §3.1: the From domain is the result's domain or a subdomain
 of it). Only results from the configured authserv-id count. Doubt means no: an unreadable header that
@@ -19,6 +20,8 @@ from email.utils import getaddresses
 
 import authres
 import authres.core
+
+from hub.intake.message import InboundMessage
 
 METHODS = ("dmarc", "dkim", "spf")  # also the order in which a passing result is named in the reason
 # Real headers stay under a few KiB; authres re-slices the text per token, so an enormous value is only cost.
@@ -61,6 +64,14 @@ class _StrictHeader(authres.core.AuthenticationResultsHeader):
     def __init__(self, feature_context: object, *args: object, **kwargs: object) -> None:
         kwargs["strict"] = True
         super().__init__(feature_context, *args, **kwargs)
+
+
+def sender_verdict(message: InboundMessage, authserv_id: str) -> Verdict:
+    """Whether the office's server vouches for the sender of `message`: the From header names exactly that
+    address (not a second one, not only Sender or Return-Path), and its domain passes."""
+    if message.from_address != message.sender:
+        return Verdict(False, "the From header does not name exactly this sender's address")
+    return verify(message.authentication_results, authserv_id, message.from_address)
 
 
 def verify(results: Sequence[str], authserv_id: str, from_address: str) -> Verdict:

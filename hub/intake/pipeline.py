@@ -99,7 +99,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 
 def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
-    identity = identify(message.sender, intake.config)
+    identity = identify(message, intake.config)
     # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
     # than the statements of a typical message.
     with intake.engine.begin() as connection:

@@ -107,6 +107,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return _automatic(screening, match)
     if match.refused:
         return _triage(identity.role, match.refused, match)
+    if identity.doubt:
+        return _triage(identity.role, f"unauthenticated agency mail: {identity.doubt}", match)
     if identity.role == "unknown":
         return _triage(identity.role, "no sender address", match)
     if identity.role == "office":

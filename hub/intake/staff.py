@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hub.casework import Actor, CaseworkError, record, set_agency
 from hub.config import Config
 from hub.errors import UserError
-from hub.intake.authentication import verify
+from hub.intake.authentication import sender_verdict
 from hub.intake.commands import CommandBlock, Context, change_for, parse_commands
 from hub.intake.message import InboundMessage
 from hub.intake.thread import CaseFacts
@@ -109,7 +109,7 @@ def _authentication_problem(message: InboundMessage, config: Config) -> str:
         return "the From header does not name exactly this staff address"
     if not config.commands.require_authentication:
         return ""
-    verdict = verify(message.authentication_results, config.office.authserv_id, message.from_address)
+    verdict = sender_verdict(message, config.office.authserv_id)
     return "" if verdict.authenticated else verdict.reason
 
 

@@ -28,7 +28,7 @@ from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
 from hub.intake.commands import help_lines
 from hub.models import Case, Event, Message, Outbox, Release, Reminder
-from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office
+from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office, vouched
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -111,6 +111,11 @@ def arrive(hub: Hub, message: EmailMessage | bytes, *above: tuple[str, str]) -> 
     found = re.search(rb"(?im)^Message-ID:\s*(<[^>]+>)", raw)
     assert found is not None
     return found.group(1).decode()
+
+
+def from_agency(hub: Hub, message: EmailMessage) -> str:
+    """An agency's message, authenticated by the office's own server."""
+    return arrive(hub, message, ("Authentication-Results", vouched(str(message["From"]))), ("Received", RECEIVED))
 
 
 def from_staff(hub: Hub, message: EmailMessage | bytes, results: str = STAFF_AUTHENTICATED) -> str:
@@ -231,7 +236,8 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
     assert case_of(hub, ref).status == "pending-agency", "an inquiry sent means waiting on the agency"
 
     # The agency answers the inquiry: the case is open again, and its caseworker hears of it.
-    arrive(hub, answer(inquiry, f"SSA Congressional Unit <{LIAISON}>", "We need the constituent's current address."))
+    from_agency(hub, answer(inquiry, f"SSA Congressional Unit <{LIAISON}>",
+                            "We need the constituent's current address."))
     assert cycle(hub).inbox.fates == {"case": 1}
     assert case_of(hub, ref).status == "open"
     assert "Answer from Social Security Administration" in subject(smtp.sent_to(SAM)[-1])
@@ -415,14 +421,14 @@ def test_portfolio_gives_a_case_to_whoever_carries_its_agency(tmp_path: Path, da
         # An agency's answer sets the agency of a case that has none, and the portfolio rule follows.
         by_answer = new_case(hub, sender="lee@example.org", subject="My husband's SSI").ref
         assert case_of(hub, by_answer).assignee is None
-        answered = arrive(hub, mail(f"SSA Congressional Affairs <{LIAISON}>", OFFICE_ADDRESS,
+        answered = from_agency(hub, mail(f"SSA Congressional Affairs <{LIAISON}>", OFFICE_ADDRESS,
                                     f"Re: [{by_answer}] Congressional inquiry", "We have opened a file."))
         assert cycle(hub).inbox.fates == {"case": 1}
         assert (case_of(hub, by_answer).agency, case_of(hub, by_answer).assignee) == ("ssa", MARIA)
         assert rule_assignments(hub, by_answer) == [
             (f"assigned to Maria Lopez <{MARIA}> by portfolio (ssa)", "hub", "rule", row_of(hub, answered).id)]
         vet = new_case(hub, sender="vet@example.org", subject="My GI Bill").ref
-        arrive(hub, mail(f"VA Liaison <{VA_LIAISON}>", OFFICE_ADDRESS, f"Re: [{vet}] Inquiry", "Received."))
+        from_agency(hub, mail(f"VA Liaison <{VA_LIAISON}>", OFFICE_ADDRESS, f"Re: [{vet}] Inquiry", "Received."))
         cycle(hub)
         assert (case_of(hub, vet).agency, case_of(hub, vet).assignee) == ("va", SAM)
     finally:
@@ -488,7 +494,7 @@ def test_without_rules_cases_stay_with_the_intake_address(tmp_path: Path, databa
         assert smtp.sent_to(MARIA) == [] and smtp.sent_to(SAM) == []
         from_staff(hub, answer(notice, MARIA, "#agency va"))
         cycle(hub)
-        arrive(hub, mail(f"VA Liaison <{VA_LIAISON}>", OFFICE_ADDRESS, f"Re: [{ref}] Inquiry", "Received."))
+        from_agency(hub, mail(f"VA Liaison <{VA_LIAISON}>", OFFICE_ADDRESS, f"Re: [{ref}] Inquiry", "Received."))
         cycle(hub)
         assert (case_of(hub, ref).agency, case_of(hub, ref).assignee) == ("va", None)
         assert rule_assignments(hub, ref) == []

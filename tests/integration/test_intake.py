@@ -14,7 +14,7 @@ from hub.app import Hub
 from hub.db import MIGRATIONS, migrate
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.refs import Reference
-from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, tally
+from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, tally, vouched
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +156,8 @@ def test_agency_reply_with_rewritten_subject_threads_as_agency(hub: Hub) -> None
     [ack] = outbox(hub)
     outcome = feed(hub, email(sender="Liaison <congressional.liaison@ssa.gov>",
                               subject="RESPONSE: Control No. 2026-CI-0412", body="The claim was approved.",
-                              headers={"In-Reply-To": ack.message_id}))
+                              headers={"In-Reply-To": ack.message_id,
+                                       "Authentication-Results": vouched("congressional.liaison@ssa.gov")}))
     assert (outcome.fate, outcome.case_ref) == ("case", str(ref))
     assert messages_on(hub, ref)[-1].kind == "agency"
 

@@ -26,7 +26,7 @@ from hub.clock import FixedClock
 from hub.cycle import Cycle, run_once
 from hub.errors import ConfigError, UserError
 from hub.models import Case, Message, Outbox
-from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office
+from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office, vouched
 from tests.servers.smtp import SmtpServer, running_smtp
 
 pytestmark = pytest.mark.integration
@@ -46,6 +46,12 @@ def arrive(hub: Hub, message: EmailMessage) -> None:
     """Put a message in the office's Maildir inbox, as the office's mail server would."""
     inbox = mailbox.Maildir(hub.config.resolve("var/inbox"), create=True)
     inbox.add(message.as_bytes(policy=policy.SMTP))
+
+
+def from_agency(message: EmailMessage) -> EmailMessage:
+    """The message with the verdict the office's receiving server writes on genuine agency mail."""
+    message["Authentication-Results"] = vouched(str(message["From"]))
+    return message
 
 
 def cycle(hub: Hub, later: timedelta = timedelta(minutes=1)) -> Cycle:
@@ -159,15 +165,15 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     rewritten = mail(f"SSA Congressional Unit <{LIAISON}>", OFFICE_ADDRESS,
                      "Inquiry response Control No. 2026-CI-04412", "We have reinstated the payments.",
                      str(inquiry.message["Message-ID"]))
-    arrive(hub, rewritten)
+    arrive(hub, from_agency(rewritten))
     assert cycle(hub).inbox.fates == {"case": 1}
     agency_answer = case_messages(hub)[-2] if case_messages(hub)[-1].direction == "out" else case_messages(hub)[-1]
     assert (agency_answer.kind, agency_answer.case_id) == ("agency", case.id)
     assert (only_case(hub).agency, only_case(hub).agency_control) == ("ssa", "2026-CI-04412")
 
     # Later agency mail with only its control number threads too, and our mail repeats the number.
-    arrive(hub, mail(f"SSA Congressional Unit <{LIAISON}>", OFFICE_ADDRESS, "Control No. 2026-CI-04412 closed",
-                     "The matter is resolved."))
+    arrive(hub, from_agency(mail(f"SSA Congressional Unit <{LIAISON}>", OFFICE_ADDRESS,
+                                 "Control No. 2026-CI-04412 closed", "The matter is resolved.")))
     assert cycle(hub).inbox.fates == {"case": 1}
     letter_send.send(hub, "agency-followup", case.ref, None, force=False)
     cycle(hub)

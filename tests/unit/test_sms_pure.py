@@ -13,7 +13,7 @@ import pytest
 from hub import config
 from hub.channels.sms_record import Media, parse_sms, sms_record
 from hub.errors import ConfigError, QuarantineError
-from hub.intake.identify import Identity, identify
+from hub.intake.identify import Identity, role_of
 from hub.intake.keywords import keyword
 from hub.intake.message import InboundMessage
 from hub.intake.route import Notify, OptIn, OptOut, QueueLetter, route
@@ -131,8 +131,8 @@ def test_a_bad_sms_key_is_one_line_naming_it(tmp_path: Path, line: str, problem:
 
 
 def test_a_number_is_a_constituent_unless_it_is_the_office(sms_config: config.Config) -> None:
-    assert identify(PAT, sms_config).role == "constituent"
-    assert identify("+15555550100", sms_config).role == "office"
+    assert role_of(PAT, sms_config).role == "constituent"
+    assert role_of("+15555550100", sms_config).role == "office"
 
 
 def _text(body: str) -> InboundMessage:
