@@ -119,7 +119,8 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
     outgoing = prepared.outgoing
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
-        provider_id = await transport.send(raw, hub.config.office.address, outgoing.recipient, outgoing.message_id)
+        envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
+        provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
     except ConfigError:
         _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
         raise

@@ -27,6 +27,9 @@ CHECK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 MESSAGE_ID_MARK = "hub."
 TOKEN_LENGTH = 20  # base-32 characters of the long code: 100 bits
 TOKEN_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+# The envelope sender of each letter (VERP): `casework+bounce-<outbox row>.<long code>@…`, so that a bounce
+# names the letter it is about by the address it comes back to. The dash keeps it apart from a reference.
+BOUNCE_MARK = "bounce-"
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,10 @@ class References:
 
     def token_code(self, reference: Reference) -> str:
         """The long code of the tokens only machines carry."""
-        digest = hmac.new(self._key, f"token:{reference}".encode(), hashlib.sha256).digest()
+        return self._code(f"token:{reference}")
+
+    def _code(self, what: str) -> str:
+        digest = hmac.new(self._key, what.encode(), hashlib.sha256).digest()
         return base64.b32encode(digest).decode().lower()[:TOKEN_LENGTH]
 
     def tag(self, reference: Reference) -> str:
@@ -147,6 +153,22 @@ class References:
         candidate = Reference(match.group(1).upper(), int(match.group(2)), int(match.group(3)),
                               match.group(4).upper())
         return candidate if self.verify(candidate) else None
+
+    def bounce_address(self, office_address: str, outbox_id: int) -> str:
+        """The envelope sender of outbox row `outbox_id`'s letter."""
+        local, domain = office_address.rsplit("@", 1)
+        return f"{local}+{BOUNCE_MARK}{outbox_id}.{self._code(f'bounce:{outbox_id}')}@{domain}"
+
+    def outbox_id_in(self, address: str) -> int | None:
+        """The outbox row whose envelope sender `address` is, when its long code verifies."""
+        local = (address or "").rsplit("@", 1)[0].lower()
+        tag = local.split("+", 1)[1] if "+" in local else ""
+        if not tag.startswith(BOUNCE_MARK):
+            return None
+        number, _, code = tag[len(BOUNCE_MARK):].partition(".")
+        if not number.isdigit() or len(number) > 12:
+            return None
+        return int(number) if hmac.compare_digest(code, self._code(f"bounce:{int(number)}")) else None
 
     def plus_address(self, office_address: str, reference: Reference) -> str:
         local, domain = office_address.rsplit("@", 1)

@@ -19,6 +19,7 @@ from hub.config import Config
 from hub.db import is_outage, skip_disk_wait
 from hub.errors import describe
 from hub.intake.apply import apply
+from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage
 from hub.intake.parsing import Parsed, Parser, parse_stage
@@ -107,6 +108,11 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
         number = control_number(identity.agency, message)
         match = find_case(connection, message, intake.refs, screening.returned_ids,
                           (identity.agency.key, number) if identity.agency and number else None, now)
+        if screening.verdict == "bounce":
+            link = link_bounce(connection, message, screening, match, intake.refs)
+            match = link.match
+            screening = replace(screening, failed_recipients=link.failed,
+                                reason=screening.reason if link.linked else f"{screening.reason}; {UNLINKED}")
         decision = route(screening, identity, match, message, intake.config, now)
         if intake.archive:
             decision = replace(decision, effects=tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL)))

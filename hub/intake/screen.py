@@ -69,6 +69,7 @@ NOTICE_HEADER_LINE = re.compile(
     r"[ \t]*:.*$", re.I | re.M)
 # A Message-ID (or In-Reply-To/References) line of an original pasted into a free-text bounce, possibly indented.
 RETURNED_HEADER = re.compile(r"^[ \t>]*(?:message-id|in-reply-to|references):[ \t]*(.*)$", re.I | re.M)
+RETURNED_SUBJECT = re.compile(r"^[ \t>]*subject:[ \t]*(.*)$", re.I | re.M)
 # A free-text delivery *warning*: the message is still queued and may yet arrive (flufl simple_03/21/35/40,
 # Exim "Warning: message … delayed"). Nothing has failed yet, so no address is reported.
 DELAY_WORDING = re.compile(
@@ -82,6 +83,7 @@ class Screening:
     reason: str = ""
     failed_recipients: tuple[str, ...] = ()   # bounces: the addresses that failed
     returned_ids: tuple[str, ...] = ()        # bounces and auto-replies: Message-IDs of the mail they concern
+    returned_subjects: tuple[str, ...] = ()   # bounces: the Subject lines of the returned message's headers
 
     @property
     def is_automatic(self) -> bool:
@@ -228,7 +230,8 @@ def _from_addresses(message: InboundMessage) -> list[tuple[str, str]]:
 def _bounce(message: InboundMessage, reason: str, domain: str, free_text: bool = True) -> Screening:
     parsed = _mime(message.raw)
     failed = _failed_recipients(parsed, message, domain, free_text)
-    return Screening("bounce", reason, failed_recipients=failed, returned_ids=_returned_ids(message, parsed))
+    return Screening("bounce", reason, failed_recipients=failed, returned_ids=_returned_ids(message, parsed),
+                     returned_subjects=_returned_subjects(parsed))
 
 
 def _status_blocks(parsed: EmailMessage) -> Iterator[tuple[str, str]]:
@@ -345,6 +348,22 @@ def _decoded(part: EmailMessage) -> str:
     except (LookupError, ValueError):  # an unknown charset name, e.g. "uft-8" (sisimai lhost-x3-*), or one
         # with a NUL in it, which the codec lookup refuses with ValueError
         return data.decode("latin-1")
+
+
+def _returned_subjects(parsed: EmailMessage) -> tuple[str, ...]:
+    """Subject lines of the returned original: its headers part, or header lines pasted into the notice."""
+    found: dict[str, None] = {}
+    for part in parsed.walk():
+        content_type = part.get_content_type()
+        if content_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else payload
+            text = str(inner.get("subject", "")) if isinstance(inner, EmailMessage) else str(inner or "")
+            found.update(dict.fromkeys(RETURNED_SUBJECT.findall(text) if not isinstance(inner, EmailMessage)
+                                       else [text]))
+        elif content_type == "text/plain":
+            found.update(dict.fromkeys(RETURNED_SUBJECT.findall(_decoded(part)[:NOTICE_LIMIT])))
+    return tuple(subject.strip()[:500] for subject in found if subject.strip())[:10]
 
 
 def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -> tuple[str, ...]:

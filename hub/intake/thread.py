@@ -119,8 +119,7 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
     if message_ids:
         case_id = _case_of_known_message(connection, message_ids)
         if case_id is not None:
-            row = connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one()
-            return CaseMatch(_facts(row), "in-reply-to")
+            return CaseMatch(facts_of_case(connection, case_id), "in-reply-to")
     if agency_number is not None:
         row = connection.execute(_FACTS_BY_CONTROL, {"agency": agency_number[0], "number": agency_number[1]}).first()
         if row is not None:
@@ -184,6 +183,15 @@ def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...])
                 known.setdefault(message_id, case_id)
     # Nearest first: In-Reply-To, then References from the newest.
     return next((known[m] for m in message_ids if m in known), None)
+
+
+def facts_of_reference(connection: Connection, reference: Reference) -> CaseFacts | None:
+    row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
+    return _facts(row) if row is not None else None
+
+
+def facts_of_case(connection: Connection, case_id: int) -> CaseFacts:
+    return _facts(connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one())
 
 
 def _facts(row: Sequence[Any]) -> CaseFacts:

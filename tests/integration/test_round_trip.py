@@ -103,7 +103,9 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     assert headers["In-Reply-To"] == first["Message-ID"]
     assert (headers["Auto-Submitted"], headers["X-Auto-Response-Suppress"]) == ("auto-replied", "OOF, AutoReply")
     assert headers["X-Casework-Hub-Loop"] == OFFICE_ADDRESS
-    assert ack.mail_from == OFFICE_ADDRESS
+    with hub.sessions() as session:  # the envelope sender names the letter, so its bounce comes back to it
+        ack_row = session.scalars(select(Outbox.id).where(Outbox.letter == "acknowledgement")).one()
+    assert ack.mail_from == hub.refs.bounce_address(OFFICE_ADDRESS, ack_row)
     # The caseworker (the intake address: the first staff member) hears of the new case.
     (notice,) = smtp.sent_to(STAFF)
     assert notice.message["Reply-To"] == hub.refs.plus_address(OFFICE_ADDRESS, ref)
