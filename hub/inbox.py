@@ -18,18 +18,11 @@ from functools import partial
 from typing import Protocol
 
 from hub.db import make_durable
+from hub.intake.message import Oversized
 from hub.intake.parsing import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
 from hub.intake.pipeline import Intake, Outcome, file_parsed, hold_oversized
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Oversized:
-    """A message over the size limit that the source read only the header of."""
-
-    size: int
-    kept_at: str  # where the whole message stays once acknowledged: a path, or an IMAP folder's URL
 
 
 @dataclass(frozen=True)
@@ -87,8 +80,7 @@ def drain(intake: Intake, source: Source, parser: Parser,
         try:
             for item, result in zip(batch, parsed, strict=False):  # a cut-short batch leaves results unread
                 if item.oversized is not None:
-                    outcome = hold_oversized(intake, item.raw, item.source, item.oversized.size,
-                                             item.oversized.kept_at)
+                    outcome = hold_oversized(intake, item.raw, item.source, item.oversized)
                 else:
                     assert result is not None
                     outcome = file_parsed(intake, item.raw, item.source, result)

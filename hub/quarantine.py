@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
@@ -20,27 +19,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import redact
 from hub.errors import NotFoundError, UserError
+from hub.intake.message import Oversized
 from hub.models import Event, QuarantineItem
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Elsewhere:
-    """The message of which an item holds only the header: its size and where it was left."""
-
-    size: int
-    at: str
-
-
 def hold(sessions: sessionmaker[Session], raw: bytes, source: str, channel: str, reason: str,
-         now: datetime, whole: Elsewhere | None = None) -> int:
-    """Keep `raw` in quarantine (once per distinct content); returns the item's id. With `whole`, `raw`
-    is only the header of that message (held once per header, size and place)."""
-    if whole is None:
+         now: datetime, oversized: Oversized | None = None) -> int:
+    """Keep `raw` in quarantine (once per distinct content); returns the item's id. With `oversized`,
+    `raw` is only that message's header (held once per header, size and place)."""
+    if oversized is None:
         key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
     else:
-        identity = b"\0".join((raw, str(whole.size).encode(), whole.at.encode()))
+        identity = b"\0".join((raw, str(oversized.size).encode(), oversized.kept_at.encode()))
         key = f"header-sha256:{hashlib.sha256(identity).hexdigest()}"
     reason = reason[:2000]
     try:
@@ -51,8 +43,9 @@ def hold(sessions: sessionmaker[Session], raw: bytes, source: str, channel: str,
                     existing.state, existing.reason, existing.closed_at = "held", reason, None
                 return existing.id
             item = QuarantineItem(dedupe_key=key, source=source[:200], channel=channel, reason=reason, raw=raw,
-                                  size=len(raw) if whole is None else whole.size,
-                                  whole_message_at=None if whole is None else whole.at, state="held", created_at=now)
+                                  size=len(raw) if oversized is None else oversized.size,
+                                  whole_message_at=None if oversized is None else oversized.kept_at, state="held",
+                                  created_at=now)
             session.add(item)
             session.flush()
             session.add(Event(kind="quarantined", detail=f"quarantine item {item.id} from {source}: {reason}",

@@ -15,7 +15,8 @@ from pathlib import Path
 from hub.channels.mbox import mbox_spans
 from hub.channels.message_size import batched_by_size, is_oversized, read_message
 from hub.errors import UserError
-from hub.inbox import Item, Oversized
+from hub.inbox import Item
+from hub.intake.message import Oversized
 
 
 def is_mbox(path: Path) -> bool:

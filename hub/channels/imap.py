@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.channels.message_size import HEADER_BYTES, batched_by_size, is_oversized
 from hub.errors import ConfigError, TemporaryError
-from hub.inbox import Item, Oversized
+from hub.inbox import Item
+from hub.intake.message import Oversized
 from hub.models import SourceCursor
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from collections.abc import Hashable, Iterator
 from pathlib import Path
 
 from hub.channels.message_size import batched_by_size, is_oversized, read_message
-from hub.inbox import Item, Oversized
+from hub.inbox import Item
+from hub.intake.message import Oversized
 
 
 def ensure_maildir(root: Path) -> None:

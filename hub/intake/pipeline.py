@@ -20,7 +20,7 @@ from hub.db import skip_disk_wait
 from hub.errors import QuarantineError, UserError
 from hub.intake.apply import apply
 from hub.intake.identify import identify
-from hub.intake.message import InboundMessage
+from hub.intake.message import InboundMessage, Oversized
 from hub.intake.parsing import Parsed, Parser, oversize_reason, parse_stage
 from hub.intake.route import CAUSES_MAIL, control_number, route
 from hub.intake.screen import Screening
@@ -133,11 +133,10 @@ def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome
     return Outcome("quarantine", reason, quarantine_id=item_id)
 
 
-def hold_oversized(intake: Intake, header: bytes, source: str, size: int, kept_at: str) -> Outcome:
-    """Hold a message over the size limit by its header; the message itself stays at `kept_at`."""
-    reason = oversize_reason(size, intake.config.limits.max_message_bytes)
-    item_id = quarantine.hold(intake.sessions, header, source, "email", reason, intake.clock.now(),
-                              whole=quarantine.Elsewhere(size, kept_at))
+def hold_oversized(intake: Intake, header: bytes, source: str, oversized: Oversized) -> Outcome:
+    """Hold a message over the size limit by its header; the message itself stays where the source left it."""
+    reason = oversize_reason(oversized.size, intake.config.limits.max_message_bytes)
+    item_id = quarantine.hold(intake.sessions, header, source, "email", reason, intake.clock.now(), oversized)
     return Outcome("quarantine", reason, quarantine_id=item_id)
 
 
