@@ -293,6 +293,7 @@ def test_a_message_at_the_default_limit_is_filed_whole_within_its_size_plus_100_
         assert same_bytes(stored_raw(reopened, "<at-limit@example.com>"), at_limit)
     finally:
         reopened.close()
+        at_limit.unlink()
 
 
 def test_a_message_at_the_default_limit_over_imap_is_filed_whole_within_its_size_plus_100_mb(
@@ -317,3 +318,4 @@ def test_a_message_at_the_default_limit_over_imap_is_filed_whole_within_its_size
         assert same_bytes(stored_raw(reopened, "<at-limit@example.com>"), at_limit)
     finally:
         reopened.close()
+        at_limit.unlink()
