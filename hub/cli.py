@@ -255,8 +255,8 @@ def _leave_at_once() -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    source = FileSource(list(args.files))
     def work(hub: Hub) -> Summary:
+        source = FileSource(list(args.files), hub.config.limits.max_message_bytes)
         intake = replace(hub.intake, archive=args.archive)
         with parse_workers(parse_email) as workers:
             return drain(intake, source, parse_email, workers=workers)
@@ -427,6 +427,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> list[str]:
         with hub.sessions() as session:
             return [f"{item.id:>5}  {item.created_at:%Y-%m-%d %H:%M}  {item.size:>9} B  {item.source}  {item.reason}"
+                    + (f"\n        {where}" if (where := quarantine.whereabouts(item)) else "")
                     for item in quarantine.held_items(session)]
     lines = _with_hub(args, work)
     print("\n".join(lines) if lines else "quarantine is empty")

@@ -50,14 +50,15 @@ def _maildir_root(hub: Hub) -> Path | None:
 def inbox_source(hub: Hub) -> Iterator[Source]:
     """The configured inbox: a Maildir folder, or an IMAP mailbox logged out of on the way out."""
     inbox = hub.config.inbox
+    limit = hub.config.limits.max_message_bytes
     root = _maildir_root(hub)
     if root is not None:
-        yield MaildirSource(root, inbox.processed_folder, inbox.quarantine_folder, inbox.batch_size)
+        yield MaildirSource(root, inbox.processed_folder, inbox.quarantine_folder, inbox.batch_size, limit)
         return
     address = ImapAddress.parse(inbox.url)
     with connect(address, inbox.password) as client:  # logs out even after an error
         source = ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
-                            inbox.batch_size, hub.clock.now)
+                            inbox.batch_size, limit, hub.clock.now)
         try:
             yield source
         finally:

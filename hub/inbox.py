@@ -1,7 +1,9 @@
 """Drains an inbound source through the intake path, acknowledging each batch only after its commits.
 
 A source hands out batches of (key, raw bytes); once every item in a batch has a durable fate, the
-source is told which keys are done and which went to quarantine, and moves or flags them.
+source is told which keys are done and which went to quarantine, and moves or flags them. A message over
+[limits] max_message_bytes comes as its header alone, marked `oversized`: it is held in quarantine
+unparsed, and the source keeps the message itself.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from functools import partial
 from typing import Protocol
 
 from hub.db import make_durable
-from hub.intake.parsing import Parse, Parsed, Parser, parse_chunk, parse_stage, with_raw
-from hub.intake.pipeline import Intake, Outcome, file_parsed
+from hub.intake.message import Oversized
+from hub.intake.parsing import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
+from hub.intake.pipeline import Intake, Outcome, file_parsed, hold_oversized
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Item:
     key: Hashable
-    raw: bytes
+    raw: bytes  # the whole message, or only its header when `oversized`
     source: str
+    oversized: Oversized | None = None
 
 
 class Source(Protocol):
@@ -75,7 +79,11 @@ def drain(intake: Intake, source: Source, parser: Parser,
         quarantined: list[Hashable] = []
         try:
             for item, result in zip(batch, parsed, strict=False):  # a cut-short batch leaves results unread
-                outcome = file_parsed(intake, item.raw, item.source, result)
+                if item.oversized is not None:
+                    outcome = hold_oversized(intake, item.raw, item.source, item.oversized)
+                else:
+                    assert result is not None
+                    outcome = file_parsed(intake, item.raw, item.source, result)
                 summary.add(outcome)
                 (quarantined if outcome.fate == "quarantine" else done).append(item.key)
                 if should_stop():
@@ -97,16 +105,19 @@ PARSE_CHUNK = 25
 
 
 def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
-                    workers: Executor | None) -> Iterator[tuple[list[Item], Iterator[Parsed]]]:
-    """Each batch with its parse results; with workers, the next batch is being parsed meanwhile."""
+                    workers: Executor | None) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
+    """Each batch with its parse results (None for an oversized item, which is not parsed); with
+    workers, the next batch is being parsed meanwhile."""
     if workers is None:
         for batch in batches:
-            yield batch, (parse(item.raw, item.source) for item in batch)
+            yield batch, (None if item.oversized else parse(item.raw, item.source) for item in batch)
         return
     ahead: tuple[list[Item], list[Future[list[Parsed]]]] | None = None
     for batch in batches:
-        submitted = (batch, [workers.submit(parse_chunk, parse, [(item.raw, item.source) for item in chunk])
-                             for chunk in _chunks(batch)])
+        submitted = (batch, [workers.submit(parse_chunk, parse, _parseable(chunk)) for chunk in _chunks(batch)])
+        # The pool's queue holds a pickled copy of the last task it sent until it sends the next one: an
+        # empty task after each batch lets the copy of a large message go as soon as it is across.
+        workers.submit(empty_task)
         if ahead is not None:
             yield ahead[0], _results(*ahead, parse)
         ahead = submitted
@@ -118,7 +129,11 @@ def _chunks(batch: list[Item]) -> list[list[Item]]:
     return [batch[start:start + PARSE_CHUNK] for start in range(0, len(batch), PARSE_CHUNK)]
 
 
-def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse) -> Iterator[Parsed]:
+def _parseable(chunk: list[Item]) -> list[tuple[bytes, str]]:
+    return [(item.raw, item.source) for item in chunk if item.oversized is None]
+
+
+def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse) -> Iterator[Parsed | None]:
     for chunk, future in zip(_chunks(batch), futures, strict=True):
         try:
             results = future.result()
@@ -126,6 +141,7 @@ def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Pars
             # its results could not come back: parse here instead, where every failure is the message's own
             log.error("parse worker failed (%s); parsing %d messages in the main process", type(error).__name__,
                       len(chunk))
-            results = [parse(item.raw, item.source) for item in chunk]
-        for item, parsed in zip(chunk, results, strict=True):
-            yield with_raw(parsed, item.raw)
+            results = [parse(raw, source) for raw, source in _parseable(chunk)]
+        parsed = iter(results)
+        for item in chunk:
+            yield None if item.oversized else with_raw(next(parsed), item.raw)

@@ -11,11 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from hub.calendar import add_days
 from hub.config import Config
 from hub.models import Case, Message, Outbox
+
+# A letter needs a message's fields, never its raw bytes, which can be 50 MB.
+WITHOUT_RAW = defer(Message.raw)
 
 TEAM_NAME = "Casework Team"
 NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
@@ -41,7 +44,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
     sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
     # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
     expected_from = sent_on or (now.astimezone(zone).date() if extra.get("letter") == "agency-inquiry" else None)
-    first = session.scalars(select(Message).where(
+    first = session.scalars(select(Message).options(WITHOUT_RAW).where(
         Message.case_id == case.id, Message.direction == "in", Message.kind == "constituent")
         .order_by(Message.at, Message.id).limit(1)).first()
     name = person.name if person else ""
@@ -116,7 +119,7 @@ def office_fields(config: Config) -> dict[str, str]:
 
 
 def message_fields(session: Session, row_id: int | None, zone: ZoneInfo) -> dict[str, str]:
-    message = session.get(Message, row_id) if row_id else None
+    message = session.get(Message, row_id, options=[WITHOUT_RAW]) if row_id else None
     if message is None:
         return message_fields_blank()
     local = message.at.astimezone(zone)

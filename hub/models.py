@@ -233,7 +233,8 @@ class SmsOptOut(Base):
 
 
 class QuarantineItem(Base):
-    """Inbound bytes the hub could not handle, kept whole with the reason."""
+    """Inbound bytes the hub could not handle, with the reason: the whole message, or the header of one
+    over the size limit."""
 
     __tablename__ = "quarantine"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -243,6 +244,9 @@ class QuarantineItem(Base):
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set for a message over the size limit: `raw` is then only its header, and this says where the
+    # message itself was left (a file's path, a Maildir path, an IMAP folder's URL).
+    whole_message_at: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="held", index=True)  # held | retried | discarded
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]

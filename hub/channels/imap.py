@@ -1,9 +1,14 @@
 """An IMAP mailbox as an inbound source (imapclient).
 
-Reads new mail by UID with `BODY.PEEK[]` in batches, remembers UIDVALIDITY + the last UID done, and
-after each batch has committed moves the messages to the Processed folder (or the Quarantine folder),
-creating them when missing; a server without MOVE gets a keyword flag instead. The next batch is
-fetched, and the last one moved, in a thread while the caller files the current one.
+Reads new mail by UID in batches, remembers UIDVALIDITY + the last UID done, and after each batch has
+committed moves the messages to the Processed folder (or the Quarantine folder), creating them when
+missing; a server without MOVE gets a keyword flag instead. The next batch is fetched, and the last one
+moved, in a thread while the caller files the current one.
+
+The new messages' sizes (`RFC822.SIZE`, 2,000 to a command) come first: batches are bounded in bytes, a
+message within [limits] max_message_bytes is fetched whole (`BODY.PEEK[]`), and of one over it only the
+start of its header (`BODY.PEEK[HEADER]<0.N>`), for its quarantine item; the message itself moves to
+the Quarantine folder.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.channels.message_size import HEADER_BYTES, batched_by_size, is_oversized
 from hub.errors import ConfigError, TemporaryError
 from hub.inbox import Item
+from hub.intake.message import Oversized
 from hub.models import SourceCursor
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,9 @@ QUARANTINE_KEYWORD = "$HubQuarantined"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # The first batch is small so that parsing and filing start while the rest is still on the wire.
 FIRST_BATCH = 25
+HEADER_PART = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
+# UIDs per FETCH of sizes: a command line of about 20 KB, within what servers accept (Dovecot: 64 KB).
+SIZES_PER_COMMAND = 2000
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,10 @@ class ImapAddress:
     @property
     def name(self) -> str:
         return f"imap:{self.user}@{self.host}:{self.port}/{self.mailbox}"
+
+    def folder_url(self, folder: str) -> str:
+        """The URL of another folder of the same account, password left out."""
+        return f"imap{'s' if self.secure else ''}://{quote(self.user, safe='')}@{self.host}:{self.port}/{quote(folder)}"
 
 
 def connect(address: ImapAddress, password: str | None, timeout: float = 60) -> IMAPClient:
@@ -80,7 +94,7 @@ class ImapSource:
     it was asked for, so the next batch is fetched and the last one moved while the caller files."""
 
     def __init__(self, client: IMAPClient, address: ImapAddress, sessions: sessionmaker[Session],
-                 processed_folder: str, quarantine_folder: str, batch_size: int,
+                 processed_folder: str, quarantine_folder: str, batch_size: int, max_message_bytes: int,
                  now: Callable[[], datetime]) -> None:
         self.client = client
         self.address = address
@@ -89,6 +103,7 @@ class ImapSource:
         self.processed_folder = processed_folder
         self.quarantine_folder = quarantine_folder
         self.batch_size = batch_size
+        self.max_message_bytes = max_message_bytes
         self.now = now
         self.can_move = b"MOVE" in client.capabilities()
         self.validity = 0
@@ -123,9 +138,9 @@ class ImapSource:
         for future in finished:
             future.result()
 
-    def _new_uids(self) -> list[list[int]]:
-        """The UIDs not yet done, in batches; the first one small, so that parsing and filing start
-        while the rest is still on the wire."""
+    def _new_uids(self) -> list[list[tuple[int, int]]]:
+        """The UIDs not yet done, with their sizes, in batches; the first one small, so that parsing and
+        filing start while the rest is still on the wire."""
         selected = self.client.select_folder(self.address.mailbox)
         self.validity = int(selected[b"UIDVALIDITY"])
         position = self._position()
@@ -134,14 +149,38 @@ class ImapSource:
             criteria += ["UNKEYWORD", DONE_KEYWORD, "UNKEYWORD", QUARANTINE_KEYWORD]
         # `n:*` always matches the newest message, even below n (RFC 3501 §6.4.8): filter.
         uids = sorted(uid for uid in self.client.search(criteria) if uid > position)
+        if not uids:
+            return []
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), SIZES_PER_COMMAND):
+            fetched = self.client.fetch(uids[start:start + SIZES_PER_COMMAND], ["RFC822.SIZE"])
+            sizes.update((uid, int(data[b"RFC822.SIZE"])) for uid, data in fetched.items() if b"RFC822.SIZE" in data)
+        sized = [(uid, sizes[uid]) for uid in uids if uid in sizes]  # not there: expunged meanwhile
         first = min(FIRST_BATCH, self.batch_size)
-        chunks = [uids[:first]] if uids else []
-        return chunks + [uids[start:start + self.batch_size] for start in range(first, len(uids), self.batch_size)]
+        return [batch for part, most in ((sized[:first], first), (sized[first:], self.batch_size))
+                for batch in batched_by_size(part, lambda entry: entry[1], most, self.max_message_bytes)]
 
-    def _fetch(self, chunk: list[int]) -> list[Item]:
-        fetched = self.client.fetch(chunk, ["BODY.PEEK[]"])
-        return [Item(uid, fetched[uid][b"BODY[]"], f"{self.name}#{self.validity}:{uid}")
-                for uid in chunk if uid in fetched and b"BODY[]" in fetched[uid]]
+    def _fetch(self, batch: list[tuple[int, int]]) -> list[Item]:
+        oversized = {uid: size for uid, size in batch if is_oversized(size, self.max_message_bytes)}
+        whole = [uid for uid, _ in batch if uid not in oversized]
+        bodies = self.client.fetch(whole, ["BODY.PEEK[]"]) if whole else {}
+        headers = self.client.fetch(list(oversized), [HEADER_PART]) if oversized else {}
+        items = []
+        for uid, size in batch:  # a message expunged meanwhile by another client is not in the answer
+            source = f"{self.name}#{self.validity}:{uid}"
+            if uid in oversized:
+                header = _header_part(headers.get(uid, {}))
+                if header is not None:
+                    items.append(Item(uid, header, source, Oversized(size, self._quarantined_at())))
+            elif b"BODY[]" in bodies.get(uid, {}):
+                items.append(Item(uid, bodies[uid][b"BODY[]"], source))
+        return items
+
+    def _quarantined_at(self) -> str:
+        """Where a quarantined message is once acknowledged."""
+        if self.can_move:
+            return self.address.folder_url(self.quarantine_folder)
+        return f"{self.address.folder_url(self.address.mailbox)}, flagged {QUARANTINE_KEYWORD}"
 
     def _acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
         for keys, folder, keyword in ((done, self.processed_folder, DONE_KEYWORD),
@@ -181,3 +220,11 @@ class ImapSource:
             cursor.position = max(cursor.position, uid)
             cursor.last_success_at = self.now()
             cursor.last_error = ""
+
+
+def _header_part(fetched: dict[bytes, object]) -> bytes | None:
+    """The header part of a FETCH answer: servers name it `BODY[HEADER]<0>` (RFC 3501 §7.4.2)."""
+    for key, value in fetched.items():
+        if key.startswith(b"BODY[HEADER]") and isinstance(value, bytes):
+            return value
+    return None

@@ -1,7 +1,8 @@
 """A Maildir folder as an inbound source (the embedded default) and as a place to keep sent mail.
 
 Processed messages move to the `.Processed` subfolder and failed ones to `.Quarantine` (Maildir++),
-only after their outcome is committed.
+only after their outcome is committed. A message's size is its file's, known before it is read: one
+over the limit is read only as far as its header and moves to `.Quarantine` like any failed one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import os
 from collections.abc import Hashable, Iterator
 from pathlib import Path
 
+from hub.channels.message_size import batched_by_size, is_oversized, read_message
 from hub.inbox import Item
+from hub.intake.message import Oversized
 from hub.private_files import make_folder
 
 
@@ -25,11 +28,18 @@ def maildir_name(root: Path) -> str:
     return f"maildir:{root}"
 
 
+def _seen_name(path: Path) -> str:
+    """The file's name in a folder's cur/ once acknowledged: marked seen unless it carries flags already."""
+    return path.name if ":2," in path.name else f"{path.name}:2,S"
+
+
 class MaildirSource:
-    def __init__(self, root: Path, processed_folder: str, quarantine_folder: str, batch_size: int) -> None:
+    def __init__(self, root: Path, processed_folder: str, quarantine_folder: str, batch_size: int,
+                 max_message_bytes: int) -> None:
         self.root = root
         self.name = maildir_name(root)
         self.batch_size = batch_size
+        self.max_message_bytes = max_message_bytes
         self.processed = root / f".{processed_folder}"
         self.quarantine = root / f".{quarantine_folder}"
 
@@ -37,13 +47,9 @@ class MaildirSource:
         ensure_maildir(self.root)
         paths = sorted((p for sub in ("new", "cur") for p in (self.root / sub).iterdir() if p.is_file()),
                        key=lambda p: p.name)
-        for start in range(0, len(paths), self.batch_size):
-            batch = []
-            for path in paths[start:start + self.batch_size]:
-                try:
-                    batch.append(Item(path, path.read_bytes(), f"maildir:{path.name}"))
-                except FileNotFoundError:  # taken by another process since the listing
-                    continue
+        for group in batched_by_size(self._sized(paths), lambda sized: sized[1], self.batch_size,
+                                     self.max_message_bytes):
+            batch = [item for path, size in group if (item := self._read(path, size)) is not None]
             if batch:
                 yield batch
 
@@ -54,8 +60,26 @@ class MaildirSource:
             ensure_maildir(folder)
             for key in keys:
                 path = Path(str(key))
-                name = path.name if ":2," in path.name else f"{path.name}:2,S"
                 try:
-                    os.replace(path, folder / "cur" / name)
+                    os.replace(path, folder / "cur" / _seen_name(path))
                 except FileNotFoundError:
                     continue
+
+    @staticmethod
+    def _sized(paths: list[Path]) -> Iterator[tuple[Path, int]]:
+        for path in paths:
+            try:
+                yield path, path.stat().st_size
+            except FileNotFoundError:  # taken by another process since the listing
+                continue
+
+    def _read(self, path: Path, size: int) -> Item | None:
+        try:
+            with path.open("rb") as handle:
+                raw = read_message(handle, 0, size, self.max_message_bytes)
+        except FileNotFoundError:  # taken by another process since the listing
+            return None
+        oversized = None
+        if is_oversized(size, self.max_message_bytes):
+            oversized = Oversized(size, str(self.quarantine / "cur" / _seen_name(path)))
+        return Item(path, raw, f"maildir:{path.name}", oversized)

@@ -1,9 +1,18 @@
-"""InboundMessage: the one shape every channel produces, and the rest of the intake path reads."""
+"""InboundMessage: the one shape every channel produces, and the rest of the intake path reads; and
+Oversized, what is known of a message too large to read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A message over [limits] max_message_bytes, read only as far as its header."""
+
+    size: int
+    kept_at: str  # where the message itself stays: a file's path, a Maildir path, an IMAP folder's URL
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,14 @@ class Parsed:
     problem: str = ""
 
 
+def oversize_reason(size: int, max_message_bytes: int) -> str:
+    return f"message of {size} bytes is over the {max_message_bytes}-byte limit ([limits] max_message_bytes)"
+
+
 def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int, max_attachment_bytes: int,
                 office_domain: str) -> Parsed:
     if len(raw) > max_message_bytes:
-        return Parsed(None, problem=f"message of {len(raw)} bytes is over the {max_message_bytes}-byte limit")
+        return Parsed(None, problem=oversize_reason(len(raw), max_message_bytes))
     try:
         message = parser(raw, source, max_attachment_bytes)
     except QuarantineError as error:
@@ -66,6 +70,10 @@ def parse_chunk(parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
             parsed = replace(parsed, message=replace(parsed.message, raw=b""))
         results.append(parsed)
     return results
+
+
+def empty_task() -> None:
+    """A task for the worker that carries nothing (see inbox._parsed_batches)."""
 
 
 def with_raw(parsed: Parsed, raw: bytes) -> Parsed:

@@ -17,12 +17,12 @@ from hub import quarantine
 from hub.clock import Clock
 from hub.config import Config
 from hub.db import is_outage, skip_disk_wait
-from hub.errors import describe
+from hub.errors import UserError, describe
 from hub.intake.apply import apply
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
-from hub.intake.message import InboundMessage
-from hub.intake.parsing import Parsed, Parser, parse_stage
+from hub.intake.message import InboundMessage, Oversized
+from hub.intake.parsing import Parsed, Parser, oversize_reason, parse_stage
 from hub.intake.route import CAUSES_MAIL, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
@@ -142,11 +142,25 @@ def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome
     return Outcome("quarantine", reason, quarantine_id=item_id)
 
 
+def hold_oversized(intake: Intake, header: bytes, source: str, oversized: Oversized) -> Outcome:
+    """Hold a message over the size limit by its header; the message itself stays where the source left it."""
+    reason = oversize_reason(oversized.size, intake.config.limits.max_message_bytes)
+    item_id = quarantine.hold(intake.sessions, header, source, "email", reason, intake.clock.now(), oversized)
+    return Outcome("quarantine", reason, quarantine_id=item_id)
+
+
 def retry_quarantined(intake: Intake, item_id: int, parser: Parser, actor: str) -> Outcome:
-    """Run a held item through the path again; it leaves quarantine only when it finds another fate."""
+    """Run a held item through the path again; it leaves quarantine only when it finds another fate.
+
+    An item that holds only the header of an oversized message cannot be: the error says where the
+    message is, to be read again from there once the limit allows."""
     with intake.sessions() as session:
         item: QuarantineItem = quarantine.get_held(session, item_id)
         raw, source = item.raw, item.source
+        if item.whole_message_at is not None:
+            raise UserError(f"quarantine item {item_id}: {item.reason}; only its header is held here, the message "
+                            f"is at {item.whole_message_at}: raise the limit and read it again from there, then "
+                            "discard this item")
     outcome = process(intake, raw, source, parser)  # a renewed failure updates the same item's reason
     if outcome.fate != "quarantine":
         quarantine.close(intake.sessions, item_id, "retried", actor, intake.clock.now())

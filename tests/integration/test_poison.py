@@ -38,7 +38,8 @@ def held(hub: Hub) -> list[QuarantineItem]:
 def test_the_poison_bounce_is_read_as_the_bounce_it_is(hub: Hub) -> None:
     outcome = feed(hub, POISON)
 
-    assert (outcome.fate, outcome.reason) == ("triage", "bounce with no case: sent by MAILER-DAEMON")
+    assert (outcome.fate, outcome.reason) == ("triage", "bounce with no case: sent by MAILER-DAEMON; not about "
+                                                        "mail the hub sent, so nothing is marked")
     assert held(hub) == []
 
 
