@@ -241,7 +241,7 @@ class FuzzReport:
     seconds: float = 0.0
 
 
-class _Hung(Exception):
+class _Hung(BaseException):  # not an Exception: no handler in the path may take it for a failure of its own
     pass
 
 
