@@ -29,7 +29,7 @@ from hub.compose import Attachment, Outgoing, carried_attachments, compose, subj
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
-from hub.letters import AGENCY_LETTERS, LetterError, Letters
+from hub.letters import AGENCY_LETTERS, TO_STAFF, LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once
@@ -202,7 +202,7 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
         recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
         case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
         automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
-        attachments=attachments))
+        attachments=attachments, to_staff=row.letter in TO_STAFF))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,

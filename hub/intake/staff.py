@@ -1,5 +1,6 @@
 """A staff member's mail on a case: authenticated first, then its commands applied together or not at
-all, its text relayed, and one confirmation (or the reason nothing happened) mailed back.
+all, its new text relayed (never the quoted notice: a reply with nothing new relays nothing), and one
+confirmation (or the reason nothing happened) mailed back.
 
 Anyone can write a staff address into `From:`; a command counts only when the office's own mail
 server vouches for it (RFC 8601 Authentication-Results above its Received line, DKIM or SPF/DMARC
@@ -30,6 +31,8 @@ from hub.sms_optout import opted_out
 from hub.sms_relay import sms_relay
 
 SHORTENED = "your text was too long for"
+NOTHING_NEW = ("Your reply had no new text above the quoted notice, so nothing went to the constituent.\n"
+               "Write your answer above the notice and send it again.")
 # The message a relayed answer replies to, so that it threads in the recipient's mail client.
 _LAST_FROM = (select(Message.message_id, Message.references)
               .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
@@ -70,7 +73,8 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     if doubt:
         return refuse([f"your message could not be authenticated ({doubt}); it is kept on the case as a note"],
                       "unauthenticated")
-    block = parse_commands(message.new_text)
+    # A reply that is only the quoted notice has nothing new: new_text then holds the notice itself.
+    block = parse_commands("" if message.nothing_new else message.new_text)
     context = Context(session, case, config, refs, letters, actor, now)
     problems = list(block.errors)
     changes = []
@@ -87,11 +91,17 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
             problems.append(str(error))
     if problems:
         return refuse(problems)
+    if not block.commands and not block.text:
+        record(session, case, actor, "nothing-relayed", "the reply had no new text above the quoted notice", now)
+        tell("Nothing was sent", NOTHING_NEW)
+        return Handled("nothing sent: no new text")
     savepoint = session.begin_nested()
     try:
         lines = [line for line in (change() for change in changes) if line]
         if relay is not None:
             lines += _relay(session, connection, case, message, block.text, relay, actor, config, refs, now)
+        elif block.first("to") is not None and not block.text:
+            lines.append("nothing was sent: your reply had no text below the commands")
         session.flush()
     except (CaseworkError, UserError) as error:
         savepoint.rollback()
