@@ -29,8 +29,9 @@ from hub.compose import Attachment, Outgoing, carried_attachments, compose, subj
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
-from hub.letters import AGENCY_LETTERS, TO_STAFF, LetterError, Letters
+from hub.letters import AGENCY_LETTERS, NOTICE_DIGEST, TO_STAFF, LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
+from hub.notice_digest import digest_letter
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once
 from hub.sms_optout import opt_out
@@ -207,6 +208,8 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
             now: datetime) -> tuple[str, str]:
+    if row.letter == NOTICE_DIGEST:
+        return digest_letter(session, row, now)
     if row.letter == "relay":
         staff = hub.config.staff_member(str(row.context.get("staff", "")))
         signature = "\n".join(line for line in (staff.name if staff else "", staff.title if staff else "",

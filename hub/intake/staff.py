@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from hub.intake.message import InboundMessage
 from hub.intake.thread import CaseFacts
 from hub.letters import Letters
 from hub.models import Case, Message
+from hub.notice_digest import REFUSAL, enqueue_capped
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
 from hub.sms_optout import opted_out
@@ -58,15 +60,19 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     case = session.get_one(Case, facts.case_id)
     actor = Actor(message.sender, "mail", row_id)
 
-    def tell(notice: str, text: str = "") -> None:
+    def tell(notice: str, text: str = "", refused: bool = False) -> None:
         session.flush()
-        enqueue(connection, case_id=case.id, case_ref=case.ref, letter="command-reply", recipient=message.sender,
-                refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
-                in_reply_to=message.message_id, context={"notice": notice, "text": text[:4000]})
+        options: dict[str, Any] = dict(case_id=case.id, case_ref=case.ref, recipient=message.sender,
+                                       automatic=AUTO_GENERATED, in_reply_to=message.message_id,
+                                       context={"notice": notice, "text": text[:4000]})
+        if refused:  # a flood of refused mail gets a few replies and one digest
+            enqueue_capped(connection, config, refs, now, letter=REFUSAL, about=message.sender, **options)
+        else:
+            enqueue(connection, letter=REFUSAL, refs=refs, domain=config.office.domain, now=now, **options)
 
     def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
         record(session, case, actor, kind, "; ".join(problems), now)
-        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems))
+        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems), refused=True)
         return Handled("nothing applied: " + "; ".join(problems))
 
     doubt = _authentication_problem(message, config)
