@@ -3,7 +3,8 @@
 The reference travels everywhere: `[REF]` in the subject, the plus-address in Reply-To, our
 Message-ID (which carries it), In-Reply-To/References when the letter answers a message, and a
 footer line. Automatic mail says so (RFC 3834 Auto-Submitted, Exchange's X-Auto-Response-Suppress,
-our own loop header); mail a caseworker wrote carries none of these.
+our own loop header); mail a caseworker wrote carries none of these. The hub's own mail to staff has its
+text between marker lines (hub.notice_marks), so that a reply to it never relays it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from hub.config import Config
 from hub.intake.screen import LOOP_HEADER
+from hub.notice_marks import marked
 from hub.refs import References
 
 
@@ -50,6 +52,7 @@ class Outgoing:
     automatic: str = ""
     agency_control: str | None = None   # set when the mail goes to the agency that uses this number
     attachments: tuple[Attachment, ...] = ()
+    to_staff: bool = False  # the hub's own mail to the office's people: its text goes between notice markers
 
 
 def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
@@ -96,7 +99,8 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
         message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
         message[LOOP_HEADER] = office.address
     tail = footer(outgoing.case_ref)
-    message.set_content(outgoing.body.rstrip() + ("\n\n" + tail if tail else "") + "\n")
+    text = outgoing.body.rstrip() + ("\n\n" + tail if tail else "")
+    message.set_content((marked(text, outgoing.case_ref) if outgoing.to_staff else text) + "\n")
     for attachment in outgoing.attachments:
         kind, _, parameters = attachment.content_type.partition(";")
         main, sub = kind.strip().split("/", 1)

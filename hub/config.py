@@ -145,6 +145,9 @@ class Limits:
     auto_mail_per_address: int = 10
     auto_mail_per_case: int = 10
     bounce_hold_days: int = 30
+    notice_window_minutes: int = 60  # floods: notices (and refusals) to one staff address about one sender ...
+    notices_per_sender: int = 5      # ... at most this many caseworker notices one by one, the rest in a digest
+    refusals_per_sender: int = 5     # ... and this many replies to refused commands
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,9 @@ def load(path: Path) -> Config:
             auto_mail_per_address=limits.positive("auto_mail_per_address", 10),
             auto_mail_per_case=limits.positive("auto_mail_per_case", 10),
             bounce_hold_days=limits.positive("bounce_hold_days", 30),
+            notice_window_minutes=limits.positive("notice_window_minutes", 60),
+            notices_per_sender=limits.positive("notices_per_sender", 5),
+            refusals_per_sender=limits.positive("refusals_per_sender", 5),
         ),
         staff=staff,
         agencies=agencies,

@@ -29,8 +29,9 @@ from hub.compose import Attachment, Outgoing, carried_attachments, compose, subj
 from hub.errors import ConfigError, PermanentError, TemporaryError
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
-from hub.letters import AGENCY_LETTERS, LetterError, Letters
+from hub.letters import AGENCY_LETTERS, NOTICE_DIGEST, TO_STAFF, LetterError, Letters
 from hub.models import Case, Event, Message, Outbox, Party
+from hub.notice_digest import digest_letter
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once
 from hub.sms_optout import opt_out
@@ -203,11 +204,13 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
         recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
         case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
         automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
-        attachments=attachments))
+        attachments=attachments, to_staff=row.letter in TO_STAFF))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
             now: datetime) -> tuple[str, str]:
+    if row.letter == NOTICE_DIGEST:
+        return digest_letter(session, row, now)
     if row.letter == "relay":
         staff = hub.config.staff_member(str(row.context.get("staff", "")))
         signature = "\n".join(line for line in (staff.name if staff else "", staff.title if staff else "",

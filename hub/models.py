@@ -195,7 +195,9 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),
-                      Index("ix_outbox_recipient_sent", "recipient", "sent_at"))
+                      Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
+                      Index("ix_outbox_about", "about", "recipient", "letter", "created_at"),
+                      Index("ix_outbox_folded_into", "folded_into"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8), default="email")
@@ -210,6 +212,7 @@ class Outbox(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     # pending | sending | sent | failed | suppressed (a cap, a bounced or robot address) | cancelled
+    # | folded (a notice in a flood: listed in the digest `folded_into`, hub.notice_digest)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
@@ -219,6 +222,8 @@ class Outbox(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    about: Mapped[str | None] = mapped_column(String(320))  # a notice's or refusal's sender, for the flood caps
+    folded_into: Mapped[int | None]  # the digest listing this notice instead of sending it
 
 
 class SmsOptOut(Base):

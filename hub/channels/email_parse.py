@@ -1,8 +1,9 @@
 """Raw RFC 5322 bytes -> InboundMessage, with mail-parser doing the MIME work.
 
 Decodes sender, recipients, subject (RFC 2047), text (HTML turned to text when there is no text
-part), attachments (over the size cap: recorded, not stored) and the new text of a reply. Anything
-that goes wrong here is a QuarantineError: the caller keeps the bytes and moves on.
+part), attachments (over the size cap: recorded, not stored) and the new text of a reply (without the
+quoted history, or the hub's own notice even unquoted). Anything that goes wrong here is a
+QuarantineError: the caller keeps the bytes and moves on.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import mailparser
 from inscriptis import get_text
 
 from hub.channels.email_key import content_key
-from hub.channels.reply_text import new_text
+from hub.channels.reply_text import written_now
 from hub.clock import as_utc
 from hub.errors import QuarantineError
 from hub.intake.message import InboundAttachment, InboundMessage
+from hub.notice_marks import without_notices
 
 RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -102,6 +104,8 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
     sender_name, sender = _sender(mail, message)
     message_id = _first_id(message.get("message-id"))
     text = _text(mail)
+    # The hub's own notice is never part of what anyone wrote now, quoted or pasted as it is.
+    written = written_now(without_notices(text))
     try:
         return InboundMessage(
             channel="email",
@@ -113,7 +117,8 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
             recipients=_recipients(mail, message),
             subject=_clean(_header_text(message.get("subject", ""))),
             text=text,
-            new_text=new_text(text),
+            new_text=written or text.replace("\r\n", "\n"),
+            nothing_new=not written,
             message_id=message_id,
             in_reply_to=tuple(MESSAGE_ID.findall(str(message.get("in-reply-to", "")))),
             references=tuple(MESSAGE_ID.findall(" ".join(str(v) for v in message.get_all("references", [])))),

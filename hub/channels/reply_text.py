@@ -14,8 +14,8 @@ Apple Mail "On … wrote:", Outlook "From:/Sent:/To:" blocks (also with `*From:*
 - leftovers at the end: a `>` quote and the line introducing it, a `--` signature, phone signatures,
   separator lines, the From:/Reply-To: lines above a header block the library caught late.
 
-The lines kept are the original ones, so indentation and code survive. A message that is only a quote,
-or of which nothing would be left, is kept whole.
+The lines kept are the original ones, so indentation and code survive. `written_now` says "" when nothing
+is left; `new_text`, for storing a message, keeps one that is only a quote whole.
 """
 
 from __future__ import annotations
@@ -149,14 +149,20 @@ _Span = tuple[int, int]
 
 def new_text(text: str) -> str:
     """The part of `text` its sender wrote now. A message that is only a quote is kept whole."""
+    return written_now(text) or (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def written_now(text: str) -> str:
+    """The part of `text` its sender wrote now; "" when nothing is left (what a relay must send)."""
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return ""
     lines, cut = _above_history(text.split("\n"))
     lines = _trim_tail(lines, cut)
-    while lines and not lines[0].strip():
+    # leading blank lines, and a rule left alone above the history (Outlook's "____" line)
+    while lines and _SEPARATOR.match(lines[0]) and (not lines[0].strip() or len(lines) == 1):
         lines.pop(0)
-    return "\n".join(lines).rstrip() or text.strip()
+    return "\n".join(lines).rstrip()
 
 
 def _above_history(lines: list[str]) -> tuple[list[str], bool]:

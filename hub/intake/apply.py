@@ -39,6 +39,7 @@ from hub.intake.route import (
 from hub.intake.staff import handle_staff_mail
 from hub.letters import Letters
 from hub.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
+from hub.notice_digest import NOTICE, enqueue_capped
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
 from hub.reminders import agency_answered, case_opened
@@ -131,8 +132,9 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         if message.attachments and _may_be_release(connection, case, message):
             notice += ("; the attachment may be the signed privacy release: reply #release received "
                        "YYYY-MM-DD (the day it was signed) to record it")
-        queue("caseworker-notification", effect.to or case.assignee or config.office.intake_address,
-              automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": notice})
+        enqueue_capped(connection, config, refs, now, letter=NOTICE, about=message.sender, case_id=case.case_id,
+                       case_ref=case.ref, recipient=effect.to or case.assignee or config.office.intake_address,
+                       automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": notice})
     elif isinstance(effect, StaffMail):
         handle_staff_mail(connection, message, case, row_id, config, refs, letters, now)
     elif isinstance(effect, SetAgency):

@@ -39,6 +39,7 @@ class InboundMessage:
     subject: str = ""
     text: str = ""                    # the whole readable text (HTML turned to text when no text part)
     new_text: str = ""                # the new part of a reply: quoted history and signature removed
+    nothing_new: bool = False         # the sender wrote nothing now: new_text is then the whole text (or "")
     message_id: str | None = None
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()

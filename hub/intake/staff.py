@@ -1,5 +1,6 @@
 """A staff member's mail on a case: authenticated first, then its commands applied together or not at
-all, its text relayed, and one confirmation (or the reason nothing happened) mailed back.
+all, its new text relayed (never the quoted notice: a reply with nothing new relays nothing), and one
+confirmation (or the reason nothing happened) mailed back.
 
 Anyone can write a staff address into `From:`; a command counts only when the office's own mail
 server vouches for it (RFC 8601 Authentication-Results above its Received line, DKIM or SPF/DMARC
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
@@ -24,12 +26,15 @@ from hub.intake.message import InboundMessage
 from hub.intake.thread import CaseFacts
 from hub.letters import Letters
 from hub.models import Case, Message
+from hub.notice_digest import REFUSAL, enqueue_capped
 from hub.outbox import AUTO_GENERATED, enqueue
 from hub.refs import References
 from hub.sms_optout import opted_out
 from hub.sms_relay import sms_relay
 
 SHORTENED = "your text was too long for"
+NOTHING_NEW = ("Your reply had no new text above the quoted notice, so nothing went to the constituent.\n"
+               "Write your answer above the notice and send it again.")
 # The message a relayed answer replies to, so that it threads in the recipient's mail client.
 _LAST_FROM = (select(Message.message_id, Message.references)
               .where(Message.case_id == bindparam("case_id"), Message.direction == "in",
@@ -55,22 +60,27 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     case = session.get_one(Case, facts.case_id)
     actor = Actor(message.sender, "mail", row_id)
 
-    def tell(notice: str, text: str = "") -> None:
+    def tell(notice: str, text: str = "", refused: bool = False) -> None:
         session.flush()
-        enqueue(connection, case_id=case.id, case_ref=case.ref, letter="command-reply", recipient=message.sender,
-                refs=refs, domain=config.office.domain, now=now, automatic=AUTO_GENERATED,
-                in_reply_to=message.message_id, context={"notice": notice, "text": text[:4000]})
+        options: dict[str, Any] = dict(case_id=case.id, case_ref=case.ref, recipient=message.sender,
+                                       automatic=AUTO_GENERATED, in_reply_to=message.message_id,
+                                       context={"notice": notice, "text": text[:4000]})
+        if refused:  # a flood of refused mail gets a few replies and one digest
+            enqueue_capped(connection, config, refs, now, letter=REFUSAL, about=message.sender, **options)
+        else:
+            enqueue(connection, letter=REFUSAL, refs=refs, domain=config.office.domain, now=now, **options)
 
     def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
         record(session, case, actor, kind, "; ".join(problems), now)
-        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems))
+        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems), refused=True)
         return Handled("nothing applied: " + "; ".join(problems))
 
     doubt = _authentication_problem(message, config)
     if doubt:
         return refuse([f"your message could not be authenticated ({doubt}); it is kept on the case as a note"],
                       "unauthenticated")
-    block = parse_commands(message.new_text)
+    # A reply that is only the quoted notice has nothing new: new_text then holds the notice itself.
+    block = parse_commands("" if message.nothing_new else message.new_text)
     context = Context(session, case, config, refs, letters, actor, now)
     problems = list(block.errors)
     changes = []
@@ -87,11 +97,17 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
             problems.append(str(error))
     if problems:
         return refuse(problems)
+    if not block.commands and not block.text:
+        record(session, case, actor, "nothing-relayed", "the reply had no new text above the quoted notice", now)
+        tell("Nothing was sent", NOTHING_NEW)
+        return Handled("nothing sent: no new text")
     savepoint = session.begin_nested()
     try:
         lines = [line for line in (change() for change in changes) if line]
         if relay is not None:
             lines += _relay(session, connection, case, message, block.text, relay, actor, config, refs, now)
+        elif block.first("to") is not None and not block.text:
+            lines.append("nothing was sent: your reply had no text below the commands")
         session.flush()
     except (CaseworkError, UserError) as error:
         savepoint.rollback()

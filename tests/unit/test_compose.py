@@ -78,3 +78,16 @@ def test_a_text_attachment_kept_on_the_outbox_row_goes_with_its_parameters(confi
     (part,) = list(message.iter_attachments())
     assert part.get_content_type() == "text/calendar" and part.get_param("method") == "PUBLISH"
     assert part.get_filename() == "followup.ics" and "METHOD:PUBLISH" in part.get_content()
+
+
+def test_mail_to_staff_has_its_text_and_footer_between_notice_markers(config: Config) -> None:
+    notice, refs = sent(config, recipient="maria.lopez@doe.example.gov", subject="New case", body="New case\n\nCase: X",
+                        to_staff=True)
+    reference = refs.find_in_text(str(notice["Subject"]))
+    lines = notice.get_content().rstrip("\n").splitlines()
+    assert lines[0] == f"----- casework-hub notice {reference}: reply above this line -----"
+    assert lines[-1] == f"----- end of casework-hub notice {reference} -----"
+    assert lines[-3].startswith(f"Our reference: {reference}"), "the footer is inside the markers"
+    assert len(lines[0]) <= 72 and len(lines[-1]) <= 72, "short enough to survive `> > ` quoting unwrapped"
+    letter, _ = sent(config)
+    assert "casework-hub notice" not in letter.get_content()
