@@ -89,6 +89,7 @@ def seed_demo_inbox(config: config_module.Config, now: datetime) -> int:
             "office_name": config.office.name,
             "date": format_datetime(now - timedelta(hours=len(names) - number)),
             "ack_id": refs.message_id(config.office.domain, first),
+            "authserv_id": config.office.authserv_id,
         }
         raw = Template(demo.joinpath(name).read_text()).substitute(values).replace("\n", "\r\n")
         write_file(inbox / "new" / f"{int(now.timestamp())}.demo{number:02d}.{name}", raw)
