@@ -36,8 +36,8 @@ from twilio.request_validator import RequestValidator
 from hub.app import Hub
 from hub.channels.twilio_webhook import WebhookServer
 from hub.models import Attachment, Event, QuarantineItem
-from hub.sms_webhook import webhook_server
 from tests.hub_process import HubProcess, wait_until
+from tests.integration import test_sms_durability
 from tests.integration.test_sms_durability import (
     FORM,
     OFFICE_NUMBER,
@@ -54,6 +54,7 @@ from tests.integration.test_sms_durability import (
 from tests.servers.twilio import FakeTwilio, running_twilio
 
 pytestmark = pytest.mark.integration
+hooked = test_sms_durability.hooked  # the fixture: a hub with its webhook server on a free port
 
 Pairs = list[tuple[str, str]]
 STOP_LIMIT = 5.0  # seconds from the signal to the exit, at most
@@ -93,21 +94,6 @@ def refusals(hub: Hub) -> list[Event]:
 
 
 # --- the strict checks, in process ------------------------------------------------------------------
-
-
-@pytest.fixture
-def hooked(tmp_path: Path, database_url: str, twilio: FakeTwilio,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, WebhookServer]]:
-    monkeypatch.setenv(TOKEN_ENV, twilio.auth_token)
-    hub = sms_office(tmp_path / "office", database_url, twilio, webhook_url=PUBLIC_URL,
-                     webhook_listen="127.0.0.1:0")
-    server = webhook_server(hub)
-    server.start()
-    try:
-        yield hub, server
-    finally:
-        server.stop()
-        hub.close()
 
 
 def assert_refused_quietly(caplog: pytest.LogCaptureFixture, hub: Hub, reason: str, *private: str) -> None:
