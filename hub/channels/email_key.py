@@ -46,10 +46,10 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
 
 
 def _unfolded(head: bytes) -> list[bytes]:
-    lines: list[bytes] = []
+    fields: list[list[bytes]] = []
     for line in head.replace(b"\r\n", b"\n").split(b"\n"):
-        if line[:1] in (b" ", b"\t") and lines:
-            lines[-1] += b" " + line.strip()
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line.strip())  # joined once below: += on bytes would copy the field each time
         else:
-            lines.append(line)
-    return lines
+            fields.append([line])
+    return [b" ".join(parts) for parts in fields]

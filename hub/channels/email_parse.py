@@ -29,7 +29,9 @@ from hub.intake.message import InboundAttachment, InboundMessage
 from hub.notice_marks import without_notices
 
 RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
-MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# No control characters (PostgreSQL text refuses NUL) and no longer than the column that keeps it.
+MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,990}>")
+MAX_ADDRESS = 320  # RFC 5321 allows 254; anything longer is no address (and no longer than the column)
 
 
 def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMessage:
@@ -102,6 +104,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
     if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
         raise QuarantineError("no message headers found")
     sender_name, sender = _sender(mail, message)
+    sender = _storable(sender) if len(sender) <= MAX_ADDRESS else ""
     message_id = _first_id(message.get("message-id"))
     text = _text(mail)
     # The hub's own notice is never part of what anyone wrote now, quoted or pasted as it is.
@@ -240,7 +243,7 @@ def _first_id(value: Any) -> str | None:
     if match:
         return match.group(0)
     bare = str(value).strip()
-    return f"<{bare}>" if bare and " " not in bare else None
+    return f"<{bare}>" if MESSAGE_ID.fullmatch(f"<{bare}>") else None
 
 
 def _return_path(message: EmailMessage) -> str | None:

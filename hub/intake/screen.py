@@ -42,7 +42,8 @@ OUT_OF_OFFICE_SUBJECT = re.compile(
     # Latvian Exchange 2003 out-of-office subject, "Ārpus biroja …" (bounce_email-gem non_bounces/tt_1234210666,
     # which has no marker header at all)
     r"[āa]rpus biroja)", re.I)
-MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,900}@[^<>\s\x00-\x1f\x7f]{1,90}>")
+MAX_RETURNED_IDS = 100  # the nearest; thread.MAX_THREAD_IDS looks at no more
 DELIVERY_STATUS = re.compile(rb"message/delivery-status", re.I)
 # Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
 # yield user@host.
@@ -370,7 +371,7 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
     """Message-IDs of the mail this notice is about: its In-Reply-To/References, then the returned headers."""
     ids: dict[str, None] = dict.fromkeys(message.thread_ids)
     if parsed is None and message.content_type != "multipart/report":
-        return tuple(ids)
+        return tuple(ids)[:MAX_RETURNED_IDS]
     parsed = parsed or _mime(message.raw)
     for part in parsed.walk():
         content_type = part.get_content_type()
@@ -390,4 +391,4 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
             for match in RETURNED_HEADER.finditer(_decoded(part)):
                 ids.update(dict.fromkeys(MESSAGE_ID.findall(match.group(1))))
     ids.pop(message.message_id or "", None)
-    return tuple(ids)
+    return tuple(ids)[:MAX_RETURNED_IDS]
