@@ -150,7 +150,7 @@ class _Verbatim(Compat32):
     bytes it was sent as (Compat32 refolds every header through email.header, ten times slower)."""
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        return f"{name}: {value}{self.linesep}".encode("ascii", "surrogateescape")
+        return f"{name}: {value}{self.linesep}".encode("utf-8", "surrogateescape")
 
 
 VERBATIM = _Verbatim(linesep="\n")
