@@ -1,19 +1,23 @@
 """Raw RFC 5322 bytes -> InboundMessage, with mail-parser doing the MIME work.
 
 Decodes sender, recipients, subject (RFC 2047), text (HTML turned to text when there is no text
-part), attachments (over the size cap: recorded, not stored) and the new text of a reply (without the
-quoted history, or the hub's own notice even unquoted). Anything that goes wrong here is a
+part), files (hub.channels.email_files; over the size cap: recorded, not stored) and the new text of a
+reply (without the quoted history, or the hub's own notice even unquoted). Text in any charset reads as its
+sender wrote it (hub.channels.charsets): declared charsets with their vendor supersets, raw 8-bit headers
+and parts without a charset by detection. A header line broken without indentation is rejoined first
+(hub.channels.header_lines). Anything that goes wrong here is a
 QuarantineError: the caller keeps the bytes and moves on.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from email import message_from_bytes
-from email.header import Header, decode_header
+from email.errors import MissingHeaderBodySeparatorDefect
+from email.header import Header
 from email.message import Message as EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
@@ -21,11 +25,15 @@ from typing import Any
 import mailparser
 from inscriptis import get_text
 
+from hub.channels import charsets
+from hub.channels.charsets import header_text, storable
+from hub.channels.email_files import attachments
 from hub.channels.email_key import content_key
+from hub.channels.header_lines import rejoin_broken_lines
 from hub.channels.reply_text import written_now
 from hub.clock import as_utc
 from hub.errors import QuarantineError
-from hub.intake.message import InboundAttachment, InboundMessage
+from hub.intake.message import InboundMessage
 from hub.notice_marks import without_notices
 
 RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
@@ -39,18 +47,47 @@ def parse_email(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMe
     if not raw.strip():
         raise QuarantineError("empty message")
     try:
-        message = message_from_bytes(raw)
+        message = _message(raw)
         results = _trusted_authentication_results(message)
-        mail = _mail_parser(message)
+        hints = _CharsetHints(message)
+        mail = _mail_parser(message, hints)
     except Exception as error:  # mail-parser raises many kinds on broken MIME; all mean "keep the bytes"
         raise QuarantineError(f"unparseable MIME: {type(error).__name__}: {error}") from None
     try:
-        return replace(_inbound(raw, mail, source, max_attachment_bytes), authentication_results=results,
+        return replace(_inbound(raw, mail, source, max_attachment_bytes, hints), authentication_results=results,
                        from_address=_from_address(message))
     except QuarantineError:
         raise
     except Exception as error:  # whatever the bytes, the caller gets a QuarantineError, never a crash
         raise QuarantineError(f"unreadable message: {type(error).__name__}: {error}") from None
+
+
+def _message(raw: bytes) -> EmailMessage:
+    """The stdlib's tree; when a line in the header block ended the headers early, the tree of the bytes
+    with that line rejoined to the header it belongs to (the InboundMessage keeps the raw bytes as sent)."""
+    message = message_from_bytes(raw)
+    if any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in message.defects):
+        repaired = rejoin_broken_lines(raw)
+        if repaired is not raw:
+            return message_from_bytes(repaired)
+    return message
+
+
+class _CharsetHints:
+    """The charsets the message's parts declare (besides ASCII and UTF-8, which are tried anyway): how its
+    raw 8-bit headers and undeclared parts are most likely written. Looked up the first time undeclared
+    text needs them, which most messages never do."""
+
+    def __init__(self, message: EmailMessage) -> None:
+        self._message = message
+        self._found: tuple[str, ...] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._found is None:
+            found = (part.get_param("charset") for part in self._message.walk())
+            self._found = tuple(dict.fromkeys(charset for charset in found if isinstance(charset, str) and
+                                              charsets.canonical(charset) not in (None, "ascii", "utf-8")))
+        return iter(self._found)
 
 
 def _trusted_authentication_results(message: EmailMessage) -> tuple[str, ...]:
@@ -62,7 +99,7 @@ def _trusted_authentication_results(message: EmailMessage) -> tuple[str, ...]:
         if lowered == "received":
             break
         if lowered == "authentication-results":
-            found.append(_header_text(value) if isinstance(value, Header) else str(value))
+            found.append(header_text(value) if isinstance(value, Header) else str(value))
     return tuple(found)
 
 
@@ -72,7 +109,7 @@ def _from_address(message: EmailMessage) -> str:
     return addresses[0][1] if len(addresses) == 1 else ""
 
 
-def _mail_parser(message: EmailMessage) -> Any:
+def _mail_parser(message: EmailMessage, hints: Iterable[str]) -> Any:
     # mail-parser analyses every Received header when it starts (a fifth of its time); the hub reads
     # none of them, and the raw message it keeps has them all.
     del message["received"]
@@ -81,30 +118,42 @@ def _mail_parser(message: EmailMessage) -> Any:
         # StartBoundaryNotFoundDefect, and fails with AttributeError on a missing (None) epilogue
         # (sisimai lhost-sendgrid-01/02: a real bounce). An empty epilogue means the same and parses.
         message.epilogue = ""
-    return _MailParser(message)
+    return _MailParser(message, hints)
 
 
 class _MailParser(mailparser.MailParser):  # type: ignore[misc]
-    """mail-parser without the two summary dicts (`mail`, `mail_partial`) its parse() builds at the end.
+    """mail-parser, reading text parts in their charsets as hub.channels.charsets does, and without the two
+    summary dicts (`mail`, `mail_partial`) its parse() builds at the end.
 
-    Nothing here reads them, and building them decodes every header twice and splits every Received
-    line: a sixth of the parse. Everything read here (`message`, addresses, text parts, attachments)
-    is computed as before."""
+    mail-parser returns a 7-bit part as it stands (ISO-2022-JP keeps its escape codes) and reads text its
+    charset cannot decode as UTF-8 (GB2312 holding GBK characters turns to mojibake). Nothing here reads
+    the summary dicts, and building them decodes every header twice and splits every Received line: a
+    sixth of the parse."""
+
+    def __init__(self, message: EmailMessage, hints: Iterable[str]) -> None:
+        self._charset_hints = hints
+        super().__init__(message)
+
+    def _decode_body_payload(self, part: EmailMessage, charset: str, part_index: int) -> str:
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or not data:
+            return ""
+        return unicodedata.normalize("NFC", charsets.decode(data, part.get_content_charset(), self._charset_hints))
 
     def _make_mail(self, complete: bool = True) -> dict[str, Any]:
         return {}
 
 
-def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> InboundMessage:
+def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int, hints: Iterable[str]) -> InboundMessage:
     message: EmailMessage = mail.message
     # Screening reads only ASCII headers (Auto-Submitted, List-Id, …): they are kept as sent, and only
     # the ones the stdlib could not read as text (raw 8-bit) are decoded here.
-    headers = tuple((name.lower(), _header_text(value) if isinstance(value, Header) else _storable(value))
+    headers = tuple((name.lower(), header_text(value, hints) if isinstance(value, Header) else storable(value, hints))
                     for name, value in message.items())
     if not any(name in ("from", "sender", "return-path", "to", "subject", "message-id") for name, _ in headers):
         raise QuarantineError("no message headers found")
-    sender_name, sender = _sender(mail, message)
-    sender = _storable(sender) if len(sender) <= MAX_ADDRESS else ""
+    sender_name, sender = _sender(mail, message, hints)
+    sender = storable(sender) if len(sender) <= MAX_ADDRESS else ""
     message_id = _first_id(message.get("message-id"))
     text = _text(mail)
     # The hub's own notice is never part of what anyone wrote now, quoted or pasted as it is.
@@ -118,7 +167,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
             sender=sender,
             sender_name=sender_name,
             recipients=_recipients(mail, message),
-            subject=_clean(_header_text(message.get("subject", ""))),
+            subject=_clean(header_text(message.get("subject", ""), hints)),
             text=text,
             new_text=written or text.replace("\r\n", "\n"),
             nothing_new=not written,
@@ -127,7 +176,7 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
             references=tuple(MESSAGE_ID.findall(" ".join(str(v) for v in message.get_all("references", [])))),
             date=_date(message.get("date")),
             headers=headers,
-            attachments=tuple(_attachments(mail.attachments, max_attachment_bytes)),
+            attachments=tuple(attachments(message, max_attachment_bytes, hints)),
             content_type=message.get_content_type(),
             report_type=str(message.get_param("report-type", "") or "").lower(),
             return_path=_return_path(message),
@@ -136,61 +185,19 @@ def _inbound(raw: bytes, mail: Any, source: str, max_attachment_bytes: int) -> I
         raise QuarantineError(f"unreadable headers: {type(error).__name__}: {error}") from None
 
 
-def _header_text(value: Any) -> str:
-    """A header as text: RFC 2047 words decoded; raw 8-bit bytes (the stdlib hands them over as an
-    unknown-8bit Header, flanker from-encoding.eml, sisimai lhost-kddi-01) read as UTF-8, else cp1252.
-    The pieces are joined as RFC 2047 §6.2 says (space between adjacent encoded words dropped)."""
-    if value is None:
-        return ""
-    try:
-        chunks = decode_header(value if isinstance(value, Header) else str(value))
-        return _storable("".join(_chunk_text(chunk, charset) for chunk, charset in chunks))
-    except (LookupError, UnicodeError, ValueError, binascii.Error):
-        return _storable(str(value))
-
-
-def _chunk_text(chunk: str | bytes, charset: str | None) -> str:
-    if isinstance(chunk, str):
-        return chunk
-    for encoding in ([charset] if charset and charset != "unknown-8bit" else []) + ["utf-8"]:
-        try:
-            return chunk.decode(encoding)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return chunk.decode("cp1252", "replace")
-
-
-def _storable(text: str) -> str:
-    """Text any database column can hold: no NUL (PostgreSQL text refuses it; sisimai lhost-office365-01
-    has NULs in its body) and no lone surrogates (8-bit bytes kept as surrogate escapes are decoded as
-    UTF-8, else cp1252)."""
-    text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
-
-
 def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sender(mail: Any, message: EmailMessage) -> tuple[str, str]:
+def _sender(mail: Any, message: EmailMessage, hints: Iterable[str]) -> tuple[str, str]:
     """The From address as mail-parser reads it, which is right where the stdlib is not:
     `alice@example.com <bob@example.com>` is bob (spamscope mail_test_19). The display name from the
     stdlib, split before RFC 2047 decoding so an encoded comma stays inside the name (mail_test_18), then
     decoded (mail-parser leaves `"=?UTF-8?B?…?="` alone, chatwoot non_utf_encoded_mail, and writes 8-bit
-    bytes as `\\udcfc`, flanker from-encoding). Then Sender and Return-Path."""
-    ours = _addresses(message, "from")
+    bytes as `\\udcfc`, flanker from-encoding). Without a From: the Sender (RFC 5322 §3.6.2: who sent it for
+    the author), then Reply-To (where the author wants answers), and only then the envelope's Return-Path,
+    which is often a bounce-handling address of a mail service."""
+    ours = _addresses(message, "from", hints)
     for name, address in _mailparser_addresses(mail, "from_"):
         if "@" in address:
             address = address.strip().lower()
@@ -199,21 +206,22 @@ def _sender(mail: Any, message: EmailMessage) -> tuple[str, str]:
                 mine = name
             if mine.strip().lower() == address:
                 mine = ""  # a display name that only repeats the address (spamscope mail_test_17)
-            return _clean(_storable(mine)), address
-    for header in ("from", "sender", "return-path"):
-        for name, address in _addresses(message, header):
+            return _clean(storable(mine, hints)), address
+    for header in ("from", "sender", "reply-to", "return-path"):
+        for name, address in _addresses(message, header, hints):
             return _clean(name), address
     return "", ""
 
 
-def _addresses(message: EmailMessage, header: str) -> list[tuple[str, str]]:
+def _addresses(message: EmailMessage, header: str, hints: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(decoded display name, lowercase address) pairs of a header, split before decoding."""
     found = []
     for value in message.get_all(header, []):
-        text = _header_text(value) if isinstance(value, Header) else str(value)  # a Header holds raw 8-bit bytes
+        # a Header holds raw 8-bit bytes
+        text = header_text(value, hints) if isinstance(value, Header) else str(value)
         for name, address in getaddresses([text]):
             if "@" in address:
-                found.append((_header_text(name), address.strip().lower()))
+                found.append((header_text(name, hints), address.strip().lower()))
     return found
 
 
@@ -265,35 +273,6 @@ def _date(value: Any) -> Any:
 def _text(mail: Any) -> str:
     plain = "\n".join(part for part in mail.text_plain if part).strip()
     if plain:
-        return _storable(plain)
+        return storable(plain)
     html = "\n".join(part for part in mail.text_html if part)
-    return _storable(get_text(html).strip()) if html.strip() else ""
-
-
-def _attachments(parts: list[dict[str, Any]], cap: int) -> list[InboundAttachment]:
-    found = []
-    for part in parts:
-        payload = part.get("payload") or ""
-        if part.get("binary"):
-            try:
-                data = base64.b64decode(payload)
-            except (binascii.Error, ValueError):
-                data = payload.encode("ascii", "replace")
-        else:
-            data = _encoded(payload, part.get("charset"))
-        found.append(InboundAttachment(
-            filename=_clean(_storable(part.get("filename") or ""))[:500],
-            content_type=(part.get("mail_content_type") or "application/octet-stream")[:200],
-            size=len(data),
-            data=data if len(data) <= cap else None,
-        ))
-    return found
-
-
-def _encoded(text: str, charset: str | None) -> bytes:
-    """A text attachment back to bytes in its declared charset; an unknown charset name (sisimai
-    lhost-x3-*, flufl simple_30..33 declare "uft-8") falls back to UTF-8 instead of failing the message."""
-    try:
-        return text.encode(charset or "utf-8", "replace")
-    except LookupError:
-        return text.encode("utf-8", "replace")
+    return storable(get_text(html).strip()) if html.strip() else ""

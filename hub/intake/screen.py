@@ -7,6 +7,8 @@ of the tuple below; the first that fires decides.
 Bounces are looked for before auto-reply markers: Exim, Gmail, Google Groups, Mail.ru and 1&1 put
 `Auto-Submitted: auto-replied` on their non-delivery reports (61 of the 585 labelled bounces in the
 sisimai corpus), and a bounce must yield the failed addresses, which an auto-reply verdict would drop.
+A bounce needs a delivery report, a bounce sender, or a notice saying a message could not be delivered:
+an empty Return-Path alone (spammers send from `<>` too) makes an automatic notification, not a bounce.
 
 Corpus measurements and the misses that remain are in tests/unit/test_screen_corpus.py.
 """
@@ -21,20 +23,25 @@ from email.message import Message as EmailMessage
 from email.utils import getaddresses
 from functools import lru_cache
 
-from inscriptis import get_text
-
+from hub.intake.automatic import automatic_marker, has_loop_marker
+from hub.intake.bounce_notice import (
+    ADDRESS,
+    BOUNCE_SENDERS,
+    NOTICE_LIMIT,
+    decoded,
+    is_failure_notice,
+    notice_addresses,
+)
 from hub.intake.message import InboundMessage
 from hub.refs import is_our_message_id
 
 LOOP_HEADER = "X-Casework-Hub-Loop"
-# Local parts MTAs send bounces from. `post_master` is Verizon's (sisimai lhost-verizon-02,
-# lhost-apachejames-01); `mdaemon` is the MDaemon server's (flufl simple_01).
-BOUNCE_SENDERS = re.compile(
-    r"^(mailer-daemon|postmaster|post_master|mail-daemon|mail\.daemon|mdaemon|bounces?)([+@.-]|$)", re.I)
-# Display names MTAs give that sender: Postfix and Exim "Mail Delivery System", Sendmail and Gmail "Mail
-# Delivery Subsystem". They matter when the address is empty or bare: `From: MAILER-DAEMON <>` (DragonFly,
-# sisimai lhost-dragonfly-*), `From: "" (Mail Delivery System)` (chatwoot bounced_with_no_from),
-# `From: Mail Delivery System <example@mailer.com>` (sisimai mac/reported-from-nick4tech-san-01).
+# BOUNCE_SENDERS (hub.intake.bounce_notice) is read from here by hub.delivery too: no automatic mail to them.
+# Display names MTAs give the bounce sender (BOUNCE_SENDERS): Postfix and Exim "Mail Delivery System",
+# Sendmail and Gmail "Mail Delivery Subsystem". They matter when the address is empty or bare:
+# `From: MAILER-DAEMON <>` (DragonFly, sisimai lhost-dragonfly-*), `From: "" (Mail Delivery System)`
+# (chatwoot bounced_with_no_from), `From: Mail Delivery System <example@mailer.com>` (sisimai
+# mac/reported-from-nick4tech-san-01).
 BOUNCE_NAMES = re.compile(r"^(mailer-daemon|mail delivery (sub)?system)$", re.I)
 OUT_OF_OFFICE_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto(matic)?[- ]?(reply|response)|out of (the )?office|respuesta autom[aá]tica|"
@@ -45,37 +52,12 @@ OUT_OF_OFFICE_SUBJECT = re.compile(
 MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,900}@[^<>\s\x00-\x1f\x7f]{1,90}>")
 MAX_RETURNED_IDS = 100  # the nearest; thread.MAX_THREAD_IDS looks at no more
 DELIVERY_STATUS = re.compile(rb"message/delivery-status", re.I)
-# Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
-# yield user@host.
-# Each part is bounded (RFC 5321 §4.5.3.1) and a match starts only where a word starts: on a line of a
-# million word characters an unbounded pattern tries every start and every length before giving up.
-ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # RFC 3464 §2.3.3 Action values that mean the message got through, plus Postfix's "deliverable" from an
 # address-verification report (`sendmail -bv`, sisimai rfc3464-28).
 NOT_FAILED = frozenset({"delivered", "relayed", "expanded", "deliverable"})
-# Where the notice of a free-text bounce ends and the returned message begins: a rule of dashes or
-# underscores around a phrase (qmail "--- Below this line is a copy of the message.", Exim "------ This is
-# a copy of the message, including all the headers. ------", Yahoo "--- Original message follows."), or a
-# phrase ending in "follows". Addresses after it belong to the original, not to the failure.
-RETURNED_MESSAGE = re.compile(
-    r"^\s*([-_=]{2,}.{0,200}?\b(original|copy|returned|unsent|undelivered|headers?|below)\b"
-    r"|.{0,200}?\b(original|returned|undelivered|message|headers?)\b.{0,200}?\bfollows?\b"
-    r"|(original|returned|unsent|undelivered) message\b)", re.I | re.M)
-# A delivery notice is a few kilobytes; what a bounce carries past this is not read for failed addresses.
-NOTICE_LIMIT = 100_000
-# A header-style line inside a notice ("  To:      list@example.org" in an Exchange NDR, "* From: …"): it
-# describes the original message, not the failure.
-NOTICE_HEADER_LINE = re.compile(
-    r"^[ \t*>]*(to|cc|from|sent|date|subject|reply-to|return-path|message-id|in-reply-to|references|received)"
-    r"[ \t]*:.*$", re.I | re.M)
 # A Message-ID (or In-Reply-To/References) line of an original pasted into a free-text bounce, possibly indented.
 RETURNED_HEADER = re.compile(r"^[ \t>]*(?:message-id|in-reply-to|references):[ \t]*(.*)$", re.I | re.M)
 RETURNED_SUBJECT = re.compile(r"^[ \t>]*subject:[ \t]*(.*)$", re.I | re.M)
-# A free-text delivery *warning*: the message is still queued and may yet arrive (flufl simple_03/21/35/40,
-# Exim "Warning: message … delayed"). Nothing has failed yet, so no address is reported.
-DELAY_WORDING = re.compile(
-    r"\b(not yet been delivered|has been (delayed|postponed)|will (continue to )?(re)?try|"
-    r"delivery attempts will continue|still being retried|this is (just )?a warning|advisory[- ]only)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -161,17 +143,14 @@ def _other_report(message: InboundMessage, _domain: str) -> Screening | None:
     return None
 
 
-def _auto_submitted(message: InboundMessage, _domain: str) -> Screening | None:
+def _auto_submitted(message: InboundMessage, domain: str) -> Screening | None:
     # RFC 3834 §5: any Auto-Submitted value but "no" (comments after ";" allowed) marks automatic mail.
     value = (message.header("auto-submitted") or "").split(";")[0].strip().lower()
     if value and value != "no":
         return Screening("auto-reply", f"Auto-Submitted: {value}", returned_ids=_returned_ids(message))
-    # X-Auto-Response-Suppress is required by the issue. In the corpus it occurs only on two Exchange
-    # auto-replies (sisimai rfc3834-02/04) that X-MS-Exchange-Inbox-Rules-Loop and the subject catch anyway;
-    # Outlook also sets it on some ordinary mail, which this rule would then treat as automatic.
-    for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress", "x-autogenerated"):
-        if message.header(name) is not None:
-            return Screening("auto-reply", f"{name} header", returned_ids=_returned_ids(message))
+    marker = automatic_marker(message, domain)
+    if marker is not None:
+        return Screening("auto-reply", f"{marker} header", returned_ids=_returned_ids(message))
     if (message.header("x-ms-exchange-inbox-rules-loop") or message.header("x-ms-exchange-generated-message-source")
             or OUT_OF_OFFICE_SUBJECT.match(message.subject)):
         return Screening("auto-reply", "out-of-office reply", returned_ids=_returned_ids(message))
@@ -179,10 +158,12 @@ def _auto_submitted(message: InboundMessage, _domain: str) -> Screening | None:
 
 
 def _precedence(message: InboundMessage, _domain: str) -> Screening | None:
-    value = (message.header("precedence") or "").strip().lower()
-    if value in ("bulk", "junk", "list", "auto_reply"):
-        verdict = "list" if value in ("bulk", "list") else "auto-reply"
-        return Screening(verdict, f"Precedence: {value}", returned_ids=_returned_ids(message))
+    # X-Precedence is the same field under the name osTicket and FreeScout also read.
+    for name in ("precedence", "x-precedence"):
+        value = (message.header(name) or "").strip().lower()
+        if value in ("bulk", "junk", "list", "auto_reply"):
+            verdict = "list" if value in ("bulk", "list") else "auto-reply"
+            return Screening(verdict, f"{name.capitalize()}: {value}", returned_ids=_returned_ids(message))
     return None
 
 
@@ -193,16 +174,30 @@ def _mailing_list(message: InboundMessage, _domain: str) -> Screening | None:
     return None
 
 
-def _empty_return_path(message: InboundMessage, domain: str) -> Screening | None:
-    # A null reverse-path (RFC 5321 §4.5.5) marks a notification that must not be answered.
-    if message.return_path == "":
-        return _bounce(message, "empty Return-Path", domain)
+def _loop(message: InboundMessage, domain: str) -> Screening | None:
+    # The reason leaves the value out: it is often an address, and reasons are logged.
+    if has_loop_marker(message, domain):
+        return Screening("auto-reply", "X-Loop header: automatic mail, a loop if answered",
+                         returned_ids=_returned_ids(message))
     return None
+
+
+def _null_sender(message: InboundMessage, domain: str) -> Screening | None:
+    """A null reverse-path (RFC 5321 §4.5.5) marks a notification that must not be answered. A bounce is one
+    (the report and sender checks before this one found the others) when its text says a message could not
+    be delivered; anything else from `<>`, spam included, is an automatic notification: recorded, never
+    answered, and no address marked bounced (RT's CheckForAutoGenerated also reads `<>` as automatic)."""
+    if message.return_path != "":
+        return None
+    if is_failure_notice(message, _mime(message.raw)):
+        return _bounce(message, "empty Return-Path and a delivery-failure notice", domain)
+    return Screening("auto-reply", "empty Return-Path: an automatic notification (RFC 5321 §4.5.5)",
+                     returned_ids=_returned_ids(message))
 
 
 CHECKS: tuple[Check, ...] = (
     _own_mail, _delivery_report, _bounce_sender, _other_report, _auto_submitted, _precedence,
-    _mailing_list, _empty_return_path,
+    _mailing_list, _loop, _null_sender,
 )
 SMS_CHECKS: tuple[Check, ...] = (_robot_text,)  # a text has no headers: the mail checks have nothing to read
 
@@ -289,66 +284,8 @@ def _failed_recipients(parsed: EmailMessage, message: InboundMessage, domain: st
         if action == "failed" and "@" in address:
             found[address] = None
     if not found and not blocks and free_text:
-        found.update(dict.fromkeys(_notice_addresses(parsed, message, domain)))
+        found.update(dict.fromkeys(notice_addresses(parsed, message, domain)))
     return tuple(found)
-
-
-def _notice_addresses(parsed: EmailMessage, message: InboundMessage, domain: str) -> list[str]:
-    """Addresses in a free-text bounce's own notice, unless the notice is only a delay warning. Left out:
-    the returned original, header-style lines, the bounce's own From/To/Cc/Return-Path/Delivered-To,
-    postmaster-style addresses and the office's own domain (a plus-address of ours as envelope sender
-    must never be marked bounced). X-Original-To is not left out: DragonFly Mail Agent puts the failed
-    address there (sisimai lhost-dragonfly-*)."""
-    notice = _notice_text(parsed)
-    if DELAY_WORDING.search(notice) or DELAY_WORDING.search(message.subject):
-        return []
-    own_headers = [value for name in ("from", "to", "cc", "return-path", "delivered-to")
-                   for value in message.header_values(name)]
-    own = {address.strip().lower() for _, address in getaddresses(own_headers)}
-    found: dict[str, None] = {}
-    for match in ADDRESS.finditer(NOTICE_HEADER_LINE.sub("", notice)):
-        address = match.group(0).strip(".").lower()
-        if address not in own and not BOUNCE_SENDERS.match(address) and \
-                address.rsplit("@", 1)[1] != domain.lower():
-            found[address] = None
-    return list(found)
-
-
-def _notice_text(parsed: EmailMessage) -> str:
-    """The bounce's own text/plain parts (not those of an attached original), cut where a returned copy starts."""
-    texts: list[str] = []
-    html: list[str] = []
-    stack = [parsed]
-    while stack:
-        part = stack.pop(0)
-        content_type = part.get_content_type()
-        if content_type.startswith("message/") or content_type == "text/rfc822-headers":
-            continue  # the returned original: its addresses are not the failed ones
-        if part.is_multipart():
-            payload = part.get_payload()
-            children = payload if isinstance(payload, list) else []
-            stack[:0] = [child for child in children if isinstance(child, EmailMessage)]
-        elif content_type == "text/plain":
-            texts.append(_decoded(part))
-        elif content_type == "text/html":
-            html.append(_decoded(part))
-    if not texts and html:  # an HTML-only notice (sisimai lhost-x6-*, flufl groupwise_02, yahoo_12)
-        texts = [get_text(page) for page in html]
-    text = "\n".join(texts).replace("\r\n", "\n").replace("\r", "\n")  # CR-only mail (sisimai maildir/mac)
-    text = text[:NOTICE_LIMIT]
-    marker = RETURNED_MESSAGE.search(text)
-    return text[:marker.start()] if marker else text
-
-
-def _decoded(part: EmailMessage) -> str:
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return ""
-    try:
-        return data.decode(part.get_content_charset() or "latin-1", "replace")
-    except (LookupError, ValueError):  # an unknown charset name, e.g. "uft-8" (sisimai lhost-x3-*), or one
-        # with a NUL in it, which the codec lookup refuses with ValueError
-        return data.decode("latin-1")
 
 
 def _returned_subjects(parsed: EmailMessage) -> tuple[str, ...]:
@@ -359,11 +296,12 @@ def _returned_subjects(parsed: EmailMessage) -> tuple[str, ...]:
         if content_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else payload
-            text = str(inner.get("subject", "")) if isinstance(inner, EmailMessage) else str(inner or "")
-            found.update(dict.fromkeys(RETURNED_SUBJECT.findall(text) if not isinstance(inner, EmailMessage)
-                                       else [text]))
+            if isinstance(inner, EmailMessage):
+                found[str(inner.get("subject", ""))] = None
+            else:
+                found.update(dict.fromkeys(RETURNED_SUBJECT.findall(str(inner or ""))))
         elif content_type == "text/plain":
-            found.update(dict.fromkeys(RETURNED_SUBJECT.findall(_decoded(part)[:NOTICE_LIMIT])))
+            found.update(dict.fromkeys(RETURNED_SUBJECT.findall(decoded(part)[:NOTICE_LIMIT])))
     return tuple(subject.strip()[:500] for subject in found if subject.strip())[:10]
 
 
@@ -388,7 +326,7 @@ def _returned_ids(message: InboundMessage, parsed: EmailMessage | None = None) -
                     ids.update(dict.fromkeys(MESSAGE_ID.findall(match.group(1))))
         elif content_type == "text/plain":
             # Free-text bounces paste the original's headers into the notice (qmail, Exim, Yahoo).
-            for match in RETURNED_HEADER.finditer(_decoded(part)):
+            for match in RETURNED_HEADER.finditer(decoded(part)):
                 ids.update(dict.fromkeys(MESSAGE_ID.findall(match.group(1))))
     ids.pop(message.message_id or "", None)
     return tuple(ids)[:MAX_RETURNED_IDS]

@@ -8,11 +8,16 @@ the folder's expected.json. The corpus is read-only and lives outside the reposi
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import random
+import re
 from collections.abc import Iterator
 from datetime import datetime
+from email import message_from_bytes
+from email.header import decode_header
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +178,13 @@ def test_spamscope_attachment_names() -> None:
     files = expected("spamscope-mail-parser")
     assert [a.filename for a in parse("spamscope-mail-parser", "mails/mail_test_3").attachments] == \
         [files["mails/mail_test_3"]["first_attachment"]["filename"]]
+    # Three inline GIFs without a file name: upstream names them by Content-ID, the hub by type (osTicket
+    # does the same for Lotus Notes' nameless images); the PDF keeps its own name.
     names = [a.filename for a in parse("spamscope-mail-parser", "mails/mail_test_10").attachments]
-    assert sorted(names) == sorted(files["mails/mail_test_10"]["attachment_names"])
+    want = files["mails/mail_test_10"]["attachment_names"]
+    assert len(names) == len(want)
+    assert [name for name in want if not name.startswith("<")] == [name for name in names if name.endswith(".pdf")]
+    assert sorted(name for name in names if not name.endswith(".pdf")) == ["image-1.gif", "image-2.gif", "image-3.gif"]
     assert len(parse("spamscope-mail-parser", "mails/mail_test_5").attachments) == \
         files["mails/mail_test_5"]["attachments_count"]
 
@@ -241,6 +251,94 @@ def test_chatwoot_threading_headers_and_encoded_words() -> None:
     references = parse("chatwoot", "files/mail_with_references.eml")
     assert references.references == tuple(f"<{ref}>" for ref in files["files/mail_with_references.eml"]["references"])
     assert parse("chatwoot", "files/malformed_reply_to.eml").sender == "sender@example.com"
+
+
+def header_bytes(folder: str, name: str, field: bytes, occurrence: int = 0) -> bytes:
+    """The raw value of a header line in a corpus file (the `occurrence`-th, counting attached messages)."""
+    lines = [line for line in (corpus_dir(folder) / name).read_bytes().splitlines() if line.startswith(field + b": ")]
+    return lines[occurrence][len(field) + 2:].strip()
+
+
+def test_real_world_charsets() -> None:
+    """Text in the charset its sender meant, where the stdlib's reading (and mail-parser's) was mojibake."""
+    # A raw 8-bit GB2312 subject with no RFC 2047 word; the body declares gb2312.
+    assert parse("flufl-bounce", "data/sina_01.txt").subject == header_bytes("flufl-bounce", "data/sina_01.txt",
+                                                                             b"Subject").decode("gb2312")
+    # Encoded words labelled gb2312 holding a GBK character (0x8CC2), and a gb2312-labelled GBK body.
+    spam = parse("spamscope-mail-parser", "mails/mail_test_9")
+    words = decode_header(str(message_from_bytes(spam.raw)["subject"]))
+    assert {charset for _, charset in words} == {"gb2312"}
+    assert spam.subject == "".join(chunk.decode("gbk") for chunk, _ in words if isinstance(chunk, bytes))
+    assert "\ufffd" not in spam.text
+    # ISO-2022-JP bodies (Lotus Domino, m-FILTER, au KDDI): Japanese, not escape codes.
+    for name in ("domino-02", "mfilter-01", "notes-01", "postfix-49", "sendmail-51"):
+        assert "\x1b" not in parse("sisimai-set-of-emails", f"maildir/bsd/lhost-{name}.eml").text, name
+    domino = parse("sisimai-set-of-emails", "maildir/bsd/lhost-domino-02.eml")
+    assert "ユーザー Neko (kijitora@example.co.jp) は Domino ディレクトリには見つかりません。" in domino.text
+    # A raw UTF-8 name cut inside its last character reads as UTF-8 up to the cut.
+    yahoo = parse("mailgun-flanker", "messages/russian-attachment-yahoo.eml")
+    assert yahoo.attachments[0].filename.startswith("Картинка с очень, очень длинным предлинным именем")
+
+
+def test_real_world_files() -> None:
+    # Returned headers whose Subject is Shift_JIS labelled ISO-2022-JP (spam returned by Postfix).
+    postfix = parse("sisimai-set-of-emails", "maildir/bsd/lhost-postfix-09.eml")
+    subject = base64.b64decode(header_bytes("sisimai-set-of-emails", "maildir/bsd/lhost-postfix-09.eml",
+                                            b"Subject", 1).split(b"?")[3]).decode("cp932")
+    assert [a.filename for a in postfix.attachments] == ["delivery-status.txt", f"{subject} (headers).txt"]
+    # An attached original whose Subject is raw UTF-8 (au KDDI), a Gmail bounce's report and original.
+    kddi = parse("sisimai-set-of-emails", "maildir/bsd/lhost-kddi-01.eml")
+    inner = header_bytes("sisimai-set-of-emails", "maildir/bsd/lhost-kddi-01.eml", b"Subject", 1).decode()
+    assert [a.filename for a in kddi.attachments] == [f"{inner}.eml"]
+    gmail = parse("chatwoot", "files/bounced_gmail.eml")
+    original = header_bytes("chatwoot", "files/bounced_gmail.eml", b"Subject", 1).decode()
+    assert [a.filename for a in gmail.attachments] == ["icon.png", "delivery-status.txt", f"{original}.eml"]
+    returned = message_from_bytes(gmail.attachments[2].data or b"")
+    assert returned["message-id"] == expected("chatwoot")["files/bounced_gmail.eml"]["original_message_id"]
+    # An inner multipart that reuses the outer boundary leaves the next part in the epilogue.
+    assert [a.filename for a in parse("cpython-test_email", "data/msg_15.txt").attachments] == ["xx.gif"]
+
+
+RANDOM_NAME = re.compile(r"^[a-z]{10}\.txt$")
+
+
+def test_no_file_in_the_corpus_is_named_at_random_or_by_content_id() -> None:
+    """mail-parser names an unnamed download `<10 random letters>.txt` and an unnamed image by its Content-ID;
+    every attached message and delivery report is a file of its own."""
+    named = reports = 0
+    for folder in FOLDERS:
+        for name in data_files(folder):
+            try:
+                message = parse(folder, name)
+            except QuarantineError:
+                continue
+            files = [a.filename for a in message.attachments]
+            assert not [file for file in files if RANDOM_NAME.match(file) or file.startswith("<")], (folder, name)
+            outer = list(_outer_parts(message_from_bytes(message.raw)))
+            want_eml = sum(1 for part in outer if part.get_content_type() == "message/rfc822")
+            assert sum(1 for a in message.attachments if a.content_type == "message/rfc822") == want_eml, (folder, name)
+            named += want_eml
+            reports += sum(1 for file in files if file == "delivery-status.txt")
+    assert (named, reports) >= (455, 420), (named, reports)
+
+
+def _outer_parts(message: Message) -> Iterator[Message]:
+    """The parts of a message outside any attached message."""
+    yield message
+    payload = message.get_payload()
+    if message.get_content_type() != "message/rfc822" and isinstance(payload, list):
+        for part in payload:
+            if isinstance(part, Message):
+                yield from _outer_parts(part)
+
+
+def test_a_subject_wrapped_without_indentation() -> None:
+    # Gmail's forwarded-message header block as Discourse's reply trimmer received it: the Subject wrapped
+    # onto a bare line, which ended the headers and hid To.
+    message = parse("discourse-email_reply_trimmer", "embedded/forwarded_message.txt")
+    assert message.subject == "Some subject that spans over 2 lines"
+    assert message.recipients == ("infod@discourse.org",)
+    assert message.text == "This is a forwarded email. And just that."
 
 
 def test_line_endings_do_not_change_what_is_read() -> None:

@@ -102,6 +102,16 @@ def test_other_delivery_reports_are_bounces(folder: str, name: str) -> None:
     assert verdict(folder, name) == "bounce"
 
 
+@pytest.mark.parametrize("name", ["kddi-02", "kddi-03", "mfilter-03", "mfilter-04", "opensmtpd-05", "verizon-01"])
+def test_bounces_from_the_null_sender_are_told_by_their_failure_notice(name: str) -> None:
+    """Sent from `<>` with no delivery report and no bounce-looking sender (au KDDI, m-FILTER, OpenSMTPD,
+    Verizon's MMSC): the notice saying a returned message could not be delivered makes them bounces, where
+    an empty Return-Path alone makes automatic mail."""
+    result = verdicts("sisimai-set-of-emails")[f"maildir/bsd/lhost-{name}.eml"]
+    assert result is not None and result.verdict == "bounce"
+    assert result.reason == "empty Return-Path and a delivery-failure notice"
+
+
 # --- the failed addresses ------------------------------------------------------------------------------
 
 def test_flufl_failed_recipients() -> None:
