@@ -117,7 +117,7 @@ def canonical(label: str) -> str | None:
     label = label.strip().strip('"').lower()
     try:
         return codecs.lookup(ALIASES.get(label, label)).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
 
 

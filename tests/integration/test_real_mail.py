@@ -110,7 +110,7 @@ def test_the_headers_after_a_line_broken_without_indentation_are_read(hub: Hub) 
     [message] = inbound(hub)
     assert (message.message_id, message.body) == ("<broken.1@example.com>", "It has been three months.")
     assert message.raw == raw, "the stored message is the one received"
-    assert feed(hub, raw.replace(b"It has", b"It has now")).fate == "duplicate", "the same Message-ID"
+    assert feed(hub, raw).fate == "duplicate", "the same message, read the same way again"
 
 
 def test_a_message_without_from_opens_the_case_for_its_reply_to(hub: Hub) -> None:
