@@ -19,7 +19,7 @@ from email import message_from_bytes
 from email.errors import MissingHeaderBodySeparatorDefect
 from email.header import Header
 from email.message import Message as EmailMessage
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import mailparser
@@ -33,7 +33,7 @@ from hub.channels.header_lines import rejoin_broken_lines
 from hub.channels.reply_text import written_now
 from hub.clock import as_utc
 from hub.errors import QuarantineError
-from hub.intake.message import InboundMessage
+from hub.intake.message import InboundMessage, address_pairs
 from hub.notice_marks import without_notices
 
 RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
@@ -219,7 +219,7 @@ def _addresses(message: EmailMessage, header: str, hints: Iterable[str] = ()) ->
     for value in message.get_all(header, []):
         # a Header holds raw 8-bit bytes
         text = header_text(value, hints) if isinstance(value, Header) else str(value)
-        for name, address in getaddresses([text]):
+        for name, address in address_pairs([text]):
             if "@" in address:
                 found.append((header_text(name, hints), address.strip().lower()))
     return found

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from email.message import Message as EmailMessage
-from email.utils import getaddresses
 
 from inscriptis import get_text
 
-from hub.intake.message import InboundMessage
+from hub.intake.message import InboundMessage, address_pairs
 
 # Local parts MTAs send bounces from. `post_master` is Verizon's (sisimai lhost-verizon-02,
 # lhost-apachejames-01); `mdaemon` is the MDaemon server's (flufl simple_01).
@@ -78,7 +77,7 @@ def notice_addresses(parsed: EmailMessage, message: InboundMessage, domain: str)
         return []
     own_headers = [value for name in ("from", "to", "cc", "return-path", "delivered-to")
                    for value in message.header_values(name)]
-    own = {address.strip().lower() for _, address in getaddresses(own_headers)}
+    own = {address.strip().lower() for _, address in address_pairs(own_headers)}
     found: dict[str, None] = {}
     for match in ADDRESS.finditer(NOTICE_HEADER_LINE.sub("", notice)):
         address = match.group(0).strip(".").lower()

@@ -3,8 +3,19 @@ Oversized, what is known of a message too large to read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import getaddresses
+
+# The stdlib's address parser is pure Python: on a hostile header of a million `@` it takes minutes. Real
+# address headers stay far below this (500 recipients fit), and what is past it is not read.
+MAX_ADDRESS_HEADER = 16_384
+
+
+def address_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
+    """(display name, address) pairs of address header values, as `email.utils.getaddresses` reads them."""
+    return getaddresses([str(value)[:MAX_ADDRESS_HEADER] for value in values])
 
 
 @dataclass(frozen=True)

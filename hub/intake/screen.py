@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message as EmailMessage
-from email.utils import getaddresses
 from functools import lru_cache
 
 from hub.intake.automatic import automatic_marker, has_loop_marker
@@ -32,7 +31,7 @@ from hub.intake.bounce_notice import (
     is_failure_notice,
     notice_addresses,
 )
-from hub.intake.message import InboundMessage
+from hub.intake.message import InboundMessage, address_pairs
 from hub.refs import is_our_message_id
 
 LOOP_HEADER = "X-Casework-Hub-Loop"
@@ -219,7 +218,7 @@ def _mime(raw: bytes) -> EmailMessage:
 
 def _from_addresses(message: InboundMessage) -> list[tuple[str, str]]:
     """(display name, address) pairs of From, plus the parsed sender: bare and empty addresses kept."""
-    pairs = [(name.strip(), address.strip()) for name, address in getaddresses(message.header_values("from"))]
+    pairs = [(name.strip(), address.strip()) for name, address in address_pairs(message.header_values("from"))]
     return pairs + [(message.sender_name, message.sender)]
 
 
@@ -276,7 +275,7 @@ def _failed_recipients(parsed: EmailMessage, message: InboundMessage, domain: st
     """Failed addresses: X-Failed-Recipients (Exim), Action: failed blocks (RFC 3464), else the notice text."""
     found: dict[str, None] = {}
     for value in message.header_values("x-failed-recipients"):
-        for _, address in getaddresses([value]):
+        for _, address in address_pairs([value]):
             if "@" in address:
                 found[address.strip().lower()] = None
     blocks = list(_status_blocks(parsed))
