@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -194,7 +195,8 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),
-                      Index("ix_outbox_recipient_sent", "recipient", "sent_at"))
+                      Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
+                      Index("ix_outbox_unrecorded", "unrecorded"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8), default="email")
@@ -218,6 +220,9 @@ class Outbox(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Set by the sent mark, cleared when the sent message is recorded on the case (hub.sent_record): a row
+    # a crash left between the two is recorded by the next delivery pass.
+    unrecorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SmsOptOut(Base):

@@ -1,0 +1,25 @@
+"""outbox: `unrecorded`, set by the sent mark until the sent message is recorded on its case
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox') as batch:
+        batch.add_column(sa.Column('unrecorded', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch.create_index('ix_outbox_unrecorded', ['unrecorded'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox') as batch:
+        batch.drop_index('ix_outbox_unrecorded')
+        batch.drop_column('unrecorded')
