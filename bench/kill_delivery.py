@@ -60,10 +60,12 @@ class FirstData:
 
     def __init__(self) -> None:
         self.seen = threading.Event()
-        self.times: dict[str, float] = {}  # Message-ID -> time.monotonic() at the end of DATA
+        # time.monotonic() at the end of each DATA (the same clock in every process on the machine); the
+        # message is parsed later, not while the server has yet to answer.
+        self.times: list[tuple[float, CapturedMessage]] = []
 
     def __call__(self, message: CapturedMessage) -> None:
-        self.times[message.message_id] = time.monotonic()  # the same clock in every process on the machine
+        self.times.append((time.monotonic(), message))
         self.seen.set()
 
 
@@ -168,7 +170,7 @@ def measure_window(office: Office, first: FirstData, at: datetime, people: int, 
         sys.exit(f"the window's delivery exited {child.returncode}")
     commits = sorted(json.loads(out.read_text()))
     windows = []
-    for data_end in first.times.values():
+    for data_end, _ in first.times:
         after = [commit for commit in commits if commit > data_end]
         if after:
             windows.append((after[0] - data_end) * 1000)

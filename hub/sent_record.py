@@ -50,10 +50,12 @@ class SentMark:
             reply = await transport.send(...)
             mark.commit(reply, now)
 
-    Nothing slow runs in the mark's commit (see `_QUICK`): it survives a crash of the hub at once, and
-    one of the machine or the database server from the record's commit on, which comes right after.
-    Waiting for the disk (milliseconds) would widen several times over the window in which a crash
-    sends a letter twice; a mark lost with the machine sends it twice too, never loses it.
+    Nothing slow runs in the mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
+    PostgreSQL a crash of the database server or the machine from the record's synchronous commit on,
+    which comes right after (SQLite, synchronous=NORMAL, makes every commit safe from the machine at
+    its checkpoints, the mark like the rest). Waiting for the disk (milliseconds) would widen several
+    times over the window in which a crash sends a letter twice; a mark lost with the machine sends
+    the letter twice too, never loses it.
     """
 
     def __init__(self, hub: Hub, row_id: int) -> None:

@@ -16,7 +16,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('outbox') as batch:
         batch.add_column(sa.Column('unrecorded', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch.create_index('ix_outbox_unrecorded', ['unrecorded'], unique=False)
+        batch.create_index('ix_outbox_unrecorded', ['id'], unique=False, sqlite_where=sa.text('unrecorded = 1'),
+                           postgresql_where=sa.text('unrecorded'))
 
 
 def downgrade() -> None:
