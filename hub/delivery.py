@@ -131,10 +131,10 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
     outgoing = prepared.outgoing
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
-        with SentMark(hub, row_id) as mark:
+        with SentMark(hub, row_id, now) as mark:
             provider_id = await transport.send(raw, hub.config.office.address, outgoing.recipient,
                                                outgoing.message_id)
-            mark.commit(provider_id, now)  # first, and alone: see hub.sent_record
+            mark.commit(provider_id)  # first, and alone: see hub.sent_record
     except ConfigError:
         _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
         raise
@@ -180,9 +180,9 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
         known = known_sids(session, recipient, created_at) if plan.check_first else None
     try:
         line = texts.line()
-        with SentMark(hub, row_id) as mark:
+        with SentMark(hub, row_id, now) as mark:
             provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
-            mark.commit(provider_id, now)
+            mark.commit(provider_id)
     except ConfigError as error:
         _release(hub, row_id, str(error))  # mail goes on; texts wait until the configuration is fixed
         log.error("outbox %d: %s", row_id, error)

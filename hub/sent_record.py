@@ -12,11 +12,15 @@ the same text; only a letter with attachments gets a new MIME boundary.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, bindparam, select, true, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from hub import reminders
@@ -43,12 +47,14 @@ _QUICK = {"postgresql": ("SET synchronous_commit = off", "RESET synchronous_comm
 
 
 class SentMark:
-    """The sent mark of one row, made ready before the send so that after it the mark is one statement
-    on a connection already open, committing as it runs (one round trip on PostgreSQL).
+    """The sent mark of one row, made ready before the send so that after it only the database driver
+    runs: one statement on a connection already open, committing as it runs (one round trip on
+    PostgreSQL). SQLAlchemy's own execution would cost as much again as the statement itself, so the
+    statement is compiled and its parameters converted, as SQLAlchemy does, before the send.
 
-        with SentMark(hub, row_id) as mark:
+        with SentMark(hub, row_id, now) as mark:
             reply = await transport.send(...)
-            mark.commit(reply, now)
+            mark.commit(reply)
 
     Nothing slow runs in the mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
     PostgreSQL a crash of the database server or the machine from the record's synchronous commit on,
@@ -58,22 +64,31 @@ class SentMark:
     the letter twice too, never loses it.
     """
 
-    def __init__(self, hub: Hub, row_id: int) -> None:
+    def __init__(self, hub: Hub, row_id: int, at: datetime) -> None:
         self._engine = hub.engine
-        self._row_id = row_id
+        self._given: dict[str, Any] = {"row_id": row_id, "at": at}
         self._connection: Connection | None = None
 
     def __enter__(self) -> SentMark:
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._connection = connection
         quick, _ = _QUICK.get(connection.dialect.name, ("", ""))
         if quick:
             connection.exec_driver_sql(quick)
-        self._connection = connection
+        self._form = _driver_form(connection.dialect)
+        self._values = {**self._form.constants,
+                        **{name: self._form.convert[name](value) for name, value in self._given.items()}}
         return self
 
-    def commit(self, provider_id: str, at: datetime) -> None:
+    def commit(self, provider_id: str) -> None:
         assert self._connection is not None
-        self._connection.execute(_MARK, {"row_id": self._row_id, "at": at, "provider": provider_id[:998]})
+        values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
+        parameters = [values[name] for name in self._form.order] if self._form.order else values
+        cursor = self._connection.connection.cursor()
+        try:
+            cursor.execute(self._form.statement, parameters)
+        finally:
+            cursor.close()
 
     def __exit__(self, *exc_info: object) -> None:
         connection, self._connection = self._connection, None
@@ -85,6 +100,32 @@ class SentMark:
                 connection.exec_driver_sql(usual)  # before the connection goes back to the pool
         finally:
             connection.close()
+
+
+@dataclass(frozen=True)
+class _DriverForm:
+    """The mark as the database driver takes it."""
+
+    statement: str
+    order: tuple[str, ...]  # the parameters' order for a positional paramstyle; () for a named one
+    constants: dict[str, Any]  # the statement's fixed values, converted
+    convert: dict[str, Callable[[Any], Any]]  # for the values given per row: the column type's conversion
+
+
+@functools.cache
+def _driver_form(dialect: Dialect) -> _DriverForm:
+    compiled = _MARK.compile(dialect=dialect)
+    given = ("row_id", "at", "provider")
+
+    def conversion(name: str) -> Callable[[Any], Any]:
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        return process or (lambda value: value)
+
+    convert = {name: conversion(name) for name in compiled.binds}
+    constants = {name: convert[name](value) for name, value in
+                 compiled.construct_params({"row_id": 0, "at": None, "provider": ""}).items() if name not in given}
+    return _DriverForm(str(compiled), tuple(compiled.positiontup or ()), constants,
+                       {name: convert[name] for name in given})
 
 
 def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: str | None = None) -> None:

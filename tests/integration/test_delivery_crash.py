@@ -162,8 +162,8 @@ def test_a_letter_marked_sent_whose_record_was_cut_short_is_recorded_by_the_next
     clock.advance(timedelta(minutes=2))
     sent_at = clock.now()
     # What a crash right after the mark's commit leaves: the mark, and nothing else.
-    with SentMark(office, row.id) as mark:
-        mark.commit(REPLY, sent_at)
+    with SentMark(office, row.id, sent_at) as mark:
+        mark.commit(REPLY)
     (marked,) = [found for found in outbox(office) if found.id == row.id]
     assert (marked.state, marked.unrecorded, marked.attempts, marked.lease_owner) == ("sent", True, 2, None)
     assert row.message_id not in sent_records(office)
