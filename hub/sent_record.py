@@ -150,19 +150,26 @@ def record_unrecorded(hub: Hub) -> int:
     return len(waiting)
 
 
-def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes, str | None]:
-    """What went for a row marked sent, composed again from the row."""
+def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes | None, str | None]:
+    """What went for a row marked sent, composed again from the row (no bytes when that fails, e.g. the
+    release form it carried is gone: the record is kept all the same, or it would stop every pass)."""
     assert row.sent_at is not None and row.body is not None
     if row.channel == "sms":
         sms = hub.config.sms
         return Outgoing(row.recipient, "", row.body, row.message_id, None), row.body.encode(), \
             sms.number if sms else hub.config.office.address
     case = session.get(Case, row.case_id) if row.case_id else None
-    outgoing = outgoing_for(row, case, hub.config)
-    return outgoing, compose(outgoing, hub.config, hub.refs, row.sent_at), None
+    try:
+        outgoing = outgoing_for(row, case, hub.config)
+        return outgoing, compose(outgoing, hub.config, hub.refs, row.sent_at), None
+    except (OSError, ValueError) as error:
+        log.warning("outbox %d: sent %s recorded without its bytes: %s", row.id, row.letter, error)
+        return Outgoing(row.recipient, row.subject or "", row.body, row.message_id, case.ref if case else None), \
+            None, None
 
 
-def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: str | None) -> None:
+def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes | None,
+            sender: str | None) -> None:
     claimed: CursorResult[Any] = session.execute(_CLAIM, {"row_id": row_id})  # type: ignore[assignment]
     if not claimed.rowcount:
         return  # recorded already: by another pass that found it after a crash

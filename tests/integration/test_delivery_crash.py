@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from hub import letter_send
-from hub.app import Hub
+from hub.app import Hub, open_hub
 from hub.clock import FixedClock, as_utc
 from hub.delivery import LEASE, deliver_due
 from hub.models import Case, Event, Message, Outbox, Reminder
@@ -198,6 +198,37 @@ def test_a_letter_marked_sent_whose_record_was_cut_short_is_recorded_by_the_next
     clock.advance(timedelta(minutes=1))
     deliver_due(office)
     assert sent_records(office)[row.message_id] == 1, "recorded once"
+
+
+def test_a_sent_letter_that_cannot_be_composed_again_is_recorded_without_its_bytes(
+        tmp_path: Path, database_url: str, smtp: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    office = make_office(tmp_path / "office", database_url, outbound_url=smtp.url())
+    try:
+        form = office.config.path.parent.parent / "letters" / "release.pdf"
+        form.parent.mkdir(exist_ok=True)
+        form.write_bytes(b"%PDF-1.4 the office's release form")
+        office.config.path.write_text(office.config.path.read_text().replace(
+            'privacy_release_form = ""', 'privacy_release_form = "letters/release.pdf"'))
+        hub = open_hub(office.config.path, office.clock)
+        outcome = feed(hub, email(subject="Help with my claim"))
+        assert outcome.case_ref is not None
+        letter_send.send(hub, "privacy-release-request", outcome.case_ref, None, force=False)
+        smtp.refuse_recipient("pat@example.com", 451, "4.3.0 Try again later")
+        deliver_due(hub)  # rendered, refused for now
+        (row,) = [row for row in outbox(hub) if row.letter == "privacy-release-request"]
+        with SentMark(hub, row.id, hub.clock.now()) as mark:
+            mark.commit(REPLY)
+        form.unlink()  # the form it carried is gone before the record is written
+
+        deliver_due(hub)
+        with hub.sessions() as session:
+            message = session.scalars(select(Message).where(Message.dedupe_key == f"out:{row.message_id}")).one()
+        assert message.raw is None and message.body == row.body and message.case_id == row.case_id
+        assert [found.unrecorded for found in outbox(hub) if found.id == row.id] == [False]
+        assert any("recorded without its bytes" in record.getMessage() for record in caplog.records)
+        hub.close()
+    finally:
+        office.close()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
