@@ -8,7 +8,10 @@
   recorded it (the message, its event, the case's status, the agency's reminder), and not sent again;
   on PostgreSQL a real process is killed exactly there (its record waits on a table lock).
 - An SMTP outage is logged once when it starts and once when it ends, each pass tries one letter
-  against the dead server (the rest wait untouched), and afterwards every letter goes once.
+  against the dead server (the rest wait untouched, texts still go), and afterwards every letter goes
+  once.
+- A letter that cannot be composed again for its record (the form it carried is gone) is recorded
+  without its bytes rather than stopping every pass.
 """
 
 from __future__ import annotations
@@ -37,13 +40,17 @@ from hub.models import Case, Event, Message, Outbox, Reminder
 from hub.outage import Outage
 from hub.schedule import AGENCY_FOLLOWUP
 from hub.sent_record import SentMark
+from hub.sms_poll import poll_texts
 from hub.status import status_lines
 from tests.helpers import START, email, feed, make_office
 from tests.hub_process import wait_until
 from tests.servers.smtp import SmtpServer
+from tests.servers.twilio import running_twilio
 
 pytestmark = pytest.mark.integration
 LIAISON = "congressional.liaison@ssa.gov"
+OFFICE_NUMBER = "+15555550100"
+CONSTITUENT_NUMBER = "+19195550142"
 REPLY = "250 2.0.0 Ok: queued as 4F2A1"  # the server's answer the mark keeps as the provider id
 
 
@@ -293,3 +300,25 @@ def test_an_smtp_outage_is_logged_when_it_starts_and_ends_and_each_pass_tries_on
     assert sorted(copies) == sorted(row.message_id for row in rows)
     assert {len(found) for found in copies.values()} == {1}
 
+
+
+def test_texts_go_on_while_the_mail_server_is_unreachable(
+        tmp_path: Path, database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_twilio(number=OFFICE_NUMBER) as twilio:
+        monkeypatch.setenv("HUB_TEST_TWILIO_TOKEN", twilio.auth_token)
+        office = make_office(tmp_path / "office", database_url, outbound_url=smtp.url(), sms={
+            "account_sid": twilio.account_sid, "number": OFFICE_NUMBER, "auth_token_env": "HUB_TEST_TWILIO_TOKEN",
+            "api_base": twilio.api_base})
+        try:
+            write_in(office, 0, 2)  # four letters by mail, due first
+            clock_of(office).advance(timedelta(minutes=1))
+            twilio.text_office(CONSTITUENT_NUMBER, "My passport has not come", date_sent=office.clock.now())
+            poll_texts(office)
+            smtp.stop()
+            clock_of(office).advance(timedelta(minutes=1))
+            assert deliver_due(office).counts == {"retrying": 1, "sent": 1}
+            assert len(twilio.sent(CONSTITUENT_NUMBER)) == 1, "the text's acknowledgement went"
+            mail = [row for row in outbox(office) if row.channel == "email"]
+            assert sorted(row.attempts for row in mail) == [0, 0, 0, 0, 1], "one try at the dead server"
+        finally:
+            office.close()
