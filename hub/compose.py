@@ -20,6 +20,8 @@ from typing import Any
 
 from hub.config import Config
 from hub.intake.screen import LOOP_HEADER
+from hub.letters import TO_STAFF
+from hub.models import Case, Outbox
 from hub.notice_marks import marked
 from hub.refs import References
 
@@ -64,6 +66,23 @@ def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
 def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
     """What `carried_attachments` reads back: text files (a CSV, an iCalendar invitation) kept on the row."""
     return [{"filename": a.filename, "content_type": a.content_type, "text": a.data.decode()} for a in attachments]
+
+
+def outgoing_for(row: Outbox, case: Case | None, config: Config) -> Outgoing:
+    """What compose needs for an outbox row whose subject and body are rendered: the same each time it
+    is asked, for the send and for composing the sent copy again after a crash."""
+    assert row.subject is not None and row.body is not None, "rendered before it is composed"
+    agency = config.agency(case.agency) if case else None
+    to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
+        agency is not None and row.recipient == agency.liaison)
+    attachments = carried_attachments(row.context)
+    if row.letter == "privacy-release-request" and config.letters.privacy_release_form:
+        attachments += (Attachment.from_path(config.resolve(config.letters.privacy_release_form)),)
+    return Outgoing(
+        recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
+        case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
+        automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
+        attachments=attachments, to_staff=row.letter in TO_STAFF)
 
 
 def subject_line(outgoing: Outgoing) -> str:

@@ -1,11 +1,14 @@
 """Delivery: claim due outbox rows with a lease, render, check the caps, send, and mark each row.
 
 A row is claimed by one conditional UPDATE (pending and due, or a lease that ran out), so two hub
-processes never send the same row. The claim commits before the send and the outcome after it:
-a crash in between leaves a lease that runs out, and the row goes again with the same Message-ID
-(the sent Maildir writes it once; an SMTP server may see it twice only if the crash fell between the
-server's final reply and our commit). Temporary failures back off exponentially until
-`give_up_hours`; permanent ones mark the row failed, record an event and tell the caseworker.
+processes never send the same row. The claim commits before the send; after the server's acceptance
+the sent mark commits first, alone, and the sent message's record on the case follows
+(hub.sent_record): a crash before the mark leaves a lease that runs out, and the row goes again with
+the same Message-ID (the sent Maildir writes it once; an SMTP server sees it twice only if the crash
+fell between its final reply and the mark's commit). Temporary failures back off exponentially until
+`give_up_hours`; permanent ones mark the row failed, record an event and tell the caseworker. A mail
+server that cannot be reached at all ends the pass's mail (texts go on): one row counts the try, the
+rest wait untouched for the next pass, and the outage is logged once (hub.outage).
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from hub import redact, reminders
+from hub import redact
 from hub.app import Hub
 from hub.channels.twilio import RecipientOptedOut
-from hub.compose import Attachment, Outgoing, carried_attachments, compose, subject_line
-from hub.errors import ConfigError, PermanentError, TemporaryError
+from hub.compose import Outgoing, compose, outgoing_for
+from hub.errors import ConfigError, PermanentError, TemporaryError, Unreachable
 from hub.intake.screen import BOUNCE_SENDERS
 from hub.letter_context import case_context
-from hub.letters import AGENCY_LETTERS, NOTICE_DIGEST, TO_STAFF, LetterError, Letters
-from hub.models import Case, Event, Message, Outbox, Party
+from hub.letters import NOTICE_DIGEST, LetterError, Letters
+from hub.models import Case, Event, Outbox, Party
 from hub.notice_digest import digest_letter
+from hub.outage import Outage
 from hub.outbox import AUTO_GENERATED, enqueue
+from hub.sent_record import SentMark, record_sent, record_unrecorded
 from hub.sms_delivery import SENDING, Texts, known_sids, plan_text, send_once
 from hub.sms_optout import opt_out
 from hub.transports import Transport, open_transport
@@ -57,31 +62,36 @@ class DeliveryReport:
         return "outbox: " + (", ".join(parts) if parts else "nothing due")
 
 
-def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
-    """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them."""
-    return asyncio.run(_deliver_due(hub, should_stop))
+def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
+                outage: Outage | None = None) -> DeliveryReport:
+    """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them.
+    `outage` carries an outage of the mail server from one pass to the next (the daemon keeps one)."""
+    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage()))
 
 
-async def _deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage) -> DeliveryReport:
     report = DeliveryReport()
     owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
     tried: set[int] = set()
     texts = Texts(hub)
+    record_unrecorded(hub)
+    mail_down = False  # the mail server was unreachable in this pass: only texts go on
     async with open_transport(hub.config) as transport:
-        while not should_stop() and (claimed := _claim_next(hub, owner, tried)) is not None:
+        while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
             row_id, channel = claimed
             tried.add(row_id)
             if channel == "sms":
                 report.add(await _deliver_text(hub, letters, texts, row_id))
             else:
-                report.add(await _deliver_one(hub, letters, transport, row_id))
+                report.add(await _deliver_one(hub, letters, transport, row_id, outage))
+                mail_down = outage.is_on
     if report.counts:
         log.info("%s", report.line())
     return report
 
 
-def _claim_next(hub: Hub, owner: str, tried: set[int]) -> tuple[int, str] | None:
+def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False) -> tuple[int, str] | None:
     """The id and channel of the next due row, now leased to `owner`."""
     now = hub.clock.now()
     pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
@@ -89,6 +99,8 @@ def _claim_next(hub: Hub, owner: str, tried: set[int]) -> tuple[int, str] | None
     with hub.sessions.begin() as session:
         # Two queries, each an index range in order (ix_outbox_ready): one with OR would sort every waiting row.
         due = select(Outbox.id, Outbox.channel)
+        if texts_only:
+            due = due.where(Outbox.channel == "sms")
         candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until).limit(20)),
                       *session.execute(due.where(pending).order_by(Outbox.not_before).limit(20))]
         for row_id, channel in candidates:
@@ -108,7 +120,7 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int) -> str:
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int, outage: Outage) -> str:
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -121,16 +133,23 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
         envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
-        provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
+        with SentMark(hub, row_id, now) as mark:
+            provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
+            mark.commit(provider_id)  # first, and alone: see hub.sent_record
     except ConfigError:
         _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
         raise
+    except Unreachable as error:
+        outage.refused(str(error), now, lambda: _mail_waiting(hub))
+        return _retry_or_fail(hub, row_id, str(error), now, quietly=True)
     except TemporaryError as error:
+        outage.answered(now, lambda: _mail_waiting(hub))
         return _retry_or_fail(hub, row_id, str(error), now)
     except PermanentError as error:
+        outage.answered(now, lambda: _mail_waiting(hub))
         return _give_up(hub, row_id, str(error), now)
-    with hub.sessions.begin() as session:
-        _mark_sent(session, hub, session.get_one(Outbox, row_id), outgoing, raw, provider_id, now)
+    outage.answered(now, lambda: _mail_waiting(hub))
+    record_sent(hub, row_id, outgoing, raw)
     return "sent"
 
 
@@ -158,11 +177,13 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
                              f"{plan.shortened}", now)
         row.provider_id = SENDING  # committed before the send: a crash after it leaves this mark
         body = plan.body or ""
-        recipient, created_at = row.recipient, row.created_at
+        recipient, created_at, message_id = row.recipient, row.created_at, row.message_id
         known = known_sids(session, recipient, created_at) if plan.check_first else None
     try:
         line = texts.line()
-        provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
+        with SentMark(hub, row_id, now) as mark:
+            provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
+            mark.commit(provider_id)
     except ConfigError as error:
         _release(hub, row_id, str(error))  # mail goes on; texts wait until the configuration is fixed
         log.error("outbox %d: %s", row_id, error)
@@ -174,11 +195,8 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
         return _retry_or_fail(hub, row_id, str(error), now)
     except PermanentError as error:
         return _give_up(hub, row_id, str(error), now)
-    with hub.sessions.begin() as session:
-        row = session.get_one(Outbox, row_id)
-        office = hub.config.sms.number if hub.config.sms else hub.config.office.address
-        _mark_sent(session, hub, row, Outgoing(recipient, "", body, row.message_id, None), body.encode(), provider_id,
-                   now, sender=office)
+    office = hub.config.sms.number if hub.config.sms else hub.config.office.address
+    record_sent(hub, row_id, Outgoing(recipient, "", body, message_id, None), body.encode(), sender=office)
     return "sent"
 
 
@@ -194,17 +212,7 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
             row.subject, row.body = _render(session, hub, letters, row, case, now)
         except LetterError as error:
             return _Prepared(None, ("failed", str(error)))
-    agency = hub.config.agency(case.agency) if case else None
-    to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
-        agency is not None and row.recipient == agency.liaison)
-    attachments = carried_attachments(row.context)
-    if row.letter == "privacy-release-request" and hub.config.letters.privacy_release_form:
-        attachments += (Attachment.from_path(hub.config.resolve(hub.config.letters.privacy_release_form)),)
-    return _Prepared(Outgoing(
-        recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
-        case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
-        automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
-        attachments=attachments, to_staff=row.letter in TO_STAFF))
+    return _Prepared(outgoing_for(row, case, hub.config))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
@@ -269,7 +277,16 @@ def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str |
     return "failed"
 
 
-def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
+def _mail_waiting(hub: Hub) -> int:
+    """Mail in the outbox not sent yet, due or not."""
+    with hub.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0
+
+
+def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime, quietly: bool = False) -> str:
+    """A temporary failure: the row waits its next pause, or is given up after `give_up_hours`. `quietly`:
+    the server's outage is logged by itself, so the row's own line goes to DEBUG."""
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
         row.attempts += 1
@@ -279,8 +296,8 @@ def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime) -> str:
         pause = min(FIRST_RETRY * 2 ** min(row.attempts - 1, 10), LONGEST_RETRY)  # 2**10 minutes is past the cap
         row.state, row.not_before, row.lease_until, row.lease_owner, row.error = (
             "pending", now + pause, None, None, error[:2000])
-    log.warning("outbox %d: temporary failure, retrying in %s: %s", row_id, pause,
-                redact.addresses(hub.refs.redact(error)))
+    log.log(logging.DEBUG if quietly else logging.WARNING, "outbox %d: temporary failure, retrying in %s: %s",
+            row_id, pause, redact.addresses(hub.refs.redact(error)))
     return "retrying"
 
 
@@ -300,35 +317,3 @@ def _tell_caseworker(session: Session, hub: Hub, case: Case, notice: str, now: d
     enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
             recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
             domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, context={"notice": notice[:1000]})
-
-
-def _mark_sent(session: Session, hub: Hub, row: Outbox, outgoing: Outgoing, raw: bytes, provider_id: str,
-               now: datetime, sender: str | None = None) -> None:
-    row.state, row.sent_at, row.provider_id, row.error = "sent", now, provider_id[:998], ""
-    row.attempts += 1
-    row.lease_until = row.lease_owner = None
-    office = hub.config.office
-    kind = "staff" if row.letter == "relay" else f"letter:{row.letter}"
-    body = outgoing.body
-    message = Message(
-        case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
-        dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
-        references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
-        recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "", body=body,
-        full_text=body, raw=raw,
-        at=now, received_at=now)
-    session.add(message)
-    session.flush()
-    session.add(Event(case_id=row.case_id, message_id=message.id, kind="message-sent", actor=row.actor,
-                      via="mail" if row.letter == "relay" else "rule", at=now,
-                      detail=f"{kind} to {row.recipient}"))
-    if row.case_id is not None:
-        case = session.get_one(Case, row.case_id)
-        case.updated_at = now
-        if row.letter in AGENCY_LETTERS and case.status not in ("closed", "pending-agency"):
-            session.add(Event(case_id=case.id, kind="status", actor="hub", via="rule", at=now,
-                              detail=f"{case.status} -> pending-agency ({row.letter} sent)"))
-            case.status = "pending-agency"
-        if row.letter in AGENCY_LETTERS and case.status != "closed":
-            reminders.agency_letter_sent(session.connection(), hub.config, case.id, case.agency, row.letter, now)
-    log.info("outbox %d: sent %s", row.id, row.letter)

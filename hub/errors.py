@@ -4,6 +4,7 @@
 - QuarantineError: an inbound item that cannot be parsed or processed: kept with its raw bytes, set
   aside with the reason, and the rest of the batch goes on.
 - TemporaryError: the outside world is unavailable for now (server down, timeout): retry with backoff.
+  Unreachable, one of them, says the whole server is down, not just this message refused for now.
 - PermanentError: the outside world said no for good (e.g. SMTP 5xx): record it, do not retry.
 """
 
@@ -32,6 +33,11 @@ class QuarantineError(HubError):
 
 class TemporaryError(HubError):
     """A failure that may pass: the caller retries later."""
+
+
+class Unreachable(TemporaryError):
+    """The server could not be reached at all (refused, timed out, no session): every message to it would
+    fail alike, so a sender stops trying the rest until the next pass."""
 
 
 class PermanentError(HubError):

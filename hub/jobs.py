@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from hub.app import Hub
 from hub.cycle import drain_inbox
 from hub.delivery import deliver_due
+from hub.outage import Outage
 from hub.reports import send_weekly_if_due
 from hub.sms_poll import poll_texts
 from hub.sweep import sweep_due
@@ -45,9 +46,16 @@ def _sms(hub: Hub, should_stop: ShouldStop) -> bool:
     return poll_texts(hub, should_stop).total > 0
 
 
-def _outbox(hub: Hub, should_stop: ShouldStop) -> bool:
-    deliver_due(hub, should_stop)
-    return False
+class _Outbox:
+    """Delivery. An outage of the mail server is remembered from one run to the next, so that it is logged
+    when it begins and when it ends, not at every run."""
+
+    def __init__(self) -> None:
+        self.outage = Outage()
+
+    def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
+        deliver_due(hub, should_stop, self.outage)
+        return False
 
 
 class _Reminders:
@@ -81,5 +89,5 @@ def office_jobs(hub: Hub) -> list[Job]:
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
     found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
                                                     timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
-    found.append(Job("outbox", _outbox, IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
+    found.append(Job("outbox", _Outbox(), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -197,7 +199,10 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),
                       Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
                       Index("ix_outbox_about", "about", "recipient", "letter", "created_at"),
-                      Index("ix_outbox_folded_into", "folded_into"))
+                      Index("ix_outbox_folded_into", "folded_into"),
+                      # Only the rows between the sent mark and the record: few, and none most of the time.
+                      Index("ix_outbox_unrecorded", "id", sqlite_where=text("unrecorded = 1"),
+                            postgresql_where=text("unrecorded")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8), default="email")
@@ -224,6 +229,9 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     about: Mapped[str | None] = mapped_column(String(320))  # a notice's or refusal's sender, for the flood caps
     folded_into: Mapped[int | None]  # the digest listing this notice instead of sending it
+    # Set by the sent mark, cleared when the sent message is recorded on the case (hub.sent_record): a row
+    # a crash left between the two is recorded by the next delivery pass.
+    unrecorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SmsOptOut(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from hub.app import Hub
@@ -56,11 +56,15 @@ def _outbox(session: Session, now: datetime) -> list[str]:
     due, oldest = session.execute(select(func.count(), func.min(Outbox.not_before))
                                   .where(Outbox.state == "pending", Outbox.not_before <= now)).one()
     failed = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == "failed"))
+    unrecorded = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.unrecorded == true()))
     line = f"outbox: {waiting} waiting"
     if waiting:
         line += f" ({due} due now" + (f", the oldest due since {_when(oldest, now)}" if oldest else "")
         line += f"; {retrying} retrying after a failure)" if retrying else ")"
-    return [f"{line}; {failed} failed"]
+    line += f"; {failed} failed"
+    if unrecorded:  # an interruption between the sent mark and the record (hub.sent_record)
+        line += f"; {unrecorded} sent, not yet recorded on their case (the next delivery does it)"
+    return [line]
 
 
 def _counts(session: Session, now: datetime) -> list[str]:

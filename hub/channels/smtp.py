@@ -5,6 +5,8 @@ reconnects when the server dropped the connection between two messages. Each fai
 hub error whose class carries the disposition (STYLE 4) and whose `code` is the server's reply code:
 
 - 4xx, 552, connection refused/reset, timeouts, TLS handshake failures → `SmtpTemporaryError` (retry);
+  when no session could be had at all (the connection, greeting, TLS or login failed for now) it is an
+  `SmtpUnreachable`, which tells the caller that the other messages would fare no better;
 - other 5xx, including a refused recipient → `SmtpPermanentError` (record, do not retry);
 - a refused login → `SmtpLoginRefused`, a ConfigError: the operator must fix the configuration, and
   the messages wait for that.
@@ -26,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from hub.errors import ConfigError, HubError, PermanentError, TemporaryError
+from hub.errors import ConfigError, HubError, PermanentError, TemporaryError, Unreachable
 
 log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
@@ -44,6 +46,10 @@ class SmtpTemporaryError(TemporaryError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SmtpUnreachable(SmtpTemporaryError, Unreachable):
+    """No session with the server at all, for now: refused, timed out, dropped before the first message."""
 
 
 class SmtpPermanentError(PermanentError):
@@ -175,7 +181,7 @@ class SmtpSender:
         except _Stale as stale:
             await self._drop()
             if not reused:
-                raise SmtpTemporaryError(f"{self.name}: connection lost before DATA: {stale}") from None
+                raise SmtpUnreachable(f"{self.name}: connection lost before DATA: {stale}") from None
         # The server closed an idle connection (its timeout, a restart) as we began: nothing was
         # accepted yet, so the same message goes once more on a new connection.
         log.info("%s: the server closed the connection; connecting again", self.name)
@@ -184,7 +190,7 @@ class SmtpSender:
             return await self._transaction(raw, mail_from, recipient)
         except _Stale as stale:
             await self._drop()
-            raise SmtpTemporaryError(f"{self.name}: connection lost before DATA: {stale}") from None
+            raise SmtpUnreachable(f"{self.name}: connection lost before DATA: {stale}") from None
 
     async def _connect(self) -> None:
         await self._drop()
@@ -212,7 +218,7 @@ class SmtpSender:
             await _shut(client, client.transport)
             reply = _reply(error.code, error.message)
             if 400 <= error.code < 500:
-                raise SmtpTemporaryError(f"{self.name}: login failed for now: {reply}", error.code) from None
+                raise SmtpUnreachable(f"{self.name}: login failed for now: {reply}", error.code) from None
             raise SmtpLoginRefused(f"{self.name}: login refused for {address.user}: {reply}; "
                                    f"check [outbound] url and password_env", error.code) from None
         except (aiosmtplib.SMTPException, OSError) as error:
@@ -280,21 +286,23 @@ class SmtpSender:
             await _shut(client, client.transport)
 
     def _failure(self, stage: str, error: BaseException) -> HubError:
-        """The hub error for what aiosmtplib raised: its class says whether to retry."""
+        """The hub error for what aiosmtplib raised: its class says whether to retry, and whether the
+        server could be reached at all."""
+        temporary = SmtpUnreachable if stage == "connect" else SmtpTemporaryError
         if isinstance(error, aiosmtplib.SMTPResponseException):
             code = error.code
             what = REFUSALS.get(stage, f"{stage} refused")
             message = f"{self.name}: {what}: {_reply(code, error.message)}"
             if 500 <= code < 600 and code not in TEMPORARY_5XX:
                 return SmtpPermanentError(message, code)
-            return SmtpTemporaryError(message, code)
+            return temporary(message, code)
         tls = _ssl_error(error)
         if tls is not None:
-            return SmtpTemporaryError(f"{self.name}: TLS handshake failed: {_one_line(str(tls))}")
+            return temporary(f"{self.name}: TLS handshake failed: {_one_line(str(tls))}")
         where = "cannot connect" if stage == "connect" else stage
         if isinstance(error, TimeoutError):
-            return SmtpTemporaryError(f"{self.name}: {where}: timed out: {_one_line(str(error))}")
-        return SmtpTemporaryError(f"{self.name}: {where}: {type(error).__name__}: {_one_line(str(error))}")
+            return temporary(f"{self.name}: {where}: timed out: {_one_line(str(error))}")
+        return temporary(f"{self.name}: {where}: {type(error).__name__}: {_one_line(str(error))}")
 
 
 async def _shut(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -> None:
