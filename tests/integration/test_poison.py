@@ -123,3 +123,27 @@ def test_a_database_outage_still_stops_the_batch_and_quarantines_nothing(tmp_pat
         assert feed(hub, email(sender="second@example.com")).fate == "new-case", "the next pass files it"
     finally:
         hub.close()
+
+
+def test_a_message_too_costly_to_parse_is_quarantined_with_the_reason(hub: Hub) -> None:
+    depth, lines = 200, 400_000
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="n%d"\r\n\r\n--n%d\r\n' % (i, i) for i in range(depth))
+    raw = (b"From: nest@example.com\r\nMIME-Version: 1.0\r\n" + opening + b"Content-Type: text/plain\r\n\r\n"
+           + b"line\r\n" * lines + b"".join(b"--n%d--\r\n" % i for i in reversed(range(depth))))
+
+    outcome = feed(hub, raw)
+
+    assert (outcome.fate, outcome.reason) == ("quarantine", f"MIME structure too costly to read: {depth} multipart "
+                                                            f"boundaries over {lines + 4 * depth + 4} lines")
+
+
+def test_a_report_part_with_a_100_kb_header_of_8_bit_bytes_is_read(hub: Hub) -> None:
+    """mail-parser writes each part out again, and the stdlib folds a long 8-bit header in quadratic time."""
+    raw = POISON.replace(b'charset="us-ascii\0"', b'charset="us-ascii"').replace(
+        b"--b--", b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+                  b"Final-Recipient: rfc822; x@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: "
+                  + b"\xe9 quota" * 12_500 + b"\r\n\r\n--b--")
+
+    outcome = feed(hub, raw)
+
+    assert outcome.fate == "triage" and outcome.reason.startswith("bounce with no case")
