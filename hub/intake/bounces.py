@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
-from hub.intake.thread import MAX_THREAD_IDS, NO_CASE, CaseMatch, facts_of_case, facts_of_reference
+from hub.intake.thread import NO_CASE, CaseMatch, facts_of_case, facts_of_reference
 from hub.models import Outbox
 from hub.refs import References
 
@@ -43,7 +43,7 @@ def link_bounce(connection: Connection, message: InboundMessage, screening: Scre
     letters = [row for address in message.recipients if (row_id := refs.outbox_id_in(address)) is not None
                for row in connection.execute(_ROW, {"row_id": row_id})]
     if screening.returned_ids:
-        letters += connection.execute(_ROWS_OF_IDS, {"ids": list(screening.returned_ids[:MAX_THREAD_IDS])}).all()
+        letters += connection.execute(_ROWS_OF_IDS, {"ids": list(screening.returned_ids)}).all()
     cases = [row.case_id for row in letters if row.case_id is not None]
     if cases and match.case_id not in cases:
         match = CaseMatch(facts_of_case(connection, cases[0]), "bounce-address")

@@ -85,8 +85,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
         # earlier in this batch, or by another process a moment ago) rolls the whole transaction back.
         # Looking first would cost a statement per message for the few in a hundred that are repeats.
         if is_stored(intake.engine, message):
-            return Outcome("duplicate", "already stored (same content)" if message.channel == "email" else
-                           f"already stored ({message.dedupe_key.split(':', 1)[0]})")
+            return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
         log.exception("could not file a message from %s", source)
         return _quarantine(intake, raw, source, f"processing failed: {describe(error)}")
     except Exception as error:

@@ -65,6 +65,7 @@ class Screening:
     reason: str = ""
     failed_recipients: tuple[str, ...] = ()   # bounces: the addresses that failed
     returned_ids: tuple[str, ...] = ()        # bounces and auto-replies: Message-IDs of the mail they concern
+    #                                           (the nearest MAX_RETURNED_IDS)
     returned_subjects: tuple[str, ...] = ()   # bounces: the Subject lines of the returned message's headers
 
     @property

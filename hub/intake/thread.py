@@ -112,10 +112,9 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
         if failures and failures >= FAILURES_ALLOWED:
             return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this sender "
                                                       "in the last day, so its references are not trusted for now")
-    if reference is not None:
-        row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
-        if row is not None:
-            return CaseMatch(_facts(row), via)
+    facts = facts_of_reference(connection, reference) if reference is not None else None
+    if facts is not None:
+        return CaseMatch(facts, via)
     if message_ids:
         case_id = _case_of_known_message(connection, message_ids)
         if case_id is not None:
