@@ -34,7 +34,7 @@ from sqlalchemy import func, select, text, update
 
 from hub import letter_send
 from hub.app import Hub, open_hub
-from hub.clock import FixedClock, as_utc
+from hub.clock import as_utc
 from hub.delivery import LEASE, deliver_due
 from hub.models import Case, Event, Message, Outbox, Reminder
 from hub.outage import Outage
@@ -44,6 +44,7 @@ from hub.sms_poll import poll_texts
 from hub.status import status_lines
 from tests.helpers import START, email, feed, make_office
 from tests.hub_process import wait_until
+from tests.integration.test_delivery import clock_of, outbox
 from tests.servers.smtp import SmtpServer
 from tests.servers.twilio import running_twilio
 
@@ -60,17 +61,6 @@ def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]
                       agencies={"ssa": {"liaison": LIAISON}})
     yield hub
     hub.close()
-
-
-def clock_of(hub: Hub) -> FixedClock:
-    clock = hub.clock
-    assert isinstance(clock, FixedClock)
-    return clock
-
-
-def outbox(hub: Hub) -> list[Outbox]:
-    with hub.sessions() as session:
-        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
 
 
 def sent_records(hub: Hub) -> dict[str, int]:
