@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hub.app import open_hub  # noqa: E402
+from hub.core.app import open_hub  # noqa: E402
 from tests.helpers import Tally, email, make_office, tally  # noqa: E402
 from tests.hub_process import running_hub  # noqa: E402
 from tests.servers.dovecot import DovecotServer, dovecot_unavailable_reason, running_dovecot  # noqa: E402

@@ -40,9 +40,9 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from hub.app import open_hub  # noqa: E402
-from hub.models import Outbox  # noqa: E402
-from hub.refs import References  # noqa: E402
+from hub.core.app import open_hub  # noqa: E402
+from hub.core.models import Outbox  # noqa: E402
+from hub.core.refs import References  # noqa: E402
 from tests.helpers import START, Tally, make_office, tally  # noqa: E402
 from tests.mailgen import office_mailbox  # noqa: E402
 from tests.servers.dovecot import DovecotServer, dovecot_unavailable_reason, running_dovecot  # noqa: E402

@@ -9,7 +9,7 @@ A real aiosmtpd server (tests/servers/smtp.py) on loopback and a fresh office th
             and SIGKILLs it; until K kills landed. Each round runs with `--at` one lease later than the last,
             so the row a killed run held goes again in the next.
   finish    `hub run --once` without a kill until nothing is due.
-  window    B more constituents' letters delivered by `hub.delivery.deliver_due` in a child process that notes
+  window    B more constituents' letters delivered by `hub.delivery.deliver.deliver_due` in a child process that notes
             the end of every commit (and of every statement run in autocommit): for each letter, the time
             from the end of its DATA at the server (just before the server answers 250) to the end of the
             first commit after it. A kill inside that window sends the letter again.
@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event, func, select  # noqa: E402
 
-from hub.app import Hub, open_hub  # noqa: E402
-from hub.clock import FixedClock  # noqa: E402
-from hub.delivery import LEASE, deliver_due  # noqa: E402
-from hub.models import Message, Outbox  # noqa: E402
+from hub.core.app import Hub, open_hub  # noqa: E402
+from hub.core.clock import FixedClock  # noqa: E402
+from hub.core.models import Message, Outbox  # noqa: E402
+from hub.delivery.deliver import LEASE, deliver_due  # noqa: E402
 from tests.helpers import START, email, feed, make_office  # noqa: E402
 from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp  # noqa: E402
 

@@ -2,7 +2,7 @@
 
     python3 bench/reply_text.py [--rounds N]
 
-Times `hub.channels.reply_text.new_text` over the discourse reply-trimmer corpus and the known
+Times `hub.intake.parse.reply_text.new_text` over the discourse reply-trimmer corpus and the known
 pathological inputs (deep quotes, a 750 KB quote), next to mail-parser-reply's own `parse_reply`
 with English only (its cheapest setting) on the same texts, and prints both and the ratio.
 """
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailparser_reply import EmailReplyParser  # noqa: E402
 
-from hub.channels.reply_text import new_text  # noqa: E402
+from hub.intake.parse.reply_text import new_text  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -9,7 +9,7 @@ the tests' START (Monday 23 November 2026; default 53, so that the same week a y
 most of them closed after a few days to a few months; M messages and M outbox rows a case (default 8
 each, so ~100,000 rows together: notices by the hub, replies by the caseworker), and 2 reminders a case.
 Then, R times each (default 7), alternating:
-  report    hub.reports.weekly_report for the last complete week (2026-W47): every query, the text and
+  report    hub.reports.weekly.weekly_report for the last complete week (2026-W47): every query, the text and
             the CSV, as `hub report weekly` makes them.
   baseline  one full read of the cases and outbox tables: count(*) and min/max of an unindexed time
             column in each, the least any report over these tables has to do.
@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Connection, func, insert, select, text  # noqa: E402
 
-from hub.app import Hub  # noqa: E402
-from hub.models import Case, Message, Outbox, Reminder  # noqa: E402
-from hub.report_week import week_containing  # noqa: E402
-from hub.reports import weekly_report  # noqa: E402
+from hub.core.app import Hub  # noqa: E402
+from hub.core.models import Case, Message, Outbox, Reminder  # noqa: E402
+from hub.reports.week import week_containing  # noqa: E402
+from hub.reports.weekly import weekly_report  # noqa: E402
 from tests.helpers import START, make_office  # noqa: E402
 
 STAFF = ("maria.lopez@doe.example.gov", "sam.carter@doe.example.gov", "ana.reyes@doe.example.gov",

@@ -8,7 +8,7 @@ agency follow-up pending, spread over the next 20 business days. Then, with the 
   quiet    a sweep at 08:00, when nothing is due: what the daemon pays most minutes of the day
   morning  on each of D successive business days (default 3), the daemon's sweeps of the office's first
            hour, one a minute from 09:00 to 09:59, when the day's check-ins and follow-ups fall due
-           (each case at 09:00 plus its own minute, hub.schedule.spread): the slowest minute, and the
+           (each case at 09:00 plus its own minute, hub.cases.due_dates.spread): the slowest minute, and the
            whole hour's work added up
   backlog  the same day's work swept at once, as after a night the hub was down: one sweep at 10:00
   baseline in the same run, the least any sweep of that backlog must write: the same number of outbox
@@ -33,12 +33,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import bindparam, func, insert, select, update  # noqa: E402
 
-from hub.app import Hub  # noqa: E402
-from hub.calendar import is_business_day  # noqa: E402
-from hub.clock import FixedClock  # noqa: E402
-from hub.models import Case, Outbox, Party, Reminder  # noqa: E402
-from hub.schedule import days_after, spread  # noqa: E402
-from hub.sweep import sweep_due  # noqa: E402
+from hub.cases.due_dates import days_after, spread  # noqa: E402
+from hub.core.app import Hub  # noqa: E402
+from hub.core.calendar import is_business_day  # noqa: E402
+from hub.core.clock import FixedClock  # noqa: E402
+from hub.core.models import Case, Outbox, Party, Reminder  # noqa: E402
+from hub.schedule.sweep import sweep_due  # noqa: E402
 from tests.helpers import make_office  # noqa: E402
 from tests.postgres import PostgresDatabases  # noqa: E402
 

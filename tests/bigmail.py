@@ -94,7 +94,7 @@ def _peak():
     with open("/proc/self/status") as status, open(os.environ["HUB_PEAK_FILE"], "w") as out:
         out.write(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 atexit.register(_peak)
-from hub.cli import main
+from hub.cli.main import main
 raise SystemExit(main())
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import Hub
+from hub.core.app import Hub
 from tests.helpers import make_office
 from tests.postgres import PostgresDatabases, require
 

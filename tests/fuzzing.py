@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.app import Hub
-from hub.channels.email_parse import parse_email
-from hub.intake.pipeline import process
-from hub.refs import References
+from hub.core.app import Hub
+from hub.core.refs import References
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake, process
 from tests.corpus import CORPUS
 from tests.mailgen import office_mailbox
 
@@ -262,7 +262,7 @@ def run(hub: Hub, inputs: Iterable[tuple[str, bytes]], slow_seconds: float = 5.0
             begun = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, hang_seconds)
             try:
-                report.fates[process(hub.intake, raw, f"fuzz:{name}", parse_email).fate] += 1
+                report.fates[process(Intake.of(hub), raw, f"fuzz:{name}", parse_email).fate] += 1
             except _Hung:
                 report.escapes.append(f"{name}: still running after {hang_seconds:.0f} s")
             except Exception as error:  # the measure: anything at all that leaves the path

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from hub.app import Hub, open_hub
-from hub.channels.email_parse import parse_email
-from hub.clock import FixedClock
-from hub.intake.pipeline import Outcome, process
-from hub.models import Case, Message, QuarantineItem
-from hub.office import init_office
+from hub.core.app import Hub, open_hub
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Message, QuarantineItem
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake, Outcome, process
+from hub.run.office import init_office
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 OFFICE_ADDRESS = "casework@doe.example.gov"
@@ -87,7 +87,7 @@ def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRES
 
 def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:
     """Take one message through the whole inbound path."""
-    return process(hub.intake, raw, source, parse_email)
+    return process(Intake.of(hub), raw, source, parse_email)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
-from hub.refs import Reference, References
+from hub.core.refs import Reference, References
 
 OFFICE_ADDRESS = "casework@doe.example.gov"  # the same as tests.helpers.OFFICE_ADDRESS
 OFFICE_NAME = "Office of Representative Jane Doe"
@@ -739,8 +739,8 @@ def _main(n: int) -> None:
     import logging
     from collections import Counter, defaultdict
 
-    from hub.channels.email_parse import parse_email
-    from hub.errors import QuarantineError
+    from hub.core.errors import QuarantineError
+    from hub.intake.parse.email import parse_email
 
     logging.getLogger("mailparser").setLevel(logging.ERROR)  # it warns about every text/rfc822-headers part
 

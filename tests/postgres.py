@@ -12,7 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from hub.db import make_engine, migrate
+from hub.core.db import make_engine, migrate
 
 SERVER = os.environ.get("HUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 

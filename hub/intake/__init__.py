@@ -1,1 +1,2 @@
-"""The channel-independent inbound path: screen, identify, thread, route, apply — in that order."""
+"""The inbound path, stages in order: parse, screen, identify (authenticated), thread, route, apply;
+staff commands, urgency, the pipeline that runs them, the drain of a source, and quarantine."""

@@ -17,8 +17,12 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 
-from hub.assignment import choose, chosen_detail
-from hub.config import Config
+from hub.cases.assignment import choose, chosen_detail
+from hub.cases.reminders import agency_answered, case_opened
+from hub.cases.sms_optout import opt_in, opt_out
+from hub.core.config import Config
+from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
+from hub.core.refs import References
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
@@ -37,13 +41,9 @@ from hub.intake.route import (
     StartReminders,
 )
 from hub.intake.staff import handle_staff_mail
-from hub.letters import Letters
-from hub.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
-from hub.notice_digest import NOTICE, enqueue_capped
-from hub.outbox import AUTO_GENERATED, enqueue
-from hub.refs import References
-from hub.reminders import agency_answered, case_opened
-from hub.sms_optout import opt_in, opt_out
+from hub.letters.notice_digest import NOTICE, enqueue_capped
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.templates import Letters
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_ATTACHMENT = insert(Attachment)

@@ -12,12 +12,9 @@ from email.message import Message as EmailMessage
 
 from inscriptis import get_text
 
+from hub.core.robot_addresses import BOUNCE_SENDERS
 from hub.intake.message import InboundMessage, address_pairs
 
-# Local parts MTAs send bounces from. `post_master` is Verizon's (sisimai lhost-verizon-02,
-# lhost-apachejames-01); `mdaemon` is the MDaemon server's (flufl simple_01).
-BOUNCE_SENDERS = re.compile(
-    r"^(mailer-daemon|postmaster|post_master|mail-daemon|mail\.daemon|mdaemon|bounces?)([+@.-]|$)", re.I)
 # Deliberately narrower than RFC 5322: in notice text `smtp=user@host` (Exchange) and `'user@host'` must
 # yield user@host.
 # Each part is bounded (RFC 5321 §4.5.3.1) and a match starts only where a word starts: on a line of a

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
 
+from hub.core.models import Outbox
+from hub.core.refs import References
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import NO_CASE, CaseMatch, facts_of_case, facts_of_reference
-from hub.models import Outbox
-from hub.refs import References
 
 _ROW = select(Outbox.case_id, Outbox.recipient).where(Outbox.id == bindparam("row_id"))
 _ROWS_OF_IDS = select(Outbox.case_id, Outbox.recipient).where(Outbox.message_id.in_(bindparam("ids",

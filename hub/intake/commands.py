@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import casework
-from hub.casework import Actor, CaseworkError
-from hub.config import Config
-from hub.letter_queue import queue_letter
-from hub.letters import Letters
-from hub.models import Attachment, Case, Message
-from hub.refs import References
+from hub.cases import casework
+from hub.cases.casework import Actor, CaseworkError
+from hub.cases.letter_queue import queue_letter
+from hub.core.config import Config
+from hub.core.models import Attachment, Case, Message
+from hub.core.refs import References
+from hub.letters.templates import Letters
 
 COMMAND_LINE = re.compile(r"^#([a-z][a-z-]*)(?:\s+(.*))?$", re.IGNORECASE)
 RELATIVE_DAYS = re.compile(r"^(\d{1,3})\s*([dw])$", re.IGNORECASE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hub.config import Agency, Config, Staff
+from hub.core.config import Agency, Config, Staff
 from hub.intake.authentication import sender_verdict
 from hub.intake.message import InboundMessage
 

@@ -13,22 +13,23 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import quarantine
-from hub.clock import Clock
-from hub.config import Config
-from hub.db import is_outage, skip_disk_wait
-from hub.errors import UserError, describe
+from hub.core.app import Hub
+from hub.core.clock import Clock
+from hub.core.config import Config
+from hub.core.db import is_outage, skip_disk_wait
+from hub.core.errors import UserError, describe
+from hub.core.models import Message, QuarantineItem
+from hub.core.refs import References
+from hub.intake import quarantine
 from hub.intake.apply import apply
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
-from hub.intake.parsing import Parsed, Parser, oversize_reason, parse_stage
+from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stage
 from hub.intake.route import CAUSES_MAIL, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
-from hub.letters import Letters
-from hub.models import Message, QuarantineItem
-from hub.refs import References
+from hub.letters.templates import Letters
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class Intake:
     def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
         return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock,
                    Letters(config.resolve(config.letters.folder)))
+
+    @classmethod
+    def of(cls, hub: Hub) -> Intake:
+        return cls.build(hub.config, hub.sessions, hub.clock)
 
     @property
     def engine(self) -> Engine:

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hub.config import Agency, Config
+from hub.core.config import Agency, Config
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
-from hub.outbox import AUTO_REPLIED
+from hub.letters.outbox import AUTO_REPLIED
 
 __all__ = ["CAUSES_MAIL", "AgencyAnswered", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase",
            "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "route"]
@@ -67,12 +67,12 @@ class SetAgencyControl:
 
 @dataclass(frozen=True)
 class StartReminders:
-    """A new case: its first check-in and its nudge (hub.reminders.case_opened)."""
+    """A new case: its first check-in and its nudge (hub.cases.reminders.case_opened)."""
 
 
 @dataclass(frozen=True)
 class AgencyAnswered:
-    """The agency wrote on the case: its pending follow-up is satisfied (hub.reminders.agency_answered)."""
+    """The agency wrote on the case: its pending follow-up is satisfied (hub.cases.reminders.agency_answered)."""
 
 
 @dataclass(frozen=True)

@@ -22,20 +22,19 @@ from email import message_from_bytes, policy
 from email.message import Message as EmailMessage
 from functools import lru_cache
 
+from hub.core.refs import is_our_message_id
+from hub.core.robot_addresses import BOUNCE_SENDERS
 from hub.intake.automatic import automatic_marker, has_loop_marker
 from hub.intake.bounce_notice import (
     ADDRESS,
-    BOUNCE_SENDERS,
     NOTICE_LIMIT,
     decoded,
     is_failure_notice,
     notice_addresses,
 )
 from hub.intake.message import InboundMessage, address_pairs
-from hub.refs import is_our_message_id
+from hub.letters.compose import LOOP_HEADER
 
-LOOP_HEADER = "X-Casework-Hub-Loop"
-# BOUNCE_SENDERS (hub.intake.bounce_notice) is read from here by hub.delivery too: no automatic mail to them.
 # Display names MTAs give the bounce sender (BOUNCE_SENDERS): Postfix and Exim "Mail Delivery System",
 # Sendmail and Gmail "Mail Delivery Subsystem". They matter when the address is empty or bare:
 # `From: MAILER-DAEMON <>` (DragonFly, sisimai lhost-dragonfly-*), `From: "" (Mail Delivery System)`

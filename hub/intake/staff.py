@@ -17,20 +17,20 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from hub.casework import Actor, CaseworkError, record, set_agency
-from hub.config import Config
-from hub.errors import UserError
+from hub.cases.casework import Actor, CaseworkError, record, set_agency
+from hub.cases.sms_optout import opted_out
+from hub.core.config import Config
+from hub.core.errors import UserError
+from hub.core.models import Case, Message
+from hub.core.refs import References
 from hub.intake.authentication import sender_verdict
 from hub.intake.commands import CommandBlock, Context, change_for, parse_commands
 from hub.intake.message import InboundMessage
 from hub.intake.thread import CaseFacts
-from hub.letters import Letters
-from hub.models import Case, Message
-from hub.notice_digest import REFUSAL, enqueue_capped
-from hub.outbox import AUTO_GENERATED, enqueue
-from hub.refs import References
-from hub.sms_optout import opted_out
-from hub.sms_relay import sms_relay
+from hub.letters.notice_digest import REFUSAL, enqueue_capped
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.sms_relay import sms_relay
+from hub.letters.templates import Letters
 
 SHORTENED = "your text was too long for"
 NOTHING_NEW = ("Your reply had no new text above the quoted notice, so nothing went to the constituent.\n"

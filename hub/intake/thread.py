@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
+from hub.core.models import Case, Message, Outbox, Party
+from hub.core.refs import Candidate, Reference, References
 from hub.intake.message import InboundMessage
-from hub.models import Case, Message, Outbox, Party
-from hub.refs import Candidate, Reference, References
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import Hub
+from hub.core.app import Hub
 from tests.helpers import make_office
 from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
 from tests.servers.smtp import SmtpServer, running_smtp

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.case_actions import run_action
-from hub.cli import main
-from hub.models import Case, Message, Outbox, Reminder
+from hub.cli.case_actions import run_action
+from hub.cli.main import main
+from hub.core.app import Hub
+from hub.core.models import Case, Message, Outbox, Reminder
 from tests.helpers import email, feed, make_office
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.delivery import deliver_due
-from hub.models import Outbox, Party
+from hub.core.app import Hub
+from hub.core.models import Outbox, Party
+from hub.delivery.deliver import deliver_due
 from tests.helpers import OFFICE_ADDRESS, email, feed, make_office
 from tests.servers.smtp import SmtpServer
 

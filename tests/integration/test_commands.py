@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub, open_hub
-from hub.cli import main as hub_cli
-from hub.clock import FixedClock
-from hub.cycle import Cycle, run_once
+from hub.cli.main import main as hub_cli
+from hub.core.app import Hub, open_hub
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.intake.commands import help_lines
-from hub.models import Case, Event, Message, Outbox, Release, Reminder
+from hub.run.cycle import Cycle, run_once
 from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office, vouched
 from tests.servers.smtp import CapturedMessage, SmtpServer
 

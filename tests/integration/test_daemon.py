@@ -37,10 +37,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub.app import Hub, open_hub
-from hub.channels.imap import ImapAddress
-from hub.channels.imap_idle import IdleWatcher
-from hub.models import Message, Outbox
+from hub.core.app import Hub, open_hub
+from hub.core.models import Message, Outbox
+from hub.sources.imap import ImapAddress
+from hub.sources.imap_idle import IdleWatcher
 from tests.helpers import STAFF, email, make_office, tally
 from tests.hub_process import HubProcess, running_hub, wait_until
 from tests.servers.dovecot import DovecotServer
@@ -157,7 +157,7 @@ def test_new_mail_is_acknowledged_within_seconds_by_idle_and_sigterm_stops_promp
 
 
 def office_status(office: Office) -> list[str]:
-    from hub.status import status_lines  # the same lines `hub status` prints
+    from hub.run.status import status_lines  # the same lines `hub status` prints
     return status_lines(office.hub)
 
 
@@ -207,10 +207,10 @@ def test_the_daemon_survives_a_dovecot_restart_and_an_smtp_outage(
     assert_each_once(office, smtp, 3)
     assert_clean_log(office, 3)
     log = daemon.stderr()
-    assert "WARNING hub.channels.imap_idle" in log and "watching for new mail again" in log
+    assert "WARNING hub.sources.imap_idle" in log and "watching for new mail again" in log
     # The outage in two lines, whatever the tries meanwhile; the rows' own failures only at DEBUG.
-    assert log.count("WARNING hub.outage: outbound mail server unreachable: ") == 1, log
-    assert log.count("WARNING hub.outage: outbound mail server reachable again after ") == 1, log
+    assert log.count("WARNING hub.delivery.outage: outbound mail server unreachable: ") == 1, log
+    assert log.count("WARNING hub.delivery.outage: outbound mail server reachable again after ") == 1, log
     assert "temporary failure" not in log
 
 

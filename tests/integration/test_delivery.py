@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from hub import letter_send
-from hub.app import Hub, open_hub
-from hub.clock import FixedClock, as_utc
-from hub.delivery import LEASE, DeliveryReport, deliver_due
-from hub.models import Case, Event, Outbox, Party
-from hub.outbox import AUTO_REPLIED, enqueue
+from hub.cases import letter_send
+from hub.core.app import Hub, open_hub
+from hub.core.clock import FixedClock, as_utc
+from hub.core.models import Case, Event, Outbox, Party
+from hub.delivery.deliver import LEASE, DeliveryReport, deliver_due
+from hub.letters.outbox import AUTO_REPLIED, enqueue
 from tests.helpers import STAFF, START, email, feed, make_office
 from tests.servers.smtp import CapturedMessage, SmtpServer
 

@@ -32,16 +32,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from hub import letter_send
-from hub.app import Hub, open_hub
-from hub.clock import as_utc
-from hub.delivery import LEASE, deliver_due
-from hub.models import Case, Event, Message, Outbox, Reminder
-from hub.outage import Outage
-from hub.schedule import AGENCY_FOLLOWUP
-from hub.sent_record import SentMark
-from hub.sms_poll import poll_texts
-from hub.status import status_lines
+from hub.cases import letter_send
+from hub.cases.due_dates import AGENCY_FOLLOWUP
+from hub.core.app import Hub, open_hub
+from hub.core.clock import as_utc
+from hub.core.models import Case, Event, Message, Outbox, Reminder
+from hub.delivery.deliver import LEASE, deliver_due
+from hub.delivery.outage import Outage
+from hub.delivery.sent_record import SentMark
+from hub.run.status import status_lines
+from hub.sources.sms_poll import poll_texts
 from tests.helpers import START, email, feed, make_office
 from tests.hub_process import wait_until
 from tests.integration.test_delivery import clock_of, outbox

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.clock import FixedClock
-from hub.delivery import DeliveryReport, deliver_due
-from hub.models import Case, Outbox, Party
-from hub.notice_digest import NOTICE, enqueue_capped
+from hub.core.app import Hub
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Outbox, Party
+from hub.delivery.deliver import DeliveryReport, deliver_due
+from hub.letters.notice_digest import NOTICE, enqueue_capped
 from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, make_office, tally
 from tests.servers.smtp import CapturedMessage, SmtpServer
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from hub.app import Hub
-from hub.models import Message, QuarantineItem
+from hub.core.app import Hub
+from hub.core.models import Message, QuarantineItem
 from tests.fuzzing import corpus_seeds, generated_seeds, mutants, run
 
 pytestmark = pytest.mark.integration

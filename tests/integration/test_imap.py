@@ -14,9 +14,9 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
-from hub.app import Hub, open_hub
-from hub.cycle import drain_inbox
-from hub.models import Message, Outbox, SourceCursor
+from hub.core.app import Hub, open_hub
+from hub.core.models import Message, Outbox, SourceCursor
+from hub.run.cycle import drain_inbox
 from tests.helpers import email, make_office, tally
 from tests.servers.dovecot import DovecotServer
 
@@ -57,7 +57,7 @@ def test_new_mail_after_a_run_is_picked_up(imap_office: Hub, dovecot: DovecotSer
 
 def test_without_move_messages_are_flagged_and_not_read_again(imap_office: Hub, dovecot: DovecotServer,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub.channels import imap
+    from hub.sources import imap
 
     original = imap.ImapSource.__init__
 

@@ -10,10 +10,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select, update
 
-from hub.app import Hub
-from hub.db import MIGRATIONS, migrate
-from hub.models import Case, Event, Message, Outbox, Party
-from hub.refs import Reference
+from hub.core.app import Hub
+from hub.core.db import MIGRATIONS, migrate
+from hub.core.models import Case, Event, Message, Outbox, Party
+from hub.core.refs import Reference
 from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, tally, vouched
 
 pytestmark = pytest.mark.integration
@@ -277,7 +277,7 @@ def test_a_bounce_about_nothing_we_know_goes_to_triage(hub: Hub) -> None:
 
 
 def test_our_own_mail_coming_back_never_opens_a_case(hub: Hub) -> None:
-    raw = email(sender=f"Office <{OFFICE_ADDRESS}>", message_id="<hub.office.0badc0ffee@doe.example.gov>")
+    raw = email(sender=f"Office <{OFFICE_ADDRESS}>", message_id="<hub.run.office.0badc0ffee@doe.example.gov>")
     assert feed(hub, raw).fate == "triage"
     looped = email(sender="pat@example.com", headers={"X-Casework-Hub-Loop": OFFICE_ADDRESS})
     assert feed(hub, looped).fate == "triage"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.letter_context import case_context
-from hub.letters import CONTEXT_KEYS
-from hub.models import Case
+from hub.core.app import Hub
+from hub.core.models import Case
+from hub.letters.context import case_context
+from hub.letters.templates import CONTEXT_KEYS
 from tests.helpers import email, feed
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.channels.email_parse import parse_email
-from hub.cycle import drain_inbox
-from hub.errors import QuarantineError
-from hub.models import Case, Message, Outbox
+from hub.core.app import Hub
+from hub.core.errors import QuarantineError
+from hub.core.models import Case, Message, Outbox
+from hub.intake.parse.email import parse_email
+from hub.run.cycle import drain_inbox
 from tests.helpers import tally
 from tests.mailgen import Generated, office_mailbox
 from tests.servers.dovecot import DovecotServer

@@ -16,13 +16,14 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import select
 
-from hub.app import Hub, open_hub
-from hub.channels.email_parse import parse_email
-from hub.channels.files import FileSource
-from hub.cli import main
-from hub.cycle import drain_inbox
-from hub.inbox import drain
-from hub.models import Message, QuarantineItem
+from hub.cli.main import main
+from hub.core.app import Hub, open_hub
+from hub.core.models import Message, QuarantineItem
+from hub.intake.drain import drain
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake
+from hub.run.cycle import drain_inbox
+from hub.sources.files import FileSource
 from tests.bigmail import append_file, run_hub_measured, write_big_message
 from tests.helpers import email, make_office, tally
 from tests.integration.test_imap import folder_counts
@@ -62,7 +63,7 @@ def test_an_oversized_file_is_held_by_its_header_and_stays_where_it_is(hub: Hub,
     header = write_big_message(big, LIMIT + 1)
     write_big_message(at_limit, LIMIT, sender="Lee Example <lee@example.com>", message_id="<at-limit@example.com>")
 
-    summary = drain(office.intake, FileSource([big, at_limit], LIMIT), parse_email)
+    summary = drain(Intake.of(office), FileSource([big, at_limit], LIMIT), parse_email)
 
     assert summary.fates == Counter({"quarantine": 1, "new-case": 1})
     [item] = held(office)
@@ -70,7 +71,7 @@ def test_an_oversized_file_is_held_by_its_header_and_stays_where_it_is(hub: Hub,
     assert (item.reason, item.whole_message_at) == (over_limit(LIMIT + 1), str(big.resolve()))
     assert big.stat().st_size == LIMIT + 1, "the file is left as it was"
     assert stored_raw(office, "<at-limit@example.com>") == at_limit.read_bytes(), "a message at the limit goes whole"
-    again = drain(office.intake, FileSource([big], LIMIT), parse_email)
+    again = drain(Intake.of(office), FileSource([big], LIMIT), parse_email)
     assert again.fates == Counter({"quarantine": 1}) and len(held(office)) == 1, "held once however often it comes"
 
 
@@ -85,7 +86,7 @@ def test_a_huge_message_inside_an_mbox_is_held_by_its_header_and_the_others_file
     archive.write_bytes(from_line + small[0] + b"\n" + from_line + big.read_bytes() + b"\n" + from_line + small[1])
     start = len(from_line + small[0] + b"\n" + from_line)
 
-    summary = drain(office.intake, FileSource([archive], LIMIT), parse_email)
+    summary = drain(Intake.of(office), FileSource([archive], LIMIT), parse_email)
 
     assert summary.fates == Counter({"new-case": 2, "quarantine": 1})
     [item] = held(office)
@@ -147,7 +148,7 @@ def test_oversized_imap_messages_are_fetched_by_header_and_moved_to_quarantine(
 
 def test_without_move_an_oversized_imap_message_is_flagged_and_its_item_says_so(
         imap_office: Hub, dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub.channels import imap
+    from hub.sources import imap
 
     original = imap.ImapSource.__init__
 

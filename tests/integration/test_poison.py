@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from hub.app import Hub
-from hub.channels.email_parse import parse_email
-from hub.cycle import drain_inbox
+from hub.core.app import Hub
+from hub.core.models import Message, QuarantineItem
 from hub.intake.message import InboundMessage
-from hub.intake.pipeline import process
-from hub.models import Message, QuarantineItem
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake, process
+from hub.run.cycle import drain_inbox
 from tests.helpers import email, feed, make_office, tally
 from tests.postgres import PostgresDatabases, require
 
@@ -47,7 +47,7 @@ def test_whatever_a_parser_raises_sends_that_message_to_quarantine(hub: Hub) -> 
     def parser(raw: bytes, source: str, max_attachment_bytes: int) -> InboundMessage:
         raise RecursionError("maximum recursion depth exceeded")
 
-    outcome = process(hub.intake, POISON, "test", parser)
+    outcome = process(Intake.of(hub), POISON, "test", parser)
 
     assert (outcome.fate, outcome.reason) == ("quarantine", "parsing failed: RecursionError: maximum recursion "
                                                             "depth exceeded")
@@ -95,7 +95,7 @@ def test_a_failure_while_filing_quarantines_only_that_message(hub: Hub) -> None:
     references = b"\r\n ".join(b"<ref%d@example.com>" % number for number in range(300_000))
     raw = b"References: " + references + b"\r\n" + email(sender="threads@example.com")
 
-    outcome = process(hub.intake, raw, "test", parse_email)
+    outcome = process(Intake.of(hub), raw, "test", parse_email)
 
     assert outcome.fate in ("new-case", "case", "triage")
     with hub.sessions() as session:

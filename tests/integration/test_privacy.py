@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
-from hub.app import Hub
-from hub.cli import main
-from hub.models import QuarantineItem
-from hub.office import init_office
+from hub.cli.main import main
+from hub.core.app import Hub
+from hub.core.models import QuarantineItem
+from hub.run.office import init_office
 from tests.helpers import email, feed
 from tests.hub_process import HubProcess, wait_until
 
@@ -130,7 +130,7 @@ def test_a_message_the_database_refuses_leaves_no_address_or_text_in_the_log(hub
     assert "ERROR hub.intake.pipeline: could not file a message from" in log
     assert "Traceback (most recent call last)" in log and "sqlalchemy.exc.IntegrityError" in log
     assert "[SQL parameters hidden due to hide_parameters=True]" in log
-    assert "WARNING hub.quarantine: quarantined item" in log
+    assert "WARNING hub.intake.quarantine: quarantined item" in log
     assert_private(log)
     if hub.engine.dialect.name == "sqlite":
         assert "refused p…@example.net" in log

@@ -1,7 +1,7 @@
 """The world's real mail through the whole inbound path, on SQLite and PostgreSQL: text in the charset its
 sender meant, files with names a person can use, spam from `<>` and X-Loop mail recorded but never answered,
 and the headers after a line broken without indentation still read. The messages are written here, each after
-a behaviour seen in real mail (see tests/unit/test_real_mail.py and the corpus tests)."""
+a behaviour seen in real mail (see tests/unit/intake/test_real_mail.py and the corpus tests)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from email import message_from_bytes
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.models import Case, Event, Message, Outbox, Party
+from hub.core.app import Hub
+from hub.core.models import Case, Event, Message, Outbox, Party
 from tests.helpers import OFFICE_ADDRESS, email, feed, tally
 
 pytestmark = pytest.mark.integration

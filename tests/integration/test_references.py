@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.clock import FixedClock
-from hub.models import Case, Message
-from hub.refs import CHECK_ALPHABET, Reference
+from hub.core.app import Hub
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Message
+from hub.core.refs import CHECK_ALPHABET, Reference
 from tests.helpers import OFFICE_ADDRESS, email, feed
 
 pytestmark = pytest.mark.integration

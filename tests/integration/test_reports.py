@@ -20,14 +20,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.app import Hub, open_hub
-from hub.cli import main as hub_cli
-from hub.clock import Clock, FixedClock
-from hub.delivery import deliver_due
-from hub.models import Case, Outbox, Reminder
-from hub.report_figures import CaseCounts, Ranked, Workload, weekly_figures
-from hub.report_week import parse_week
-from hub.reports import send_weekly_if_due
+from hub.cli.main import main as hub_cli
+from hub.core.app import Hub, open_hub
+from hub.core.clock import Clock, FixedClock
+from hub.core.models import Case, Outbox, Reminder
+from hub.delivery.deliver import deliver_due
+from hub.reports.figures import CaseCounts, Ranked, Workload, weekly_figures
+from hub.reports.week import parse_week
+from hub.reports.weekly import send_weekly_if_due
 from tests.helpers import START
 
 pytestmark = pytest.mark.integration
@@ -184,7 +184,7 @@ def test_an_empty_office_has_a_report_too(hub: Hub) -> None:
 @pytest.fixture
 def cli(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The office's config for `hub` commands, which see the test's clock (START) instead of the real one."""
-    monkeypatch.setattr("hub.cli.open_hub", lambda path, clock=None: open_hub(path, clock or FixedClock(START)))
+    monkeypatch.setattr("hub.cli.main.open_hub", lambda path, clock=None: open_hub(path, clock or FixedClock(START)))
     yield hub.config.path
 
 

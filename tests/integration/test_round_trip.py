@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import letter_send
-from hub.app import Hub, open_hub
-from hub.case_actions import run_action
-from hub.clock import FixedClock
-from hub.cycle import Cycle, run_once
-from hub.errors import ConfigError, UserError
-from hub.models import Case, Message, Outbox
+from hub.cases import letter_send
+from hub.cli.case_actions import run_action
+from hub.core.app import Hub, open_hub
+from hub.core.clock import FixedClock
+from hub.core.errors import ConfigError, UserError
+from hub.core.models import Case, Message, Outbox
+from hub.run.cycle import Cycle, run_once
 from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office, vouched
 from tests.servers.smtp import SmtpServer, running_smtp
 

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, select
 
-from hub import letter_send
-from hub.app import Hub
-from hub.calendar import is_business_day
-from hub.case_actions import run_action
-from hub.clock import FixedClock
-from hub.cycle import run_once
-from hub.models import Case, Outbox, Reminder
-from hub.sweep import SweepReport
+from hub.cases import letter_send
+from hub.cli.case_actions import run_action
+from hub.core.app import Hub
+from hub.core.calendar import is_business_day
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Outbox, Reminder
+from hub.run.cycle import run_once
+from hub.schedule.sweep import SweepReport
 from tests.helpers import email, make_office, vouched
 
 NEW_YORK = ZoneInfo("America/New_York")

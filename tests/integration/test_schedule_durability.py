@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from hub.app import Hub
-from hub.models import Case, Outbox, Party, Reminder
+from hub.core.app import Hub
+from hub.core.models import Case, Outbox, Party, Reminder
 from tests.helpers import START, make_office
 
 CASES = 700  # two sweep batches (500 each)

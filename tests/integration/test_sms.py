@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import letter_send
-from hub.app import Hub
-from hub.channels.twilio import READ_ATTEMPTS
-from hub.clock import FixedClock
-from hub.cycle import Cycle, run_once
-from hub.errors import UserError
-from hub.models import Attachment, Case, Event, Message, Outbox, SmsOptOut
-from hub.outbox import AUTO_GENERATED, enqueue
-from hub.sms_text import segments
-from hub.status import status_lines
+from hub.cases import letter_send
+from hub.core.app import Hub
+from hub.core.clock import FixedClock
+from hub.core.errors import UserError
+from hub.core.models import Attachment, Case, Event, Message, Outbox, SmsOptOut
+from hub.delivery.twilio import READ_ATTEMPTS
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.sms_text import segments
+from hub.run.cycle import Cycle, run_once
+from hub.run.status import status_lines
 from tests.helpers import STAFF, make_office
 from tests.integration.test_commands import answer, from_staff
 from tests.servers.smtp import CapturedMessage, SmtpServer
@@ -294,7 +294,7 @@ def test_the_carriers_opt_out_is_recorded_and_the_caseworker_told(office: Hub, t
 
 def test_twilio_down_holds_up_neither_mail_nor_the_outbox_and_the_texts_come_later(
         office: Hub, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hub.channels.twilio.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("hub.delivery.twilio.time.sleep", lambda seconds: None)
     text(twilio, office, PAT, "Is anyone there?")
     twilio.fail_next(503, times=READ_ATTEMPTS)  # every attempt of this cycle's poll
     lines: list[str] = []

@@ -38,18 +38,18 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from hub.app import Hub
-from hub.channels import twilio as twilio_channel
-from hub.channels.twilio import READ_ATTEMPTS, SmsLine
-from hub.channels.twilio_http import twilio_client
-from hub.channels.twilio_webhook import WebhookServer
-from hub.clock import FixedClock, as_utc
-from hub.cycle import run_once
-from hub.delivery import LEASE, deliver_due
-from hub.models import Attachment, Case, Event, Message, Outbox, QuarantineItem, SourceCursor
-from hub.sms_delivery import SENDING
-from hub.sms_poll import poll_texts
-from hub.sms_webhook import webhook_server
+from hub.core.app import Hub
+from hub.core.clock import FixedClock, as_utc
+from hub.core.models import Attachment, Case, Event, Message, Outbox, QuarantineItem, SourceCursor
+from hub.delivery import twilio as twilio_channel
+from hub.delivery.deliver import LEASE, deliver_due
+from hub.delivery.sms import SENDING
+from hub.delivery.twilio import READ_ATTEMPTS, SmsLine
+from hub.delivery.twilio_http import twilio_client
+from hub.run.cycle import run_once
+from hub.sources.sms_poll import poll_texts
+from hub.sources.sms_webhook import webhook_server
+from hub.sources.twilio_webhook import WebhookServer
 from tests.helpers import make_office
 from tests.servers.twilio import API, FakeTwilio, Reply, running_twilio
 

@@ -33,9 +33,9 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from hub.app import Hub
-from hub.channels.twilio_webhook import WebhookServer
-from hub.models import Attachment, Event, QuarantineItem
+from hub.core.app import Hub
+from hub.core.models import Attachment, Event, QuarantineItem
+from hub.sources.twilio_webhook import WebhookServer
 from tests.hub_process import HubProcess, wait_until
 from tests.integration import test_sms_durability
 from tests.integration.test_sms_durability import (

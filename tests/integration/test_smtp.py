@@ -13,8 +13,9 @@ from typing import TypeVar
 
 import pytest
 
-from hub.channels import sent_maildir
-from hub.channels.smtp import (
+from hub.core.errors import ConfigError, PermanentError, TemporaryError
+from hub.delivery import sent_maildir
+from hub.delivery.smtp import (
     SmtpAddress,
     SmtpLoginRefused,
     SmtpPermanentError,
@@ -23,7 +24,6 @@ from hub.channels.smtp import (
     SmtpUnreachable,
     is_loopback,
 )
-from hub.errors import ConfigError, PermanentError, TemporaryError
 from tests.helpers import email
 from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp
 

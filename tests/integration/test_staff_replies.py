@@ -19,10 +19,10 @@ from email.utils import format_datetime, make_msgid
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.clock import FixedClock
-from hub.cycle import run_once
-from hub.models import Case, Event, Outbox
+from hub.core.app import Hub
+from hub.core.clock import FixedClock
+from hub.core.models import Case, Event, Outbox
+from hub.run.cycle import run_once
 from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START
 
 pytestmark = pytest.mark.integration

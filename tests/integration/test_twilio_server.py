@@ -1,4 +1,4 @@
-"""The fake Twilio (tests/servers/twilio.py) against the real twilio client, and hub.channels.twilio_http:
+"""The fake Twilio (tests/servers/twilio.py) against the real twilio client, and hub.delivery.twilio_http:
 sending, refusals, listing with paging and the by-day DateSent filter, failures on purpose, and MMS
 media downloads through the storage redirect."""
 
@@ -12,8 +12,8 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from hub.channels.twilio_http import fetch_media, http_status, is_temporary, twilio_client
-from hub.errors import PermanentError, TemporaryError
+from hub.core.errors import PermanentError, TemporaryError
+from hub.delivery.twilio_http import fetch_media, http_status, is_temporary, twilio_client
 from tests.servers.twilio import FakeTwilio, running_twilio
 
 pytestmark = pytest.mark.integration

@@ -32,9 +32,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
-from hub.channels.twilio_text_fields import text_fields_problem
-from hub.channels.twilio_webhook import EMPTY_TWIML, FormParams, WebhookServer, WebhookSettings
-from hub.errors import ConfigError, TemporaryError
+from hub.core.errors import ConfigError, TemporaryError
+from hub.sources.twilio_text_fields import text_fields_problem
+from hub.sources.twilio_webhook import EMPTY_TWIML, FormParams, WebhookServer, WebhookSettings
 from tests.corpus import CORPUS, corpus_dir
 
 pytestmark = pytest.mark.integration
@@ -281,7 +281,7 @@ def test_temporary_error_in_receive_is_503() -> None:
 
 
 def test_other_error_in_receive_is_500_logged_by_message_sid_only(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="hub.channels.twilio_webhook")
+    caplog.set_level(logging.DEBUG, logger="hub.sources.twilio_webhook")
     signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL, MMS)
     with running(fail=RuntimeError("secret internals")) as hook:
         reply = hook.post(TARGET, urlencode(MMS).encode(), signature)

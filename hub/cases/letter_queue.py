@@ -1,0 +1,103 @@
+"""A letter queued for a case in the caller's transaction: addressed, checked, rendered, put in the outbox.
+
+The same for `hub letter send` and for a caseworker's `#send` by mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.cases.casework import Actor, record, release_problem, set_agency
+from hub.cases.sms_optout import opted_out
+from hub.core.config import Agency, Config
+from hub.core.config_table import ADDRESS
+from hub.core.errors import UserError
+from hub.core.models import Case, Outbox
+from hub.core.refs import References
+from hub.letters.context import case_context
+from hub.letters.outbox import enqueue
+from hub.letters.templates import AGENCY_LETTERS, Letters
+
+
+@dataclass(frozen=True)
+class Addressed:
+    recipient: str
+    agency: Agency | None  # the directory agency the recipient belongs to
+    channel: str = "email"
+
+
+def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
+                 to: str | None, force: bool, actor: Actor, now: datetime) -> tuple[int, str]:
+    """The letter rendered for the case and queued in the caller's transaction, after the checks:
+    not twice unless forced, and an agency inquiry only with a valid privacy release unless forced."""
+    addressed = address(config, case, name, to, letters)
+    stopped = opted_out(session.connection(), addressed.recipient) if addressed.channel == "sms" else None
+    if stopped is not None:
+        raise UserError(f"{case.ref}: the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and the "
+                        "case has no email address; give --to ADDRESS, or wait for them to text START")
+    if not force:
+        earlier = session.scalar(select(Outbox.state).where(
+            Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
+        if earlier:
+            raise UserError(f"{name} is already {earlier} on {case.ref}; force sends it again "
+                            f"(#send {name} force, or hub letter send --force)")
+    if name == "agency-inquiry":
+        agency = addressed.agency or config.agency(case.agency)
+        problem = release_problem(session, case, agency, now.astimezone(ZoneInfo(config.office.timezone)).date())
+        if problem and not force:
+            raise UserError(f"agency-inquiry not sent: {problem} (record one with #release received, or force it: "
+                            "#send agency-inquiry force, or hub letter send --force)")
+        if problem:
+            record(session, case, actor, "release-overridden",
+                   f"agency-inquiry sent without a valid release: {problem}", now)
+    if addressed.agency is not None and case.agency is None:
+        set_agency(session, case, addressed.agency, actor, now, config)
+    letter = letters.render(name, case_context(session, config, case, now, {"letter": name}), addressed.channel)
+    # A text is rendered again when it goes: it is cut to the segment limit then, and the caseworker told.
+    by_text = addressed.channel == "sms"
+    row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
+                     recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
+                     actor=actor.who, channel=addressed.channel, subject=None if by_text else letter.subject,
+                     body=None if by_text else letter.body, context={"queued_by": actor.who})
+    record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
+    return row_id, addressed.recipient
+
+
+def constituent_channel(email: str | None, phone: str | None, contact_channel: str,
+                        text_version: bool) -> tuple[str, str] | None:
+    """(channel, recipient) of a letter to the constituent: by text when the case talks by text (or there
+    is no email) and the letter has a text version, else by email; None when neither reaches them."""
+    if phone and (contact_channel == "sms" or not email) and text_version:
+        return "sms", phone
+    return ("email", email) if email else None
+
+
+def address(config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:
+    """Who the letter goes to: `constituent` (by text when the case talks by text and the letter has a
+    text version), `agency` (the case's agency's liaison) or an address."""
+    where = (to or ("agency" if name in AGENCY_LETTERS else "constituent")).strip()
+    if where == "constituent":
+        email = case.constituent.email if case.constituent else None
+        phone = case.constituent.phone if case.constituent else None
+        reached = constituent_channel(email, phone, case.contact_channel, name in letters.names("sms"))
+        if reached is None:
+            why = " and no text version of this letter" if phone else ""
+            raise UserError(f"{case.ref} has no constituent address{why}; give --to ADDRESS")
+        channel, recipient = reached
+        return Addressed(recipient if channel == "sms" else recipient.lower(), None, channel)
+    if where == "agency":
+        agency = config.agency(case.agency)
+        if agency is None:
+            raise UserError(f"{case.ref} has no agency yet; give --to with the liaison's address")
+        if not agency.liaison:
+            raise UserError(f"agency {agency.key} has no liaison address in agencies.toml; give --to ADDRESS")
+        return Addressed(agency.liaison, agency)
+    if not ADDRESS.match(where):
+        raise UserError(f"--to: expected constituent, agency or an email address, got {where!r}")
+    domain = where.rsplit("@", 1)[1].lower()
+    return Addressed(where.lower(), next((a for a in config.agencies if a.has_domain(domain)), None))

@@ -1,0 +1,117 @@
+"""Reminder rows set and cancelled by what happens on a case, in the caller's transaction.
+
+A case opens: a check-in and a nudge. An agency letter goes: the next agency follow-up, counted from
+when it went. The agency answers: the pending follow-up is cancelled and the next one set at the
+agency's interim cadence. A case closes: the closing letter (then the survey); it reopens: the
+closing reminders go and a check-in comes back. The sweep (hub.schedule.sweep) turns due rows into letters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from hub.cases import due_dates
+from hub.core.config import Config
+from hub.core.models import Case, Outbox, Party, Reminder
+from hub.letters.templates import AGENCY_LETTERS
+
+_INSERT = insert(Reminder)
+
+
+def add(connection: Connection, case_id: int, kind: str, due_at: datetime, now: datetime, note: str = "",
+        owner: str = "") -> None:
+    connection.execute(_INSERT, dict(case_id=case_id, kind=kind, due_at=due_at, state="pending", note=note[:2000],
+                                     owner=owner, created_at=now))
+
+
+def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> int:
+    """Cancel the case's pending reminders of these kinds; returns how many there were."""
+    cancelled = connection.execute(
+        update(Reminder).where(Reminder.case_id == case_id, Reminder.state == "pending", Reminder.kind.in_(kinds))
+        .values(state="cancelled", closed_at=now, closed_by=reason[:2000]))
+    return int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    rows = []
+    if config.schedule.checkin_days:
+        rows.append(dict(kind=due_dates.CHECKIN, due_at=due_dates.checkin_due(now, config, case_id)))
+    if config.schedule.nudge_hours:
+        rows.append(dict(kind=due_dates.NUDGE, due_at=due_dates.nudge_due(now, config)))
+    if rows:
+        connection.execute(_INSERT, [dict(case_id=case_id, state="pending", note="", owner="", created_at=now, **row)
+                                     for row in rows])
+
+
+def agency_letter_sent(connection: Connection, config: Config, case_id: int, agency_key: str | None, letter: str,
+                       sent_at: datetime) -> None:
+    """An inquiry or follow-up went: the next follow-up replaces any pending one."""
+    rule = due_dates.standard(config.agency(agency_key), config)
+    cancel(connection, case_id, (due_dates.AGENCY_FOLLOWUP,), f"superseded: {letter} sent", sent_at)
+    due = (due_dates.inquiry_answer_due(sent_at, rule, config, case_id) if letter == "agency-inquiry"
+           else due_dates.next_followup_due(sent_at, rule, config, case_id))
+    add(connection, case_id, due_dates.AGENCY_FOLLOWUP, due, sent_at, note=f"no answer to the {letter} yet")
+
+
+def agency_answered(connection: Connection, config: Config, case_id: int, agency_key: str | None, message_row_id: int,
+                    now: datetime) -> None:
+    """The agency wrote: the pending follow-up is satisfied; while an inquiry is out, the next one is set."""
+    cancel(connection, case_id, (due_dates.AGENCY_FOLLOWUP,), f"the agency answered (message {message_row_id})", now)
+    inquiry = connection.execute(select(Outbox.id).where(
+        Outbox.case_id == case_id, Outbox.letter == "agency-inquiry", Outbox.state == "sent").limit(1)).first()
+    if inquiry is not None:
+        rule = due_dates.standard(config.agency(agency_key), config)
+        add(connection, case_id, due_dates.AGENCY_FOLLOWUP, due_dates.interim_due(now, rule, config, case_id), now,
+            note="the agency's next update")
+
+
+def case_closed(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    """Every pending reminder is cancelled (the caller's close did that); the closing letter is due now,
+    or, without one, the survey."""
+    if config.schedule.closing_letter:
+        add(connection, case_id, due_dates.CLOSING, now, now)
+    elif config.schedule.survey_days:
+        add(connection, case_id, due_dates.SURVEY, due_dates.survey_due(now, config, case_id), now)
+
+
+def case_reopened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    cancel(connection, case_id, (due_dates.CLOSING, due_dates.SURVEY), "the case was reopened", now)
+    if config.schedule.checkin_days:
+        add(connection, case_id, due_dates.CHECKIN, due_dates.checkin_due(now, config, case_id), now)
+
+
+def schedule_missing(connection: Connection, config: Config, now: datetime) -> int:
+    """Reminders for open cases that never had them (cases from before the schedule existed): a check-in
+    counted from the last letter to the constituent (or the opening), and an agency follow-up counted
+    from the last inquiry or follow-up that went. Returns how many were set."""
+    rows: list[dict[str, object]] = []
+    open_cases = select(Case.id).where(Case.status != "closed")
+    if config.schedule.checkin_days:
+        never = open_cases.where(~select(Reminder.id).where(Reminder.case_id == Case.id,
+                                                            Reminder.kind == due_dates.CHECKIN).exists())
+        last = (select(func.max(Outbox.created_at)).join(Party, Party.id == Case.constituent_id)
+                .where(Outbox.case_id == Case.id, Outbox.recipient.in_((Party.email, Party.phone)),
+                       Outbox.state == "sent").scalar_subquery())
+        for case_id, opened, last_sent in connection.execute(
+                select(Case.id, Case.opened_at, last).where(Case.id.in_(never))):
+            since = max(opened, last_sent) if last_sent else opened
+            rows.append(dict(case_id=case_id, kind=due_dates.CHECKIN,
+                             due_at=due_dates.checkin_due(since, config, case_id)))
+    chased = (select(Outbox.case_id, Case.agency, func.max(Outbox.sent_at))
+              .join(Case, Case.id == Outbox.case_id)
+              .where(Outbox.letter.in_(AGENCY_LETTERS), Outbox.state == "sent",
+                     Outbox.case_id.in_(open_cases),
+                     ~select(Reminder.id).where(Reminder.case_id == Outbox.case_id,
+                                                Reminder.kind == due_dates.AGENCY_FOLLOWUP).exists())
+              .group_by(Outbox.case_id, Case.agency))
+    for chased_case, agency_key, sent_at in connection.execute(chased):
+        # The agency's response standard from its last letter: the closest to what it was promised.
+        rule = due_dates.standard(config.agency(agency_key), config)
+        rows.append(dict(case_id=chased_case, kind=due_dates.AGENCY_FOLLOWUP,
+                         due_at=due_dates.inquiry_answer_due(sent_at or now, rule, config, chased_case or 0)))
+    if rows:
+        connection.execute(_INSERT, [dict(state="pending", note="set when the schedule began", owner="",
+                                          created_at=now, **row) for row in rows])
+    return len(rows)

@@ -1,0 +1,117 @@
+"""Cases as plain data for the command line: the JSON contract of `hub cases` and `hub case show`.
+
+Field names are stable (scripts rely on them); times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.core.errors import NotFoundError
+from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
+from hub.core.refs import References
+from hub.letters.templates import TO_STAFF
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    person = case.constituent
+    return {
+        "ref": case.ref,
+        "status": case.status,
+        "labels": list(case.labels or []),
+        "assignee": case.assignee,
+        "agency": case.agency,
+        "subject": case.subject,
+        "constituent": {
+            "name": person.name if person else "",
+            "email": person.email if person else None,
+            "phone": person.phone if person else None,
+        },
+        "opened_at": iso(case.opened_at),
+        "updated_at": iso(case.updated_at),
+        "closed_at": iso(case.closed_at),
+    }
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "direction": message.direction,
+        "channel": message.channel,
+        "sender": message.sender,
+        "recipients": list(message.recipients or []),
+        "subject": message.subject,
+        "body": message.body,
+        "message_id": message.message_id,
+        "kind": message.kind,
+        "at": iso(message.at),
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "oversized": a.oversized} for a in message.attachments],
+    }
+
+
+def outbox_view(row: Outbox) -> dict[str, Any]:
+    return {"letter": row.letter, "channel": row.channel, "recipient": row.recipient, "state": row.state,
+            "message_id": row.message_id, "created_at": iso(row.created_at), "sent_at": iso(row.sent_at)}
+
+
+def list_cases(session: Session, status: str | None = None) -> list[dict[str, Any]]:
+    query = select(Case).order_by(Case.id)
+    if status:
+        query = query.where(Case.status == status)
+    counts = message_counts(session)
+    return [case_summary(case) | {"message_count": counts.get(case.id, 0)} for case in session.scalars(query)]
+
+
+def find_case(session: Session, refs: References, text: str) -> Case:
+    """The case named by a reference as a person types it; the check code must verify."""
+    reference = refs.parse(text)
+    case = session.scalar(select(Case).where(Case.ref == str(reference))) if reference else None
+    if case is None:
+        raise NotFoundError(f"no case {text!r}" + ("" if reference else " (not a valid reference)"))
+    return case
+
+
+def case_detail(session: Session, case: Case) -> dict[str, Any]:
+    view = case_summary(case)
+    messages = session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.at, Message.id))
+    view["messages"] = [message_view(m) for m in messages]
+    view["outbox"] = [outbox_view(o) for o in session.scalars(
+        select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id))]
+    view["reminders"] = [{"kind": r.kind, "due_at": iso(r.due_at), "state": r.state, "note": r.note}
+                         for r in session.scalars(select(Reminder).where(Reminder.case_id == case.id)
+                                                  .order_by(Reminder.due_at))]
+    view["releases"] = [{"signed_on": r.signed_on.isoformat(), "received_on": r.received_on.isoformat(),
+                         "method": r.method, "agencies": list(r.scope or []), "recorded_by": r.recorded_by,
+                         "evidence_attachment": r.attachment_id}
+                        for r in session.scalars(select(Release).where(Release.case_id == case.id)
+                                                 .order_by(Release.signed_on))]
+    view["events"] = [{"kind": e.kind, "detail": e.detail, "actor": e.actor, "via": e.via, "at": iso(e.at)}
+                      for e in session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
+    return view
+
+
+def triage_list(session: Session) -> list[dict[str, Any]]:
+    """Messages waiting for a caseworker to decide where they belong, oldest first."""
+    rows = session.execute(select(Message, Case.ref).outerjoin(Case, Case.id == Message.triage_case_id)
+                           .where(Message.disposition == "triage").order_by(Message.id))
+    return [{"id": message.id, "reason": message.reason, "candidate_case": ref} | message_view(message)
+            for message, ref in rows]
+
+
+INTERNAL_KINDS = tuple(f"letter:{name}" for name in TO_STAFF)
+
+
+def message_counts(session: Session) -> dict[int, int]:
+    """Messages with the constituent and the agency per case; the hub's notices to staff are not counted."""
+    rows = session.execute(select(Message.case_id, func.count())
+                           .where(Message.case_id.is_not(None), Message.kind.not_in(INTERNAL_KINDS))
+                           .group_by(Message.case_id))
+    return {case_id: count for case_id, count in rows if case_id is not None}

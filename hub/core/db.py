@@ -1,0 +1,174 @@
+"""The database engine, sessions, and schema migration (Alembic) for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.core.errors import TemporaryError, UserError
+from hub.core.migrations import HEAD
+from hub.core.private_files import FILE_MODE, create_file, make_folder, tighten
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLSTATE classes in which the server, not the statement, is in trouble (PostgreSQL's Appendix A):
+# connection exception, transaction rollback (deadlock, serialization), insufficient resources, object not
+# in prerequisite state (lock not available), operator intervention (shutdown), system error, internal error.
+SERVER_TROUBLE = frozenset({"08", "40", "53", "55", "57", "58", "XX"})
+# What SQLite says when the file, not the statement, is the problem.
+SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no such table", "malformed")
+
+
+def make_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's error (and so every traceback and log line quoting it) would
+    # otherwise carry the row's values: addresses, numbers, whole messages.
+    if url.startswith("sqlite"):
+        _private_sqlite_file(url)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No ping on every checkout: intake checks a connection out once per message, and the ping would
+    # cost a round trip each time; connections are recycled instead, and a failed one raises an
+    # OperationalError that the caller treats as temporary.
+    return create_engine(url, pool_recycle=1800, hide_parameters=True)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database file made 0600 before SQLite opens it (SQLite would make it 0644 less the umask); its
+    -wal and -shm files take the database's mode. A file an older version made is tightened."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        make_folder(path.parent)
+        create_file(path)
+    except OSError as error:
+        raise UserError(f"cannot create the database {path}: {error.strerror}") from None
+    for each in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        tighten(each, FILE_MODE)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets `hub status` read while the daemon writes; NORMAL keeps a commit durable across a
+    # process crash (what the intake path relies on) without an fsync per message.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_durable(sessions: sessionmaker[Session]) -> None:
+    """Force every committed transaction onto disk, before a source lets go of the originals.
+
+    Intake commits each message without waiting for the disk (see `skip_disk_wait`); this one wait per
+    batch makes them all durable. SQLite in WAL mode syncs the WAL before a checkpoint
+    (sqlite.org/pragma.html#pragma_synchronous); on PostgreSQL a synchronous commit that writes a
+    commit record flushes the WAL up to it, and so every earlier asynchronous commit.
+    """
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine):
+        return
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        elif engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SELECT txid_current()")  # assigns an xid: a real, synchronous commit
+
+
+def skip_disk_wait(connection: Connection) -> None:
+    """Commit this transaction without waiting for the disk; `make_durable` waits once per batch.
+
+    A crash of the hub loses nothing either way; only a crash of the database server could lose the
+    last commits, and the source still holds those messages because they are not acknowledged yet.
+    SQLite (synchronous=NORMAL in WAL mode) behaves like this already.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def is_outage(error: BaseException, engine: Engine) -> bool:
+    """Whether an error means the database is unavailable now (stop, and try again later), rather than
+    that it refused one statement for what it carried (too many variables, a value out of range): that
+    is the fate of the message at hand, and the rest goes on."""
+    if isinstance(error, TemporaryError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in SERVER_TROUBLE
+    if engine.dialect.name == "sqlite" and any(word in str(error.orig).lower() for word in SQLITE_TROUBLE):
+        return True
+    return not _answers(engine)  # a refusal without a code (client-side limits): only the server can say
+
+
+def _answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:  # whatever stops a trivial query means the database is not there
+        return False
+    return True
+
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # only when migrating: see hub.core.migrations.HEAD
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest migration (creating it on an empty database)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(engine), "head")
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database's schema is at HEAD (Alembic's own version table, read directly)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+
+
+def open_database(url: str) -> Engine:
+    """An engine for a database that is reachable and migrated, or a one-line UserError saying why not."""
+    engine = make_engine(url)
+    try:
+        current = is_current(engine)
+    except OperationalError as error:
+        reason = " ".join(str(error.orig).split("\n")[0].split())
+        raise UserError(f"database {redact_url(url)}: cannot connect: {reason}") from None
+    if not current:
+        migrate(engine)
+    return engine
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
+    return url

@@ -1,0 +1,316 @@
+"""Delivery: claim due outbox rows with a lease, render, check the caps, send, and mark each row.
+
+A row is claimed by one conditional UPDATE (pending and due, or a lease that ran out), so two hub
+processes never send the same row. The claim commits before the send; after the server's acceptance
+the sent mark commits first, alone, and the sent message's record on the case follows
+(hub.delivery.sent_record): a crash before the mark leaves a lease that runs out, and the row goes again with
+the same Message-ID (the sent Maildir writes it once; an SMTP server sees it twice only if the crash
+fell between its final reply and the mark's commit). Temporary failures back off exponentially until
+`give_up_hours`; permanent ones mark the row failed, record an event and tell the caseworker. A mail
+server that cannot be reached at all ends the pass's mail (texts go on): one row counts the try, the
+rest wait untouched for the next pass, and the outage is logged once (hub.delivery.outage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from hub.cases.sms_optout import opt_out
+from hub.core import redact
+from hub.core.app import Hub
+from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
+from hub.core.models import Case, Event, Outbox, Party
+from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
+from hub.delivery.outage import Outage
+from hub.delivery.sent_record import SentMark, record_sent, record_unrecorded
+from hub.delivery.sms import SENDING, Texts, known_sids, plan_text, send_once
+from hub.delivery.transports import Transport, open_transport
+from hub.delivery.twilio import RecipientOptedOut
+from hub.letters.compose import Outgoing, compose, outgoing_for
+from hub.letters.context import case_context
+from hub.letters.notice_digest import digest_letter
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+
+
+@dataclass
+class DeliveryReport:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    def line(self) -> str:
+        parts = [f"{n} {outcome}" for outcome, n in sorted(self.counts.items())]
+        return "outbox: " + (", ".join(parts) if parts else "nothing due")
+
+
+def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
+                outage: Outage | None = None) -> DeliveryReport:
+    """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them.
+    `outage` carries an outage of the mail server from one pass to the next (the daemon keeps one)."""
+    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage()))
+
+
+async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage) -> DeliveryReport:
+    report = DeliveryReport()
+    owner = secrets.token_hex(8)
+    letters = Letters(hub.config.resolve(hub.config.letters.folder))
+    tried: set[int] = set()
+    texts = Texts(hub)
+    record_unrecorded(hub)
+    mail_down = False  # the mail server was unreachable in this pass: only texts go on
+    async with open_transport(hub.config) as transport:
+        while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
+            row_id, channel = claimed
+            tried.add(row_id)
+            if channel == "sms":
+                report.add(await _deliver_text(hub, letters, texts, row_id))
+            else:
+                report.add(await _deliver_one(hub, letters, transport, row_id, outage))
+                mail_down = outage.is_on
+    if report.counts:
+        log.info("%s", report.line())
+    return report
+
+
+def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False) -> tuple[int, str] | None:
+    """The id and channel of the next due row, now leased to `owner`."""
+    now = hub.clock.now()
+    pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
+    lapsed = (Outbox.state == "sending") & (Outbox.lease_until < now)
+    with hub.sessions.begin() as session:
+        # Two queries, each an index range in order (ix_outbox_ready): one with OR would sort every waiting row.
+        due = select(Outbox.id, Outbox.channel)
+        if texts_only:
+            due = due.where(Outbox.channel == "sms")
+        candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until).limit(20)),
+                      *session.execute(due.where(pending).order_by(Outbox.not_before).limit(20))]
+        for row_id, channel in candidates:
+            if row_id in tried:
+                continue
+            claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(Outbox).where(Outbox.id == row_id, pending | lapsed).values(
+                    state="sending", lease_until=now + LEASE, lease_owner=owner))
+            if claimed.rowcount:
+                return int(row_id), str(channel)
+    return None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    outgoing: Outgoing | None
+    refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
+
+
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int, outage: Outage) -> str:
+    now = hub.clock.now()
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        prepared = _prepare(session, hub, letters, row, now)
+        if prepared.outgoing is None:
+            assert prepared.refusal is not None
+            _close(session, hub, row, *prepared.refusal, now)
+            return prepared.refusal[0]
+    outgoing = prepared.outgoing
+    raw = compose(outgoing, hub.config, hub.refs, now)
+    try:
+        envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
+        with SentMark(hub, row_id, now) as mark:
+            provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
+            mark.commit(provider_id)  # first, and alone: see hub.delivery.sent_record
+    except ConfigError:
+        _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
+        raise
+    except Unreachable as error:
+        outage.refused(str(error), now, lambda: _mail_waiting(hub))
+        return _retry_or_fail(hub, row_id, str(error), now, quietly=True)
+    except TemporaryError as error:
+        outage.answered(now, lambda: _mail_waiting(hub))
+        return _retry_or_fail(hub, row_id, str(error), now)
+    except PermanentError as error:
+        outage.answered(now, lambda: _mail_waiting(hub))
+        return _give_up(hub, row_id, str(error), now)
+    outage.answered(now, lambda: _mail_waiting(hub))
+    record_sent(hub, row_id, outgoing, raw)
+    return "sent"
+
+
+async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -> str:
+    now = hub.clock.now()
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        case = session.get(Case, row.case_id) if row.case_id else None
+        if row.automatic:
+            reason = _automatic_refusal(session, hub, row, now)
+            if reason:
+                _close(session, hub, row, "suppressed", reason, now)
+                return "suppressed"
+        plan = plan_text(session, hub, letters, row, case, now)
+        if plan.refusal is not None:
+            _close(session, hub, row, *plan.refusal, now)
+            return plan.refusal[0]
+        if plan.wait_until is not None:
+            row.state, row.not_before, row.lease_until, row.lease_owner = "pending", plan.wait_until, None, None
+            row.error = f"quiet hours: waits until {plan.wait_until:%Y-%m-%d %H:%M} UTC"
+            return "waiting"
+        if plan.shortened and case is not None:
+            _tell_caseworker(session, hub, case, f"The {row.letter} text to {row.recipient} was cut to "
+                             f"{hub.config.sms.max_segments if hub.config.sms else 0} messages; not sent: "
+                             f"{plan.shortened}", now)
+        row.provider_id = SENDING  # committed before the send: a crash after it leaves this mark
+        body = plan.body or ""
+        recipient, created_at, message_id = row.recipient, row.created_at, row.message_id
+        known = known_sids(session, recipient, created_at) if plan.check_first else None
+    try:
+        line = texts.line()
+        with SentMark(hub, row_id, now) as mark:
+            provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
+            mark.commit(provider_id)
+    except ConfigError as error:
+        _release(hub, row_id, str(error))  # mail goes on; texts wait until the configuration is fixed
+        log.error("outbox %d: %s", row_id, error)
+        return "waiting"
+    except RecipientOptedOut as error:
+        return _give_up(hub, row_id, f"{error}: the number is now recorded as opted out", now,
+                        opted_out=recipient)
+    except TemporaryError as error:
+        return _retry_or_fail(hub, row_id, str(error), now)
+    except PermanentError as error:
+        return _give_up(hub, row_id, str(error), now)
+    office = hub.config.sms.number if hub.config.sms else hub.config.office.address
+    record_sent(hub, row_id, Outgoing(recipient, "", body, message_id, None), body.encode(), sender=office)
+    return "sent"
+
+
+def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: datetime) -> _Prepared:
+    """The message to send, rendered once and kept on the row; or why it must not go."""
+    case = session.get(Case, row.case_id) if row.case_id else None
+    if row.automatic:
+        reason = _automatic_refusal(session, hub, row, now)
+        if reason:
+            return _Prepared(None, ("suppressed", reason))
+    if row.subject is None or row.body is None:
+        try:
+            row.subject, row.body = _render(session, hub, letters, row, case, now)
+        except LetterError as error:
+            return _Prepared(None, ("failed", str(error)))
+    return _Prepared(outgoing_for(row, case, hub.config))
+
+
+def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
+            now: datetime) -> tuple[str, str]:
+    if row.letter == NOTICE_DIGEST:
+        return digest_letter(session, row, now)
+    if row.letter == "relay":
+        staff = hub.config.staff_member(str(row.context.get("staff", "")))
+        signature = "\n".join(line for line in (staff.name if staff else "", staff.title if staff else "",
+                                                 hub.config.office.name) if line)
+        subject = f"Re: {case.subject}" if case and case.subject else f"Your case with {hub.config.office.name}"
+        return subject, f"{str(row.context.get('text', '')).rstrip()}\n\n{signature}"
+    if case is None:
+        raise LetterError(f"letter {row.letter}: outbox row {row.id} has no case to fill it in from")
+    letter = letters.render(row.letter, case_context(session, hub.config, case, now, {**row.context,
+                                                                                        "letter": row.letter}))
+    return letter.subject, letter.body
+
+
+def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -> str:
+    """Why automatic mail must not go to this address now, or ""."""
+    limits = hub.config.limits
+    local = row.recipient.split("@", 1)[0]
+    if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
+        return "automatic mail is never sent to a no-reply or mailer address"
+    bounced = session.scalar(select(func.max(Party.bounced_at)).where(Party.email == row.recipient))
+    if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
+        return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
+    if hub.config.staff_member(row.recipient) or row.recipient == hub.config.office.intake_address:
+        return ""  # the office's own people: no robot loop runs through them, and no notice may be lost
+    since = now - timedelta(minutes=limits.auto_mail_window_minutes)
+    recent = (select(func.count()).select_from(Outbox)
+              .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= since,
+                     Outbox.letter != "caseworker-notification"))
+    if (session.scalar(recent.where(Outbox.recipient == row.recipient)) or 0) >= limits.auto_mail_per_address:
+        return (f"cap: {limits.auto_mail_per_address} automatic messages to this address in "
+                f"{limits.auto_mail_window_minutes} minutes")
+    on_case = session.scalar(recent.where(Outbox.case_id == row.case_id)) if row.case_id else 0
+    if (on_case or 0) >= limits.auto_mail_per_case:
+        return (f"cap: {limits.auto_mail_per_case} automatic messages on this case in "
+                f"{limits.auto_mail_window_minutes} minutes")
+    return ""
+
+
+def _release(hub: Hub, row_id: int, error: str | None = None) -> None:
+    """The row waits, untouched but for the reason, for the next pass."""
+    values: dict[str, Any] = {"state": "pending", "lease_until": None, "lease_owner": None}
+    if error is not None:
+        values["error"] = error[:2000]
+    with hub.sessions.begin() as session:
+        session.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
+
+
+def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str | None = None) -> str:
+    """A permanent failure: the row is failed and the caseworker told (and a refused number recorded)."""
+    with hub.sessions.begin() as session:
+        if opted_out:
+            opt_out(session.connection(), opted_out, "carrier", reason, now)
+        row = session.get_one(Outbox, row_id)
+        row.attempts += 1
+        _close(session, hub, row, "failed", reason, now)
+    return "failed"
+
+
+def _mail_waiting(hub: Hub) -> int:
+    """Mail in the outbox not sent yet, due or not."""
+    with hub.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0
+
+
+def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime, quietly: bool = False) -> str:
+    """A temporary failure: the row waits its next pause, or is given up after `give_up_hours`. `quietly`:
+    the server's outage is logged by itself, so the row's own line goes to DEBUG."""
+    with hub.sessions.begin() as session:
+        row = session.get_one(Outbox, row_id)
+        row.attempts += 1
+        if now - row.created_at >= timedelta(hours=hub.config.outbound.give_up_hours):
+            _close(session, hub, row, "failed", f"gave up after {row.attempts} attempts: {error}", now)
+            return "failed"
+        pause = min(FIRST_RETRY * 2 ** min(row.attempts - 1, 10), LONGEST_RETRY)  # 2**10 minutes is past the cap
+        row.state, row.not_before, row.lease_until, row.lease_owner, row.error = (
+            "pending", now + pause, None, None, error[:2000])
+    log.log(logging.DEBUG if quietly else logging.WARNING, "outbox %d: temporary failure, retrying in %s: %s",
+            row_id, pause, redact.addresses(hub.refs.redact(error)))
+    return "retrying"
+
+
+def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now: datetime) -> None:
+    """A row that will not be sent: failed or suppressed, with an event, and the caseworker told of a failure."""
+    row.state, row.error, row.lease_until, row.lease_owner = state, reason[:2000], None, None
+    session.add(Event(case_id=row.case_id, kind=f"delivery-{state}", actor="hub", via="rule", at=now,
+                      detail=f"{row.letter} to {row.recipient}: {reason}"[:4000]))
+    level = logging.WARNING if state == "failed" else logging.INFO
+    log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, redact.addresses(hub.refs.redact(reason)))
+    if state == "failed" and row.letter != "caseworker-notification" and row.case_id is not None:
+        _tell_caseworker(session, hub, session.get_one(Case, row.case_id),
+                         f"Delivery failed: {row.letter} to {row.recipient}: {reason}", now)
+
+
+def _tell_caseworker(session: Session, hub: Hub, case: Case, notice: str, now: datetime) -> None:
+    enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
+            recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
+            domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, context={"notice": notice[:1000]})

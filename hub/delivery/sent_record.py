@@ -1,0 +1,201 @@
+"""A message that went: first the sent mark, then its record on the case.
+
+The server's final reply (SMTP's 250 to DATA, Twilio's accept, the sent Maildir's write) makes a
+message sent; until a commit says so, a crash sends it again. So that commit comes first and does
+nothing else: `SentMark` is one UPDATE of the outbox row (state, sent_at, provider id, attempts,
+lease cleared, `unrecorded` set), committed at once. `record_sent` follows in a transaction of its
+own: the sent Message row with the bytes, its event, the case's status and the agency's reminders,
+and `unrecorded` cleared. A row a crash left in between is recorded by the next delivery pass
+(`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from sent_at),
+the same text; only a letter with attachments gets a new MIME boundary.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, bindparam, select, true, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from hub.cases import reminders
+from hub.core.app import Hub
+from hub.core.models import Case, Event, Message, Outbox
+from hub.letters.compose import Outgoing, compose, outgoing_for, subject_line
+from hub.letters.templates import AGENCY_LETTERS
+
+log = logging.getLogger(__name__)
+
+_MARK = (update(Outbox).where(Outbox.id == bindparam("row_id"))
+         .values(state="sent", sent_at=bindparam("at"), provider_id=bindparam("provider"), error="",
+                 attempts=Outbox.attempts + 1, lease_until=None, lease_owner=None, unrecorded=True))
+_CLAIM = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.unrecorded == true())
+          .values(unrecorded=False).execution_options(synchronize_session=False))
+
+
+# What keeps the mark's commit quick, set on its connection before the send and undone after it:
+# PostgreSQL does not wait for the WAL flush (the record's synchronous commit flushes it, mark included);
+# SQLite (WAL, synchronous=NORMAL: no fsync at commit) runs no checkpoint in it (the record's commit
+# does, at SQLite's default of 1000 pages).
+_QUICK = {"postgresql": ("SET synchronous_commit = off", "RESET synchronous_commit"),
+          "sqlite": ("PRAGMA wal_autocheckpoint = 0", "PRAGMA wal_autocheckpoint = 1000")}
+
+
+class SentMark:
+    """The sent mark of one row, made ready before the send so that after it only the database driver
+    runs: one statement on a connection already open, committing as it runs (one round trip on
+    PostgreSQL). SQLAlchemy's own execution would cost as much again as the statement itself, so the
+    statement is compiled and its parameters converted, as SQLAlchemy does, before the send.
+
+        with SentMark(hub, row_id, now) as mark:
+            reply = await transport.send(...)
+            mark.commit(reply)
+
+    Nothing slow runs in the mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
+    PostgreSQL a crash of the database server or the machine from the record's synchronous commit on,
+    which comes right after (SQLite, synchronous=NORMAL, makes every commit safe from the machine at
+    its checkpoints, the mark like the rest). Waiting for the disk (milliseconds) would widen several
+    times over the window in which a crash sends a letter twice; a mark lost with the machine sends
+    the letter twice too, never loses it.
+    """
+
+    def __init__(self, hub: Hub, row_id: int, at: datetime) -> None:
+        self._engine = hub.engine
+        self._given: dict[str, Any] = {"row_id": row_id, "at": at}
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> SentMark:
+        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._connection = connection
+        quick, _ = _QUICK.get(connection.dialect.name, ("", ""))
+        if quick:
+            connection.exec_driver_sql(quick)
+        self._form = _driver_form(connection.dialect)
+        self._values = {**self._form.constants,
+                        **{name: self._form.convert[name](value) for name, value in self._given.items()}}
+        return self
+
+    def commit(self, provider_id: str) -> None:
+        assert self._connection is not None
+        values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
+        parameters = [values[name] for name in self._form.order] if self._form.order else values
+        cursor = self._connection.connection.cursor()
+        try:
+            cursor.execute(self._form.statement, parameters)
+        finally:
+            cursor.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            _, usual = _QUICK.get(connection.dialect.name, ("", ""))
+            if usual and not connection.invalidated:
+                connection.exec_driver_sql(usual)  # before the connection goes back to the pool
+        finally:
+            connection.close()
+
+
+@dataclass(frozen=True)
+class _DriverForm:
+    """The mark as the database driver takes it."""
+
+    statement: str
+    order: tuple[str, ...]  # the parameters' order for a positional paramstyle; () for a named one
+    constants: dict[str, Any]  # the statement's fixed values, converted
+    convert: dict[str, Callable[[Any], Any]]  # for the values given per row: the column type's conversion
+
+
+@functools.cache
+def _driver_form(dialect: Dialect) -> _DriverForm:
+    compiled = _MARK.compile(dialect=dialect)
+    given = ("row_id", "at", "provider")
+
+    def conversion(name: str) -> Callable[[Any], Any]:
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        return process or (lambda value: value)
+
+    convert = {name: conversion(name) for name in compiled.binds}
+    constants = {name: convert[name](value) for name, value in
+                 compiled.construct_params({"row_id": 0, "at": None, "provider": ""}).items() if name not in given}
+    return _DriverForm(str(compiled), tuple(compiled.positiontup or ()), constants,
+                       {name: convert[name] for name in given})
+
+
+def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: str | None = None) -> None:
+    """The sent message on its case, in its own transaction; nothing when another pass recorded it."""
+    with hub.sessions.begin() as session:
+        _record(session, hub, row_id, outgoing, raw, sender)
+
+
+def record_unrecorded(hub: Hub) -> int:
+    """Record every message marked sent whose record a crash cut short; how many."""
+    with hub.sessions() as session:
+        waiting = list(session.scalars(select(Outbox.id).where(Outbox.unrecorded == true()).order_by(Outbox.id)))
+    for row_id in waiting:
+        with hub.sessions.begin() as session:
+            row = session.get_one(Outbox, row_id)
+            if not row.unrecorded:
+                continue
+            outgoing, raw, sender = _sent_copy(session, hub, row)
+            _record(session, hub, row_id, outgoing, raw, sender)
+    if waiting:
+        log.info("outbox: recorded %d sent messages whose record an interruption had cut short", len(waiting))
+    return len(waiting)
+
+
+def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes | None, str | None]:
+    """What went for a row marked sent, composed again from the row (no bytes when that fails, e.g. the
+    release form it carried is gone: the record is kept all the same, or it would stop every pass)."""
+    assert row.sent_at is not None and row.body is not None
+    if row.channel == "sms":
+        sms = hub.config.sms
+        return Outgoing(row.recipient, "", row.body, row.message_id, None), row.body.encode(), \
+            sms.number if sms else hub.config.office.address
+    case = session.get(Case, row.case_id) if row.case_id else None
+    try:
+        outgoing = outgoing_for(row, case, hub.config)
+        return outgoing, compose(outgoing, hub.config, hub.refs, row.sent_at), None
+    except (OSError, ValueError) as error:
+        log.warning("outbox %d: sent %s recorded without its bytes: %s", row.id, row.letter, error)
+        return Outgoing(row.recipient, row.subject or "", row.body, row.message_id, case.ref if case else None), \
+            None, None
+
+
+def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes | None,
+            sender: str | None) -> None:
+    claimed: CursorResult[Any] = session.execute(_CLAIM, {"row_id": row_id})  # type: ignore[assignment]
+    if not claimed.rowcount:
+        return  # recorded already: by another pass that found it after a crash
+    row = session.get_one(Outbox, row_id)
+    assert row.sent_at is not None
+    at = row.sent_at
+    office = hub.config.office
+    kind = "staff" if row.letter == "relay" else f"letter:{row.letter}"
+    message = Message(
+        case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
+        dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
+        references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
+        recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "", body=outgoing.body,
+        full_text=outgoing.body, raw=raw, at=at, received_at=at)
+    session.add(message)
+    session.flush()
+    session.add(Event(case_id=row.case_id, message_id=message.id, kind="message-sent", actor=row.actor,
+                      via="mail" if row.letter == "relay" else "rule", at=at,
+                      detail=f"{kind} to {row.recipient}"))
+    if row.case_id is not None:
+        case = session.get_one(Case, row.case_id)
+        case.updated_at = max(case.updated_at, at)
+        if row.letter in AGENCY_LETTERS and case.status not in ("closed", "pending-agency"):
+            session.add(Event(case_id=case.id, kind="status", actor="hub", via="rule", at=at,
+                              detail=f"{case.status} -> pending-agency ({row.letter} sent)"))
+            case.status = "pending-agency"
+        if row.letter in AGENCY_LETTERS and case.status != "closed":
+            reminders.agency_letter_sent(session.connection(), hub.config, case.id, case.agency, row.letter, at)
+    log.info("outbox %d: sent %s", row.id, row.letter)

@@ -1,0 +1,46 @@
+"""Where outbound mail goes: the office's SMTP server, or the embedded default's sent Maildir."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from hub.core.config import Config
+from hub.delivery import sent_maildir
+from hub.delivery.smtp import SmtpAddress, SmtpSender
+
+
+class Transport(Protocol):
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
+        """Deliver one message; returns the provider's id for it. Raises TemporaryError / PermanentError."""
+        ...
+
+
+class _MaildirTransport:
+    def __init__(self, folder_url: str, config: Config) -> None:
+        self.folder = config.resolve(folder_url[len("maildir:"):])
+
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
+        return "maildir:" + sent_maildir.deliver(self.folder, raw, message_id)
+
+
+class _SmtpTransport:
+    def __init__(self, sender: SmtpSender) -> None:
+        self.sender = sender
+
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
+        return await self.sender.send(raw, mail_from, recipient)
+
+
+@asynccontextmanager
+async def open_transport(config: Config) -> AsyncIterator[Transport]:
+    """The configured transport for one delivery pass (one SMTP connection, opened on first use)."""
+    outbound = config.outbound
+    if outbound.url.startswith("maildir:"):
+        yield _MaildirTransport(outbound.url, config)
+        return
+    ca_file = str(config.resolve(outbound.ca_file)) if outbound.ca_file else None
+    async with SmtpSender(SmtpAddress.parse(outbound.url), outbound.password, ca_file,
+                          outbound.timeout_seconds) as sender:
+        yield _SmtpTransport(sender)

@@ -1,0 +1,125 @@
+"""The parse stage, and the worker process it runs in while the hub files the previous batch.
+
+Parsing (mail-parser) and screening are pure and take about half of a message's time, so they run in
+a process of their own. This module imports no database code: the worker starts in a fraction of the
+hub's start-up time.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from hub.core import logs
+from hub.core.errors import QuarantineError, describe
+from hub.intake.message import InboundMessage
+from hub.intake.screen import Screening, screen
+
+Parser = Callable[[bytes, str, int], InboundMessage]
+Parse = Callable[[bytes, str], "Parsed"]
+# Modules the worker needs, loaded once by the fork server rather than by each worker (the default
+# would load the hub's command line, database code included).
+WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What the parse and screen stages made of raw bytes: a screened message, or why it goes to quarantine.
+
+    Plain data, so that both stages can run in the worker."""
+
+    message: InboundMessage | None
+    screening: Screening | None = None
+    problem: str = ""
+
+
+def oversize_reason(size: int, max_message_bytes: int) -> str:
+    return f"message of {size} bytes is over the {max_message_bytes}-byte limit ([limits] max_message_bytes)"
+
+
+def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int, max_attachment_bytes: int,
+                office_domain: str) -> Parsed:
+    if len(raw) > max_message_bytes:
+        return Parsed(None, problem=oversize_reason(len(raw), max_message_bytes))
+    try:
+        message = parser(raw, source, max_attachment_bytes)
+    except QuarantineError as error:
+        return Parsed(None, problem=str(error))
+    except Exception as error:  # whatever strange bytes make a parser raise is this message's fate alone
+        return Parsed(None, problem=f"parsing failed: {describe(error)}")
+    try:
+        return Parsed(message, screen(message, office_domain))
+    except Exception as error:
+        return Parsed(None, problem=f"screening failed: {describe(error)}")
+
+
+def parse_chunk(parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
+    """In the worker: parse each message, and send it back without the raw bytes the caller holds."""
+    results = []
+    for raw, source in items:
+        parsed = parse(raw, source)
+        if parsed.message is not None:
+            parsed = replace(parsed, message=replace(parsed.message, raw=b""))
+        results.append(parsed)
+    return results
+
+
+def empty_task() -> None:
+    """A task for the worker that carries nothing (see inbox._parsed_batches)."""
+
+
+def with_raw(parsed: Parsed, raw: bytes) -> Parsed:
+    """A result of `parse_chunk` with its raw bytes back."""
+    if parsed.message is None or parsed.message.raw:
+        return parsed
+    return replace(parsed, message=replace(parsed.message, raw=raw))
+
+
+@contextmanager
+def parse_workers(parser: Parser) -> Iterator[Executor | None]:
+    """One parsing process beside this one where there is a second core; none on a single core."""
+    if (os.cpu_count() or 1) < 2:
+        yield None
+        return
+    # forkserver, not fork: a forked worker would inherit this process's database connections and
+    # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
+                             initargs=(os.getpid(), logging.getLogger().getEffectiveLevel())) as workers:
+        workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
+        yield workers
+
+
+def _warm_up(_parser: Parser) -> None:
+    """Nothing to do: receiving the parser has imported its modules into the worker."""
+
+
+def _worker_setup(hub_pid: int, log_level: int) -> None:
+    """In a parse worker: log like the hub (redacted, at its level), and leave when the hub process is gone,
+    even if it was killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its
+    queue for ever).
+
+    Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
+    current message) and ends the worker itself, so the worker ignores SIGINT."""
+    logs.configure(log_level)
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(hub_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="hub-watch", daemon=True).start()

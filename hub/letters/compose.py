@@ -1,0 +1,136 @@
+"""An outbox row and its rendered text -> the RFC 5322 message the hub sends.
+
+The reference travels everywhere: `[REF]` in the subject, the plus-address in Reply-To, our
+Message-ID (which carries it), In-Reply-To/References when the letter answers a message, and a
+footer line. Automatic mail says so (RFC 3834 Auto-Submitted, Exchange's X-Auto-Response-Suppress,
+our own loop header); mail a caseworker wrote carries none of these. The hub's own mail to staff has its
+text between marker lines (hub.letters.notice_marks), so that a reply to it never relays it.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+
+from hub.core.config import Config
+from hub.core.models import Case, Outbox
+from hub.core.refs import References
+from hub.letters.notice_marks import marked
+from hub.letters.templates import TO_STAFF
+
+# Every message the hub writes carries it; intake's screening knows its own mail by it.
+LOOP_HEADER = "X-Casework-Hub-Loop"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a letter: the privacy release form, a report's CSV, a calendar invitation."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @classmethod
+    def from_path(cls, path: Path) -> Attachment:
+        kind, _ = mimetypes.guess_type(path.name)
+        return cls(path.name, kind or "application/octet-stream", path.read_bytes())
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What compose needs from an outbox row and its case."""
+
+    recipient: str
+    subject: str
+    body: str
+    message_id: str
+    case_ref: str | None
+    in_reply_to: str | None = None
+    references: str | None = None
+    automatic: str = ""
+    agency_control: str | None = None   # set when the mail goes to the agency that uses this number
+    attachments: tuple[Attachment, ...] = ()
+    to_staff: bool = False  # the hub's own mail to the office's people: its text goes between notice markers
+
+
+def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The files an outbox row carries in its context: `attachments`, a list of {filename, content_type, text}."""
+    return tuple(Attachment(str(item["filename"]), str(item["content_type"]), str(item["text"]).encode())
+                 for item in context.get("attachments", ()))
+
+
+def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
+    """What `carried_attachments` reads back: text files (a CSV, an iCalendar invitation) kept on the row."""
+    return [{"filename": a.filename, "content_type": a.content_type, "text": a.data.decode()} for a in attachments]
+
+
+def outgoing_for(row: Outbox, case: Case | None, config: Config) -> Outgoing:
+    """What compose needs for an outbox row whose subject and body are rendered: the same each time it
+    is asked, for the send and for composing the sent copy again after a crash."""
+    assert row.subject is not None and row.body is not None, "rendered before it is composed"
+    agency = config.agency(case.agency) if case else None
+    to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
+        agency is not None and row.recipient == agency.liaison)
+    attachments = carried_attachments(row.context)
+    if row.letter == "privacy-release-request" and config.letters.privacy_release_form:
+        attachments += (Attachment.from_path(config.resolve(config.letters.privacy_release_form)),)
+    return Outgoing(
+        recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
+        case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
+        automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
+        attachments=attachments, to_staff=row.letter in TO_STAFF)
+
+
+def subject_line(outgoing: Outgoing) -> str:
+    subject = " ".join(outgoing.subject.split())
+    if outgoing.case_ref and outgoing.case_ref.lower() not in subject.lower():
+        subject = f"[{outgoing.case_ref}] {subject}"
+    if outgoing.agency_control and outgoing.agency_control not in subject:
+        subject = f"{subject} (your ref. {outgoing.agency_control})"
+    return subject
+
+
+def footer(case_ref: str | None) -> str:
+    if not case_ref:
+        return ""
+    return f"Our reference: {case_ref}. Please keep it in the subject line when you reply."
+
+
+def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
+    office = config.office
+    message = EmailMessage()
+    message["From"] = formataddr((office.name, office.address))
+    message["To"] = outgoing.recipient
+    reference = refs.parse(outgoing.case_ref) if outgoing.case_ref else None
+    message["Reply-To"] = refs.plus_address(office.address, reference) if reference else office.address
+    message["Subject"] = subject_line(outgoing)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = outgoing.message_id
+    if outgoing.in_reply_to:
+        message["In-Reply-To"] = outgoing.in_reply_to
+        message["References"] = " ".join((outgoing.references or "").split() + [outgoing.in_reply_to])
+    if outgoing.automatic:
+        message["Auto-Submitted"] = outgoing.automatic
+        message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+        message[LOOP_HEADER] = office.address
+    tail = footer(outgoing.case_ref)
+    text = outgoing.body.rstrip() + ("\n\n" + tail if tail else "")
+    message.set_content((marked(text, outgoing.case_ref) if outgoing.to_staff else text) + "\n")
+    for attachment in outgoing.attachments:
+        kind, _, parameters = attachment.content_type.partition(";")
+        main, sub = kind.strip().split("/", 1)
+        message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
+                               params=_parameters(parameters))
+    return message.as_bytes(policy=SMTP)
+
+
+def _parameters(text: str) -> dict[str, str]:
+    """`method=REQUEST; charset=utf-8` -> {"method": "REQUEST", "charset": "utf-8"}."""
+    pairs = (part.split("=", 1) for part in text.split(";") if "=" in part)
+    return {name.strip(): value.strip().strip('"') for name, value in pairs}

@@ -1,0 +1,132 @@
+"""The variables a letter is filled in with, read from a case in the database.
+
+The shape is the contract in hub.letters.templates (CONTEXT_KEYS): plain strings, numbers and booleans in a
+few named groups, so that office-edited templates see nothing they could misuse.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
+
+from hub.core.calendar import add_days
+from hub.core.config import Config
+from hub.core.models import Case, Message, Outbox
+
+# A letter needs a message's fields, never its raw bytes, which can be 50 MB.
+WITHOUT_RAW = defer(Message.raw)
+
+TEAM_NAME = "Casework Team"
+NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
+
+
+def spoken_date(day: date) -> str:
+    """`November 23, 2026`, as letters write dates."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def case_context(session: Session, config: Config, case: Case, now: datetime,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a letter about `case` may use; `extra` is the outbox row's context (notice, text, message)."""
+    extra = extra or {}
+    zone = ZoneInfo(config.office.timezone)
+    person = case.constituent
+    agency = config.agency(case.agency)
+    staff = config.staff_member(case.assignee)
+    inquiry_sent = session.scalar(select(func.min(Outbox.sent_at)).where(
+        Outbox.case_id == case.id, Outbox.letter == "agency-inquiry", Outbox.state == "sent"))
+    followups = session.scalar(select(func.count()).select_from(Outbox).where(
+        Outbox.case_id == case.id, Outbox.letter == "agency-followup", Outbox.state == "sent")) or 0
+    sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
+    # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
+    expected_from = sent_on or (now.astimezone(zone).date() if extra.get("letter") == "agency-inquiry" else None)
+    first = session.scalars(select(Message).options(WITHOUT_RAW).where(
+        Message.case_id == case.id, Message.direction == "in", Message.kind == "constituent")
+        .order_by(Message.at, Message.id).limit(1)).first()
+    name = person.name if person else ""
+    return {
+        "office": office_fields(config),
+        "case": {
+            "ref": case.ref, "subject": case.subject, "status": case.status,
+            "opened_on": spoken_date(case.opened_at.astimezone(zone).date()),
+            "agency_control": case.agency_control or "", "summary": first.body if first else "",
+            "identifiers": [],
+        },
+        "constituent": {"name": name, "first_name": name.split()[0] if name.split() else "",
+                        "email": (person.email if person else None) or "",
+                        "phone": (person.phone if person else None) or ""},
+        "caseworker": {"name": staff.name, "first_name": staff.first_name, "title": staff.title, "email": staff.email}
+        if staff else team_fields(config),
+        "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
+                   "response_days": agency.response_days, "business_days": agency.business_days}
+        if agency else NO_AGENCY,
+        "release": {"on_file": False, "signed_on": ""},
+        "inquiry": {
+            "sent_on": spoken_date(sent_on) if sent_on else "",
+            "response_due": spoken_date(add_days(expected_from, agency.response_days, agency.business_days))
+            if agency and expected_from else "",
+            "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
+        },
+        "message": message_fields(session, extra.get("message_row_id"), zone),
+        "links": links(config),
+        "notice": str(extra.get("notice", "")),
+        "text": str(extra.get("text", "")),
+        "today": spoken_date(now.astimezone(zone).date()),
+    }
+
+
+def office_context(config: Config, now: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The context of a letter that concerns no case (the answer to HELP from an unknown number): the
+    office's fields filled in, every case field blank."""
+    extra = extra or {}
+    zone = ZoneInfo(config.office.timezone)
+    return {
+        "office": office_fields(config),
+        "case": {"ref": "", "subject": "", "status": "", "opened_on": "", "agency_control": "", "summary": "",
+                 "identifiers": []},
+        "constituent": {"name": "", "first_name": "", "email": "", "phone": ""},
+        "caseworker": team_fields(config),
+        "agency": NO_AGENCY,
+        "release": {"on_file": False, "signed_on": ""},
+        "inquiry": {"sent_on": "", "response_due": "", "followup_number": 0},
+        "message": message_fields_blank(),
+        "links": links(config),
+        "notice": str(extra.get("notice", "")),
+        "text": str(extra.get("text", "")),
+        "today": spoken_date(now.astimezone(zone).date()),
+    }
+
+
+def team_fields(config: Config) -> dict[str, str]:
+    """The caseworker group of a case nobody is assigned to: the team, reached at the intake address."""
+    return {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address}
+
+
+def links(config: Config) -> dict[str, Any]:
+    return {"privacy_release_url": config.letters.privacy_release_url,
+            "privacy_release_attached": bool(config.letters.privacy_release_form),
+            "survey_url": config.letters.survey_url}
+
+
+def office_fields(config: Config) -> dict[str, str]:
+    office = config.office
+    return {"name": office.name, "member": office.member, "district": office.district, "address": office.address,
+            "phone": office.phone, "hours": office.hours, "website": office.website}
+
+
+def message_fields(session: Session, row_id: int | None, zone: ZoneInfo) -> dict[str, str]:
+    message = session.get(Message, row_id, options=[WITHOUT_RAW]) if row_id else None
+    if message is None:
+        return message_fields_blank()
+    local = message.at.astimezone(zone)
+    return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,
+            "channel": message.channel, "subject": message.subject, "body": message.body,
+            "at": f"{spoken_date(local.date())} {local:%H:%M}"}
+
+
+def message_fields_blank() -> dict[str, str]:
+    return dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), "")

@@ -1,0 +1,110 @@
+"""Floods: one sender cannot bury a staff address in the hub's notices, nor in refusals of its commands.
+
+In `[limits] notice_window_minutes`, at most `notices_per_sender` caseworker notices about one sender go
+to one staff address one by one, and at most `refusals_per_sender` replies to that sender's refused
+commands; the rest are folded into one digest to that address, due a window after the first notice
+folded into it. Only the notices are folded: every message is filed on its case as ever.
+
+The fold is decided when the notice is queued, in the transaction of the message that caused it: the
+folded notice is still an outbox row (state "folded", `folded_into` its digest), and the digest is an
+outbox row like any other, written on its first delivery attempt from the rows folded into it. A crash
+therefore loses no notice and sends none twice. A notice joining a digest first holds the digest's row
+(an UPDATE that changes nothing) until its transaction ends, so it is in the digest before delivery
+can claim it; once the digest is claimed, the next notice starts a new one.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from hub.core.config import Config, Limits
+from hub.core.models import Case, Outbox
+from hub.core.refs import References
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.templates import NOTICE_DIGEST
+
+NOTICE = "caseworker-notification"
+REFUSAL = "command-reply"
+# A digest lists this many cases and this many distinct reasons for refusals; it counts the rest.
+SHOWN_CASES = 40
+SHOWN_REASONS = 5
+
+# A digest takes notices until delivery claims it (then it is "sending", and its text is fixed once
+# written: a retry after a temporary failure is "pending" again, but with a body).
+_OPEN = (Outbox.state == "pending") & Outbox.body.is_(None)
+_OPEN_DIGESTS = (select(Outbox.id, Outbox.context)
+                 .where(Outbox.about == bindparam("about"), Outbox.recipient == bindparam("recipient"),
+                        Outbox.letter == NOTICE_DIGEST, _OPEN).order_by(Outbox.id))
+_HOLD = update(Outbox).where(Outbox.id == bindparam("digest_id"), _OPEN).values(not_before=Outbox.not_before)
+
+
+def enqueue_capped(connection: Connection, config: Config, refs: References, now: datetime, *, letter: str,
+                   recipient: str, about: str, **options: Any) -> int:
+    """Queue a notice (NOTICE) or a refusal (REFUSAL) to a staff address about `about`'s message, folded
+    into that address's digest about `about` once the window's cap is reached; returns the row's id."""
+    digest = _digest_for(connection, config, refs, now, letter, recipient, about)
+    return enqueue(connection, letter=letter, recipient=recipient, refs=refs, domain=config.office.domain, now=now,
+                   about=about, folded_into=digest, **options)
+
+
+def _digest_for(connection: Connection, config: Config, refs: References, now: datetime, letter: str,
+                recipient: str, about: str) -> int | None:
+    """The digest this notice goes into, made when the cap is reached; None while under the cap."""
+    for digest_id, context in connection.execute(_OPEN_DIGESTS, {"about": about, "recipient": recipient}).all():
+        if context.get("folds") == letter and connection.execute(_HOLD, {"digest_id": digest_id}).rowcount:
+            return int(digest_id)
+    cap = _cap(config.limits, letter)
+    window = timedelta(minutes=config.limits.notice_window_minutes)
+    # Only the rows sent one by one count; the query stops at the cap (ix_outbox_about).
+    alone = (select(Outbox.id).where(Outbox.about == about, Outbox.recipient == recipient, Outbox.letter == letter,
+                                     Outbox.created_at >= now - window, Outbox.folded_into.is_(None))
+             .limit(cap).subquery())
+    if connection.execute(select(func.count()).select_from(alone)).scalar_one() < cap:
+        return None
+    return enqueue(connection, case_id=None, case_ref=None, letter=NOTICE_DIGEST, recipient=recipient, refs=refs,
+                   domain=config.office.domain, now=now, automatic=AUTO_GENERATED, about=about,
+                   context={"folds": letter, "cap": cap}, not_before=now + window)
+
+
+def _cap(limits: Limits, letter: str) -> int:
+    return limits.notices_per_sender if letter == NOTICE else limits.refusals_per_sender
+
+
+def digest_letter(session: Session, row: Outbox, now: datetime) -> tuple[str, str]:
+    """The digest's subject and body: how many notices were folded into it, on which cases, and why."""
+    folded = session.execute(select(Outbox.created_at, Outbox.context, Case.ref)
+                             .outerjoin(Case, Case.id == Outbox.case_id)
+                             .where(Outbox.folded_into == row.id).order_by(Outbox.id)).all()
+    count, about, cap = len(folded), row.about or "one sender", row.context.get("cap", "")
+    since = min((created for created, _, _ in folded), default=now)
+    minutes = max(1, -(-int((now - since).total_seconds()) // 60))
+    refused = row.context.get("folds") == REFUSAL
+    by_case: dict[str, list[str]] = {}
+    for _, context, ref in folded:
+        by_case.setdefault(ref or "(no case)", []).append("refused" if refused else str(context.get("notice", "")))
+    messages = f"{count} more message{'' if count == 1 else 's'} from {about}"
+    if refused:
+        subject = f"{messages} {'was' if count == 1 else 'were'} refused"
+        them = "it" if count == 1 else "them"
+        intro = (f"{subject} in the last {minutes} minutes: nothing in {them} was applied or sent, and each is "
+                 f"kept on its case. You had a reply for each of the first {cap}; the rest are listed here.")
+        reasons = list(dict.fromkeys(str(context.get("text", "")).strip() for _, context, _ in folded))
+        why = ["", "Why:", *(reason[:500] for reason in reasons[:SHOWN_REASONS])]
+        if len(reasons) > SHOWN_REASONS:
+            why.append(f"- and {len(reasons) - SHOWN_REASONS} other reasons")
+    else:
+        subject = messages
+        intro = (f"{messages} opened or joined cases in the last {minutes} minutes. You had a notice for each of "
+                 f"the first {cap}; the rest are listed here, so that one sender cannot flood your mail. Every "
+                 "message is filed on its case.")
+        why = []
+    cases = [f"{ref}  {labels[0][:80] if len(labels) == 1 else f'{len(labels)} messages'}"
+             for ref, labels in list(by_case.items())[:SHOWN_CASES]]
+    if len(by_case) > SHOWN_CASES:
+        cases.append(f"... and {len(by_case) - SHOWN_CASES} more cases")
+    return subject, "\n".join([textwrap.fill(intro, 76), *why, "", *cases])

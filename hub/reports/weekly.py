@@ -1,0 +1,116 @@
+"""The weekly report: made for one week, shown on demand, and queued for the supervisors when it is due.
+
+The report goes out as one outbox row per supervisor: the text as the body, the CSV attached, sent by
+the next delivery pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
+the last complete week. Whether it went already is read from the outbox (a weekly-report row naming
+that week, queued since this week's report time), so a hub that was down over the report time sends it
+once when it comes back, and a cycle that runs every minute sends it once. An office with no case
+opened by the end of that week (a new one) gets no report of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.core.app import Hub
+from hub.core.clock import local_moment
+from hub.core.config import WEEKDAYS
+from hub.core.errors import UserError
+from hub.core.models import Case, Outbox
+from hub.letters.compose import Attachment, attachment_context
+from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.reports.figures import weekly_figures
+from hub.reports.text import report_csv, report_text, title
+from hub.reports.week import Week, parse_week, week_containing
+
+log = logging.getLogger(__name__)
+LETTER = "weekly-report"
+REPORT_LOCK = 0x6875627265706F72  # "hubrepor": the advisory lock id of the weekly report
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    week: Week
+    subject: str
+    text: str
+    csv: bytes
+
+    @property
+    def attachment(self) -> Attachment:
+        return Attachment(f"casework-report-{self.week.label}.csv", "text/csv; charset=utf-8", self.csv)
+
+
+def chosen_week(hub: Hub, text: str | None) -> Week:
+    """The week named by `--week`, or the last complete week; a week not over yet is a UserError."""
+    timezone, now = hub.config.office.timezone, hub.clock.now()
+    if text is None:
+        return week_containing(now, timezone).previous()
+    week = parse_week(text, timezone)
+    if week.end > now:
+        raise UserError(f"--week: {week.label} is not over yet (it ends {week.sunday:%A %B} {week.sunday.day} "
+                        f"at midnight, office time)")
+    return week
+
+
+def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
+    with hub.sessions() as session:
+        figures = weekly_figures(session, hub.config, week)
+    return WeeklyReport(week, title(figures), report_text(figures, hub.config.office.name), report_csv(figures))
+
+
+def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None) -> int:
+    """One outbox row per supervisor address (in `session`'s transaction if given); returns how many."""
+    if session is None:
+        with hub.sessions.begin() as own:
+            return queue_report(hub, report, own)
+    now = hub.clock.now()
+    recipients = list(dict.fromkeys(hub.config.supervisors))
+    for address in recipients:
+        enqueue(session.connection(), case_id=None, case_ref=None, letter=LETTER, recipient=address, refs=hub.refs,
+                domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, subject=report.subject,
+                body=report.text, context={"week": report.week.label,
+                                           "attachments": attachment_context(report.attachment)})
+    log.info("weekly report %s queued for %d supervisor(s)", report.week.label, len(recipients))
+    return len(recipients)
+
+
+def send_weekly_if_due(hub: Hub) -> str | None:
+    """Queue last week's report for the supervisors when it is due and not yet queued; returns a line saying so."""
+    now = hub.clock.now()
+    due_at = report_moment(hub, now)
+    if now < due_at:
+        return None
+    week = week_containing(now, hub.config.office.timezone).previous()
+    with hub.sessions() as session:
+        if _is_queued(session, week, due_at):
+            return None  # the common case, every cycle after the report went: one small count, no report
+        if session.scalar(select(Case.id).where(Case.opened_at < week.end).limit(1)) is None:
+            return None  # a new office: no case yet that week, nothing to report
+    report = weekly_report(hub, week)
+    with hub.sessions.begin() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Several daemons may share one PostgreSQL database: only one of them looks and queues at a time.
+            session.execute(select(func.pg_advisory_xact_lock(REPORT_LOCK)))
+        if _is_queued(session, week, due_at):
+            return None
+        count = queue_report(hub, report, session)
+    return f"weekly report {week.label} queued for {count} supervisor(s)"
+
+
+def _is_queued(session: Session, week: Week, since: datetime) -> bool:
+    # case_id IS NULL first: the outbox's case_id index narrows a large outbox to the few rows of no case.
+    return bool(session.scalar(select(func.count()).select_from(Outbox).where(
+        Outbox.case_id.is_(None), Outbox.letter == LETTER, Outbox.created_at >= since,
+        Outbox.subject.contains(week.label))))
+
+
+def report_moment(hub: Hub, now: datetime) -> datetime:
+    """This week's report time (`[schedule] report_day` at `report_time`, office time), in UTC."""
+    timezone, schedule = hub.config.office.timezone, hub.config.schedule
+    day = week_containing(now, timezone).monday + timedelta(days=WEEKDAYS.index(schedule.report_day))
+    return local_moment(day, schedule.report_time, timezone)

@@ -1,0 +1,96 @@
+"""One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
+
+Poll the SMS line (when there is one), drain the configured inbox through the intake path, turn the
+reminders that are due into letters and notices, queue the weekly report when it is due, then deliver
+what is due in the outbox (the acknowledgements, notifications and relays the new messages caused
+among it). Twilio being unreachable holds up neither the mail nor the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.core.app import Hub
+from hub.core.errors import TemporaryError
+from hub.delivery.deliver import DeliveryReport, deliver_due
+from hub.intake.drain import Source, Summary, drain
+from hub.intake.parse.email import parse_email
+from hub.intake.parse.workers import parse_workers
+from hub.intake.pipeline import Intake
+from hub.reports.weekly import send_weekly_if_due
+from hub.run.heartbeat import watched
+from hub.schedule.sweep import SweepReport, sweep_due
+from hub.sources.imap import ImapAddress, ImapSource, connect
+from hub.sources.maildir import MaildirSource, maildir_name
+from hub.sources.sms_poll import poll_texts
+
+
+def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
+    """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`."""
+    with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers(parse_email) as workers, \
+            inbox_source(hub) as source:
+        return drain(Intake.of(hub), source, parse_email, should_stop, workers)
+
+
+def inbox_name(hub: Hub) -> str:
+    """The inbox's name in logs and `hub status` (the Source's `name`), known before connecting."""
+    root = _maildir_root(hub)
+    return maildir_name(root) if root else ImapAddress.parse(hub.config.inbox.url).name
+
+
+def _maildir_root(hub: Hub) -> Path | None:
+    """The inbox's folder when it is a Maildir (`maildir:PATH`), else None."""
+    url = hub.config.inbox.url
+    return hub.config.resolve(url[len("maildir:"):]) if url.startswith("maildir:") else None
+
+
+@contextmanager
+def inbox_source(hub: Hub) -> Iterator[Source]:
+    """The configured inbox: a Maildir folder, or an IMAP mailbox logged out of on the way out."""
+    inbox = hub.config.inbox
+    limit = hub.config.limits.max_message_bytes
+    root = _maildir_root(hub)
+    if root is not None:
+        yield MaildirSource(root, inbox.processed_folder, inbox.quarantine_folder, inbox.batch_size, limit)
+        return
+    address = ImapAddress.parse(inbox.url)
+    with connect(address, inbox.password) as client:  # logs out even after an error
+        source = ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
+                            inbox.batch_size, limit, hub.clock.now)
+        try:
+            yield source
+        finally:
+            source.close()
+
+
+@dataclass(frozen=True)
+class Cycle:
+    inbox: Summary
+    outbox: DeliveryReport
+    texts: Summary | None = None  # None: no SMS line, or Twilio could not be reached
+    reminders: SweepReport | None = None
+
+
+def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> Cycle:
+    """One cycle; `progress` hears each stage's summary line as soon as the stage ends."""
+    texts = None
+    if hub.config.sms is not None and hub.config.sms.poll:
+        try:
+            texts = poll_texts(hub)
+            progress("sms: " + texts.line().replace("messages", "texts", 1))
+        except TemporaryError as error:
+            progress(f"sms: {error} (temporary; the next cycle tries again)")
+    inbox = drain_inbox(hub)
+    progress(inbox.line())
+    reminders = sweep_due(hub, catch_up=True)
+    if reminders.counts:
+        progress(reminders.line())
+    report = send_weekly_if_due(hub)
+    if report:
+        progress(report)
+    outbox = deliver_due(hub)
+    progress(outbox.line())
+    return Cycle(inbox, outbox, texts, reminders)

@@ -1,0 +1,240 @@
+"""`hub run`: the daemon. Runs the office's jobs (hub.run.jobs; APScheduler on asyncio, each run in a worker
+thread) until SIGTERM or SIGINT, then lets the current message finish and stops. Every job runs once at
+start; the inbox runs again the moment the IDLE watcher sees new mail, the outbox after another job
+filed or queued something.
+
+A job runs one instance at a time; a wake-up that comes while it runs makes it run again right after.
+A job that fails for now is tried again after growing pauses (1 s doubling to 5 minutes), and its last
+success and error are kept for `hub status`; only a configuration error stops the daemon. Jobs use the
+hub's clock for what they decide; the scheduler uses the real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from hub.core import redact
+from hub.core.app import Hub
+from hub.core.db import redact_url
+from hub.core.errors import ConfigError
+from hub.run.cycle import inbox_name
+from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
+from hub.run.jobs import Job, office_jobs
+from hub.sources.backoff import FIRST_PAUSE, Backoff, is_temporary, one_line
+from hub.sources.imap import ImapAddress
+from hub.sources.imap_idle import IdleWatcher
+
+log = logging.getLogger(__name__)
+# How long a stop waits for the running jobs to finish their current message; after that they are left
+# (a second signal leaves them at once): every step is safe to replay at the next start.
+STOP_GRACE_SECONDS = 20.0
+PROBE_SECONDS = 10.0  # how long the start line waits to say whether the IMAP server offers IDLE
+DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report")  # the order of the start line
+
+
+class Daemon:
+    def __init__(self, hub: Hub, jobs: list[Job] | None = None, first_pause: float = FIRST_PAUSE) -> None:
+        self.hub = hub
+        self.jobs = {job.name: job for job in (office_jobs(hub) if jobs is None else jobs)}
+        self.stopping = threading.Event()  # the jobs' threads look at it between messages
+        self.abandoned = False  # a job was still running when the daemon stopped
+        # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
+        # not hold up the end of asyncio.run (which waits for the default executor's threads).
+        self._threads = ThreadPoolExecutor(max_workers=len(self.jobs) + 3, thread_name_prefix="hub-job")
+        self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._backoffs = {name: Backoff(first_pause) for name in self.jobs}
+        self._pending: set[str] = set()  # woken while running: run again right after
+        self._running: set[str] = set()
+        self._watcher: IdleWatcher | None = None
+        self._fatal: ConfigError | None = None
+        self._hurry = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    async def run(self, announce: Callable[[str], None]) -> None:
+        """Until a signal or a configuration error (raised once everything has stopped)."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, self.request_stop)
+        try:
+            self._watcher = self._make_watcher()
+            if self._watcher is not None:
+                self._watcher.start()
+                await loop.run_in_executor(self._threads, self._watcher.ready.wait, PROBE_SECONDS)
+            if not self._stop.is_set():
+                now = datetime.now(UTC)
+                for job in self.jobs.values():
+                    self._scheduler.add_job(self._run, job.trigger, args=[job.name], id=job.name, name=job.name,
+                                            next_run_time=now)
+                self._scheduler.start()
+                announce(self.describe())
+                await self._stop.wait()
+            await self._shut_down()
+            log.info("stopped")
+        finally:
+            for number in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(number)
+            self._threads.shutdown(wait=not self.abandoned, cancel_futures=True)
+        if self._fatal is not None:
+            raise self._fatal
+
+    def request_stop(self) -> None:
+        if self.stopping.is_set():
+            log.warning("stopping now, without waiting for the running jobs")
+            self._hurry = True
+            return
+        log.info("stopping: the current message finishes first")
+        self.stopping.set()
+        assert self._stop is not None
+        self._stop.set()
+
+    def wake(self, name: str, cut_pause: bool = False) -> None:
+        """Run a job now, or right after its current run. A job waiting out a failure keeps its pause unless
+        `cut_pause`: the IDLE watcher's wake-up means the IMAP server answers again."""
+        if name not in self.jobs or self.stopping.is_set():
+            return
+        self._pending.add(name)
+        if name not in self._running and (cut_pause or not self._backoffs[name].failures):
+            self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+
+    def describe(self) -> str:
+        """The start line: each job's source or destination and how often it runs."""
+        names = sorted(self.jobs, key=lambda name: DESCRIBED.index(name) if name in DESCRIBED else len(DESCRIBED))
+        parts = [self._describe(name, self.jobs[name].every) for name in names]
+        if "sms" not in self.jobs:
+            parts.insert(1, "no sms line" if self.hub.config.sms is None else "sms sending only (poll = false)")
+        return "hub running: " + ", ".join(parts) + "; SIGTERM stops"
+
+    def _describe(self, name: str, every: str) -> str:
+        config = self.hub.config
+        if name == "inbox":
+            return f"inbox {inbox_name(self.hub)} ({self._inbox_mode(every)})"
+        if name == "sms" and config.sms is not None:
+            return f"sms {redact.addresses(config.sms.number)} {every}"
+        if name == "outbox":
+            return f"outbox {redact_url(config.outbound.url)} {every} and after new mail"
+        if name == "report":
+            return f"weekly report {every}"
+        return f"{name} {every}"
+
+    def _inbox_mode(self, every: str) -> str:
+        state = self._watcher.state if self._watcher is not None else "maildir"
+        return {"maildir": f"checked {every}", "idle": f"IDLE, and checked {every}",
+                "no-idle": f"no IDLE on the server: checked {every}"}.get(
+            state, f"not reachable yet: IDLE once it is, checked {every}")
+
+    async def _run(self, name: str) -> None:
+        """A run of a job, repeated while it was woken meanwhile; after a failure, the next attempt is
+        scheduled after the job's next pause."""
+        if self.stopping.is_set():
+            return
+        assert self._loop is not None
+        job, backoff = self.jobs[name], self._backoffs[name]
+        self._running.add(name)
+        try:
+            while True:
+                self._pending.discard(name)
+                try:
+                    produced = await self._loop.run_in_executor(self._threads, self._attempt, job)
+                except ConfigError as error:
+                    self._fail_fatally(error)
+                    return
+                except Exception as error:  # a job never takes the daemon down; the pause keeps a bug from spinning
+                    await self._failed(job, error)
+                    return
+                if backoff.failures:
+                    log.info("%s: working again after %d failed attempts", name, backoff.failures)
+                backoff.reset()
+                if produced:
+                    self.wake("outbox")
+                if name not in self._pending or self.stopping.is_set():
+                    return
+        finally:
+            self._running.discard(name)
+
+    def _attempt(self, job: Job) -> bool:
+        """In a worker thread: the job's work, then its success recorded."""
+        produced = job.work(self.hub, self.stopping.is_set)
+        record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())
+        return produced
+
+    async def _failed(self, job: Job, error: Exception) -> None:
+        assert self._loop is not None
+        pause = self._backoffs[job.name].next_pause()
+        line = redact.addresses(self.hub.refs.redact(one_line(error)))
+        if is_temporary(error):
+            log.warning("%s: %s; trying again in %.0f s", job.name, line, pause)
+        else:
+            log.error("%s failed: %s; trying again in %.0f s", job.name, line, pause)
+        await self._loop.run_in_executor(self._threads, record_failure_quietly, self.hub.sessions,
+                                         JOB_PREFIX + job.name, self.hub.clock.now(), line)
+        if not self.stopping.is_set():
+            self._scheduler.modify_job(job.name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
+
+    def _fail_fatally(self, error: ConfigError) -> None:
+        if self._fatal is None:
+            self._fatal = error
+        self.stopping.set()
+        if self._stop is not None:
+            self._stop.set()
+
+    def _make_watcher(self) -> IdleWatcher | None:
+        inbox = self.hub.config.inbox
+        if inbox.url.startswith("maildir:"):
+            return None
+        return IdleWatcher(ImapAddress.parse(inbox.url), inbox.password,
+                           wake=lambda: self._from_thread(self.wake, "inbox", True),
+                           on_fatal=lambda error: self._from_thread(self._fail_fatally, error))
+
+    def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop has closed: the daemon is gone
+            pass
+
+    async def _shut_down(self) -> None:
+        assert self._loop is not None
+        if self._scheduler.running:
+            self._scheduler.pause()
+        deadline = self._loop.time() + STOP_GRACE_SECONDS
+        while self._running and not self._hurry and self._loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._running:
+            self.abandoned = True
+            log.warning("stopped while %s still ran; what it left unfinished is done again at the next start",
+                        ", ".join(sorted(self._running)))
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # the scheduler shuts down in a callback on this loop
+        if self._watcher is not None:
+            await self._loop.run_in_executor(self._threads, self._watcher.stop)
+
+
+class _NoSkipNotices(logging.Filter):
+    """APScheduler warns when a run is skipped because the job still runs; the daemon runs it again
+    right after instead (a wake-up) or at its next time (a poll), so that is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+def run_daemon(hub: Hub, announce: Callable[[str], None]) -> bool:
+    """Run until SIGTERM or SIGINT. Returns True when a job was left running (the caller then exits at once
+    rather than wait for its thread); raises ConfigError when the configuration stopped the daemon."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per run, even with -v
+    logging.getLogger("apscheduler.scheduler").addFilter(_NoSkipNotices())
+    daemon = Daemon(hub)
+    asyncio.run(daemon.run(announce))
+    return daemon.abandoned

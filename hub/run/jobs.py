@@ -1,0 +1,93 @@
+"""The daemon's jobs: what each one does (a blocking call into the hub) and when it runs.
+
+  inbox      drain the inbox every [inbox] poll_seconds (and whenever the IDLE watcher sees new mail)
+  sms        poll the SMS line every [sms] poll_seconds
+  outbox     deliver what is due every 30 s (and after another job filed or queued something)
+  reminders  sweep the reminders that are due, every minute
+  report     the weekly report at [schedule] report_day and report_time (office time)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from hub.core.app import Hub
+from hub.delivery.deliver import deliver_due
+from hub.delivery.outage import Outage
+from hub.reports.weekly import send_weekly_if_due
+from hub.run.cycle import drain_inbox
+from hub.schedule.sweep import sweep_due
+from hub.sources.sms_poll import poll_texts
+
+OUTBOX_SECONDS = 30
+REMINDER_SECONDS = 60
+ShouldStop = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    work: Callable[[Hub, ShouldStop], bool]  # blocking; True when it may have queued something to send
+    trigger: BaseTrigger
+    every: str  # for the start line
+
+
+def _inbox(hub: Hub, should_stop: ShouldStop) -> bool:
+    return drain_inbox(hub, should_stop).total > 0
+
+
+def _sms(hub: Hub, should_stop: ShouldStop) -> bool:
+    return poll_texts(hub, should_stop).total > 0
+
+
+class _Outbox:
+    """Delivery. An outage of the mail server is remembered from one run to the next, so that it is logged
+    when it begins and when it ends, not at every run."""
+
+    def __init__(self) -> None:
+        self.outage = Outage()
+
+    def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
+        deliver_due(hub, should_stop, self.outage)
+        return False
+
+
+class _Reminders:
+    """The reminder sweep. Its first successful run in the daemon's life also catches up: it sets the
+    reminders of open cases that never had them (as `run --once` does each time)."""
+
+    def __init__(self) -> None:
+        self.caught_up = False
+
+    def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
+        report = sweep_due(hub, should_stop, catch_up=not self.caught_up)
+        self.caught_up = True
+        return bool(report.counts)
+
+
+def _report(hub: Hub, should_stop: ShouldStop) -> bool:
+    return send_weekly_if_due(hub) is not None
+
+
+def office_jobs(hub: Hub) -> list[Job]:
+    """The jobs for this office's configuration, in the order they first run."""
+    config = hub.config
+    found = []
+    if config.sms is not None and config.sms.poll:
+        seconds = config.sms.poll_seconds
+        found.append(Job("sms", _sms, IntervalTrigger(seconds=seconds), f"every {seconds} s"))
+    seconds = config.inbox.poll_seconds
+    found.append(Job("inbox", _inbox, IntervalTrigger(seconds=seconds), f"every {seconds} s"))
+    found.append(Job("reminders", _Reminders(), IntervalTrigger(seconds=REMINDER_SECONDS),
+                     f"every {REMINDER_SECONDS} s"))
+    day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
+    found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
+                                                    timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
+    found.append(Job("outbox", _Outbox(), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
+    return found

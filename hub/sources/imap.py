@@ -1,0 +1,230 @@
+"""An IMAP mailbox as an inbound source (imapclient).
+
+Reads new mail by UID in batches, remembers UIDVALIDITY + the last UID done, and after each batch has
+committed moves the messages to the Processed folder (or the Quarantine folder), creating them when
+missing; a server without MOVE gets a keyword flag instead. The next batch is fetched, and the last one
+moved, in a thread while the caller files the current one.
+
+The new messages' sizes (`RFC822.SIZE`, 2,000 to a command) come first: batches are bounded in bytes, a
+message within [limits] max_message_bytes is fetched whole (`BODY.PEEK[]`), and of one over it only the
+start of its header (`BODY.PEEK[HEADER]<0.N>`), for its quarantine item; the message itself moves to
+the Quarantine folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote, unquote, urlsplit
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.core.errors import ConfigError, TemporaryError
+from hub.core.models import SourceCursor
+from hub.intake.drain import Item
+from hub.intake.message import Oversized
+from hub.sources.message_size import HEADER_BYTES, batched_by_size, is_oversized
+
+log = logging.getLogger(__name__)
+DONE_KEYWORD = "$HubProcessed"
+QUARANTINE_KEYWORD = "$HubQuarantined"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The first batch is small so that parsing and filing start while the rest is still on the wire.
+FIRST_BATCH = 25
+HEADER_PART = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
+# UIDs per FETCH of sizes: a command line of about 20 KB, within what servers accept (Dovecot: 64 KB).
+SIZES_PER_COMMAND = 2000
+
+
+@dataclass(frozen=True)
+class ImapAddress:
+    secure: bool
+    host: str
+    port: int
+    user: str
+    mailbox: str
+
+    @classmethod
+    def parse(cls, url: str) -> ImapAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+            raise ConfigError(f"[inbox] url: expected imap://USER@HOST[:PORT]/MAILBOX, got {url!r}")
+        secure = parts.scheme == "imaps"
+        return cls(secure, parts.hostname, parts.port or (993 if secure else 143), unquote(parts.username),
+                   unquote(parts.path.lstrip("/")) or "INBOX")
+
+    @property
+    def name(self) -> str:
+        return f"imap:{self.user}@{self.host}:{self.port}/{self.mailbox}"
+
+    def folder_url(self, folder: str) -> str:
+        """The URL of another folder of the same account, password left out."""
+        return f"imap{'s' if self.secure else ''}://{quote(self.user, safe='')}@{self.host}:{self.port}/{quote(folder)}"
+
+
+def connect(address: ImapAddress, password: str | None, timeout: float = 60) -> IMAPClient:
+    """A logged-in client. Plain-text login travels only under TLS, or over loopback."""
+    if password is None:
+        raise ConfigError("[inbox] password_env: the environment variable holding the IMAP password is not set")
+    try:
+        client = IMAPClient(address.host, port=address.port, ssl=address.secure, timeout=timeout)
+        if not address.secure:
+            if b"STARTTLS" in client.capabilities():
+                client.starttls(ssl.create_default_context())
+            elif address.host not in LOOPBACK:
+                client.logout()
+                raise ConfigError(f"[inbox] url: {address.host} offers no STARTTLS; use imaps:// instead")
+        client.login(address.user, password)
+        return client
+    except LoginError:
+        raise ConfigError(f"[inbox] {address.name}: login refused for {address.user}") from None
+    except (OSError, IMAPClientError) as error:
+        raise TemporaryError(f"{address.name}: {type(error).__name__}: {error}") from None
+
+
+class ImapSource:
+    """An IMAP mailbox as a Source. Every command on the connection runs in one thread, in the order
+    it was asked for, so the next batch is fetched and the last one moved while the caller files."""
+
+    def __init__(self, client: IMAPClient, address: ImapAddress, sessions: sessionmaker[Session],
+                 processed_folder: str, quarantine_folder: str, batch_size: int, max_message_bytes: int,
+                 now: Callable[[], datetime]) -> None:
+        self.client = client
+        self.address = address
+        self.name = address.name
+        self.sessions = sessions
+        self.processed_folder = processed_folder
+        self.quarantine_folder = quarantine_folder
+        self.batch_size = batch_size
+        self.max_message_bytes = max_message_bytes
+        self.now = now
+        self.can_move = b"MOVE" in client.capabilities()
+        self.validity = 0
+        self._folders_made: set[str] = set()
+        self._conversation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self._acknowledgements: list[Future[None]] = []
+
+    def batches(self) -> Iterator[list[Item]]:
+        chunks = self._conversation.submit(self._new_uids).result()
+        ahead: Future[list[Item]] | None = None
+        for index, chunk in enumerate(chunks):
+            batch = ahead.result() if ahead is not None else self._conversation.submit(self._fetch, chunk).result()
+            if index + 1 < len(chunks):
+                ahead = self._conversation.submit(self._fetch, chunks[index + 1])
+            self._check_acknowledgements()
+            if batch:
+                yield batch
+
+    def acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
+        """Queue the move of a committed batch; it runs between fetches, and a failure surfaces at the
+        next batch or at `close` (the messages then stay in the mailbox, and a later run finds them stored)."""
+        self._acknowledgements.append(self._conversation.submit(self._acknowledge, list(done), list(quarantined)))
+
+    def close(self) -> None:
+        """Wait for the commands still queued; raise the first acknowledgement that failed."""
+        self._conversation.shutdown(wait=True)
+        self._check_acknowledgements()
+
+    def _check_acknowledgements(self) -> None:
+        finished = [future for future in self._acknowledgements if future.done()]
+        self._acknowledgements = [future for future in self._acknowledgements if not future.done()]
+        for future in finished:
+            future.result()
+
+    def _new_uids(self) -> list[list[tuple[int, int]]]:
+        """The UIDs not yet done, with their sizes, in batches; the first one small, so that parsing and
+        filing start while the rest is still on the wire."""
+        selected = self.client.select_folder(self.address.mailbox)
+        self.validity = int(selected[b"UIDVALIDITY"])
+        position = self._position()
+        criteria: list = ["UID", f"{position + 1}:*"]
+        if not self.can_move:
+            criteria += ["UNKEYWORD", DONE_KEYWORD, "UNKEYWORD", QUARANTINE_KEYWORD]
+        # `n:*` always matches the newest message, even below n (RFC 3501 §6.4.8): filter.
+        uids = sorted(uid for uid in self.client.search(criteria) if uid > position)
+        if not uids:
+            return []
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), SIZES_PER_COMMAND):
+            fetched = self.client.fetch(uids[start:start + SIZES_PER_COMMAND], ["RFC822.SIZE"])
+            sizes.update((uid, int(data[b"RFC822.SIZE"])) for uid, data in fetched.items() if b"RFC822.SIZE" in data)
+        sized = [(uid, sizes[uid]) for uid in uids if uid in sizes]  # not there: expunged meanwhile
+        first = min(FIRST_BATCH, self.batch_size)
+        return [batch for part, most in ((sized[:first], first), (sized[first:], self.batch_size))
+                for batch in batched_by_size(part, lambda entry: entry[1], most, self.max_message_bytes)]
+
+    def _fetch(self, batch: list[tuple[int, int]]) -> list[Item]:
+        oversized = {uid: size for uid, size in batch if is_oversized(size, self.max_message_bytes)}
+        whole = [uid for uid, _ in batch if uid not in oversized]
+        bodies = self.client.fetch(whole, ["BODY.PEEK[]"]) if whole else {}
+        headers = self.client.fetch(list(oversized), [HEADER_PART]) if oversized else {}
+        items = []
+        for uid, size in batch:  # a message expunged meanwhile by another client is not in the answer
+            source = f"{self.name}#{self.validity}:{uid}"
+            if uid in oversized:
+                header = _header_part(headers.get(uid, {}))
+                if header is not None:
+                    items.append(Item(uid, header, source, Oversized(size, self._quarantined_at())))
+            elif b"BODY[]" in bodies.get(uid, {}):
+                items.append(Item(uid, bodies[uid][b"BODY[]"], source))
+        return items
+
+    def _quarantined_at(self) -> str:
+        """Where a quarantined message is once acknowledged."""
+        if self.can_move:
+            return self.address.folder_url(self.quarantine_folder)
+        return f"{self.address.folder_url(self.address.mailbox)}, flagged {QUARANTINE_KEYWORD}"
+
+    def _acknowledge(self, done: list[Hashable], quarantined: list[Hashable]) -> None:
+        for keys, folder, keyword in ((done, self.processed_folder, DONE_KEYWORD),
+                                      (quarantined, self.quarantine_folder, QUARANTINE_KEYWORD)):
+            if not keys:
+                continue
+            if self.can_move:
+                self._ensure_folder(folder)
+                self.client.move(keys, folder)
+            else:
+                self.client.add_flags(keys, [keyword])
+        self._save_position(max(int(str(k)) for k in (*done, *quarantined)))
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder in self._folders_made:
+            return
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+            log.info("%s: created folder %s", self.name, folder)
+        self._folders_made.add(folder)
+
+    def _position(self) -> int:
+        with self.sessions.begin() as session:
+            cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
+            if cursor is None or cursor.validity != self.validity:
+                return 0  # a new UIDVALIDITY renumbers the mailbox: start over, duplicates are caught
+            return cursor.position
+
+    def _save_position(self, uid: int) -> None:
+        with self.sessions.begin() as session:
+            cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
+            if cursor is None:
+                cursor = SourceCursor(source=self.name, position=0)
+                session.add(cursor)
+            if cursor.validity != self.validity:
+                cursor.validity, cursor.position = self.validity, 0
+            cursor.position = max(cursor.position, uid)
+            cursor.last_success_at = self.now()
+            cursor.last_error = ""
+
+
+def _header_part(fetched: dict[bytes, object]) -> bytes | None:
+    """The header part of a FETCH answer: servers name it `BODY[HEADER]<0>` (RFC 3501 §7.4.2)."""
+    for key, value in fetched.items():
+        if key.startswith(b"BODY[HEADER]") and isinstance(value, bytes):
+            return value
+    return None

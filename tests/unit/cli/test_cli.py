@@ -1,0 +1,197 @@
+"""The command line: the DESIGN contract, and one readable line for every user mistake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from hub.cli.main import main
+from tests.helpers import email
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Path:
+    assert main(["init", str(tmp_path / "office")]) == 0
+    return tmp_path / "office" / "config" / "hub.toml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_demo_office_runs_once_and_prints_the_cases_it_made(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "init", "--demo", str(tmp_path / "demo"))
+    assert code == 0
+    config = str(tmp_path / "demo" / "config" / "hub.toml")
+    code, out, err = run(capsys, "--config", config, "run", "--once")
+    assert code == 0, err
+    assert out.splitlines()[:2] == ["5 messages: 2 new-case, 3 case", "outbox: 6 sent"]
+    assert "Pat Rivera" in out and "Lucía Gómez" in out
+    assert len(list((tmp_path / "demo" / "var" / "inbox" / ".Processed" / "cur").iterdir())) == 5
+    assert not list((tmp_path / "demo" / "var" / "inbox" / "new").iterdir())
+    sent = [message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in (tmp_path / "demo" / "var" / "sent" / "new").iterdir()]
+    acknowledgements = sorted(str(m["To"]) for m in sent if m["Auto-Submitted"] == "auto-replied")
+    assert len(acknowledgements) == 2 and all("@" in to for to in acknowledgements)
+    assert len(sent) == 6, "two acknowledgements and four notices to the caseworker"
+    code, out, _ = run(capsys, "--config", config, "run", "--once")
+    assert out.splitlines() == ["0 messages: nothing new", "outbox: nothing due"]
+
+
+def test_ingest_then_json_contract(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(email(sender="Pat Example <pat@example.com>", body="My benefits letter never arrived."))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(eml))
+    assert code == 0 and out.startswith("1 messages: 1 new-case")
+    code, out, _ = run(capsys, "--config", str(office), "cases", "--json")
+    [case] = json.loads(out)
+    assert {"ref", "status", "labels", "assignee", "agency", "constituent"} <= set(case)
+    code, out, _ = run(capsys, "--config", str(office), "case", "show", case["ref"].lower(), "--json")
+    shown = json.loads(out)
+    assert shown["constituent"] == {"name": "Pat Example", "email": "pat@example.com", "phone": None}
+    [message] = shown["messages"]
+    assert {k: message[k] for k in ("direction", "channel", "kind", "sender")} == {
+        "direction": "in", "channel": "email", "kind": "constituent", "sender": "pat@example.com"}
+    assert "benefits letter" in message["body"] and message["at"].endswith("+00:00")
+    assert [e["kind"] for e in shown["events"]] == ["case-opened", "message-received"]
+    assert shown["outbox"][0]["letter"] == "acknowledgement"
+
+
+def test_ingest_reads_mbox_archives(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "old.mbox"
+    parts = [email(sender=f"p{n}@example.com", message_id=f"<m{n}@example.com>") for n in range(3)]
+    archive.write_bytes(b"".join(b"From sender@example.com Mon Nov 23 10:00:00 2026\n" + p.replace(b"\r\n", b"\n")
+                                 + b"\n" for p in parts))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(archive))
+    assert (code, out.splitlines()[0]) == (0, "3 messages: 3 new-case")
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(archive))
+    assert out.splitlines()[0] == "3 messages: 3 duplicate"
+
+
+def test_an_archive_import_files_the_mail_and_sends_nothing(office: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old.eml"
+    old.write_bytes(email(sender="Pat Example <pat@example.com>", message_id="<old@example.com>"))
+    new = tmp_path / "new.eml"
+    new.write_bytes(email(sender="Lee Example <lee@example.com>", message_id="<new@example.com>"))
+    assert run(capsys, "--config", str(office), "ingest", "--archive", str(old))[1].startswith("1 messages: 1 new-case")
+    assert run(capsys, "--config", str(office), "ingest", str(new))[1].startswith("1 messages: 1 new-case")
+    code, out, _ = run(capsys, "--config", str(office), "cases", "--json")
+    queued = {case["constituent"]["email"]: len(json.loads(run(capsys, "--config", str(office), "case", "show",
+                                                                case["ref"], "--json")[1])["outbox"])
+              for case in json.loads(out)}
+    assert queued == {"pat@example.com": 0, "lee@example.com": 2}, "the archive's case has no acknowledgement"
+
+
+def test_triage_lists_held_messages_with_the_case_they_mention(office: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    first = tmp_path / "first.eml"
+    first.write_bytes(email(sender="pat@example.com", subject="My pension"))
+    run(capsys, "--config", str(office), "ingest", str(first))
+    ref = json.loads(run(capsys, "--config", str(office), "cases", "--json")[1])[0]["ref"]
+    forwarded = tmp_path / "fwd.eml"
+    forwarded.write_bytes(email(sender="neighbour@example.org", subject=f"Fwd: [{ref}] My pension"))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(forwarded))
+    assert out.startswith("1 messages: 1 triage")
+    code, out, _ = run(capsys, "--config", str(office), "triage", "list", "--json")
+    [held] = json.loads(out)
+    assert (held["candidate_case"], held["sender"], held["kind"]) == (ref, "neighbour@example.org", "constituent")
+    assert "not a party" in held["reason"]
+    code, out, _ = run(capsys, "--config", str(office), "triage", "list")
+    assert f"(mentions {ref})" in out
+
+
+def test_a_large_import_lists_only_the_first_new_cases(office: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    files = []
+    for n in range(30):
+        files.append(tmp_path / f"{n}.eml")
+        files[-1].write_bytes(email(sender=f"p{n}@example.com", message_id=f"<bulk{n}@example.com>"))
+    code, out, _ = run(capsys, "--config", str(office), "ingest", *map(str, files))
+    lines = out.splitlines()
+    assert lines[0] == "30 messages: 30 new-case" and lines[1] == "new cases:"
+    assert len(lines) == 2 + 25 + 1 and lines[-1] == "… and 5 more (hub cases --status new)"
+
+
+def test_quarantine_list_retry_discard(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.eml"
+    bad.write_bytes(b"\x00\x00")
+    code, out, _ = run(capsys, "--config", str(office), "ingest", str(bad))
+    assert out.startswith("1 messages: 1 quarantine")
+    code, out, _ = run(capsys, "--config", str(office), "quarantine", "list")
+    assert out.split()[0] == "1" and "bad.eml" in out
+    code, _, err = run(capsys, "--config", str(office), "quarantine", "retry", "1")
+    assert code == 1 and err.startswith("hub: quarantine item 1 failed again")
+    assert run(capsys, "--config", str(office), "quarantine", "discard", "1")[0] == 0
+    code, out, _ = run(capsys, "--config", str(office), "quarantine", "list")
+    assert out.strip() == "quarantine is empty"
+    code, _, err = run(capsys, "--config", str(office), "quarantine", "discard", "1")
+    assert (code, err.strip()) == (1, "hub: quarantine item 1 is already discarded")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["case", "show", "CW-26-00001-AA"], "hub: no case 'CW-26-00001-AA'"),
+    (["case", "show", "nonsense"], "hub: no case 'nonsense' (not a valid reference)"),
+    (["ingest", "/no/such.eml"], "hub: no such file: /no/such.eml"),
+    (["quarantine", "retry", "99"], "hub: no quarantine item 99"),
+    (["quarantine", "retry", "x"], "hub: argument id: invalid int value"),
+    (["run", "--once", "--at", "yesterday"], "hub: argument --at: not an ISO 8601 time"),
+    (["frobnicate"], "hub: argument COMMAND: invalid choice"),
+])
+def test_user_mistakes_are_one_line_without_traceback(office: Path, capsys: pytest.CaptureFixture[str],
+                                                      args: list[str], message: str) -> None:
+    try:
+        code = main(["--config", str(office), *args])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    _, err = capsys.readouterr()
+    assert code != 0
+    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--config", str(tmp_path / "none.toml"), "cases")
+    assert code == 1 and "no such configuration file" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("file, old, new, message", [
+    ("hub.toml", "[outbound]\n", "[outbond]\n", "[outbond]: unknown section, did you mean [outbound]?"),
+    ("agencies.toml", "business_days = false", "busines_days = false",
+     "[agencies.ssa] busines_days: unknown key, did you mean business_days?"),
+    ("agencies.toml", "[agencies.", None, "no agency directory beside hub.toml"),
+])
+def test_configuration_mistakes_stop_every_command_with_one_line(office: Path, capsys: pytest.CaptureFixture[str],
+                                                                 file: str, old: str, new: str | None,
+                                                                 message: str) -> None:
+    path = office.parent / file
+    text = path.read_text()
+    assert old in text
+    if new is None:
+        path.unlink()
+    else:
+        path.write_text(text.replace(old, new, 1))
+    for command in (["cases"], ["run", "--once"]):
+        code, _, err = run(capsys, "--config", str(office), *command)
+        assert code == 1 and err.startswith(f"hub: {path}: {message}") and err.count("\n") == 1, err
+
+
+def test_unreachable_database_is_one_line(office: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+psycopg://nobody@127.0.0.1:1/none"'))
+    code, _, err = run(capsys, "--config", str(office), "cases")
+    assert code == 1 and err.startswith("hub: database postgresql+psycopg://nobody@127.0.0.1:1/none: cannot connect")
+    assert err.count("\n") == 1
+
+
+def test_the_installed_command_runs_as_a_module(office: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "hub", "--config", str(office), "cases"],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "no cases")

@@ -1,0 +1,153 @@
+"""The daemon's machinery with jobs of the test's own, on a SQLite office: growing pauses after temporary
+failures (one warning each, no SQL in it) and the reset after a success, wake-ups that come while a job
+runs, the outbox woken by a job that produced something, the poll keys; and the pieces `hub status` reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from hub.core import config
+from hub.core.app import Hub
+from hub.core.models import SourceCursor
+from hub.run.daemon import Daemon
+from hub.run.heartbeat import record
+from hub.run.jobs import Job
+from hub.run.status import status_lines
+from hub.sources.backoff import Backoff, is_temporary, one_line
+from tests.helpers import make_office
+
+FIRST = 0.05
+NEVER = IntervalTrigger(hours=1)  # after the run at start, only wake-ups and retries make a job run
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    office = make_office(tmp_path / "office", f"sqlite:///{tmp_path / 'hub.db'}")
+    yield office
+    office.close()
+
+
+def stop_the_daemon() -> None:
+    """From a job's thread: the signal an administrator sends."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run(daemon: Daemon) -> list[str]:
+    lines: list[str] = []
+    asyncio.run(daemon.run(lines.append))
+    return lines
+
+
+def test_pauses_double_to_the_cap_and_start_again_after_a_success() -> None:
+    backoff = Backoff(first=1, longest=300)
+    assert [backoff.next_pause() for _ in range(11)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    backoff.reset()
+    assert backoff.next_pause() == 1
+
+
+def test_a_database_error_is_temporary_and_its_line_leaves_out_the_statement() -> None:
+    error = OperationalError("UPDATE messages SET body=? WHERE id=?", ("Dear Pat, your claim", 7),
+                             Exception("database is locked\nmore detail"))
+    assert is_temporary(error) and is_temporary(ConnectionRefusedError()) and not is_temporary(ValueError())
+    assert one_line(error) == "OperationalError: database is locked"
+    try:
+        {}["missing"]
+    except KeyError as bug:
+        assert one_line(bug).startswith("KeyError: 'missing' (at test_daemon.py:")
+
+
+def test_a_failing_job_is_retried_after_growing_pauses_with_one_warning_each(
+        hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    attempts: list[float] = []
+
+    def flaky(hub: Hub, should_stop: object) -> bool:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 3:
+            raise OperationalError("SELECT raw FROM messages", {}, Exception("connection refused"))
+        stop_the_daemon()
+        return False
+
+    with caplog.at_level(logging.INFO, logger="hub.run.daemon"):
+        run(Daemon(hub, [Job("inbox", flaky, NEVER, "hourly")], first_pause=FIRST))
+    assert len(attempts) == 4
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    assert [gap >= pause * 0.8 for gap, pause in zip(gaps, (FIRST, 2 * FIRST, 4 * FIRST), strict=True)] == [True] * 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "hub.run.daemon"]
+    assert warnings == [f"inbox: OperationalError: connection refused; trying again in {pause:.0f} s"
+                        for pause in (FIRST, 2 * FIRST, 4 * FIRST)]
+    assert "inbox: working again after 3 failed attempts" in caplog.messages
+    with hub.sessions() as session:
+        row = session.scalars(select(SourceCursor).where(SourceCursor.source == "job:inbox")).one()
+    assert row.last_success_at is not None and row.last_error == ""
+
+
+def test_a_wake_up_during_a_run_runs_the_job_again_and_new_work_wakes_the_outbox(hub: Hub) -> None:
+    runs: list[str] = []
+    woken = threading.Event()
+    daemon: Daemon
+
+    def inbox(hub: Hub, should_stop: object) -> bool:
+        runs.append("inbox")
+        if not woken.is_set():
+            woken.set()
+            daemon._from_thread(daemon.wake, "inbox")  # as the IDLE watcher does, while this run goes on
+            time.sleep(0.2)
+        return runs.count("inbox") == 2  # the second run "filed" something
+
+    def outbox(hub: Hub, should_stop: object) -> bool:
+        runs.append("outbox")
+        if runs.count("inbox") == 2 and runs[-2] == "inbox":
+            stop_the_daemon()
+        return False
+
+    daemon = Daemon(hub, [Job("inbox", inbox, NEVER, "hourly"), Job("outbox", outbox, NEVER, "hourly")])
+    lines = run(daemon)
+    assert lines == ["hub running: inbox maildir:" + str(hub.config.resolve("var/inbox")) +
+                     " (checked hourly), no sms line, outbox maildir:var/sent hourly and after new mail; SIGTERM stops"]
+    assert runs.count("inbox") == 2 and runs[-2:] == ["inbox", "outbox"]
+
+
+def test_a_configuration_error_in_a_job_stops_the_daemon_and_is_raised(hub: Hub) -> None:
+    def broken(hub: Hub, should_stop: object) -> bool:
+        raise config.ConfigError("[outbound] url: login refused")
+
+    with pytest.raises(config.ConfigError, match="login refused"):
+        run(Daemon(hub, [Job("outbox", broken, NEVER, "hourly")]))
+
+
+def test_poll_intervals_default_by_inbox_and_are_read_from_the_config(tmp_path: Path) -> None:
+    path = make_office(tmp_path / "office", f"sqlite:///{tmp_path / 'hub.db'}").config.path
+    assert config.load(path).inbox.poll_seconds == 5  # a Maildir
+    text = path.read_text().replace('url = "maildir:var/inbox"', 'url = "imap://hub@127.0.0.1/INBOX"')
+    path.write_text(text)
+    assert config.load(path).inbox.poll_seconds == 60
+    path.write_text(text.replace("# poll_seconds = 60\n", "poll_seconds = 0\n", 1))
+    with pytest.raises(config.ConfigError, match=r"\[inbox\] poll_seconds: must be a positive number"):
+        config.load(path)
+
+
+def test_status_shows_sources_and_jobs_with_their_last_error(hub: Hub) -> None:
+    now = hub.clock.now()
+    record(hub.sessions, "maildir:/srv/inbox", now)
+    record(hub.sessions, "job:outbox", now)
+    record(hub.sessions, "job:inbox", now)
+    record(hub.sessions, "job:inbox", now, "imap:…: ConnectionRefusedError")
+    lines = status_lines(hub)
+    assert lines[0].startswith(f"source maildir:/srv/inbox: last success {now:%Y-%m-%d %H:%M:%S} UTC (")
+    assert lines[1].startswith("job inbox: last success ") and lines[1].endswith(
+        f"; last error {now:%Y-%m-%d %H:%M:%S} UTC: imap:…: ConnectionRefusedError")
+    assert lines[2].startswith("job outbox: last success ") and "error" not in lines[2]
+    assert lines[3:] == ["outbox: 0 waiting; 0 failed", "reminders due: 0", "quarantine: 0 held",
+                         "triage: 0 waiting for a caseworker"]
