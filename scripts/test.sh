@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs (Python packages in ./.venv; Dovecot when missing and
-# root; starts the local PostgreSQL cluster when it is installed but stopped), then runs the suite.
+# root; starts the local PostgreSQL cluster when it is installed but stopped), checks the import
+# layers, then runs the suite.
 # Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
   fi
 fi
 EXTRAS="[test]" source scripts/venv.sh
+# The layers import one way (pyproject.toml's [tool.importlinter]): a wrong-way import fails here.
+.venv/bin/lint-imports --no-cache
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -184,7 +184,7 @@ def test_an_empty_office_has_a_report_too(hub: Hub) -> None:
 @pytest.fixture
 def cli(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The office's config for `hub` commands, which see the test's clock (START) instead of the real one."""
-    monkeypatch.setattr("hub.cli.main.open_hub", lambda path, clock=None: open_hub(path, clock or FixedClock(START)))
+    monkeypatch.setattr("hub.cli.context.open_hub", lambda path, clock=None: open_hub(path, clock or FixedClock(START)))
     yield hub.config.path
 
 

@@ -21,20 +21,27 @@ is left; `new_text`, for storing a message, keeps one that is only a quote whole
 from __future__ import annotations
 
 import re
-import warnings
 from bisect import bisect_right
 from collections.abc import Callable
 from itertools import accumulate
 
-from mailparser_reply import EmailReplyParser
-
-# mail-parser-reply's header patterns, compiled once. Only English and Spanish: each language adds about
-# 0.1 µs a character to a search, and the other languages' headers are caught by the rules below.
-LANGUAGES = ["en", "es"]
-with warnings.catch_warnings():
-    # read() runs the library's re.sub(…, re.MULTILINE), a positional `count` that Python 3.13 deprecates
-    warnings.simplefilter("ignore", DeprecationWarning)
-    _LIBRARY_HEADER = EmailReplyParser(languages=LANGUAGES).read("").HEADER_REGEX
+from hub.intake.parse.reply_marks import (
+    ATTRIBUTION,
+    DATE_OR_ADDRESS,
+    DEVICE_SIGNATURE,
+    DEVICE_SIGNATURE_LINE,
+    DEVICE_WORD,
+    FROM_BLOCK,
+    FROM_LINE,
+    HEADERISH,
+    LIBRARY_HEADER,
+    LINE_END_COLON,
+    MARKER,
+    SENTENCE_END,
+    SEPARATOR,
+    SIGNATURE_START,
+    TIME_OR_ADDRESS,
+)
 
 # History is searched for in the first this-many characters only (bounds the time for huge bodies).
 _SEARCH_LIMIT = 50_000
@@ -46,103 +53,6 @@ _MAX_HEADER_LINES = 25
 _MAX_ROUNDS = 20
 # A signature after "--" is at most this many non-blank lines; a longer tail is text.
 _MAX_SIGNATURE_LINES = 10
-
-_FLAGS = re.MULTILINE | re.IGNORECASE
-# Patterns that run over the whole text must not let a space run on into the next line.
-_SP = r"[^\S\n]"
-
-_MARKER = re.compile(
-    (
-        r"^(?:"
-        # Separator lines naming the original or forwarded message (Thunderbird's in markdown stars:
-        # discourse embedded_email_9; German, Danish, Spanish: talon, crisp, discourse spanish_2).
-        r"[*_]*-{2,}_SP*(?:original message|reply message|forwarded message|mensaje original|mensaje reenviado"
-        r"|message d'origine|message transf[ée]r[ée]|urspr[üu]ngliche nachricht|antwort nachricht"
-        r"|weitergeleitete nachricht|oprindelig (?:meddelelse|besked)|messaggio originale|messaggio inoltrato"
-        r"|oorspronkelijk bericht|doorgestuurd bericht|mensagem original|mensagem encaminhada)_SP*-{2,}[*_]*"
-        # Apple Mail forwards.
-        r"|(?:begin forwarded message|inicio del mensaje reenviado|d[ée]but du message r[ée]exp[ée]di[ée]"
-        r"|anfang der weitergeleiteten (?:e-mail|nachricht))_SP*:"
-        # Android, Samsung and Zoho: "---- On <date> <name> wrote ----" (talon test_android_wrote).
-        r"|-{2,}_SP*.{0,200}?\b(?:wrote|escribi[óo]|a [ée]crit|schrieb)_SP*-{2,}"
-        # Old Gmail: "2016-03-03 17:21 GMT+01:00 Name <addr>:" (discourse embedded_email_4, 11, 14).
-        r"|\d{4}[-/]\d{1,2}[-/]\d{1,2}_SP.{0,200}?(?:\bGMT[+-]\d|@).*"
-        # "On <date> Name <addr> wrote" without the colon (crisp email_24).
-        r"|On_SP.{5,200}<[^<>\s]+@[^<>\s]+>_SP*wrote"
-        # Polymail wraps the address over four lines (talon test_pattern_on_date_polymail).
-        r"|On_SP.{5,200}\n\n<\nmailto:.*\n> wrote:"
-        r")$"
-    ).replace("_SP", _SP),
-    _FLAGS,
-)
-
-# An Outlook block in any language: a From line, then another header line within three lines
-# (Italian, Swedish, French, Dutch, Chinese…: discourse email_headers_4, crisp email_10 to 13, 22).
-_FROM_KEYS = (
-    r"from|de|von|van|da|od|fr[åa]n|fra|от|发件人|寄件者|差出人|보낸 사람|l[äa]hett[äa]j[äa]|felad[óo]"
-    r"|kimden|remetente|exp[ée]diteur|reply-to|responder a|risposta|antwort an|message du"
-)
-_HEADER_KEYS = (
-    r"sent|date|to|subject|cc|enviado|fecha|para|asunto|envoy[ée](?: le)?|[àa]|objet|gesendet|datum|an"
-    r"|betreff|verzonden|aan|onderwerp|inviato|data|oggetto|wys[łl]ano|do|temat|skickat|till|[äa]mne"
-    r"|sendt|dato|til|emne|отправлено|дата|кому|тема|发送时间|收件人|主题|抄送|送信日時|宛先|件名"
-    r"|보낸 날짜|받는 사람|제목"
-)
-_FROM_BLOCK = re.compile(
-    rf"^[*> \t]*+(?:{_FROM_KEYS})[* \t]*+[:：].*(?:\n.*){{0,2}}?\n[*> \t]*+(?:{_HEADER_KEYS})[* \t]*+[:：]",
-    _FLAGS,
-)
-_FROM_LINE = re.compile(rf"^[*> \t]*+(?:{_FROM_KEYS})[* \t]*+[:：]", re.IGNORECASE)
-
-# Attribution lines ("<date>, <name> wrote:") in any language: a "wrote" verb at the end, a verb that
-# comes before the name (German, Scandinavian, Dutch), or an address then a colon (Mail.ru, Russian).
-_ATTRIBUTION = re.compile(
-    r"(?:\b(?:wrote|sent|escribi[óo]|escreveu|escrit|a [ée]crit|scrisse|ha scritto|schreef|geschreven|skrev"
-    r"|kirjoitti|pisze|napisa[łl](?:\(a\))?|napsal(?:\(a\))?|написал(?:\(а\)|а)?|пише|đã viết|yazd[ıi])"
-    r"|\b(?:schrieb|skrev|schreef)\b.{0,120}|写道|寫道|작성|のメッセージ|<[^<>\s]+@[^<>\s]+>)\s*[:：]$",
-    re.IGNORECASE,
-)
-_LINE_END_COLON = re.compile(r"[:：](?=\n|\Z)")
-# Where the library's patterns can start: a line ending in a colon, a "-----" line, or a "Key:" line with
-# another within three lines (its Outlook blocks have two or more).
-_KEY = r"^[>* \t]*+[^\W\d_][\w-]{0,20}[ \t*]*[:：]"
-_HEADERISH = re.compile(rf"[:：](?=\n|\Z)|^-{{5,}}|{_KEY}(?=.*(?:\n.*){{0,2}}\n{_KEY[1:]})", re.MULTILINE)
-# Headers written by mail clients carry a time of day or an address. "On Monday my caseworker wrote:"
-# or a typed memo ("Date: March 5 / To: Rep. Smith") carries neither and stays text.
-_TIME_OR_ADDRESS = re.compile(r"@|\b\d{1,2}[:.h]\d{2}\b")
-_DATE_OR_ADDRESS = re.compile(r"@|\b\d{1,2}[:.h]\d{2}\b|\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b|\b(?:19|20)\d{2}\b")
-# "28." is a German date ("schrieb am Fr., 28.\nApr. 2017", discourse embedded_email_german_4), not an end.
-_SENTENCE_END = re.compile(r"(?:[!?]|(?<!\d)\.)$")
-
-# Phone and mail-app signatures (discourse signatures, github email_iPhone, crisp email_ios_outlook_fr).
-# A few words at most, so "Sent from my desk, is much easier …" stays (github email_sent_from_my_not_signature).
-_DEVICE_SIGNATURE_BODY = (
-    r"[(<\[ \t]*+(?:"
-    r"(?:sent|enviado|envoy[ée]|inviato|verzonden|sendt|skickat|wys[łl]ano|gesendet)_SP+"
-    r"(?:from|with|via|by|using|desde|con|de|depuis|avec|[àa] partir de|da|met|vanaf|fra|fr[åa]n|z|von)_SP+"
-    r"(?:(?:my|a|an|the|mi|mon|ma|mijn|min|meinem)_SP+)?\S{1,80}(?:_SP+\S{1,80}){0,5}?"
-    # "Sent via the Samsung Galaxy S23 Ultra 5G, an AT&T 5G smartphone"
-    r"|sent_SP+(?:via|from)_SP+(?:the|my)_SP+[^.!?\n]{0,80}\b(?:smartphone|device)"
-    r"|(?:get|obtener|obtenir|descargar)_SP+\[?outlook\b.*"
-    r"|(?:diese nachricht wurde_SP+)?(?:von|mit)_SP+meinem_SP+.{1,60}_SP+gesendet"
-    r"|(?:\S{1,40}_SP+)?from_SP+(?:my_SP+)?(?:mobile|i?phone|ipad|android|cell)\b(?:_SP+\S{1,40}){0,2}"
-    r"|從我的.{1,30}傳送|从我的.{1,30}发送"
-    r")[ \t.!)>\]]*(?:<[^>\n]*>|\([^)\n]*\))?[ \t.!)>\]]*"
-    r"(?:[,.;:-]?_SP*(?:please_SP+)?(?:excuse|pardon|forgive)\b.*)?$"
-).replace("_SP", _SP)
-_DEVICE_SIGNATURE = re.compile(_DEVICE_SIGNATURE_BODY, re.IGNORECASE)
-_DEVICE_SIGNATURE_LINE = re.compile("^" + _DEVICE_SIGNATURE_BODY, _FLAGS)
-# In mid-text such a line ends the new text only if it names a device or app at once; the original
-# follows it (crisp email_15, email_german_3).
-_DEVICE_WORD = re.compile(
-    r"iphone|ipad|ipod|android|blackberry|samsung|galaxy|mobile|phone|smartphone|\bcell|tablet|verizon"
-    r"|t-mobile|at&t|sprint|huawei|pixel|motorola|nokia|xiaomi|wiko|outlook|yahoo|\baol\b|gmail|proton"
-    r"|typeapp|bluemail|airmail|mailbox|mail for windows|acompli|m[óo]vil|tel[ée]fono|portable|handy|mobilger",
-    re.IGNORECASE,
-)
-
-_SEPARATOR = re.compile(r"^[-_=*~#+\u1427\u2014\u2013\s]*$")  # also blank; U+1427 is Gmail's tracker "ᐧ"
-_SIGNATURE_START = re.compile(r"^(?:--|_{2,})$")  # "-- " (RFC 3676) stripped; "__" before list footers
 
 _Span = tuple[int, int]
 
@@ -160,7 +70,7 @@ def written_now(text: str) -> str:
     lines, cut = _above_history(text.split("\n"))
     lines = _trim_tail(lines, cut)
     # leading blank lines, and a rule left alone above the history (Outlook's "____" line)
-    while lines and _SEPARATOR.match(lines[0]) and (not lines[0].strip() or len(lines) == 1):
+    while lines and SEPARATOR.match(lines[0]) and (not lines[0].strip() or len(lines) == 1):
         lines.pop(0)
     return "\n".join(lines).rstrip()
 
@@ -237,7 +147,7 @@ def _first(regex: re.Pattern[str], text: _Text, limit: int, accept: Callable[[re
 
 
 def _attribution(text: _Text, limit: int) -> _Span | None:
-    for match in _LINE_END_COLON.finditer(text.joined, 0, limit):
+    for match in LINE_END_COLON.finditer(text.joined, 0, limit):
         index = text.line_of(match.start())
         start = _attribution_start(text.stripped, index, quote_below=False)
         if start is not None:
@@ -246,19 +156,19 @@ def _attribution(text: _Text, limit: int) -> _Span | None:
 
 
 def _marker(text: _Text, limit: int) -> _Span | None:
-    return _first(_MARKER, text, limit, lambda match: True)
+    return _first(MARKER, text, limit, lambda match: True)
 
 
 def _from_block(text: _Text, limit: int) -> _Span | None:
-    return _first(_FROM_BLOCK, text, limit, lambda match: _TIME_OR_ADDRESS.search(_lines_from(text, match.start())))
+    return _first(FROM_BLOCK, text, limit, lambda match: TIME_OR_ADDRESS.search(_lines_from(text, match.start())))
 
 
 def _device_signature(text: _Text, limit: int) -> _Span | None:
     def names_device(match: re.Match[str]) -> bool:
         # in the first five words: "Sent from my work laptop because my phone broke" is a sentence
-        return match.start() > 0 and _DEVICE_WORD.search(" ".join(match.group().split()[:5])) is not None
+        return match.start() > 0 and DEVICE_WORD.search(" ".join(match.group().split()[:5])) is not None
 
-    return _first(_DEVICE_SIGNATURE_LINE, text, limit, names_device)
+    return _first(DEVICE_SIGNATURE_LINE, text, limit, names_device)
 
 
 def _library_header(text: _Text, limit: int) -> _Span | None:
@@ -270,7 +180,7 @@ def _library_header(text: _Text, limit: int) -> _Span | None:
     endpos = min(len(text.joined), limit + _RUN_ON)
     tried = -1
     # a header that starts before the limit may end in a colon past it (crisp email_reply_header)
-    for candidate in _HEADERISH.finditer(text.joined, 0, endpos):
+    for candidate in HEADERISH.finditer(text.joined, 0, endpos):
         line = text.line_of(candidate.start())
         for start in range(max(line - 2, tried + 1), line + 1):
             if text.starts[start] >= limit:
@@ -278,7 +188,7 @@ def _library_header(text: _Text, limit: int) -> _Span | None:
             tried = start
             # a header block is a few lines: bounding the match keeps 30,000 "From: x" lines linear
             bound = text.starts[min(start + _MAX_HEADER_LINES, len(text.stripped))] - 1
-            match = _LIBRARY_HEADER.match(text.joined, text.starts[start], min(endpos, bound))
+            match = LIBRARY_HEADER.match(text.joined, text.starts[start], min(endpos, bound))
             if match is not None and _real_header(text, match):
                 return text.starts[start], match.end()
     return None
@@ -289,8 +199,8 @@ def _real_header(text: _Text, match: re.Match[str]) -> bool:
     found = match.group().lower()
     return (
         "original" in found
-        or bool(_TIME_OR_ADDRESS.search(_lines_from(text, match.start())))
-        or ("wrote" in found and bool(_DATE_OR_ADDRESS.search(found)))
+        or bool(TIME_OR_ADDRESS.search(_lines_from(text, match.start())))
+        or ("wrote" in found and bool(DATE_OR_ADDRESS.search(found)))
     )
 
 
@@ -306,16 +216,16 @@ def _attribution_start(stripped: list[str], index: int, quote_below: bool) -> in
     start = index
     while start > 0 and index - start < 2:
         above = stripped[start - 1]
-        if not above or above.startswith(">") or _SENTENCE_END.search(above) or not _DATE_OR_ADDRESS.search(above):
+        if not above or above.startswith(">") or SENTENCE_END.search(above) or not DATE_OR_ADDRESS.search(above):
             break
         start -= 1
     window = " ".join(stripped[start : index + 1])
     if quote_below:
         # Above a quote, a "wrote" verb is enough: old Gmail and Android put a date and no time ("El jueves,
         # 21 de noviembre de 2013, codinghorror escribió:", discourse embedded_email_spanish_1, russian_1).
-        found = _ATTRIBUTION.search(window) is not None or _TIME_OR_ADDRESS.search(window) is not None
+        found = ATTRIBUTION.search(window) is not None or TIME_OR_ADDRESS.search(window) is not None
     else:
-        found = _ATTRIBUTION.search(window) is not None and _TIME_OR_ADDRESS.search(window) is not None
+        found = ATTRIBUTION.search(window) is not None and TIME_OR_ADDRESS.search(window) is not None
     return start if found else None
 
 
@@ -351,11 +261,11 @@ def _is_new_text(stripped: list[str], index: int) -> bool:
         return False
     line = stripped[index]
     return not (
-        _SIGNATURE_START.match(line)
-        or _SEPARATOR.match(line)
-        or _DEVICE_SIGNATURE.match(line)
-        or _FROM_LINE.match(line)
-        or _ATTRIBUTION.search(line)
+        SIGNATURE_START.match(line)
+        or SEPARATOR.match(line)
+        or DEVICE_SIGNATURE.match(line)
+        or FROM_LINE.match(line)
+        or ATTRIBUTION.search(line)
     )
 
 
@@ -368,7 +278,7 @@ def _trim_tail(lines: list[str], cut: bool) -> list[str]:
     while True:
         before = end
         while end - 1 > first_text and (
-            _SEPARATOR.match(stripped[end - 1]) or _DEVICE_SIGNATURE.match(stripped[end - 1])
+            SEPARATOR.match(stripped[end - 1]) or DEVICE_SIGNATURE.match(stripped[end - 1])
         ):
             end -= 1
         # a signature: "--" or an underscore rule, then a few lines with no quote (discourse usenet)
@@ -376,7 +286,7 @@ def _trim_tail(lines: list[str], cut: bool) -> list[str]:
         for i in tail[-_MAX_SIGNATURE_LINES - 1 :]:
             if (
                 i > first_text
-                and _SIGNATURE_START.match(stripped[i])
+                and SIGNATURE_START.match(stripped[i])
                 and not any(line.startswith(">") for line in stripped[i:end])
             ):
                 end = i
@@ -397,7 +307,7 @@ def _trim_tail(lines: list[str], cut: bool) -> list[str]:
         # (discourse email_headers_3, email_headers_5; talon test_bold_from_block)
         if cut:
             for i in range(max(first_text + 1, end - 3), end):
-                if _FROM_LINE.match(stripped[i]):
+                if FROM_LINE.match(stripped[i]):
                     end = i
                     break
         if end == before:

@@ -1,0 +1,63 @@
+"""Commands on what the office sends: its letters (list, check, show, preview, queue) and the weekly report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.cases import letter_send
+from hub.cli.context import EXIT_ERROR, with_hub
+from hub.core.app import Hub
+from hub.letters.sms_text import segments
+from hub.reports import weekly
+
+
+def cmd_letter_list(args: argparse.Namespace) -> int:
+    channel = "sms" if args.sms else "email"
+    print("\n".join(with_hub(args, lambda hub: letter_send.letters_of(hub).names(channel))))
+    return 0
+
+
+def cmd_letter_check(args: argparse.Namespace) -> int:
+    problems = with_hub(args, letter_send.letter_problems)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("every letter fills in")
+    return EXIT_ERROR if problems else 0
+
+
+def cmd_letter_show(args: argparse.Namespace) -> int:
+    channel = "sms" if args.sms else "email"
+    print(with_hub(args, lambda hub: letter_send.letters_of(hub).source(args.name, channel)), end="")
+    return 0
+
+
+def cmd_letter_preview(args: argparse.Namespace) -> int:
+    letter, recipient = with_hub(args, lambda hub: letter_send.preview(hub, args.name, args.case, args.to,
+                                                                        "sms" if args.sms else "email"))
+    if letter.channel == "sms":
+        size = segments(letter.body)
+        print(f"To: {recipient}\nText: {size.count} segment(s), {size.encoding}, {size.units} characters\n\n"
+              f"{letter.body}")
+    else:
+        print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
+    return 0
+
+
+def cmd_letter_send(args: argparse.Namespace) -> int:
+    row_id, recipient = with_hub(args, lambda hub: letter_send.send(hub, args.name, args.case, args.to, args.force))
+    print(f"queued {args.name} for {recipient} (outbox {row_id}); the next cycle sends it")
+    return 0
+
+
+def cmd_report_weekly(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> tuple[weekly.WeeklyReport, int | None]:
+        report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week))
+        return report, weekly.queue_report(hub, report) if args.send else None
+    report, queued = with_hub(args, work)
+    if queued is None:
+        print(report.text, end="")
+    else:
+        print(f"queued the weekly report {report.week.label} for {queued} supervisor(s); the next cycle sends it")
+    return 0
