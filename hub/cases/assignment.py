@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
-from hub.core.config import WEEKDAYS, Config, Staff
+from hub.core.config import Config
+from hub.core.config_values import WEEKDAYS, Staff
 from hub.core.models import Case
 
 

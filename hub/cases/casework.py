@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from hub.cases import due_dates, reminders
 from hub.cases.assignment import choose, chosen_detail
-from hub.core.config import Agency, Config, Staff
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
+from hub.core.config_values import Staff
 from hub.core.errors import UserError
 from hub.core.models import Case, Event, Release, Reminder
 from hub.core.refs import References

@@ -12,9 +12,10 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days, is_business_day
 from hub.core.clock import as_utc, local_moment
-from hub.core.config import Agency, Config
+from hub.core.config import Config
 
 # The kinds of reminder rows, and what each one does when it falls due (hub.schedule.sweep).
 AGENCY_FOLLOWUP = "agency-followup"  # the agency has not answered by its standard: follow up, or escalate

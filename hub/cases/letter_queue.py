@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from hub.cases.casework import Actor, record, release_problem, set_agency
 from hub.cases.sms_optout import opted_out
-from hub.core.config import Agency, Config
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
 from hub.core.config_table import ADDRESS
 from hub.core.errors import UserError
 from hub.core.models import Case, Outbox

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from hub.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from hub.core.config import Agency, Config
+    from hub.core.agency_directory import Agency
+    from hub.core.config import Config
     from hub.core.config_table import Table
 
 

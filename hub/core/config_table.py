@@ -61,6 +61,12 @@ class Table:
             raise self.fail(key, f"must be a positive number, got {value}")
         return value
 
+    def not_negative(self, key: str, default: int = 0) -> int:
+        value = self.get(key, int, default)
+        if value < 0:
+            raise self.fail(key, f"must be 0 or more, got {value}")
+        return int(value)
+
     def address(self, key: str, default: Any = ...) -> str:
         value = self.text(key, default)
         if value and not ADDRESS.match(value):

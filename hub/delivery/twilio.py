@@ -19,7 +19,7 @@ from typing import TypeVar
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from hub.core.config import Sms
+from hub.core.config_values import Sms
 from hub.core.errors import ConfigError, PermanentError, TemporaryError
 from hub.delivery.twilio_http import fetch_media, http_status, is_temporary, twilio_client
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hub.core.config import Agency, Config, Staff
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
+from hub.core.config_values import Staff
 from hub.intake.authentication import sender_verdict
 from hub.intake.message import InboundMessage
 

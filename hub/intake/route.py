@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hub.core.config import Agency, Config
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
 from hub.intake.message import InboundMessage

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from hub.core.config import Config, Limits
+from hub.core.config import Config
+from hub.core.config_values import Limits
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
 from hub.letters.outbox import AUTO_GENERATED, enqueue

@@ -3,7 +3,7 @@ replaced, signed with the caseworker's first name and the office, and cut to the
 
 from __future__ import annotations
 
-from hub.core.config import Staff
+from hub.core.config_values import Staff
 from hub.letters.sms_text import to_gsm7, trim_to_segments
 
 

@@ -32,7 +32,8 @@ from jinja2.loaders import BaseLoader
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from jinja2.utils import missing, object_type_repr
 
-from hub.core.config import Agency, Config
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
 from hub.core.errors import UserError
 from hub.core.refs import References
 from hub.letters.sms_text import segments

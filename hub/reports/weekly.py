@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.core.app import Hub
 from hub.core.clock import local_moment
-from hub.core.config import WEEKDAYS
+from hub.core.config_values import WEEKDAYS
 from hub.core.errors import UserError
 from hub.core.models import Case, Outbox
 from hub.letters.compose import Attachment, attachment_context

@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from hub.core.config import Agency, Config, Staff, load
+from hub.core.agency_directory import Agency
+from hub.core.config import Config, load
+from hub.core.config_values import Staff
 from hub.intake.identify import Identity
 from hub.intake.message import InboundMessage
 from hub.intake.route import (

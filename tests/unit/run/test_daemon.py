@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from hub.core import config
 from hub.core.app import Hub
+from hub.core.errors import ConfigError
 from hub.core.models import SourceCursor
 from hub.run.daemon import Daemon
 from hub.run.heartbeat import record
@@ -121,9 +122,9 @@ def test_a_wake_up_during_a_run_runs_the_job_again_and_new_work_wakes_the_outbox
 
 def test_a_configuration_error_in_a_job_stops_the_daemon_and_is_raised(hub: Hub) -> None:
     def broken(hub: Hub, should_stop: object) -> bool:
-        raise config.ConfigError("[outbound] url: login refused")
+        raise ConfigError("[outbound] url: login refused")
 
-    with pytest.raises(config.ConfigError, match="login refused"):
+    with pytest.raises(ConfigError, match="login refused"):
         run(Daemon(hub, [Job("outbox", broken, NEVER, "hourly")]))
 
 
@@ -134,7 +135,7 @@ def test_poll_intervals_default_by_inbox_and_are_read_from_the_config(tmp_path: 
     path.write_text(text)
     assert config.load(path).inbox.poll_seconds == 60
     path.write_text(text.replace("# poll_seconds = 60\n", "poll_seconds = 0\n", 1))
-    with pytest.raises(config.ConfigError, match=r"\[inbox\] poll_seconds: must be a positive number"):
+    with pytest.raises(ConfigError, match=r"\[inbox\] poll_seconds: must be a positive number"):
         config.load(path)
 
 

@@ -12,6 +12,7 @@ import pytest
 from hub.cases import due_dates
 from hub.core import config as config_module
 from hub.core.config import Config
+from hub.core.errors import ConfigError
 from hub.run.office import init_office
 from hub.schedule.sweep_rules import AgencyHistory, BatchFacts, Due, plan_reminder
 
@@ -170,11 +171,11 @@ def test_the_schedule_keys_are_checked(tmp_path: Path) -> None:
     path = init_office(tmp_path / "office")
     text = path.read_text()
     path.write_text(text.replace('report_day = "monday"', 'report_day = "someday"'))
-    with pytest.raises(config_module.ConfigError, match=r"\[schedule\] report_day: not a weekday"):
+    with pytest.raises(ConfigError, match=r"\[schedule\] report_day: not a weekday"):
         config_module.load(path)
     path.write_text(text.replace('workday_end = "17:00"', 'workday_end = "08:00"'))
-    with pytest.raises(config_module.ConfigError, match="workday_end: must be later than workday_start"):
+    with pytest.raises(ConfigError, match="workday_end: must be later than workday_start"):
         config_module.load(path)
     path.write_text(text.replace("checkin_days = 30", "checkin_days = -1"))
-    with pytest.raises(config_module.ConfigError, match="checkin_days: must be 0 or more"):
+    with pytest.raises(ConfigError, match="checkin_days: must be 0 or more"):
         config_module.load(path)
