@@ -26,6 +26,7 @@ from hub.letters.compose import attachment_context
 from hub.letters.context import spoken_date
 from hub.letters.invitation import followup_event
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.release import valid_release
 
 STATUSES = ("new", "open", "pending-agency", "pending-constituent", "closed")
 CLOSE_REASONS = ("resolved", "referred", "withdrawn", "unresolved")
@@ -176,20 +177,6 @@ def release_received(session: Session, case: Case, signed_on: date, actor: Actor
            f"signed {signed_on.isoformat()}, {method}" + (f", attachment {attachment_id}" if attachment_id else ""),
            now)
     return f"privacy release on file (signed {spoken_date(signed_on)})"
-
-
-def valid_release(session: Session, case: Case, agency: Agency | None, today: date) -> Release | None:
-    """The newest release that covers the agency and is recent enough for it, if any."""
-    releases = session.scalars(select(Release).where(Release.case_id == case.id)
-                               .order_by(Release.signed_on.desc(), Release.id.desc()))
-    for release in releases:
-        if release.scope and (agency is None or agency.key not in release.scope):
-            continue
-        if agency is not None and agency.release_valid_days and \
-                (today - release.signed_on).days > agency.release_valid_days:
-            continue
-        return release
-    return None
 
 
 def release_problem(session: Session, case: Case, agency: Agency | None, today: date) -> str:

@@ -39,6 +39,7 @@ from hub.letters.compose import Outgoing, compose, outgoing_for
 from hub.letters.context import case_context
 from hub.letters.notice_digest import digest_letter
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.release import enclosures
 from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,9 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
             row.subject, row.body = _render(session, hub, letters, row, case, now)
         except LetterError as error:
             return _Prepared(None, ("failed", str(error)))
-    return _Prepared(outgoing_for(row, case, hub.config))
+        if case is not None:
+            row.context = {**row.context, "enclosures": enclosures(session, hub.config, case, row.letter, now)}
+    return _Prepared(outgoing_for(session, row, case, hub.config))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,

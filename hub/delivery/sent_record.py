@@ -160,7 +160,7 @@ def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes
             sms.number if sms else hub.config.office.address
     case = session.get(Case, row.case_id) if row.case_id else None
     try:
-        outgoing = outgoing_for(row, case, hub.config)
+        outgoing = outgoing_for(session, row, case, hub.config)
         return outgoing, compose(outgoing, hub.config, hub.refs, row.sent_at), None
     except (OSError, ValueError) as error:
         log.warning("outbox %d: sent %s recorded without its bytes: %s", row.id, row.letter, error)

@@ -18,7 +18,10 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from hub.core.config import Config
+from hub.core.models import Attachment as StoredAttachment
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
 from hub.letters.notice_marks import marked
@@ -65,19 +68,30 @@ def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
                  for item in context.get("attachments", ()))
 
 
+def enclosed_files(session: Session, context: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The files on the case an outbox row encloses: `enclosures`, their ids (the release sent to an agency)."""
+    enclosed: tuple[Attachment, ...] = ()
+    for attachment_id in context.get("enclosures", ()):
+        kept = session.get(StoredAttachment, int(attachment_id))
+        if kept is None or kept.data is None:
+            raise ValueError(f"the file {attachment_id} the letter encloses is no longer on the case")
+        enclosed += (Attachment(kept.filename or f"attachment-{kept.id}", kept.content_type, kept.data),)
+    return enclosed
+
+
 def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
     """What `carried_attachments` reads back: text files (a CSV, an iCalendar invitation) kept on the row."""
     return [{"filename": a.filename, "content_type": a.content_type, "text": a.data.decode()} for a in attachments]
 
 
-def outgoing_for(row: Outbox, case: Case | None, config: Config) -> Outgoing:
+def outgoing_for(session: Session, row: Outbox, case: Case | None, config: Config) -> Outgoing:
     """What compose needs for an outbox row whose subject and body are rendered: the same each time it
     is asked, for the send and for composing the sent copy again after a crash."""
     assert row.subject is not None and row.body is not None, "rendered before it is composed"
     agency = config.agency(case.agency) if case else None
     to_agency = agency is not None and agency.has_domain(row.recipient.rsplit("@", 1)[-1]) or (
         agency is not None and row.recipient == agency.liaison)
-    attachments = carried_attachments(row.context)
+    attachments = carried_attachments(row.context) + enclosed_files(session, row.context)
     if row.letter == "privacy-release-request" and config.letters.privacy_release_form:
         attachments += (Attachment.from_path(config.resolve(config.letters.privacy_release_form)),)
     return Outgoing(

@@ -13,14 +13,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
+from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days
 from hub.core.config import Config
 from hub.core.models import Case, Message, Outbox
+from hub.letters.release import evidence, valid_release
 
 # A letter needs a message's fields, never its raw bytes, which can be 50 MB.
 WITHOUT_RAW = defer(Message.raw)
 
 TEAM_NAME = "Casework Team"
+NO_RELEASE: dict[str, Any] = {"on_file": False, "signed_on": "", "attached": False}
 NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
 
 
@@ -64,7 +67,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days}
         if agency else NO_AGENCY,
-        "release": {"on_file": False, "signed_on": ""},
+        "release": release_fields(session, case, agency, now.astimezone(zone).date()),
         "inquiry": {
             "sent_on": spoken_date(sent_on) if sent_on else "",
             "response_due": spoken_date(add_days(expected_from, agency.response_days, agency.business_days))
@@ -91,7 +94,7 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "constituent": {"name": "", "first_name": "", "email": "", "phone": ""},
         "caseworker": team_fields(config),
         "agency": NO_AGENCY,
-        "release": {"on_file": False, "signed_on": ""},
+        "release": NO_RELEASE,
         "inquiry": {"sent_on": "", "response_due": "", "followup_number": 0},
         "message": message_fields_blank(),
         "links": links(config),
@@ -99,6 +102,16 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "text": str(extra.get("text", "")),
         "today": spoken_date(now.astimezone(zone).date()),
     }
+
+
+def release_fields(session: Session, case: Case, agency: Agency | None, today: date) -> dict[str, Any]:
+    """The privacy release the agency letters rest on: on file or not, the day it was signed, and whether
+    its file goes along (hub.letters.release; delivery encloses the same file)."""
+    release = valid_release(session, case, agency, today)
+    if release is None:
+        return NO_RELEASE
+    return {"on_file": True, "signed_on": spoken_date(release.signed_on),
+            "attached": evidence(session, release) is not None}
 
 
 def team_fields(config: Config) -> dict[str, str]:

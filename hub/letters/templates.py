@@ -36,6 +36,7 @@ from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.core.errors import UserError
 from hub.core.refs import References
+from hub.letters.branches import branch_fields, flipped_contexts
 from hub.letters.sms_text import segments
 
 # The context every letter is rendered with: group -> its fields (None: a plain string).
@@ -45,7 +46,7 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "constituent": ("name", "first_name", "email", "phone"),
     "caseworker": ("name", "first_name", "title", "email"),
     "agency": ("key", "name", "liaison", "response_days", "business_days"),
-    "release": ("on_file", "signed_on"),
+    "release": ("on_file", "signed_on", "attached"),
     "inquiry": ("sent_on", "response_due", "followup_number"),
     "message": ("sender", "sender_name", "kind", "channel", "subject", "body", "at"),
     "links": ("privacy_release_url", "privacy_release_attached", "survey_url"),
@@ -183,18 +184,30 @@ class Letters:
         return Letter(name, channel, subject, body)
 
     def check_all(self, context: Mapping[str, Any], sms_max_segments: int = 3) -> list[str]:
-        """Render every known letter; one line per letter that fails or is too long a text, empty when all are good."""
+        """Render every known letter in every state its template branches on (hub.letters.branches); one
+        line per letter that fails or is too long a text, empty when all are good."""
         problems = []
         for channel in CHANNELS:
             for name in self.names(channel):
-                try:
-                    letter = self.render(name, context, channel)
-                except LetterError as error:
-                    problems.append(str(error))
-                    continue
-                if channel == "sms":
-                    problems += _too_long(self._label(name, channel), letter.body, sms_max_segments)
+                for state in [context, *self._branch_states(name, channel, context)]:
+                    try:
+                        letter = self.render(name, state, channel)
+                    except LetterError as error:
+                        problems.append(str(error))
+                        break
+                    too_long = _too_long(self._label(name, channel), letter.body, sms_max_segments) \
+                        if channel == "sms" else []
+                    if too_long:
+                        problems += too_long
+                        break
         return problems
+
+    def _branch_states(self, name: str, channel: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            tree = self._env.parse(self.source(name, channel))
+        except (TemplateSyntaxError, OSError, UnicodeDecodeError):
+            return []  # the render of `context` says what is wrong
+        return list(flipped_contexts(context, branch_fields(tree, CONTEXT_KEYS)))
 
     def _known(self, name: str, channel: str) -> None:
         if not NAME.match(channel) or name not in self.names(channel):
@@ -350,7 +363,7 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
                        {"name": "Casework Team", "first_name": "", "title": "", "email": office.intake_address}),
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days},
-        "release": {"on_file": True, "signed_on": _long_date(signed)},
+        "release": {"on_file": True, "signed_on": _long_date(signed), "attached": True},
         "inquiry": {"sent_on": _long_date(sent), "response_due": _long_date(sent + timedelta(days=days)),
                     "followup_number": 1},
         "message": {"sender": "pat.rivera@example.com", "sender_name": "Pat Rivera", "kind": "constituent",

@@ -44,7 +44,7 @@ def empty(context: dict[str, Any]) -> dict[str, Any]:
     context["constituent"] = {"name": "", "first_name": "", "email": "", "phone": ""}
     context["caseworker"] = {"name": "Casework Team", "first_name": "", "title": "", "email": "team@example.gov"}
     context["agency"] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
-    context["release"] = {"on_file": False, "signed_on": ""}
+    context["release"] = {"on_file": False, "signed_on": "", "attached": False}
     context["inquiry"] = {"sent_on": "", "response_due": "", "followup_number": 0}
     context["message"] = {key: "" for key in context["message"]}
     context["links"] = {"privacy_release_url": "", "privacy_release_attached": False, "survey_url": ""}
@@ -124,13 +124,16 @@ def test_the_agency_inquiry_carries_what_the_agency_needs(config: Config) -> Non
                    "Social Security number (last four): 4821", "Mailing address: 214 Oak Street",
                    "disability payments stopped after the", "Your agency's reference: 2026-NC-88121",
                    f"response by {context['inquiry']['response_due']}.",
-                   f"release of {context['release']['signed_on']}\nis on file",
+                   f"release of {context['release']['signed_on']}\nis attached.",
                    f"Our reference for this case is {context['case']['ref']}", "reply\nto this message"):
         assert needed in body, needed
     context["text"] = ""
     assert "I have called four times" in Letters(None).render("agency-inquiry", context).body  # case.summary
     body = Letters(None).render("agency-inquiry", empty(context)).body
     assert "release will follow separately" in body and "response by" not in body
+    context["release"]["attached"] = False  # recorded from paper: on file, not sent
+    body = Letters(None).render("agency-inquiry", context).body
+    assert f"release of {context['release']['signed_on']}\nis on file with our office" in body
 
 
 def test_the_agency_followup_counts_and_dates(config: Config) -> None:
@@ -284,6 +287,27 @@ def test_check_all_is_quiet_for_the_packaged_letters_and_names_a_broken_one(conf
     assert len(problems) == 2
     assert problems[0].endswith("agency-followup.email.j2 line 3: undefined variable inquiry.sent_onn")
     assert "reminder.sms.j2 line 1: syntax error" in problems[1]
+
+
+def test_check_all_renders_every_branch_not_only_the_samples(config: Config, folder: Path) -> None:
+    # The sample case has its release on file, so only a check that flips the condition sees the other
+    # branch; and one that empties the agency's control number sees the else of the inline condition.
+    (folder / "agency-inquiry.email.j2").write_text(
+        "Subject: Inquiry\n\n{% if release.on_file %}Signed {{ release.signed_on }}.\n"
+        "{% else %}It will follow {{ release.signed_onn }}.\n{% endif %}")
+    (folder / "agency-followup.email.j2").write_text(
+        "Subject: Again\n\n{{ case.agency_control if case.agency_control else inquiry.sentt }}\n")
+    context = sample_context(config)
+    context["case"]["agency_control"] = "SSA-4821"
+    assert Letters(folder).render("agency-inquiry", context).body == "Signed " + context["release"]["signed_on"] + "."
+    problems = Letters(folder).check_all(context)
+    assert [problem.rsplit(": ", 1)[-1] for problem in problems] == [
+        "undefined variable inquiry.sentt", "undefined variable release.signed_onn"]
+
+
+def test_check_all_is_quiet_for_every_state_of_the_packaged_letters(config: Config) -> None:
+    assert Letters(None).check_all(sample_context(config)) == []
+    assert Letters(None).check_all(empty(sample_context(config))) == []
 
 
 def test_html_letters_are_escaped_and_text_letters_are_not(config: Config, folder: Path) -> None:

@@ -1,0 +1,47 @@
+"""The signed privacy release a letter to an agency rests on: the newest on file that covers the agency
+and is recent enough for it, and the file that is its evidence (the constituent's scan or PDF)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.core.agency_directory import Agency
+from hub.core.config import Config
+from hub.core.models import Attachment, Case, Release
+from hub.letters.templates import AGENCY_LETTERS
+
+
+def valid_release(session: Session, case: Case, agency: Agency | None, today: date) -> Release | None:
+    """The newest release that covers the agency and is recent enough for it, if any."""
+    releases = session.scalars(select(Release).where(Release.case_id == case.id)
+                               .order_by(Release.signed_on.desc(), Release.id.desc()))
+    for release in releases:
+        if release.scope and (agency is None or agency.key not in release.scope):
+            continue
+        if agency is not None and agency.release_valid_days and \
+                (today - release.signed_on).days > agency.release_valid_days:
+            continue
+        return release
+    return None
+
+
+def evidence(session: Session, release: Release | None) -> Attachment | None:
+    """The release's file, when the hub holds its bytes (not one kept by name only, being too large)."""
+    if release is None or release.attachment_id is None:
+        return None
+    found = session.get(Attachment, release.attachment_id)
+    return found if found is not None and found.data is not None else None
+
+
+def enclosures(session: Session, config: Config, case: Case, letter: str, now: datetime) -> list[int]:
+    """The files a letter encloses, chosen where its text is rendered (the text says whether the release
+    is attached): for a letter to the agency, the evidence of its valid release, when there is one."""
+    if letter not in AGENCY_LETTERS:
+        return []
+    today = now.astimezone(ZoneInfo(config.office.timezone)).date()
+    found = evidence(session, valid_release(session, case, config.agency(case.agency), today))
+    return [found.id] if found is not None else []
