@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from hub.cases import due_dates
 from hub.core.config import Config
-from hub.core.models import Case, Outbox, Party, Reminder
+from hub.core.models import Case, Event, Outbox, Party, Reminder
 from hub.letters.templates import AGENCY_LETTERS
 
 _INSERT = insert(Reminder)
@@ -82,12 +82,17 @@ def case_reopened(connection: Connection, config: Config, case_id: int, now: dat
         add(connection, case_id, due_dates.CHECKIN, due_dates.checkin_due(now, config, case_id), now)
 
 
+# The event of a case opened from an archive (`hub ingest --archive`): nothing is scheduled for it.
+ARCHIVED = "archived"
+
+
 def schedule_missing(connection: Connection, config: Config, now: datetime) -> int:
     """Reminders for open cases that never had them (cases from before the schedule existed): a check-in
     counted from the last letter to the constituent (or the opening), and an agency follow-up counted
     from the last inquiry or follow-up that went. Returns how many were set."""
     rows: list[dict[str, object]] = []
-    open_cases = select(Case.id).where(Case.status != "closed")
+    archived = select(Event.id).where(Event.case_id == Case.id, Event.kind == ARCHIVED).exists()
+    open_cases = select(Case.id).where(Case.status != "closed", ~archived)
     if config.schedule.checkin_days:
         never = open_cases.where(~select(Reminder.id).where(Reminder.case_id == Case.id,
                                                             Reminder.kind == due_dates.CHECKIN).exists())

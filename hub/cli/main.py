@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub import __version__
+from hub.cases.casework import STATUSES as CASE_STATUSES
 from hub.cli.case_actions import ACTIONS
 from hub.cli.casework import (
     cmd_case_action,
@@ -70,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="feed .eml or mbox files through the inbound path")
     ingest.add_argument("files", nargs="+", type=Path)
     ingest.add_argument("--archive", action="store_true",
-                        help="old mail: file and thread it, but send nothing and apply no commands")
+                        help="old mail: file and thread it on cases dated by their messages, but send nothing, "
+                             "apply no commands and schedule nothing")
+    ingest.add_argument("--status", choices=CASE_STATUSES,
+                        help="with --archive: the status of the cases it opens (default: closed)")
     ingest.set_defaults(handler=cmd_ingest)
 
     cases = commands.add_parser("cases", help="list cases")
@@ -166,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "ingest" and args.status and not args.archive:
+        parser.error("--status goes with --archive: it is the status of the archive's cases")
     logs.configure(logging.INFO if args.verbose else logging.WARNING)
     try:
         return int(args.handler(args) or 0)

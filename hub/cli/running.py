@@ -86,7 +86,7 @@ def _leave_at_once() -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> Summary:
         source = FileSource(list(args.files), hub.config.limits.max_message_bytes)
-        intake = replace(Intake.of(hub), archive=args.archive)
+        intake = replace(Intake.of(hub), archive=args.archive, archive_status=args.status or "closed")
         with parse_workers(parse_email) as workers:
             return drain(intake, source, parse_email, workers=workers)
     summary = with_hub(args, work)

@@ -18,7 +18,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 
 from hub.cases.assignment import choose, chosen_detail
-from hub.cases.reminders import agency_answered, case_opened
+from hub.cases.reminders import ARCHIVED, agency_answered, case_opened
 from hub.cases.sms_optout import opt_in, opt_out
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
@@ -26,6 +26,7 @@ from hub.core.refs import References
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
+    Archived,
     CaseFacts,
     Decision,
     Effect,
@@ -71,6 +72,8 @@ _RELEASE_ASKED = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"),
 _RELEASE_ON_FILE = select(Release.id).where(Release.case_id == bindparam("case_id")).limit(1)
 _ASSIGN = (update(Case).where(Case.id == bindparam("case_id"), Case.assignee.is_(None))
            .values(assignee=bindparam("assignee")))
+_ARCHIVE = update(Case).where(Case.id == bindparam("case_id")).values(
+    status=bindparam("status"), closed_at=bindparam("closed_at"), close_reason=bindparam("reason"))
 _SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
                 .values(agency_control=bindparam("number")))
 
@@ -151,6 +154,11 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         case_opened(connection, config, case.case_id, now)
     elif isinstance(effect, AgencyAnswered):
         agency_answered(connection, config, case.case_id, case.agency, row_id, now)
+    elif isinstance(effect, Archived):
+        closed = effect.status == "closed"
+        connection.execute(_ARCHIVE, {"case_id": case.case_id, "status": effect.status,
+                                      "closed_at": now if closed else None, "reason": "archived" if closed else None})
+        return [_event(case, row_id, ARCHIVED, f"imported from an archive: {effect.status}", "hub", "rule", now)], case
     elif isinstance(effect, SetAgencyControl):
         connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",

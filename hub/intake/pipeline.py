@@ -26,7 +26,7 @@ from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
 from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stage
-from hub.intake.route import CAUSES_MAIL, control_number, route
+from hub.intake.route import CAUSES_MAIL, Archived, OpenCase, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
 from hub.letters.templates import Letters
@@ -52,8 +52,10 @@ class Intake:
     clock: Clock
     letters: Letters
     # An archive import (`hub ingest --archive`): messages are filed and threaded, but cause no mail and
-    # apply no commands: last year's constituents are not acknowledged again.
+    # apply no commands: last year's constituents are not acknowledged again. Its cases keep the dates
+    # of their messages, take `archive_status`, and nothing is ever scheduled for them.
     archive: bool = False
+    archive_status: str = "closed"
 
     @classmethod
     def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
@@ -104,6 +106,8 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 
 def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
+    if intake.archive and message.date is not None:
+        now = min(now, message.date)  # an archived message happened when it was written (never later than now)
     identity = identify(message, intake.config)
     # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
     # than the statements of a typical message.
@@ -119,7 +123,9 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
                                 reason=screening.reason if link.linked else f"{screening.reason}; {UNLINKED}")
         decision = route(screening, identity, match, message, intake.config, now)
         if intake.archive:
-            decision = replace(decision, effects=tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL)))
+            kept = tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL))
+            opens = any(isinstance(e, OpenCase) for e in kept)
+            decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
         applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged

@@ -19,8 +19,9 @@ from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
 from hub.letters.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "AgencyAnswered", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase",
-           "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify",
+           "OpenCase", "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders",
+           "route"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ class StartReminders:
 
 
 @dataclass(frozen=True)
+class Archived:
+    """A case opened from an archive (`hub ingest --archive`): it takes this status, and nothing is ever
+    scheduled for it (hub.cases.reminders.schedule_missing passes it by)."""
+
+    status: str
+
+
+@dataclass(frozen=True)
 class AgencyAnswered:
     """The agency wrote on the case: its pending follow-up is satisfied (hub.cases.reminders.agency_answered)."""
 
@@ -87,7 +96,7 @@ class OptIn:
 
 
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered)
+          | StartReminders | AgencyAnswered | Archived)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
 CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
 
