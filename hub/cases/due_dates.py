@@ -25,6 +25,8 @@ CLOSING = "case-closed"              # the case closed: the closing letter
 SURVEY = "survey"                    # some days after closing: the satisfaction survey
 NUDGE = "nudge"                      # an unassigned, or unanswered urgent, case: raise it
 KINDS = (AGENCY_FOLLOWUP, CHECKIN, CASEWORKER_FOLLOWUP, CLOSING, SURVEY, NUDGE)
+# A case is overdue while one of these is past its day and still pending (the weekly report counts them).
+OVERDUE_KINDS = (AGENCY_FOLLOWUP, CASEWORKER_FOLLOWUP, CHECKIN)
 SPREAD_MINUTES = 60  # dated letters go out over this much of the start of the office's day
 # The days an agency without a directory entry is given (an inquiry sent to an address of its own).
 UNKNOWN_AGENCY_DAYS = 30

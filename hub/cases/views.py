@@ -5,12 +5,14 @@ Field names are stable (scripts rely on them); times are ISO 8601 UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.cases.due_dates import OVERDUE_KINDS
 from hub.core.errors import NotFoundError
 from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.core.refs import References
@@ -62,12 +64,41 @@ def outbox_view(row: Outbox) -> dict[str, Any]:
             "message_id": row.message_id, "created_at": iso(row.created_at), "sent_at": iso(row.sent_at)}
 
 
-def list_cases(session: Session, status: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases `hub cases` lists: each field given narrows the list (all of them together)."""
+
+    status: str | None = None
+    assignee: str | None = None  # a staff address
+    agency: str | None = None  # an agency key
+    label: str | None = None
+    older_than_days: int | None = None  # opened more than this many days ago
+    overdue: bool = False  # a follow-up, check-in or agency answer past its day and still pending
+    waiting_on: str | None = None  # "agency" | "constituent"
+
+
+WAITING_ON = {"agency": "pending-agency", "constituent": "pending-constituent"}
+
+
+def list_cases(session: Session, wanted: CaseFilter = CaseFilter(),
+               now: datetime | None = None) -> list[dict[str, Any]]:
     query = select(Case).order_by(Case.id)
-    if status:
-        query = query.where(Case.status == status)
+    for column, value in ((Case.status, wanted.status), (Case.assignee, wanted.assignee),
+                          (Case.agency, wanted.agency), (Case.status, WAITING_ON.get(wanted.waiting_on or ""))):
+        if value:
+            query = query.where(column == value)
+    if wanted.older_than_days is not None or wanted.overdue:
+        assert now is not None, "age and overdue are counted from now"
+        if wanted.older_than_days is not None:
+            query = query.where(Case.opened_at < now - timedelta(days=wanted.older_than_days))
+        if wanted.overdue:
+            query = query.where(select(Reminder.id).where(
+                Reminder.case_id == Case.id, Reminder.state == "pending", Reminder.kind.in_(OVERDUE_KINDS),
+                Reminder.due_at < now).exists())
     counts = message_counts(session)
-    return [case_summary(case) | {"message_count": counts.get(case.id, 0)} for case in session.scalars(query)]
+    # Labels are a JSON list, read alike on both databases here rather than by each one's JSON operators.
+    return [case_summary(case) | {"message_count": counts.get(case.id, 0)} for case in session.scalars(query)
+            if wanted.label is None or wanted.label in (case.labels or [])]
 
 
 def find_case(session: Session, refs: References, text: str) -> Case:

@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from hub.cases.views import case_detail, find_case, list_cases, triage_list
+from hub.cases.views import CaseFilter, case_detail, find_case, list_cases, triage_list
 from hub.cli.case_actions import run_action
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
 from hub.core.app import Hub
+from hub.core.errors import UserError
 from hub.intake import quarantine
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake, retry_quarantined
@@ -17,14 +18,34 @@ from hub.intake.pipeline import Intake, retry_quarantined
 
 def cmd_cases(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> list[dict[str, Any]]:
+        wanted = CaseFilter(status=args.status, assignee=_assignee(hub, args.assignee),
+                            agency=_agency(hub, args.agency), label=args.label, older_than_days=args.older_than,
+                            overdue=args.overdue, waiting_on=args.waiting_on)
         with hub.sessions() as session:
-            return list_cases(session, args.status)
+            return list_cases(session, wanted, hub.clock.now())
     found = with_hub(args, work)
     if args.json:
         print_json(found)
     else:
         print_case_table(found)
     return 0
+
+
+def _assignee(hub: Hub, word: str | None) -> str | None:
+    if word is None:
+        return None
+    person = hub.config.staff_member(word) or hub.config.person(word)
+    if person is None:
+        names = ", ".join(member.short for member in hub.config.staff)
+        raise UserError(f"--assignee {word}: nobody on the staff answers to that name (staff: {names})")
+    return person.email
+
+
+def _agency(hub: Hub, key: str | None) -> str | None:
+    if key is not None and hub.config.agency(key) is None:
+        keys = ", ".join(agency.key for agency in hub.config.agencies)
+        raise UserError(f"--agency {key}: no agency with that key (agencies.toml has: {keys})")
+    return key
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:

@@ -77,8 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --archive: the status of the cases it opens (default: closed)")
     ingest.set_defaults(handler=cmd_ingest)
 
-    cases = commands.add_parser("cases", help="list cases")
+    cases = commands.add_parser("cases", help="list cases (every filter given narrows the list)")
     cases.add_argument("--status", help="only cases with this status")
+    cases.add_argument("--assignee", metavar="NAME", help="assigned to this caseworker (name, short name or address)")
+    cases.add_argument("--agency", metavar="KEY", help="with this agency (a key from agencies.toml)")
+    cases.add_argument("--label", help="carrying this label")
+    cases.add_argument("--older-than", metavar="DAYS", type=_days, help="opened more than DAYS days ago")
+    cases.add_argument("--overdue", action="store_true",
+                       help="a follow-up, check-in or agency answer past its day and still pending")
+    cases.add_argument("--waiting-on", choices=("agency", "constituent"),
+                       help="pending on the agency or on the constituent")
     cases.add_argument("--json", action="store_true", help="machine-readable output")
     cases.set_defaults(handler=cmd_cases)
 
@@ -151,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("id", type=int)
         action.set_defaults(handler=handler)
     return parser
+
+
+def _days(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("expected a whole number of days, 0 or more")
+    return int(text)
 
 
 def _iso_time(text: str) -> datetime:

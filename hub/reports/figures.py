@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 from sqlalchemy.sql.selectable import TableValuedAlias
 
-from hub.cases.due_dates import AGENCY_FOLLOWUP, CASEWORKER_FOLLOWUP, CHECKIN
+from hub.cases.due_dates import OVERDUE_KINDS
 from hub.core.config import Config
 from hub.core.models import Case, Outbox, Reminder
 from hub.reports.week import Week
@@ -27,7 +27,6 @@ from hub.reports.week import Week
 TOP = 5
 # (label, lowest age in days, highest age in days or None): whole days from opening to the end of the week.
 AGE_BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91-180", 91, 180), ("over 180", 181, None))
-OVERDUE_KINDS = (AGENCY_FOLLOWUP, CASEWORKER_FOLLOWUP, CHECKIN)
 NOT_AN_ISSUE_AREA = ("urgent",)
 UNASSIGNED = "unassigned"
 
