@@ -77,6 +77,7 @@ def read_schedule(table: Table) -> Schedule:
         checkin_days=table.not_negative("checkin_days", 30), followup_days=table.positive("followup_days", 10),
         followup_limit=table.positive("followup_limit", 3), closing_letter=table.get("closing_letter", bool, True),
         survey_days=table.not_negative("survey_days", 3), nudge_hours=table.not_negative("nudge_hours", 4),
+        reopen_days=table.not_negative("reopen_days", 60),
         workday_start=start, workday_end=end, report_day=day, report_time=_clock_time(table, "report_time", "07:00"))
 
 

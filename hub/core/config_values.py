@@ -123,6 +123,7 @@ class Schedule:
     followup_limit: int = 3         # unanswered follow-ups before the supervisor is told (the agency may set its own)
     closing_letter: bool = True     # case-closed goes to the constituent when a case closes
     survey_days: int = 3            # the satisfaction survey this many days after closing (0: never)
+    reopen_days: int = 60           # a constituent's message this soon after the closing reopens the case
     nudge_hours: int = 4            # business hours before an unassigned or unanswered urgent case is raised
     workday_start: time = time(9, 0)  # the office's business hours: dated reminders fall due at the start
     workday_end: time = time(17, 0)

@@ -18,7 +18,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 
 from hub.cases.assignment import choose, chosen_detail
-from hub.cases.reminders import ARCHIVED, agency_answered, case_opened
+from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reopened
 from hub.cases.sms_optout import opt_in, opt_out
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
@@ -36,6 +36,7 @@ from hub.intake.route import (
     OptIn,
     OptOut,
     QueueLetter,
+    Reopen,
     SetAgency,
     SetAgencyControl,
     StaffMail,
@@ -72,7 +73,7 @@ _RELEASE_ASKED = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"),
 _RELEASE_ON_FILE = select(Release.id).where(Release.case_id == bindparam("case_id")).limit(1)
 _ASSIGN = (update(Case).where(Case.id == bindparam("case_id"), Case.assignee.is_(None))
            .values(assignee=bindparam("assignee")))
-_ARCHIVE = update(Case).where(Case.id == bindparam("case_id")).values(
+_SET_STATUS = update(Case).where(Case.id == bindparam("case_id")).values(
     status=bindparam("status"), closed_at=bindparam("closed_at"), close_reason=bindparam("reason"))
 _SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
                 .values(agency_control=bindparam("number")))
@@ -92,7 +93,7 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
     events = []
     if opened:
         opening = next(effect for effect in decision.effects if isinstance(effect, OpenCase))
-        case, opening_events = open_case(connection, message, config, refs, now, opening.urgent)
+        case, opening_events = open_case(connection, message, config, refs, now, opening.urgent, opening.previous)
         events += opening_events
     row_id = _store_message(connection, message, decision, case, now)
     events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
@@ -154,9 +155,14 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         case_opened(connection, config, case.case_id, now)
     elif isinstance(effect, AgencyAnswered):
         agency_answered(connection, config, case.case_id, case.agency, row_id, now)
+    elif isinstance(effect, Reopen):
+        connection.execute(_SET_STATUS, {"case_id": case.case_id, "status": "open", "closed_at": None, "reason": None})
+        case_reopened(connection, config, case.case_id, now)
+        return [_event(case, row_id, "reopened", "the constituent wrote after the closing", message.sender,
+                       message.channel, now)], replace(case, status="open", closed_at=None)
     elif isinstance(effect, Archived):
         closed = effect.status == "closed"
-        connection.execute(_ARCHIVE, {"case_id": case.case_id, "status": effect.status,
+        connection.execute(_SET_STATUS, {"case_id": case.case_id, "status": effect.status,
                                       "closed_at": now if closed else None, "reason": "archived" if closed else None})
         return [_event(case, row_id, ARCHIVED, f"imported from an archive: {effect.status}", "hub", "rule", now)], case
     elif isinstance(effect, SetAgencyControl):
@@ -193,7 +199,7 @@ def _may_be_release(connection: Connection, case: CaseFacts, message: InboundMes
 
 
 def open_case(connection: Connection, message: InboundMessage, config: Config, refs: References,
-              now: datetime, urgent: str = "") -> tuple[CaseFacts, list[dict[str, Any]]]:
+              now: datetime, urgent: str = "", previous: str = "") -> tuple[CaseFacts, list[dict[str, Any]]]:
     """A new case for the sender, on the constituent party with that address (made when missing),
     assigned by the office's rules; returns it with its events (written with the message's own)."""
     by_text = message.channel == "sms"
@@ -217,8 +223,9 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
         updated_at=now, contact_channel=message.channel)).scalar_one()
     case = CaseFacts(case_id, reference, email, None, constituent_id, chosen[0].email if chosen else None,
                      constituent_phone=phone, contact_channel=message.channel)
-    events = [_event(case, None, "case-opened", f"opened from {message.channel}", message.sender, message.channel,
-                     now)]
+    opened = f"opened from {message.channel}" + (f"; the constituent wrote again after {previous} closed"
+                                                 if previous else "")
+    events = [_event(case, None, "case-opened", opened, message.sender, message.channel, now)]
     if urgent:
         events.append(_event(case, None, "labelled", f"urgent: {urgent}", "hub", "rule", now))
     if chosen:

@@ -6,7 +6,7 @@ No database and no network here; the answer is a Decision whose effects apply.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hub.core.agency_directory import Agency
@@ -17,18 +17,27 @@ from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
+from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
 __all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify",
-           "OpenCase", "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders",
-           "route"]
+           "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen", "SetAgency", "SetAgencyControl", "StaffMail",
+           "StartReminders", "route"]
 
 
 @dataclass(frozen=True)
 class OpenCase:
-    """A new case for the sending constituent; labelled urgent, with the reason, when it is."""
+    """A new case for the sending constituent; labelled urgent, with the reason, when it is; `previous`
+    names the constituent's closed case the message was about, too long closed to reopen."""
 
     urgent: str = ""
+    previous: str = ""
+
+
+@dataclass(frozen=True)
+class Reopen:
+    """The constituent wrote on their case soon after it closed: it is open again (the closing letter says
+    a reply reopens it), its closing reminders are cancelled and a check-in is set."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class OptIn:
 
 
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered | Archived)
+          | StartReminders | AgencyAnswered | Archived | Reopen)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
 CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
 
@@ -128,10 +137,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     facts = match.facts
     if facts is None:
         if identity.role == "constituent":
-            urgent = _urgent(message, config, received)
-            return Decision("case", "constituent", "new urgent case" if urgent else "new case", effects=(
-                OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
-                Notify(f"New URGENT case: {urgent}" if urgent else "New case"), StartReminders()))
+            return _new_case(message, config, received)
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
@@ -143,10 +149,40 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
     notice = "Text from the constituent" if message.channel == "sms" else "Reply from the constituent"
+    if identity.role == "constituent" and facts.status == "closed":
+        closed_on = _closed_on(facts, config)
+        if not _long_closed(facts, config, received):
+            return Decision("case", "constituent", f"{threaded}; reopened the case closed on {closed_on}",
+                            case_id=facts.case_id,
+                            effects=(Reopen(), Notify(f"{notice}; it reopened the case, closed on {closed_on}")))
+        return _new_case(message, config, received, previous=facts.ref,
+                         about=f"this constituent's earlier case {facts.ref} was closed on {closed_on}")
     if match.others:
         notice += (f" (filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
                    f"the others: {', '.join(match.others)})")
     return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice),))
+
+
+def _new_case(message: InboundMessage, config: Config, received: datetime | None, previous: str = "",
+              about: str = "") -> Decision:
+    urgent = _urgent(message, config, received)
+    notice = (f"New URGENT case: {urgent}" if urgent else "New case") + (f"; {about}" if about else "")
+    reason = ("new urgent case" if urgent else "new case") + (f"; {about}" if about else "")
+    return Decision("case", "constituent", reason, effects=(
+        OpenCase(urgent, previous), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED), Notify(notice),
+        StartReminders()))
+
+
+def _long_closed(facts: CaseFacts, config: Config, received: datetime | None) -> bool:
+    """Closed longer ago than a reply may reopen it (`[schedule] reopen_days`)."""
+    return facts.closed_at is not None and received is not None and \
+        received - facts.closed_at > timedelta(days=config.schedule.reopen_days)
+
+
+def _closed_on(facts: CaseFacts, config: Config) -> str:
+    if facts.closed_at is None:
+        return "an unknown day"
+    return spoken_date(facts.closed_at.astimezone(ZoneInfo(config.office.timezone)).date())
 
 
 def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:

@@ -38,6 +38,8 @@ class CaseFacts:
     agency_control: str | None = None
     constituent_phone: str | None = None
     contact_channel: str = "email"
+    status: str = "new"
+    closed_at: datetime | None = None
 
     def constituent_is(self, sender: str) -> bool:
         return sender in (self.constituent_email, self.constituent_phone)
@@ -80,7 +82,7 @@ MAX_NAMED = 3
 # the ORM's per-statement overhead is several times the lookup itself.
 _FACTS = (
     select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control,
-           Party.phone, Case.contact_channel)
+           Party.phone, Case.contact_channel, Case.status, Case.closed_at)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
