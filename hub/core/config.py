@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
-from hub.core.config_readers import read_assignment, read_schedule, read_sms, read_urgency
+from hub.core.config_readers import read_assignment, read_oauth2_tenant, read_schedule, read_sms, read_urgency
 from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
+    MAIL_SYSTEMS,
+    TENANT_ID,
     Assignment,
     Commands,
     Inbox,
@@ -55,6 +57,7 @@ class Config:
     urgency: UrgencyRules = field(default=DEFAULT_RULES)
     sms: Sms | None = None
     schedule: Schedule = field(default=Schedule())
+    oauth2_tenant: str = ""  # [oauth2] tenant, read here only for [office] mail_system = "microsoft365"
 
     @property
     def supervisors(self) -> tuple[str, ...]:
@@ -149,8 +152,10 @@ def load(path: Path) -> Config:
         urgency=read_urgency(root.table("urgency")),
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
+        oauth2_tenant=read_oauth2_tenant(root.table("oauth2")),
     )
     root.reject_unknown()
+    _check_mail_system(config, root)
     check_staff(config, root.tables("staff"))
     if not config.office.intake_address:
         if not staff:
@@ -189,7 +194,28 @@ def _office(table: Table) -> Office:
         hours=table.text("hours", ""),
         website=table.text("website", ""),
         intake_address=table.address("intake_address", ""),
+        mail_system=_mail_system(table),
     )
+
+
+def _mail_system(table: Table) -> str:
+    system = table.text("mail_system", "authres").strip().lower()
+    if system not in MAIL_SYSTEMS:
+        raise table.fail("mail_system", f"expected one of {', '.join(MAIL_SYSTEMS)}, got {system!r}")
+    return system
+
+
+def _check_mail_system(config: Config, root: Table) -> None:
+    """Microsoft 365's internal mail is vouched for by the tenant id Exchange stamps, a GUID."""
+    if config.office.mail_system != "microsoft365" or TENANT_ID.fullmatch(config.oauth2_tenant):
+        return
+    if not config.oauth2_tenant:
+        raise root.table("office").fail("mail_system", '"microsoft365" needs [oauth2] tenant, the directory '
+                                        "(tenant) id of the office's Microsoft 365 organization")
+    raise root.table("oauth2").fail("tenant", f"{config.oauth2_tenant!r}: [office] mail_system = \"microsoft365\" "
+                                    "compares it with the tenant id Exchange stamps on internal mail, so it must be "
+                                    "that id (8-4-4-4-12 hexadecimal digits, as the Entra admin center shows it), "
+                                    "not a domain")
 
 
 def _database_url(url: str, home: Path, table: Table) -> str:

@@ -1,5 +1,5 @@
 """Readers for the tables of hub.toml that need more than a typed getter: [assignment], [sms],
-[schedule] and [urgency].
+[schedule] and [urgency]; and the tenant of [oauth2], which [office] mail_system = "microsoft365" reads.
 
 Each checks its table (rule names, weekdays, phone numbers, URLs, times of day) and returns the frozen
 value, or raises a ConfigError naming the file, the key and what is wrong.
@@ -96,3 +96,9 @@ def read_urgency(table: Table) -> UrgencyRules:
         return UrgencyRules.from_table({key: value for key, value in table.data.items() if key in known})
     except ValueError as error:
         raise ConfigError(f"{table.file}: {error}") from None
+
+
+def read_oauth2_tenant(table: Table) -> str:
+    """[oauth2] tenant alone, lower-cased ("" when absent): Microsoft 365's mail system compares it with the
+    tenant Exchange stamps on internal mail. The rest of [oauth2] belongs to the OAuth2 login."""
+    return table.text("tenant", "").strip().lower()

@@ -9,10 +9,15 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import time
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# [office] mail_system: whose word says who sent a message (hub.intake.authentication).
+MAIL_SYSTEMS = ("authres", "microsoft365", "google")
+# A Microsoft Entra directory (tenant) id, as Exchange stamps it in X-MS-Exchange-CrossTenant-Id.
+TENANT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Office:
     hours: str = ""
     website: str = ""
     intake_address: str = ""  # where notifications of unassigned cases go
+    mail_system: str = "authres"  # one of MAIL_SYSTEMS
 
     @property
     def domain(self) -> str:

@@ -28,7 +28,7 @@ class Identity:
 def identify(message: InboundMessage, config: Config) -> Identity:
     identity = role_of(message.sender, config)
     if identity.agency is not None and identity.agency.require_authentication:
-        verdict = sender_verdict(message, config.office.authserv_id)
+        verdict = sender_verdict(message, config)
         if not verdict.authenticated:
             return replace(identity, doubt=verdict.reason)
     return identity

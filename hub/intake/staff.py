@@ -3,9 +3,9 @@ all, its new text relayed (never the quoted notice: a reply with nothing new rel
 confirmation (or the reason nothing happened) mailed back.
 
 Anyone can write a staff address into `From:`; a command counts only when the office's own mail
-server vouches for it (RFC 8601 Authentication-Results above its Received line, DKIM or SPF/DMARC
-passing for the staff domain) and the From header names that one staff address. Mail that fails is
-kept on the case as a note, and the real staff member is told.
+system vouches for it (hub.intake.authentication: its Authentication-Results, or Exchange Online's stamp
+on mail inside the tenant) and the From header names that one staff address. Mail that fails is kept on
+the case as a note, and the real staff member is told.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _authentication_problem(message: InboundMessage, config: Config) -> str:
         return "the From header does not name exactly this staff address"
     if not config.commands.require_authentication:
         return ""
-    verdict = sender_verdict(message, config.office.authserv_id)
+    verdict = sender_verdict(message, config)
     return "" if verdict.authenticated else verdict.reason
 
 

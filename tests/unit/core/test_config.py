@@ -62,6 +62,10 @@ def test_agencies_match_by_domain_and_subdomain(office: Path) -> None:
     (('name = "Office of Representative Jane Doe"\n', ''), "[office] name: missing"),
     (('email = "maria.lopez@doe.example.gov"', 'email = "maria"'), "[staff #1] email: not an email address"),
     (('[office]', '[office'), "not valid TOML"),
+    (('mail_system = "authres"', 'mail_system = "exchange"'),
+     "[office] mail_system: expected one of authres, microsoft365, google, got 'exchange'"),
+    (('mail_system = "authres"', 'mail_system = "microsoft365"'),
+     '[office] mail_system: "microsoft365" needs [oauth2] tenant, the directory (tenant) id'),
 ])
 def test_bad_values_name_the_file_and_key(office: Path, change: tuple[str, str], expected: str) -> None:
     text = office.read_text()
@@ -152,7 +156,7 @@ def test_keys_read_only_in_some_setups_are_known_in_all(office: Path, monkeypatc
 
 def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
     """Uncommenting any `# key = value` or `# [table]` line of the shipped files gives a config that loads."""
-    example = re.compile(r"(?m)^# (\[[a-z_.]+\]|[a-z_]+ = .*)$")
+    example = re.compile(r"(?m)^# (\[[a-z0-9_.]+\]|[a-z_]+ = .*)$")
     for file in (office, office.parent / "agencies.toml"):
         text = file.read_text()
         assert example.search(text), f"{file.name} shows no commented-out example"
@@ -160,6 +164,18 @@ def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
     loaded = config.load(office)
     assert loaded.sms is not None and loaded.inbox.poll_seconds == 60
     assert loaded.agency("ssa").require_authentication is False
+
+
+def test_microsoft365_reads_the_tenant_id_of_oauth2(office: Path) -> None:
+    _edit(office, 'mail_system = "authres"', 'mail_system = "microsoft365"')
+    office.write_text(office.read_text() + '\n[oauth2]\ntenant = "contoso.onmicrosoft.com"\n')
+    assert _refused(office).endswith("hub.toml: [oauth2] tenant: 'contoso.onmicrosoft.com': [office] mail_system = "
+                                     '"microsoft365" compares it with the tenant id Exchange stamps on internal mail, '
+                                     "so it must be that id (8-4-4-4-12 hexadecimal digits, as the Entra admin center "
+                                     "shows it), not a domain")
+    _edit(office, 'tenant = "contoso.onmicrosoft.com"', 'tenant = "3F8E2D41-7C5A-4B9E-9D2F-6A1B0C7E5D93"')
+    loaded = config.load(office)
+    assert (loaded.office.mail_system, loaded.oauth2_tenant) == ("microsoft365", "3f8e2d41-7c5a-4b9e-9d2f-6a1b0c7e5d93")
 
 
 def test_agencies_require_authentication_unless_told_otherwise(office: Path) -> None:
