@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.cases.views import CaseFilter, case_detail, find_case, list_cases, triage_list
 from hub.cli.case_actions import run_action
@@ -49,13 +51,17 @@ def _agency(hub: Hub, key: str | None) -> str | None:
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:
-    def work(hub: Hub) -> dict[str, Any]:
+    def work(hub: Hub) -> tuple[dict[str, Any], ZoneInfo]:
         with hub.sessions() as session:
-            return case_detail(session, find_case(session, hub.refs, args.ref))
-    view = with_hub(args, work)
+            return case_detail(session, find_case(session, hub.refs, args.ref)), ZoneInfo(hub.config.office.timezone)
+    view, zone = with_hub(args, work)
     if args.json:
         print_json(view)
         return 0
+
+    def local(moment: str | None) -> str:
+        """An ISO time of the view as people read it: in the office's zone, to the minute."""
+        return f"{datetime.fromisoformat(moment).astimezone(zone):%Y-%m-%d %H:%M}" if moment else "-"
     person = view["constituent"]
     print(f"{view['ref']}  {view['status']}  {view['subject']}")
     print(f"constituent: {person['name']} <{person['email'] or '-'}> {person['phone'] or ''}".rstrip())
@@ -63,21 +69,25 @@ def cmd_case_show(args: argparse.Namespace) -> int:
           f"labels: {', '.join(view['labels']) or '-'}")
     for message in view["messages"]:
         arrow = "<-" if message["direction"] == "in" else "->"
-        print(f"\n{arrow} {message['at']}  {message['kind']}  {message['sender']}  {message['subject']}")
+        print(f"\n{arrow} {local(message['at'])}  {message['kind']}  {message['sender']}  {message['subject']}")
         for line in (message["body"] or "").splitlines():
             print(f"   {line}")
+        for file in message["attachments"]:
+            kept = " (too large: name and size only)" if file["oversized"] else ""
+            print(f"   file: {file['filename']} ({file['content_type']}, {file['size']} bytes){kept}")
     for release in view["releases"]:
         print(f"privacy release: signed {release['signed_on']} ({release['method']}), recorded by "
               f"{release['recorded_by']}")
     for reminder in view["reminders"]:
-        print(f"reminder: {reminder['kind']} {reminder['due_at'][:10]} {reminder['state']} {reminder['note']}".rstrip())
+        due = local(reminder["due_at"])
+        print(f"reminder: {reminder['kind']} {due} {reminder['state']} {reminder['note']}".rstrip())
     if view["outbox"]:
         print("\noutbox:")
         for row in view["outbox"]:
             print(f"   {row['state']:<9} {row['letter']} to {row['recipient']}")
     print("\nhistory:")
     for event in view["events"]:
-        print(f"   {event['at']}  {event['kind']}  {event['detail']}")
+        print(f"   {local(event['at'])}  {event['kind']}  {event['detail']}")
     return 0
 
 

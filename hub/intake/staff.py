@@ -32,6 +32,8 @@ from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.sms_relay import sms_relay
 from hub.letters.templates import Letters
 
+# A refusal quotes at most this many lines of the reply it refused.
+REFUSED_LINES = 20
 SHORTENED = "your text was too long for"
 NOTHING_NEW = ("Your reply had no new text above the quoted notice, so nothing went to the constituent.\n"
                "Write your answer above the notice and send it again.")
@@ -60,19 +62,21 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     case = session.get_one(Case, facts.case_id)
     actor = Actor(message.sender, "mail", row_id)
 
-    def tell(notice: str, text: str = "", refused: bool = False) -> None:
+    def tell(notice: str, text: str = "", refused: str = "") -> None:
         session.flush()
         options: dict[str, Any] = dict(case_id=case.id, case_ref=case.ref, recipient=message.sender,
                                        automatic=AUTO_GENERATED, in_reply_to=message.message_id,
                                        context={"notice": notice, "text": text[:4000]})
-        if refused:  # a flood of refused mail gets a few replies and one digest
+        if refused:  # a flood of refused mail gets a few replies and one digest, which lists the reasons
+            options["context"]["reasons"] = refused[:4000]
             enqueue_capped(connection, config, refs, now, letter=REFUSAL, about=message.sender, **options)
         else:
             enqueue(connection, letter=REFUSAL, refs=refs, domain=config.office.domain, now=now, **options)
 
     def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
         record(session, case, actor, kind, "; ".join(problems), now)
-        tell("Nothing was applied or sent", "\n".join(f"- {problem}" for problem in problems), refused=True)
+        reasons = "\n".join(f"- {problem}" for problem in problems)
+        tell("Nothing was applied or sent", reasons + _what_was_refused(message), refused=reasons)
         return Handled("nothing applied: " + "; ".join(problems))
 
     doubt = _authentication_problem(message, config)
@@ -118,6 +122,17 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         tell("Done, but your text was shortened" if shortened else "Done", "\n".join(f"- {line}" for line in lines))
     session.flush()
     return Handled("; ".join(line.splitlines()[0] for line in lines) or "no commands, nothing to send")
+
+
+def _what_was_refused(message: InboundMessage) -> str:
+    """The reply's new text, quoted, so the caseworker sees what was tried in her name (a forgery included)."""
+    lines = ("" if message.nothing_new else message.new_text).strip().splitlines()
+    if not lines:
+        return ""
+    shown = [f"> {line}".rstrip() for line in lines[:REFUSED_LINES]]
+    if len(lines) > REFUSED_LINES:
+        shown.append(f"> … ({len(lines) - REFUSED_LINES} more lines)")
+    return "\n\nWhat was refused:\n" + "\n".join(shown)
 
 
 def _authentication_problem(message: InboundMessage, config: Config) -> str:

@@ -45,6 +45,10 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
     followups = session.scalar(select(func.count()).select_from(Outbox).where(
         Outbox.case_id == case.id, Outbox.letter == "agency-followup", Outbox.state == "sent")) or 0
     sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
+    # Nothing is due from the agency once it has written after the inquiry.
+    answered = inquiry_sent is not None and session.scalar(select(Message.id).where(
+        Message.case_id == case.id, Message.direction == "in", Message.kind == "agency",
+        Message.received_at >= inquiry_sent).limit(1)) is not None
     # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
     expected_from = sent_on or (now.astimezone(zone).date() if extra.get("letter") == "agency-inquiry" else None)
     first = session.scalars(select(Message).options(WITHOUT_RAW).where(
@@ -71,7 +75,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         "inquiry": {
             "sent_on": spoken_date(sent_on) if sent_on else "",
             "response_due": spoken_date(add_days(expected_from, agency.response_days, agency.business_days))
-            if agency and expected_from else "",
+            if agency and expected_from and not answered else "",
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
         "message": message_fields(session, extra.get("message_row_id"), zone),

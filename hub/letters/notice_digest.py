@@ -94,7 +94,8 @@ def digest_letter(session: Session, row: Outbox, now: datetime) -> tuple[str, st
         them = "it" if count == 1 else "them"
         intro = (f"{subject} in the last {minutes} minutes: nothing in {them} was applied or sent, and each is "
                  f"kept on its case. You had a reply for each of the first {cap}; the rest are listed here.")
-        reasons = list(dict.fromkeys(str(context.get("text", "")).strip() for _, context, _ in folded))
+        reasons = list(dict.fromkeys(str(context.get("reasons", context.get("text", ""))).strip()
+                                     for _, context, _ in folded))
         why = ["", "Why:", *(reason[:500] for reason in reasons[:SHOWN_REASONS])]
         if len(reasons) > SHOWN_REASONS:
             why.append(f"- and {len(reasons) - SHOWN_REASONS} other reasons")

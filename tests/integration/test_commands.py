@@ -241,6 +241,7 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
     assert cycle(hub).inbox.fates == {"case": 1}
     assert case_of(hub, ref).status == "open"
     assert "Answer from Social Security Administration" in subject(smtp.sent_to(SAM)[-1])
+    assert "Answer due:" not in text_of(smtp.sent_to(SAM)[-1]), "the agency has answered: nothing is due from it"
 
     # A question to the constituent: relayed, and the case waits on the constituent.
     question = from_staff(hub, answer(confirmation, MARIA, "Pat, could you confirm your current mailing address?"))
@@ -384,6 +385,9 @@ def test_forged_commands_change_nothing_and_relay_nothing(office: Hub, smtp: Smt
         (told,) = smtp.sent_to(MARIA)[1:]
         assert subject(told).startswith(f"[{ref}] Nothing was applied or sent")
         assert "could not be authenticated" in text_of(told)
+        assert "What was refused:\n> #assign sam\n> #agency va\n> #close withdrawn\n" in text_of(told), \
+            "the staff member sees what was tried in her name"
+        assert "> Please reply with your bank account number" in text_of(told)
         assert (row.case_id, row.kind) == (case_of(hub, ref).id, "staff"), "kept on the case as a note"
         (kept,) = [event for event in events(hub, ref) if event.kind == "unauthenticated"]
         assert (kept.actor, kept.via, kept.message_id) == (MARIA, "mail", row.id)

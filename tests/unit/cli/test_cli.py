@@ -65,6 +65,21 @@ def test_ingest_then_json_contract(office: Path, tmp_path: Path, capsys: pytest.
     assert shown["outbox"][0]["letter"] == "acknowledgement"
 
 
+def test_case_show_reads_in_the_office_time_and_lists_the_files(office: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    message = message_from_bytes(email(sender="Pat Example <pat@example.com>"), policy=policy.default)
+    message.add_attachment(b"%PDF-1.4 signed", maintype="application", subtype="pdf", filename="release.pdf")
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(message.as_bytes())
+    run(capsys, "--config", str(office), "ingest", str(eml))
+    ref = json.loads(run(capsys, "--config", str(office), "cases", "--json")[1])[0]["ref"]
+    code, out, _ = run(capsys, "--config", str(office), "case", "show", ref)
+    assert code == 0
+    assert "\n<- 2026-11-23 09:00  constituent  pat@example.com" in out, out  # 14:00 UTC, New York time
+    assert "   file: release.pdf (application/pdf, 15 bytes)" in out, out
+    assert "+00:00" not in out and "T14:00" not in out
+
+
 def test_ingest_reads_mbox_archives(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archive = tmp_path / "old.mbox"
     parts = [email(sender=f"p{n}@example.com", message_id=f"<m{n}@example.com>") for n in range(3)]
