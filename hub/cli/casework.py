@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.cases.case_files import CaseFile, case_files, write_case_files
 from hub.cases.views import CaseFilter, case_detail, find_case, list_cases, triage_list
 from hub.cli.case_actions import run_action
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
@@ -88,6 +89,26 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     print("\nhistory:")
     for event in view["events"]:
         print(f"   {local(event['at'])}  {event['kind']}  {event['detail']}")
+    return 0
+
+
+def cmd_case_files(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> list[CaseFile]:
+        with hub.sessions() as session:
+            return case_files(session, find_case(session, hub.refs, args.ref))
+    files = with_hub(args, work)
+    if args.out is None:
+        for file in files:
+            kept = "" if file.data is not None else " (too large: not kept)"
+            print(f"{file.name}  {file.content_type}, {file.size} bytes, {file.at[:10]}{kept}")
+        if not files:
+            print("no files on this case")
+        return 0
+    for path in write_case_files(files, args.out):
+        print(path)
+    for file in files:
+        if file.data is None:
+            print(f"hub: {file.name} was too large to keep: only its name and size are on the case", file=sys.stderr)
     return 0
 
 

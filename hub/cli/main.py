@@ -21,6 +21,7 @@ from hub.cases.casework import STATUSES as CASE_STATUSES
 from hub.cli.case_actions import ACTIONS
 from hub.cli.casework import (
     cmd_case_action,
+    cmd_case_files,
     cmd_case_show,
     cmd_cases,
     cmd_quarantine_discard,
@@ -96,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_case_show)
+    files = case.add_parser("files", help="the files on a case: listed, or written out with --out")
+    files.add_argument("ref")
+    files.add_argument("--out", type=Path, metavar="DIR", help="write them into DIR (made if missing)")
+    files.set_defaults(handler=cmd_case_files)
 
     letter = commands.add_parser("letter", help="the office's letters: list, show, preview, send").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

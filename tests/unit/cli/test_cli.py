@@ -80,6 +80,31 @@ def test_case_show_reads_in_the_office_time_and_lists_the_files(office: Path, tm
     assert "+00:00" not in out and "T14:00" not in out
 
 
+def test_case_files_writes_out_every_file_of_the_case_privately(office: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    message = message_from_bytes(email(sender="Pat Example <pat@example.com>"), policy=policy.default)
+    for data, name in ((b"%PDF-1.4 first", "release.pdf"), (b"%PDF-1.4 second", "release.pdf"),
+                       (b"root:x:0:0", "../../etc/passwd"), (b"\x89PNG", "")):
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name or None)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(message.as_bytes())
+    run(capsys, "--config", str(office), "ingest", str(eml))
+    ref = json.loads(run(capsys, "--config", str(office), "cases", "--json")[1])[0]["ref"]
+    out_dir = tmp_path / "files" / "pat"
+    code, out, err = run(capsys, "--config", str(office), "case", "files", ref, "--out", str(out_dir))
+    assert code == 0, err
+    written = sorted(path.name for path in out_dir.iterdir())
+    assert len(written) == 4 and len(set(written)) == 4, written
+    assert {path.read_bytes() for path in out_dir.iterdir()} == {b"%PDF-1.4 first", b"%PDF-1.4 second",
+                                                                  b"root:x:0:0", b"\x89PNG"}
+    assert not (tmp_path / "etc").exists() and all("/" not in name and not name.startswith(".") for name in written)
+    assert {path.stat().st_mode & 0o777 for path in out_dir.iterdir()} == {0o600}
+    assert out_dir.stat().st_mode & 0o777 == 0o700
+    assert out.count("\n") == 4 and f"{out_dir}/" in out
+    code, out, _ = run(capsys, "--config", str(office), "case", "files", ref)
+    assert code == 0 and "release.pdf" in out and "15 bytes" in out, "without --out: the list"
+
+
 def test_ingest_reads_mbox_archives(office: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archive = tmp_path / "old.mbox"
     parts = [email(sender=f"p{n}@example.com", message_id=f"<m{n}@example.com>") for n in range(3)]
