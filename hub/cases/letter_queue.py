@@ -21,8 +21,8 @@ from hub.core.errors import UserError
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
 from hub.letters.context import case_context
+from hub.letters.enclosures import enclosures
 from hub.letters.outbox import enqueue
-from hub.letters.release import enclosures
 from hub.letters.templates import AGENCY_LETTERS, Letters
 
 
@@ -66,7 +66,7 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
                      recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
                      actor=actor.who, channel=addressed.channel, subject=None if by_text else letter.subject,
                      body=None if by_text else letter.body, context={"queued_by": actor.who,
-                                                      "enclosures": enclosures(session, config, case, name, now)})
+                                                      "enclosures": enclosures(session, config, case, name, {}, now)})
     record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
     return row_id, addressed.recipient
 

@@ -146,6 +146,7 @@ def load(path: Path) -> Config:
             privacy_release_url=letters.text("privacy_release_url", ""),
             privacy_release_form=letters.text("privacy_release_form", ""),
             survey_url=letters.text("survey_url", ""),
+            notice_attachment_bytes=letters.not_negative("notice_attachment_bytes", 10 << 20),
         ),
         commands=Commands(require_authentication=commands.get("require_authentication", bool, True)),
         assignment=read_assignment(root.table("assignment"), staff),

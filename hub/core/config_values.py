@@ -107,6 +107,7 @@ class Letters:
     privacy_release_url: str = ""
     privacy_release_form: str = ""  # a file attached to the privacy-release-request letter
     survey_url: str = ""
+    notice_attachment_bytes: int = 10 << 20  # a notice carries the message's files up to this size in all
 
 
 @dataclass(frozen=True)

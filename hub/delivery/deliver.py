@@ -37,9 +37,9 @@ from hub.delivery.transports import Transport, open_transport
 from hub.delivery.twilio import RecipientOptedOut
 from hub.letters.compose import Outgoing, compose, outgoing_for
 from hub.letters.context import case_context
+from hub.letters.enclosures import enclosures
 from hub.letters.notice_digest import digest_letter
 from hub.letters.outbox import AUTO_GENERATED, enqueue
-from hub.letters.release import enclosures
 from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,8 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: dat
         except LetterError as error:
             return _Prepared(None, ("failed", str(error)))
         if case is not None:
-            row.context = {**row.context, "enclosures": enclosures(session, hub.config, case, row.letter, now)}
+            row.context = {**row.context,
+                           "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
     return _Prepared(outgoing_for(session, row, case, hub.config))
 
 

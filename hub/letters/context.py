@@ -17,6 +17,7 @@ from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days
 from hub.core.config import Config
 from hub.core.models import Case, Message, Outbox
+from hub.letters.enclosures import file_fields, message_files
 from hub.letters.release import evidence, valid_release
 
 # A letter needs a message's fields, never its raw bytes, which can be 50 MB.
@@ -78,7 +79,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
             if agency and expected_from and not answered else "",
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
-        "message": message_fields(session, extra.get("message_row_id"), zone),
+        "message": message_fields(session, extra.get("message_row_id"), zone, config),
         "links": links(config),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
@@ -135,15 +136,16 @@ def office_fields(config: Config) -> dict[str, str]:
             "phone": office.phone, "hours": office.hours, "website": office.website}
 
 
-def message_fields(session: Session, row_id: int | None, zone: ZoneInfo) -> dict[str, str]:
+def message_fields(session: Session, row_id: int | None, zone: ZoneInfo, config: Config) -> dict[str, Any]:
     message = session.get(Message, row_id, options=[WITHOUT_RAW]) if row_id else None
     if message is None:
         return message_fields_blank()
     local = message.at.astimezone(zone)
+    files = [file_fields(file) for file in message_files(session, message.id, config.letters.notice_attachment_bytes)]
     return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,
             "channel": message.channel, "subject": message.subject, "body": message.body,
-            "at": f"{spoken_date(local.date())} {local:%H:%M}"}
+            "at": f"{spoken_date(local.date())} {local:%H:%M}", "files": files}
 
 
-def message_fields_blank() -> dict[str, str]:
-    return dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), "")
+def message_fields_blank() -> dict[str, Any]:
+    return {**dict.fromkeys(("sender", "sender_name", "kind", "channel", "subject", "body", "at"), ""), "files": []}

@@ -3,16 +3,13 @@ and is recent enough for it, and the file that is its evidence (the constituent'
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.agency_directory import Agency
-from hub.core.config import Config
 from hub.core.models import Attachment, Case, Release
-from hub.letters.templates import AGENCY_LETTERS
 
 
 def valid_release(session: Session, case: Case, agency: Agency | None, today: date) -> Release | None:
@@ -35,13 +32,3 @@ def evidence(session: Session, release: Release | None) -> Attachment | None:
         return None
     found = session.get(Attachment, release.attachment_id)
     return found if found is not None and found.data is not None else None
-
-
-def enclosures(session: Session, config: Config, case: Case, letter: str, now: datetime) -> list[int]:
-    """The files a letter encloses, chosen where its text is rendered (the text says whether the release
-    is attached): for a letter to the agency, the evidence of its valid release, when there is one."""
-    if letter not in AGENCY_LETTERS:
-        return []
-    today = now.astimezone(ZoneInfo(config.office.timezone)).date()
-    found = evidence(session, valid_release(session, case, config.agency(case.agency), today))
-    return [found.id] if found is not None else []

@@ -48,7 +48,7 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "agency": ("key", "name", "liaison", "response_days", "business_days"),
     "release": ("on_file", "signed_on", "attached"),
     "inquiry": ("sent_on", "response_due", "followup_number"),
-    "message": ("sender", "sender_name", "kind", "channel", "subject", "body", "at"),
+    "message": ("sender", "sender_name", "kind", "channel", "subject", "body", "at", "files"),
     "links": ("privacy_release_url", "privacy_release_attached", "survey_url"),
     "notice": None,
     "text": None,
@@ -369,6 +369,7 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
         "message": {"sender": "pat.rivera@example.com", "sender_name": "Pat Rivera", "kind": "constituent",
                     "channel": "email", "subject": "Re: My disability payments stopped",
                     "at": f"{_long_date(today)}, 9:12 a.m.",
+                    "files": [{"name": "award-letter.pdf", "type": "PDF", "size": "212.4 KB", "attached": True}],
                     "body": "I got another letter from Social Security today saying they are\n"
                             "reviewing my case. Does that mean they got your inquiry?"},
         "links": {"privacy_release_url": config.letters.privacy_release_url,

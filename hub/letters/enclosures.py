@@ -1,0 +1,75 @@
+"""The files a letter carries from the case, chosen where its text is rendered so the text can say so:
+a letter to the agency encloses the privacy release on file; a caseworker's notice, the files of the
+message it is about, as many as fit in `[letters] notice_attachment_bytes` (the rest are named)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.core.config import Config
+from hub.core.models import Attachment, Case
+from hub.letters.notice_digest import NOTICE
+from hub.letters.release import evidence, valid_release
+from hub.letters.templates import AGENCY_LETTERS
+
+
+@dataclass(frozen=True)
+class MessageFile:
+    attachment_id: int
+    name: str
+    content_type: str
+    size: int
+    attached: bool  # goes with the notice; else too large for it (or not kept at all)
+
+
+def message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
+    """The message's files in order; those the hub holds go with a notice while their sizes add up to
+    no more than `budget` bytes."""
+    files, room = [], budget
+    for attachment in session.scalars(select(Attachment).where(Attachment.message_id == message_row_id)
+                                      .order_by(Attachment.id)):
+        fits = attachment.data is not None and not attachment.oversized and attachment.size <= room
+        room -= attachment.size if fits else 0
+        files.append(MessageFile(attachment.id, attachment.filename or f"attachment-{attachment.id}",
+                                 attachment.content_type, attachment.size, fits))
+    return files
+
+
+def enclosures(session: Session, config: Config, case: Case, letter: str, context: dict[str, Any],
+               now: datetime) -> list[int]:
+    """The ids of the case's files that go with `letter` (its outbox row's `context`)."""
+    if letter in AGENCY_LETTERS:
+        today = now.astimezone(ZoneInfo(config.office.timezone)).date()
+        found = evidence(session, valid_release(session, case, config.agency(case.agency), today))
+        return [found.id] if found is not None else []
+    if letter == NOTICE and context.get("message_row_id"):
+        return [file.attachment_id for file in message_files(session, int(context["message_row_id"]),
+                                                              config.letters.notice_attachment_bytes)
+                if file.attached]
+    return []
+
+
+def file_fields(file: MessageFile) -> dict[str, Any]:
+    """A file as a letter names it: `award-letter.png (PNG image, 8.8 KB)`."""
+    return {"name": file.name, "type": _kind(file.content_type), "size": _size(file.size), "attached": file.attached}
+
+
+def _kind(content_type: str) -> str:
+    main, _, sub = content_type.lower().partition("/")
+    sub = sub.split(";")[0].strip()
+    if main == "application" and sub:
+        return {"pdf": "PDF", "msword": "Word document", "zip": "ZIP archive"}.get(sub, sub.upper()[:20])
+    return f"{sub.upper()[:10]} {main}".strip() if main in ("image", "audio", "video") else content_type[:40]
+
+
+def _size(size: int) -> str:
+    for unit, step in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= step:
+            return f"{size / step:.1f} {unit}"
+    return f"{size} bytes"
