@@ -16,10 +16,12 @@ Typical use in a test::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email
 import email.policy
 import functools
+import json
 import shutil
 import socket
 import ssl
@@ -85,7 +87,7 @@ class _Handler:
 
     async def handle_MAIL(self, smtp: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
-        if self.server.auth is not None and not session.authenticated:
+        if (self.server.auth is not None or self.server.oauth2 is not None) and not session.authenticated:
             return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -124,6 +126,40 @@ class _Handler:
         return AuthResult(success=False, handled=False)
 
 
+class _OAuthHandler(_Handler):
+    """The handler with SASL XOAUTH2 and OAUTHBEARER (RFC 7628): each token is judged by the server's
+    `oauth2` check (an authorization server's introspection), as Microsoft 365 and Gmail judge theirs."""
+
+    async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(smtp, args, b"user=", b"auth=Bearer ", b"")
+
+    async def auth_OAUTHBEARER(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(smtp, args, b"n,a=", b"auth=Bearer ", b"\x01")
+
+    async def _bearer(self, smtp: SMTP, args: list[str], user_key: bytes, token_key: bytes,
+                      abort: bytes) -> AuthResult:
+        given = base64.b64decode(args[1]) if len(args) > 1 else await smtp.challenge_auth("", encode_to_b64=False)
+        if not isinstance(given, bytes):
+            return AuthResult(success=False, handled=True)
+        answer = given
+        user = token = b""
+        for field_ in answer.split(b"\x01"):
+            if field_.startswith(user_key):
+                user = field_[len(user_key):].split(b",")[0]
+            elif field_.startswith(token_key):
+                token = field_[len(token_key):]
+        check = self.server.oauth2
+        mechanism = "XOAUTH2" if user_key == b"user=" else "OAUTHBEARER"
+        with self.server._lock:
+            self.server.oauth_logins.append((mechanism, user.decode(), token.decode()))
+        if check is not None and check(user.decode(), token.decode()):
+            return AuthResult(success=True, auth_data=LoginPassword(user, b""))
+        # The error goes as a challenge, which the client answers (empty, or %x01) before the final 535.
+        error = base64.b64encode(json.dumps({"status": "401", "schemes": "bearer"}).encode()).decode()
+        await smtp.challenge_auth(error, encode_to_b64=False)
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
+
+
 class _TrackedSMTP(SMTP):
     """aiosmtpd's SMTP protocol, registering each open connection with its server."""
 
@@ -157,13 +193,17 @@ class SmtpServer:
     """One aiosmtpd instance on loopback; ``stop()``/``start()`` keep the same port and what it captured."""
 
     def __init__(self, tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, oauth2: Callable[[str, str], bool] | None = None,
+                 oauthbearer: bool = False) -> None:
         if tls not in ("none", "starttls", "implicit"):
             raise ValueError(f"tls must be 'none', 'starttls' or 'implicit', not {tls!r}")
         self.host = HOST
         self.port = port or _free_port()
         self.tls: Tls = tls
         self.auth = auth
+        self.oauth2 = oauth2  # (user, token) -> accepted; None: no OAuth 2.0 mechanisms
+        self.oauthbearer = oauthbearer  # offer OAUTHBEARER besides XOAUTH2 (Gmail does, Microsoft 365 not)
+        self.oauth_logins: list[tuple[str, str, str]] = []  # (mechanism, user, token) of every attempt
         self._remove_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="hub-smtp-")) if root is None else Path(root)
         self.ca_file: Path | None = None
@@ -288,7 +328,7 @@ class SmtpServer:
         if self._controller is not None:
             return
         kwargs: dict[str, Any] = {
-            "handler": _Handler(self),
+            "handler": _OAuthHandler(self) if self.oauth2 is not None else _Handler(self),
             "hostname": self.host,
             "port": self.port,
             "server_hostname": SERVER_NAME,
@@ -299,6 +339,9 @@ class SmtpServer:
         elif self.tls == "starttls":
             kwargs["tls_context"] = self._context
             kwargs["require_starttls"] = True
+        if self.oauth2 is not None:
+            kwargs["auth_require_tls"] = self.tls == "starttls"
+            kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"] + ([] if self.oauthbearer else ["OAUTHBEARER"])
         if self.auth is not None:
             kwargs["authenticator"] = kwargs["handler"].authenticate
             # AUTH over plain text only when the test asked for a server without TLS. aiosmtpd counts
@@ -350,10 +393,11 @@ class SmtpServer:
         return f"250 2.0.0 Ok: queued as {number:05X}"
 
 
-def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None) -> SmtpServer:
+def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None,
+               **options: Any) -> SmtpServer:
     """Start an SMTP server on a free loopback port (see `SmtpServer`); the caller closes it."""
     for attempt in range(3):
-        server = SmtpServer(tls, auth, root)
+        server = SmtpServer(tls, auth, root, **options)
         try:
             server.start()
             return server
@@ -366,9 +410,10 @@ def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Pat
 
 @contextlib.contextmanager
 def running_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None,
-                 root: Path | None = None) -> Iterator[SmtpServer]:
-    """Start an SMTP server, yield it, and always stop it and remove its temporary files."""
-    server = start_smtp(tls, auth, root)
+                 root: Path | None = None, **options: Any) -> Iterator[SmtpServer]:
+    """Start an SMTP server, yield it, and always stop it and remove its temporary files. `oauth2` (a check
+    of user and token) offers XOAUTH2, and OAUTHBEARER with `oauthbearer=True`."""
+    server = start_smtp(tls, auth, root, **options)
     try:
         yield server
     finally:
