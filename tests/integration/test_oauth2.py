@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,32 +38,11 @@ from hub.oauth2.token import TokenRefused, TokenUnavailable
 from hub.sources.imap import ImapAddress, connect_and_log_in
 from tests.helpers import email
 from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
-from tests.servers.oauth2 import OAuthServer, certificate_key, running_oauth
+from tests.servers.oauth2 import REFRESH_ENV, SECRET_ENV, OAuthServer, certificate_key
 from tests.servers.smtp import running_smtp
 
 pytestmark = pytest.mark.integration
-SECRET_ENV = "HUB_TEST_OAUTH2_SECRET"
-REFRESH_ENV = "HUB_TEST_OAUTH2_REFRESH"
 SUBJECT = "casework@doe.example.gov"
-
-
-@pytest.fixture
-def oauth(monkeypatch: pytest.MonkeyPatch) -> Iterator[OAuthServer]:
-    with running_oauth() as server:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
-        monkeypatch.setenv(SECRET_ENV, server.client_secret)
-        monkeypatch.setenv(REFRESH_ENV, server.refresh_token)
-        yield server
-
-
-@pytest.fixture
-def oauth_dovecot(tmp_path: Path, oauth: OAuthServer) -> Iterator[DovecotServer]:
-    require_dovecot()
-    with running_dovecot(tmp_path / "dovecot") as server:
-        server.stop()
-        server.introspection_url = oauth.introspection_url
-        server.start()
-        yield server
 
 
 def microsoft(server: OAuthServer, **changes: str) -> OAuth2:

@@ -38,6 +38,8 @@ import trustme
 from cryptography import x509
 
 HOST = "127.0.0.1"
+SECRET_ENV = "HUB_TEST_OAUTH2_SECRET"  # where tests put the client secret (the `oauth` fixture does)
+REFRESH_ENV = "HUB_TEST_OAUTH2_REFRESH"
 SCOPE_MICROSOFT = "https://outlook.office365.com/.default"
 SCOPE_GOOGLE = "https://mail.google.com/"
 GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"

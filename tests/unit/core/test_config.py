@@ -123,7 +123,7 @@ def _refused(office: Path) -> str:
     ("hub.toml", "travel_days = 14", "travel_day = 14",
      "hub.toml: [urgency] travel_day: unknown key, did you mean travel_days?"),
     ("hub.toml", "batch_size = 250", "batch_size = 250\nzzz = 1",
-     "hub.toml: [inbox] zzz: unknown key (known: batch_size, password_env, poll_seconds, processed_folder, "
+     "hub.toml: [inbox] zzz: unknown key (known: auth, batch_size, password_env, poll_seconds, processed_folder, "
      "quarantine_folder, url)"),
     ("agencies.toml", "business_days = false\ninterim_days = 30", "busines_days = false\ninterim_days = 30",
      "agencies.toml: [agencies.ssa] busines_days: unknown key, did you mean business_days?"),
@@ -152,13 +152,14 @@ def test_keys_read_only_in_some_setups_are_known_in_all(office: Path, monkeypatc
 
 def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
     """Uncommenting any `# key = value` or `# [table]` line of the shipped files gives a config that loads."""
-    example = re.compile(r"(?m)^# (\[[a-z_.]+\]|[a-z_]+ = .*)$")
+    example = re.compile(r"(?m)^# (\[[a-z0-9_.]+\]|[a-z_]+ = .*)$")
     for file in (office, office.parent / "agencies.toml"):
         text = file.read_text()
         assert example.search(text), f"{file.name} shows no commented-out example"
         file.write_text(example.sub(r"\1", text).replace("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "AC" + "0" * 32))
     loaded = config.load(office)
     assert loaded.sms is not None and loaded.inbox.poll_seconds == 60
+    assert loaded.oauth2 is not None and loaded.oauth2.provider == "microsoft"
     assert loaded.agency("ssa").require_authentication is False
 
 
