@@ -41,8 +41,7 @@ def log_in(client: IMAPClient, address: ImapAddress, password: str | None, token
     """Log `client` in as the address's user; raises LoginError for a refused password (the caller's
     message names it) and ConfigError for a refused token."""
     if tokens is None:
-        if password is None:
-            raise ConfigError("[inbox] password_env: the environment variable holding the IMAP password is not set")
+        assert password is not None, "connect() asks for the password first"
         client.login(address.user, password)
         return Login("password")
     bearer = b"AUTH=OAUTHBEARER" in client.capabilities()

@@ -110,6 +110,7 @@ def test_the_daemon_files_and_answers_across_token_renewals(tmp_path: Path, data
     assert "Traceback" not in log and "WARNING" not in log, log
     assert log.count("the access token is due for renewal: logging in again") >= 2, log
     assert len(oauth.issued) >= 4, "the run outlived several tokens"
+    assert not any(issued.token in log for issued in oauth.issued) and oauth.client_secret not in log
     assert all(active for _, active in oauth.introspections), "no login with an expired token"
     assert {mechanism for mechanism, _, _ in oauth_smtp.oauth_logins} == {"XOAUTH2"}
 
