@@ -52,7 +52,9 @@ def run_checks(config: Config) -> list[Check]:
     for name, check in checks:
         try:
             found.append(Check(name, True, check()))
-        except (HubError, SQLAlchemyError, OSError) as error:
+        except HubError as error:  # the hub's own errors say what and where
+            found.append(Check(name, False, redact.addresses(" ".join(str(error).split()))))
+        except (SQLAlchemyError, OSError) as error:
             found.append(Check(name, False, redact.addresses(one_line(error))))
     return found
 
@@ -71,7 +73,7 @@ def _database(config: Config) -> str:
 def _inbox(config: Config, tokens: TokenSource | None) -> str:
     inbox = config.inbox
     if inbox.url.startswith("maildir:"):
-        return _folder(config, inbox.url, "new")
+        return _folder(config, inbox.url)
     address = ImapAddress.parse(inbox.url)
     client, login = connect_and_log_in(address, inbox.password, CHECK_TIMEOUT, inbox_tokens(config, tokens))
     try:
@@ -87,7 +89,7 @@ def _inbox(config: Config, tokens: TokenSource | None) -> str:
 def _outbound(config: Config, tokens: TokenSource | None) -> str:
     outbound = config.outbound
     if outbound.url.startswith("maildir:"):
-        return _folder(config, outbound.url, "")
+        return _folder(config, outbound.url)
     address = SmtpAddress.parse(outbound.url)
     ca_file = str(config.resolve(outbound.ca_file)) if outbound.ca_file else None
     used = (tokens or office_tokens(config)) if outbound.auth == "oauth2" else None
@@ -110,13 +112,13 @@ def _sms(config: Config) -> str:
             f"{len(texts)} texts today")
 
 
-def _folder(config: Config, url: str, inside: str) -> str:
+def _folder(config: Config, url: str) -> str:
+    """A Maildir the hub reads or writes: its folder, or the folder it will be made in at first use."""
     folder = config.resolve(url[len("maildir:"):])
-    target = folder / inside if inside else folder
-    if not target.is_dir() and not inside and folder.parent.is_dir():  # the first delivery makes it
-        target = folder.parent
+    target = folder if folder.is_dir() else folder.parent
     if not target.is_dir():
-        raise HubError(f"{url}: no folder {target}")
+        raise HubError(f"{url}: no folder {folder}, nor {target} to make it in")
     if not os.access(target, os.R_OK | os.W_OK | os.X_OK):
         raise HubError(f"{url}: {target} is not readable and writable by this user")
-    return f"{url}: folder {folder} readable and writable"
+    made = "" if folder.is_dir() else " (made at first use)"
+    return f"{url}: folder {folder} readable and writable{made}"
