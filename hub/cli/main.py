@@ -30,7 +30,7 @@ from hub.cli.casework import (
     cmd_triage_list,
 )
 from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
-from hub.cli.running import cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
+from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
 from hub.cli.sending import (
     cmd_letter_check,
     cmd_letter_list,
@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="sources, outbox, reminders, quarantine and triage at a glance")
     status.set_defaults(handler=cmd_status)
+
+    check = commands.add_parser("check", help="try the inbox and outbound logins (nothing sent), the database and "
+                                "the SMS account; one line each")
+    check.set_defaults(handler=cmd_check)
 
     ingest = commands.add_parser("ingest", help="feed .eml or mbox files through the inbound path")
     ingest.add_argument("files", nargs="+", type=Path)

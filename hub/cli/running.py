@@ -12,13 +12,15 @@ from typing import Any
 from hub.cases import letter_send
 from hub.cases.views import case_summary, find_case
 from hub.cli.context import print_case_table, with_hub
-from hub.core.app import Hub
+from hub.core import config as config_module
+from hub.core.app import Hub, config_path
 from hub.core.clock import FixedClock
 from hub.core.errors import UserError
 from hub.intake.drain import Summary, drain
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
 from hub.intake.pipeline import Intake
+from hub.run.check import run_checks
 from hub.run.cycle import Cycle, run_once
 from hub.run.office import init_office
 from hub.run.status import status_lines
@@ -126,6 +128,14 @@ def cmd_sms_webhook(args: argparse.Namespace) -> int:
     if with_hub(args, lambda hub: serve_webhook(hub, lambda line: print(line, flush=True))):
         _leave_at_once()  # a request was left at the stop: it committed nothing, polling finds its text
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """One line per outside system; 0 only when every one answered as configured."""
+    checks = run_checks(config_module.load(config_path(args.config)))
+    for check in checks:
+        print(check.line(), flush=True)
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
-from hub.core.config_readers import read_assignment, read_oauth2_tenant, read_schedule, read_sms, read_urgency
+from hub.core.config_oauth2 import OAuth2, read_auth, read_oauth2
+from hub.core.config_readers import read_assignment, read_schedule, read_sms, read_urgency
 from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
     MAIL_SYSTEMS,
@@ -57,7 +58,13 @@ class Config:
     urgency: UrgencyRules = field(default=DEFAULT_RULES)
     sms: Sms | None = None
     schedule: Schedule = field(default=Schedule())
-    oauth2_tenant: str = ""  # [oauth2] tenant, read here only for [office] mail_system = "microsoft365"
+    oauth2: OAuth2 | None = None
+
+    @property
+    def oauth2_tenant(self) -> str:
+        """[oauth2] tenant, lower-cased ("" without one): Microsoft 365's mail system compares it with the
+        tenant Exchange stamps on internal mail."""
+        return self.oauth2.tenant.strip().lower() if self.oauth2 else ""
 
     @property
     def supervisors(self) -> tuple[str, ...]:
@@ -120,6 +127,7 @@ def load(path: Path) -> Config:
             # A Maildir is a local folder: looking costs nothing, so the embedded default looks often.
             poll_seconds=inbox.positive("poll_seconds", 5 if inbox.text("url", "maildir:").startswith("maildir:")
                                         else 60),
+            auth=read_auth(inbox),
         ),
         outbound=Outbound(
             url=_source_url(outbound, "url", "maildir:var/sent"),
@@ -127,6 +135,7 @@ def load(path: Path) -> Config:
             ca_file=outbound.text("ca_file", ""),
             timeout_seconds=outbound.positive("timeout_seconds", 60),
             give_up_hours=outbound.positive("give_up_hours", 48),
+            auth=read_auth(outbound),
         ),
         limits=Limits(
             max_message_bytes=limits.positive("max_message_bytes", 50 * 1024 * 1024),
@@ -153,7 +162,7 @@ def load(path: Path) -> Config:
         urgency=read_urgency(root.table("urgency")),
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
-        oauth2_tenant=read_oauth2_tenant(root.table("oauth2")),
+        oauth2=_oauth2(root, home),
     )
     root.reject_unknown()
     _check_mail_system(config, root)
@@ -167,6 +176,16 @@ def load(path: Path) -> Config:
         raise root.table("office").fail("intake_address", "must not be the office address the hub reads "
                                         "(notifications would come back to the hub)")
     return config
+
+
+def _oauth2(root: Table, home: Path) -> OAuth2 | None:
+    """[oauth2], needed when [inbox] or [outbound] logs in with tokens."""
+    settings = read_oauth2(root.table("oauth2"), home) if root.has("oauth2") else None
+    for name in ("inbox", "outbound"):
+        table = root.table(name)
+        if settings is None and table.text("auth", "password") == "oauth2":
+            raise table.fail("auth", "\"oauth2\" needs an [oauth2] table (provider and its settings)")
+    return settings
 
 
 def _office(table: Table) -> Office:

@@ -96,9 +96,3 @@ def read_urgency(table: Table) -> UrgencyRules:
         return UrgencyRules.from_table({key: value for key, value in table.data.items() if key in known})
     except ValueError as error:
         raise ConfigError(f"{table.file}: {error}") from None
-
-
-def read_oauth2_tenant(table: Table) -> str:
-    """[oauth2] tenant alone, lower-cased ("" when absent): Microsoft 365's mail system compares it with the
-    tenant Exchange stamps on internal mail. The rest of [oauth2] belongs to the OAuth2 login."""
-    return table.text("tenant", "").strip().lower()

@@ -53,6 +53,7 @@ class Inbox:
     quarantine_folder: str
     batch_size: int
     poll_seconds: int = 60          # how often `hub run` checks without IDLE (and, with IDLE, as a safety net)
+    auth: str = "password"          # or "oauth2": tokens from [oauth2]
 
     @property
     def password(self) -> str | None:
@@ -66,6 +67,7 @@ class Outbound:
     ca_file: str = ""               # an extra certificate authority to trust (an internal relay's)
     timeout_seconds: int = 60
     give_up_hours: int = 48         # temporary failures are retried with backoff for this long
+    auth: str = "password"          # or "oauth2": tokens from [oauth2]
 
     @property
     def password(self) -> str | None:

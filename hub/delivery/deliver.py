@@ -41,6 +41,7 @@ from hub.letters.enclosures import enclosures
 from hub.letters.notice_digest import digest_letter
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
+from hub.oauth2.source import TokenSource
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -61,13 +62,15 @@ class DeliveryReport:
 
 
 def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
-                outage: Outage | None = None) -> DeliveryReport:
+                outage: Outage | None = None, tokens: TokenSource | None = None) -> DeliveryReport:
     """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them.
-    `outage` carries an outage of the mail server from one pass to the next (the daemon keeps one)."""
-    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage()))
+    `outage` carries an outage of the mail server from one pass to the next, `tokens` the OAuth 2.0 token (the
+    daemon keeps both)."""
+    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage(), tokens))
 
 
-async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage) -> DeliveryReport:
+async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage,
+                       tokens: TokenSource | None) -> DeliveryReport:
     report = DeliveryReport()
     owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
@@ -75,7 +78,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     texts = Texts(hub)
     record_unrecorded(hub)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
-    async with open_transport(hub.config) as transport:
+    async with open_transport(hub.config, tokens) as transport:
         while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
             row_id, channel = claimed
             tried.add(row_id)

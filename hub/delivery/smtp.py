@@ -11,7 +11,8 @@ hub error whose class carries the disposition (STYLE 4) and whose `code` is the 
 - a refused login → `SmtpLoginRefused`, a ConfigError: the operator must fix the configuration, and
   the messages wait for that.
 
-Plain-text AUTH travels only under TLS (STARTTLS is required for smtp:// to anything but loopback), and
+With `[outbound] auth = "oauth2"` the login is an OAuth 2.0 token (hub.delivery.smtp_login). Plain-text
+AUTH travels only under TLS (STARTTLS is required for smtp:// to anything but loopback), and
 certificates are checked against the system's trust store plus the optional `[outbound] ca_file`.
 """
 
@@ -29,6 +30,9 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from hub.core.errors import ConfigError, HubError, PermanentError, TemporaryError, Unreachable
+from hub.delivery.smtp_login import TOKEN_HINT, log_in
+from hub.oauth2.source import TokenSource
+from hub.oauth2.token import TokenUnavailable
 
 log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
@@ -138,13 +142,18 @@ class SmtpSender:
     """
 
     def __init__(self, address: SmtpAddress, password: str | None, ca_file: str | Path | None = None,
-                 timeout: float = 60, local_hostname: str | None = None) -> None:
-        if address.user and password is None:
+                 timeout: float = 60, local_hostname: str | None = None, tokens: TokenSource | None = None) -> None:
+        if tokens is not None and not address.user:
+            raise ConfigError(f"[outbound] url: auth = \"oauth2\" needs the mailbox to log in as, as in "
+                              f"smtp://USER@HOST:587 (got {address.name})")
+        if address.user and password is None and tokens is None:
             raise ConfigError(f"[outbound] password_env: the environment variable holding the SMTP password "
                               f"for {address.user} is not set")
         self.address = address
         self.name = address.name
         self.password = password
+        self.tokens = tokens
+        self.login = ""  # how the last connection logged in ("password", "XOAUTH2", …); "" without AUTH
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.context = tls_context(ca_file)
@@ -212,22 +221,33 @@ class SmtpSender:
                 if not client.supports_extension("auth"):
                     raise ConfigError(f"[outbound] url: {address.name} offers no AUTH; "
                                       f"remove the user from the URL or check the server")
-                assert self.password is not None
-                await client.login(address.user, self.password)
+                self.login = await log_in(client, address.user, self.password, self.tokens)
         except aiosmtplib.SMTPAuthenticationError as error:
             await _shut(client, client.transport)
             reply = _reply(error.code, error.message)
             if 400 <= error.code < 500:
                 raise SmtpUnreachable(f"{self.name}: login failed for now: {reply}", error.code) from None
-            raise SmtpLoginRefused(f"{self.name}: login refused for {address.user}: {reply}; "
-                                   f"check [outbound] url and password_env", error.code) from None
+            hint = TOKEN_HINT if self.tokens else "check [outbound] url and password_env"
+            what = "the OAuth 2.0 token" if self.tokens else "login"
+            raise SmtpLoginRefused(f"{self.name}: {what} refused for {address.user}: {reply}; {hint}",
+                                   error.code) from None
         except (aiosmtplib.SMTPException, OSError) as error:
             await _shut(client, client.transport)
             raise self._failure("connect", error) from None
+        except TokenUnavailable as error:  # no token, no session: like a server that cannot be reached
+            await _shut(client, client.transport)
+            raise SmtpUnreachable(f"{self.name}: {error}") from None
         except BaseException:
             await _shut(client, client.transport)
             raise
         self._client = client
+
+    async def check(self) -> str:
+        """Connect and log in, send nothing: what `hub check` reports (`logged in as USER with XOAUTH2`)."""
+        await self._connect()
+        if not self.address.user:
+            return "connected (no login)"
+        return f"logged in as {self.address.user} with {self.login}"
 
     async def _transaction(self, raw: bytes, mail_from: str, recipient: str) -> str:
         client = self._client

@@ -9,6 +9,7 @@ from typing import Protocol
 from hub.core.config import Config
 from hub.delivery import sent_maildir
 from hub.delivery.smtp import SmtpAddress, SmtpSender
+from hub.oauth2.source import TokenSource, office_tokens
 
 
 class Transport(Protocol):
@@ -34,13 +35,19 @@ class _SmtpTransport:
 
 
 @asynccontextmanager
-async def open_transport(config: Config) -> AsyncIterator[Transport]:
-    """The configured transport for one delivery pass (one SMTP connection, opened on first use)."""
+async def open_transport(config: Config, tokens: TokenSource | None = None) -> AsyncIterator[Transport]:
+    """The configured transport for one delivery pass (one SMTP connection, opened on first use). With
+    `[outbound] auth = "oauth2"` it logs in with `tokens` (the daemon's, kept from pass to pass), else with
+    a token source of its own."""
     outbound = config.outbound
     if outbound.url.startswith("maildir:"):
         yield _MaildirTransport(outbound.url, config)
         return
     ca_file = str(config.resolve(outbound.ca_file)) if outbound.ca_file else None
+    if outbound.auth == "oauth2":
+        tokens = tokens or office_tokens(config)
+    else:
+        tokens = None
     async with SmtpSender(SmtpAddress.parse(outbound.url), outbound.password, ca_file,
-                          outbound.timeout_seconds) as sender:
+                          outbound.timeout_seconds, tokens=tokens) as sender:
         yield _SmtpTransport(sender)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.core.app import Hub
+from hub.core.config import Config
 from hub.core.errors import TemporaryError
 from hub.delivery.deliver import DeliveryReport, deliver_due
 from hub.intake.drain import Source, Summary, drain
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
 from hub.intake.pipeline import Intake
+from hub.oauth2.source import TokenSource, office_tokens
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.heartbeat import watched
 from hub.schedule.sweep import SweepReport, sweep_due
@@ -28,10 +30,12 @@ from hub.sources.maildir import MaildirSource, maildir_name
 from hub.sources.sms_poll import poll_texts
 
 
-def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Summary:
-    """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`."""
+def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
+                tokens: TokenSource | None = None) -> Summary:
+    """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`.
+    `tokens`: the OAuth 2.0 token source to log in with (the daemon keeps one; by default a new one)."""
     with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers(parse_email) as workers, \
-            inbox_source(hub) as source:
+            inbox_source(hub, tokens) as source:
         return drain(Intake.of(hub), source, parse_email, should_stop, workers)
 
 
@@ -48,7 +52,7 @@ def _maildir_root(hub: Hub) -> Path | None:
 
 
 @contextmanager
-def inbox_source(hub: Hub) -> Iterator[Source]:
+def inbox_source(hub: Hub, tokens: TokenSource | None = None) -> Iterator[Source]:
     """The configured inbox: a Maildir folder, or an IMAP mailbox logged out of on the way out."""
     inbox = hub.config.inbox
     limit = hub.config.limits.max_message_bytes
@@ -57,13 +61,21 @@ def inbox_source(hub: Hub) -> Iterator[Source]:
         yield MaildirSource(root, inbox.processed_folder, inbox.quarantine_folder, inbox.batch_size, limit)
         return
     address = ImapAddress.parse(inbox.url)
-    with connect(address, inbox.password) as client:  # logs out even after an error
+    # The connection logs out on the way out, after an error too.
+    with connect(address, inbox.password, tokens=inbox_tokens(hub.config, tokens)) as client:
         source = ImapSource(client, address, hub.sessions, inbox.processed_folder, inbox.quarantine_folder,
                             inbox.batch_size, limit, hub.clock.now)
         try:
             yield source
         finally:
             source.close()
+
+
+def inbox_tokens(config: Config, tokens: TokenSource | None) -> TokenSource | None:
+    """The token source the inbox logs in with: None for a password."""
+    if config.inbox.auth != "oauth2":
+        return None
+    return tokens or office_tokens(config)
 
 
 @dataclass(frozen=True)
@@ -77,13 +89,14 @@ class Cycle:
 def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> Cycle:
     """One cycle; `progress` hears each stage's summary line as soon as the stage ends."""
     texts = None
+    tokens = office_tokens(hub.config)  # one OAuth 2.0 token for the inbox and the outbox
     if hub.config.sms is not None and hub.config.sms.poll:
         try:
             texts = poll_texts(hub)
             progress("sms: " + texts.line().replace("messages", "texts", 1))
         except TemporaryError as error:
             progress(f"sms: {error} (temporary; the next cycle tries again)")
-    inbox = drain_inbox(hub)
+    inbox = drain_inbox(hub, tokens=tokens)
     progress(inbox.line())
     reminders = sweep_due(hub, catch_up=True)
     if reminders.counts:
@@ -91,6 +104,6 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
     report = send_weekly_if_due(hub)
     if report:
         progress(report)
-    outbox = deliver_due(hub)
+    outbox = deliver_due(hub, tokens=tokens)
     progress(outbox.line())
     return Cycle(inbox, outbox, texts, reminders)

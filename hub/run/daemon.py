@@ -26,7 +26,8 @@ from hub.core import redact
 from hub.core.app import Hub
 from hub.core.db import redact_url
 from hub.core.errors import ConfigError
-from hub.run.cycle import inbox_name
+from hub.oauth2.source import office_tokens
+from hub.run.cycle import inbox_name, inbox_tokens
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
 from hub.run.jobs import Job, office_jobs
 from hub.sources.backoff import FIRST_PAUSE, Backoff, is_temporary, one_line
@@ -44,7 +45,8 @@ DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report")  # the order of th
 class Daemon:
     def __init__(self, hub: Hub, jobs: list[Job] | None = None, first_pause: float = FIRST_PAUSE) -> None:
         self.hub = hub
-        self.jobs = {job.name: job for job in (office_jobs(hub) if jobs is None else jobs)}
+        self.tokens = office_tokens(hub.config)  # one OAuth 2.0 token, refreshed as it ages, for every login
+        self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens) if jobs is None else jobs)}
         self.stopping = threading.Event()  # the jobs' threads look at it between messages
         self.abandoned = False  # a job was still running when the daemon stopped
         # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
@@ -195,7 +197,8 @@ class Daemon:
             return None
         return IdleWatcher(ImapAddress.parse(inbox.url), inbox.password,
                            wake=lambda: self._from_thread(self.wake, "inbox", True),
-                           on_fatal=lambda error: self._from_thread(self._fail_fatally, error))
+                           on_fatal=lambda error: self._from_thread(self._fail_fatally, error),
+                           tokens=inbox_tokens(self.hub.config, self.tokens))
 
     def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from hub.core.app import Hub
 from hub.delivery.deliver import deliver_due
 from hub.delivery.outage import Outage
+from hub.oauth2.source import TokenSource
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
 from hub.schedule.sweep import sweep_due
@@ -38,8 +39,14 @@ class Job:
     every: str  # for the start line
 
 
-def _inbox(hub: Hub, should_stop: ShouldStop) -> bool:
-    return drain_inbox(hub, should_stop).total > 0
+class _Inbox:
+    """The inbox, logged in to with the daemon's OAuth 2.0 tokens when it uses them."""
+
+    def __init__(self, tokens: TokenSource | None) -> None:
+        self.tokens = tokens
+
+    def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
+        return drain_inbox(hub, should_stop, self.tokens).total > 0
 
 
 def _sms(hub: Hub, should_stop: ShouldStop) -> bool:
@@ -50,11 +57,12 @@ class _Outbox:
     """Delivery. An outage of the mail server is remembered from one run to the next, so that it is logged
     when it begins and when it ends, not at every run."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenSource | None) -> None:
         self.outage = Outage()
+        self.tokens = tokens
 
     def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
-        deliver_due(hub, should_stop, self.outage)
+        deliver_due(hub, should_stop, self.outage, self.tokens)
         return False
 
 
@@ -75,19 +83,20 @@ def _report(hub: Hub, should_stop: ShouldStop) -> bool:
     return send_weekly_if_due(hub) is not None
 
 
-def office_jobs(hub: Hub) -> list[Job]:
-    """The jobs for this office's configuration, in the order they first run."""
+def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
+    """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
+    in with `tokens` when they use OAuth 2.0."""
     config = hub.config
     found = []
     if config.sms is not None and config.sms.poll:
         seconds = config.sms.poll_seconds
         found.append(Job("sms", _sms, IntervalTrigger(seconds=seconds), f"every {seconds} s"))
     seconds = config.inbox.poll_seconds
-    found.append(Job("inbox", _inbox, IntervalTrigger(seconds=seconds), f"every {seconds} s"))
+    found.append(Job("inbox", _Inbox(tokens), IntervalTrigger(seconds=seconds), f"every {seconds} s"))
     found.append(Job("reminders", _Reminders(), IntervalTrigger(seconds=REMINDER_SECONDS),
                      f"every {REMINDER_SECONDS} s"))
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
     found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
                                                     timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
-    found.append(Job("outbox", _Outbox(), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
+    found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

@@ -13,6 +13,7 @@ the Quarantine folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Hashable, Iterator
@@ -30,6 +31,8 @@ from hub.core.errors import ConfigError, TemporaryError
 from hub.core.models import SourceCursor
 from hub.intake.drain import Item
 from hub.intake.message import Oversized
+from hub.oauth2.source import TokenSource
+from hub.sources.imap_login import Login, log_in
 from hub.sources.message_size import HEADER_BYTES, batched_by_size, is_oversized
 
 log = logging.getLogger(__name__)
@@ -69,20 +72,30 @@ class ImapAddress:
         return f"imap{'s' if self.secure else ''}://{quote(self.user, safe='')}@{self.host}:{self.port}/{quote(folder)}"
 
 
-def connect(address: ImapAddress, password: str | None, timeout: float = 60) -> IMAPClient:
-    """A logged-in client. Plain-text login travels only under TLS, or over loopback."""
-    if password is None:
+def connect(address: ImapAddress, password: str | None, timeout: float = 60,
+            tokens: TokenSource | None = None) -> IMAPClient:
+    """A logged-in client: with the password, or with OAuth 2.0 tokens when `tokens` is given."""
+    return connect_and_log_in(address, password, timeout, tokens)[0]
+
+
+def connect_and_log_in(address: ImapAddress, password: str | None, timeout: float = 60,
+                       tokens: TokenSource | None = None) -> tuple[IMAPClient, Login]:
+    """A logged-in client and how it logged in. Plain-text login travels only under TLS, or over loopback."""
+    if password is None and tokens is None:
         raise ConfigError("[inbox] password_env: the environment variable holding the IMAP password is not set")
     try:
         client = IMAPClient(address.host, port=address.port, ssl=address.secure, timeout=timeout)
-        if not address.secure:
-            if b"STARTTLS" in client.capabilities():
-                client.starttls(ssl.create_default_context())
-            elif address.host not in LOOPBACK:
-                client.logout()
-                raise ConfigError(f"[inbox] url: {address.host} offers no STARTTLS; use imaps:// instead")
-        client.login(address.user, password)
-        return client
+        try:
+            if not address.secure:
+                if b"STARTTLS" in client.capabilities():
+                    client.starttls(ssl.create_default_context())
+                elif address.host not in LOOPBACK:
+                    raise ConfigError(f"[inbox] url: {address.host} offers no STARTTLS; use imaps:// instead")
+            return client, log_in(client, address, password, tokens)
+        except BaseException:
+            with contextlib.suppress(OSError, IMAPClientError):
+                client.shutdown()
+            raise
     except LoginError:
         raise ConfigError(f"[inbox] {address.name}: login refused for {address.user}") from None
     except (OSError, IMAPClientError) as error:

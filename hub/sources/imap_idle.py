@@ -5,6 +5,10 @@ and calls `wake` when the server reports EXISTS; the drain runs elsewhere, on it
 is re-issued every few minutes, as RFC 2177 asks of clients (servers may log out a client idle for 30),
 which also finds a connection that died without a word. A lost connection is made again with growing
 pauses, and the inbox woken once it is back, for the mail that came meanwhile.
+
+A connection logged in with an OAuth 2.0 token is made again with a new token shortly before its token
+expires (Microsoft 365 ends a session whose token has expired), and the inbox is woken then too, so
+mail that came between the two connections is read.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from imapclient.exceptions import IMAPClientError
 
 from hub.core import redact
 from hub.core.errors import ConfigError, TemporaryError
+from hub.oauth2.source import TokenSource
 from hub.sources.backoff import Backoff, one_line
-from hub.sources.imap import ImapAddress, connect
+from hub.sources.imap import ImapAddress, connect_and_log_in
 
 log = logging.getLogger(__name__)
 RENEW_SECONDS = 5 * 60.0
@@ -33,9 +38,12 @@ class IdleWatcher:
     "unreachable" (retrying) or "refused" (a configuration error, handed to `on_fatal`)."""
 
     def __init__(self, address: ImapAddress, password: str | None, wake: Callable[[], None],
-                 on_fatal: Callable[[ConfigError], None], renew_seconds: float = RENEW_SECONDS) -> None:
+                 on_fatal: Callable[[ConfigError], None], renew_seconds: float = RENEW_SECONDS,
+                 tokens: TokenSource | None = None) -> None:
         self.address = address
         self.password = password
+        self.tokens = tokens
+        self.logins = 0  # successful logins, for tests
         self.wake = wake
         self.on_fatal = on_fatal
         self.renew_seconds = renew_seconds
@@ -56,10 +64,11 @@ class IdleWatcher:
 
     def _run(self) -> None:
         backoff = Backoff()
-        connected_before = False
+        connected_before = renewing = False
         while not self._stopping.is_set():
             try:
-                client = connect(self.address, self.password, timeout=CONNECT_TIMEOUT)
+                client, login = connect_and_log_in(self.address, self.password, CONNECT_TIMEOUT, self.tokens)
+                self.logins += 1
             except ConfigError as error:
                 self._set("refused")
                 self.on_fatal(error)
@@ -76,22 +85,31 @@ class IdleWatcher:
                 client.select_folder(self.address.mailbox, readonly=True)
                 self._set("idle")
                 if connected_before or backoff.failures:
-                    log.info("%s: watching for new mail again", self.address.name)
+                    if not renewing:
+                        log.info("%s: watching for new mail again", self.address.name)
                     self.wake()
                 backoff.reset()
                 connected_before = True
-                self._idle(client)
+                renewing = self._idle(client, login.token.refresh_at if login.token else None)
                 _close(client, logout=True)
+                if renewing:
+                    log.info("%s: the access token is due for renewal: logging in again", self.address.name)
             except (OSError, IMAPClientError) as error:
                 _close(client, logout=False)  # a connection that failed may not answer a LOGOUT either
+                renewing = False
                 self._pause(backoff, error)
         self._set("stopped")
 
-    def _idle(self, client: IMAPClient) -> None:
-        """Wait in IDLE until asked to stop; raise when the connection is lost."""
+    def _idle(self, client: IMAPClient, token_due: float | None) -> bool:
+        """Wait in IDLE until asked to stop (False) or until the login's token is due for renewal at
+        `token_due` (time.time(); True); raise when the connection is lost."""
         client.idle()
         renewed = time.monotonic()
         while not self._stopping.is_set():
+            if token_due is not None and time.time() >= token_due:
+                if _has_new_mail(client.idle_done()[1]):
+                    self.wake()
+                return True
             started = time.monotonic()
             responses = client.idle_check(timeout=TICK_SECONDS)
             # imapclient returns nothing, at once, when the server has closed the connection.
@@ -107,6 +125,7 @@ class IdleWatcher:
                 client.idle()
                 renewed = time.monotonic()
         client.idle_done()
+        return False
 
     def _pause(self, backoff: Backoff, error: Exception) -> None:
         if self._stopping.is_set():

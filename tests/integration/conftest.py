@@ -1,5 +1,6 @@
 """Fixtures for tests against real servers: a private Dovecot (and an office whose inbox is on it), and an
-SMTP server that captures what the hub sends."""
+SMTP server that captures what the hub sends; an OAuth 2.0 authorization server, and a Dovecot that
+introspects its tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hub.core.app import Hub
 from tests.helpers import make_office
 from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.oauth2 import REFRESH_ENV, SECRET_ENV, OAuthServer, running_oauth
 from tests.servers.smtp import SmtpServer, running_smtp
 
 
@@ -35,4 +37,26 @@ def imap_office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.Monk
 def smtp() -> Iterator[SmtpServer]:
     """A real SMTP server (aiosmtpd) on a free loopback port, capturing what the hub sends."""
     with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def oauth(monkeypatch: pytest.MonkeyPatch) -> Iterator[OAuthServer]:
+    """A local authorization server; requests trusts its CA, and its secret and refresh token are in the
+    environment under SECRET_ENV and REFRESH_ENV."""
+    with running_oauth() as server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
+        monkeypatch.setenv(SECRET_ENV, server.client_secret)
+        monkeypatch.setenv(REFRESH_ENV, server.refresh_token)
+        yield server
+
+
+@pytest.fixture
+def oauth_dovecot(tmp_path: Path, oauth: OAuthServer) -> Iterator[DovecotServer]:
+    """A private Dovecot that also takes OAUTHBEARER and XOAUTH2 logins, each token introspected at `oauth`."""
+    require_dovecot()
+    with running_dovecot(tmp_path / "dovecot") as server:
+        server.stop()
+        server.introspection_url = oauth.introspection_url
+        server.start()
         yield server

@@ -143,6 +143,10 @@ class DovecotServer:
     root: Path  # the folder holding config, sockets, log and mail
     maildir: Path  # the user's Maildir: INBOX is cur/ new/ tmp/ here, folder X is .X/
     remove_root_on_close: bool = field(default=False, repr=False)
+    # OAuth 2.0: the RFC 7662 introspection URL the oauth2 passdb asks about each token, and the SASL
+    # mechanisms offered for it ("oauthbearer", "xoauth2"); None: passwords only.
+    introspection_url: str | None = None
+    oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2")
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -286,6 +290,12 @@ class DovecotServer:
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
         self._make_dirs(self.maildir, self.maildir / "cur", self.maildir / "new", self.maildir / "tmp")
         self.config_path.write_text(_config(self, accounts))
+        if self.introspection_url:
+            oauth2 = self.root / "oauth2.conf.ext"
+            oauth2.write_text(f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
+                              "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                              "force_introspection = yes\n")
+            oauth2.chmod(0o644)
 
     def _wait_until_serving(self, log_start: int) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -334,6 +344,10 @@ def _config(server: DovecotServer, accounts: _Accounts) -> str:
     internal_group = f"default_internal_group = {group}\n" if group else ""
     # Only root may chroot(); without root these services must run unjailed.
     no_chroot = "" if os.geteuid() == 0 else "  chroot =\n"
+    mechanisms = " ".join(server.oauth2_mechanisms) if server.introspection_url else ""
+    oauth2_mechanisms = f" {mechanisms}" if mechanisms else ""
+    oauth2_passdb = (f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n"
+                     f"  args = {server.root / 'oauth2.conf.ext'}\n}}\n" if mechanisms else "")
     return f"""\
 # Written by tests/servers/dovecot.py for a private, throw-away instance.
 base_dir = {server.root / "run"}
@@ -344,7 +358,7 @@ protocols = imap
 listen = {server.host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_verbose = yes
 # Tests log in with wrong passwords on purpose: no 2 s failure delay and no growing per-IP
 # penalty (up to 15 s), which would otherwise slow every later failed login in the run.
@@ -368,7 +382,9 @@ mail_max_userip_connections = 1000
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {server.root / "passwd"}
+  mechanisms = plain login
 }}
+{oauth2_passdb}
 userdb {{
   driver = passwd-file
   args = {server.root / "passwd"}
@@ -403,7 +419,8 @@ def _private_root_needed(root: Path) -> bool:
     return any(not p.stat().st_mode & 0o001 for p in (resolved, *resolved.parents) if p.exists())
 
 
-def start_dovecot(root: Path, user: str = "hub", password: str = "secret") -> DovecotServer:
+def start_dovecot(root: Path, user: str = "hub", password: str = "secret", introspection_url: str | None = None,
+                  oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2")) -> DovecotServer:
     """Start a private Dovecot with one user on a free loopback port, its files under ``root``.
 
     When the service accounts cannot reach ``root`` (running as root inside pytest's 0700
@@ -423,6 +440,8 @@ def start_dovecot(root: Path, user: str = "hub", password: str = "secret") -> Do
         root=root,
         maildir=root / "mail" / user,
         remove_root_on_close=private,
+        introspection_url=introspection_url,
+        oauth2_mechanisms=oauth2_mechanisms,
     )
     attempts_left = 3
     try:

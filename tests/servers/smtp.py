@@ -85,7 +85,7 @@ class _Handler:
 
     async def handle_MAIL(self, smtp: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
-        if self.server.auth is not None and not session.authenticated:
+        if (self.server.auth is not None or self.server.oauth2 is not None) and not session.authenticated:
             return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -124,6 +124,12 @@ class _Handler:
         return AuthResult(success=False, handled=False)
 
 
+def oauth_handler(server: SmtpServer) -> _Handler:
+    from tests.servers.smtp_oauth import OAuthHandler  # here: it builds on _Handler
+
+    return OAuthHandler(server)
+
+
 class _TrackedSMTP(SMTP):
     """aiosmtpd's SMTP protocol, registering each open connection with its server."""
 
@@ -157,13 +163,17 @@ class SmtpServer:
     """One aiosmtpd instance on loopback; ``stop()``/``start()`` keep the same port and what it captured."""
 
     def __init__(self, tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, oauth2: Callable[[str, str], bool] | None = None,
+                 oauthbearer: bool = False) -> None:
         if tls not in ("none", "starttls", "implicit"):
             raise ValueError(f"tls must be 'none', 'starttls' or 'implicit', not {tls!r}")
         self.host = HOST
         self.port = port or _free_port()
         self.tls: Tls = tls
         self.auth = auth
+        self.oauth2 = oauth2  # (user, token) -> accepted; None: no OAuth 2.0 mechanisms
+        self.oauthbearer = oauthbearer  # offer OAUTHBEARER besides XOAUTH2 (Gmail does, Microsoft 365 not)
+        self.oauth_logins: list[tuple[str, str, str]] = []  # (mechanism, user, token) of every attempt
         self._remove_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="hub-smtp-")) if root is None else Path(root)
         self.ca_file: Path | None = None
@@ -288,7 +298,7 @@ class SmtpServer:
         if self._controller is not None:
             return
         kwargs: dict[str, Any] = {
-            "handler": _Handler(self),
+            "handler": _Handler(self) if self.oauth2 is None else oauth_handler(self),
             "hostname": self.host,
             "port": self.port,
             "server_hostname": SERVER_NAME,
@@ -299,6 +309,9 @@ class SmtpServer:
         elif self.tls == "starttls":
             kwargs["tls_context"] = self._context
             kwargs["require_starttls"] = True
+        if self.oauth2 is not None:
+            kwargs["auth_require_tls"] = self.tls == "starttls"
+            kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"] + ([] if self.oauthbearer else ["OAUTHBEARER"])
         if self.auth is not None:
             kwargs["authenticator"] = kwargs["handler"].authenticate
             # AUTH over plain text only when the test asked for a server without TLS. aiosmtpd counts
@@ -350,10 +363,11 @@ class SmtpServer:
         return f"250 2.0.0 Ok: queued as {number:05X}"
 
 
-def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None) -> SmtpServer:
+def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Path | None = None,
+               **options: Any) -> SmtpServer:
     """Start an SMTP server on a free loopback port (see `SmtpServer`); the caller closes it."""
     for attempt in range(3):
-        server = SmtpServer(tls, auth, root)
+        server = SmtpServer(tls, auth, root, **options)
         try:
             server.start()
             return server
@@ -366,9 +380,10 @@ def start_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None, root: Pat
 
 @contextlib.contextmanager
 def running_smtp(tls: Tls = "none", auth: tuple[str, str] | None = None,
-                 root: Path | None = None) -> Iterator[SmtpServer]:
-    """Start an SMTP server, yield it, and always stop it and remove its temporary files."""
-    server = start_smtp(tls, auth, root)
+                 root: Path | None = None, **options: Any) -> Iterator[SmtpServer]:
+    """Start an SMTP server, yield it, and always stop it and remove its temporary files. `oauth2` (a check
+    of user and token) offers XOAUTH2, and OAUTHBEARER with `oauthbearer=True`."""
+    server = start_smtp(tls, auth, root, **options)
     try:
         yield server
     finally:

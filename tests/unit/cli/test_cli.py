@@ -235,3 +235,17 @@ def test_the_installed_command_runs_as_a_module(office: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "hub", "--config", str(office), "cases"],
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout.strip()) == (0, "no cases")
+
+
+def test_check_passes_on_a_new_office_and_a_database_that_is_down_fails_alone(
+        office: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--config", str(office), "check")
+    assert (code, err) == (0, "")
+    assert [line.split(": ", 2)[:2] for line in out.splitlines()] == [
+        ["database", "ok"], ["inbox", "ok"], ["outbound", "ok"], ["sms", "ok"]]
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+psycopg://hub@127.0.0.1:1/none"'))
+    code, out, err = run(capsys, "--config", str(office), "check")
+    lines = out.splitlines()
+    assert code == 1 and err == "" and len(lines) == 4
+    assert lines[0].startswith("database: FAILED: OperationalError: ") and lines[1].startswith("inbox: ok")

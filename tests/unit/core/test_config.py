@@ -127,7 +127,7 @@ def _refused(office: Path) -> str:
     ("hub.toml", "travel_days = 14", "travel_day = 14",
      "hub.toml: [urgency] travel_day: unknown key, did you mean travel_days?"),
     ("hub.toml", "batch_size = 250", "batch_size = 250\nzzz = 1",
-     "hub.toml: [inbox] zzz: unknown key (known: batch_size, password_env, poll_seconds, processed_folder, "
+     "hub.toml: [inbox] zzz: unknown key (known: auth, batch_size, password_env, poll_seconds, processed_folder, "
      "quarantine_folder, url)"),
     ("agencies.toml", "business_days = false\ninterim_days = 30", "busines_days = false\ninterim_days = 30",
      "agencies.toml: [agencies.ssa] busines_days: unknown key, did you mean business_days?"),
@@ -163,12 +163,14 @@ def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
         file.write_text(example.sub(r"\1", text).replace("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "AC" + "0" * 32))
     loaded = config.load(office)
     assert loaded.sms is not None and loaded.inbox.poll_seconds == 60
+    assert loaded.oauth2 is not None and loaded.oauth2.provider == "microsoft"
     assert loaded.agency("ssa").require_authentication is False
 
 
 def test_microsoft365_reads_the_tenant_id_of_oauth2(office: Path) -> None:
     _edit(office, 'mail_system = "authres"', 'mail_system = "microsoft365"')
-    office.write_text(office.read_text() + '\n[oauth2]\ntenant = "contoso.onmicrosoft.com"\n')
+    office.write_text(office.read_text() + '\n[oauth2]\nprovider = "microsoft"\ntenant = "contoso.onmicrosoft.com"\n'
+                      'client_id = "casework-hub"\nclient_secret_env = "HUB_OAUTH2_SECRET"\n')
     assert _refused(office).endswith("hub.toml: [oauth2] tenant: 'contoso.onmicrosoft.com': [office] mail_system = "
                                      '"microsoft365" compares it with the tenant id Exchange stamps on internal mail, '
                                      "so it must be that id (8-4-4-4-12 hexadecimal digits, as the Entra admin center "

@@ -15,6 +15,7 @@ import pytest
 
 from hub.core import config as config_module
 from hub.core.config import Config
+from hub.core.config_oauth2 import OAuth2
 from hub.intake.authentication import Verdict, sender_verdict
 from hub.intake.parse.email import parse_email
 from hub.run.office import init_office
@@ -44,7 +45,9 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 
 def on(config: Config, mail_system: str, tenant: str = TENANT) -> Config:
-    return replace(config, office=replace(config.office, mail_system=mail_system), oauth2_tenant=tenant)
+    return replace(config, office=replace(config.office, mail_system=mail_system),
+                   oauth2=OAuth2(provider="microsoft", scope="https://outlook.office365.com/.default", tenant=tenant,
+                                 client_id="hub"))
 
 
 def written(sender: str = MARIA, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
