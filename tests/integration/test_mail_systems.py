@@ -49,7 +49,8 @@ def office_on(folder: Path, database_url: str, smtp: SmtpServer, mail_system: st
     hub.close()
     path = hub.config.path
     text = path.read_text().replace('mail_system = "authres"', f'mail_system = "{mail_system}"', 1)
-    path.write_text(text + f'\n[oauth2]\ntenant = "{ms.TENANT}"\n')
+    path.write_text(text + f'\n[oauth2]\nprovider = "microsoft"\ntenant = "{ms.TENANT}"\nclient_id = "casework-hub"\n'
+                    'client_secret_env = "HUB_OAUTH2_SECRET"\n')
     return open_hub(path, FixedClock(START))
 
 
