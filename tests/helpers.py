@@ -33,10 +33,12 @@ def vouched(address: str) -> str:
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
-                agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None) -> Hub:
+                agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None,
+                tables: str = "") -> Hub:
     """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock.
 
-    `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line."""
+    `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line; `tables` is TOML
+    added at the end of hub.toml (its [[forms]], say)."""
     path = init_office(folder)
     text = path.read_text()
     text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
@@ -47,7 +49,7 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
     if sms:
         table = "".join(f"{key} = {_toml(value)}\n" for key, value in sms.items())
         text = text.replace("\n[[staff]]", f"\n[sms]\n{table}\n[[staff]]", 1)
-    path.write_text(text)
+    path.write_text(text + tables)
     directory = path.parent / "agencies.toml"
     for key, settings in (agencies or {}).items():
         head, table = directory.read_text().split(f"[agencies.{key}]\n", 1)

@@ -2,9 +2,9 @@
 
 `load` reads the file's root, [office], [database], [inbox], [outbound], [limits], [letters], [commands]
 and [[staff]] itself, and hands the agency directory (agency_directory) and the tables with readers of
-their own (config_readers) on; the values it builds are in config_values. Every problem is reported as one
-line naming the file, the key and what is wrong. Relative paths are relative to the office folder: the
-folder that holds `config/`.
+their own (config_readers, and config_forms for [[forms]]) on; the values it builds are in config_values.
+Every problem is reported as one line naming the file, the key and what is wrong. Relative paths are
+relative to the office folder: the folder that holds `config/`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
+from hub.core.config_forms import Form, read_forms
 from hub.core.config_readers import read_assignment, read_schedule, read_sms, read_urgency
 from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
@@ -55,6 +56,7 @@ class Config:
     urgency: UrgencyRules = field(default=DEFAULT_RULES)
     sms: Sms | None = None
     schedule: Schedule = field(default=Schedule())
+    forms: tuple[Form, ...] = ()
 
     @property
     def supervisors(self) -> tuple[str, ...]:
@@ -149,6 +151,7 @@ def load(path: Path) -> Config:
         urgency=read_urgency(root.table("urgency")),
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
+        forms=read_forms(root.tables("forms"), office, staff),
     )
     root.reject_unknown()
     check_staff(config, root.tables("staff"))

@@ -1,4 +1,4 @@
-"""The inbound path, named once and in order: parse, screen, identify, thread, route, apply.
+"""The inbound path, named once and in order: parse, screen, web forms, identify, thread, route, apply.
 
 Every channel hands raw bytes to `process`; each message gets its own transaction and one fate —
 on a case, in triage, a duplicate of one already stored, or in quarantine with the reason.
@@ -29,6 +29,7 @@ from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stag
 from hub.intake.route import CAUSES_MAIL, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
+from hub.intake.web_forms import read_submission
 from hub.letters.templates import Letters
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 
 def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
+    message, screening = read_submission(message, screening, intake.config)
     identity = identify(message, intake.config)
     # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
     # than the statements of a typical message.

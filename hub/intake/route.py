@@ -19,8 +19,9 @@ from hub.intake.thread import CaseFacts, CaseMatch
 from hub.intake.urgency import find_urgency
 from hub.letters.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "AgencyAnswered", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify", "OpenCase",
-           "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "CaseFacts", "Decision", "Effect", "FormDetails", "FormRelease",
+           "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter", "SetAgency", "SetAgencyControl",
+           "StaffMail", "StartReminders", "route"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,20 @@ class OptIn:
     """The sender's number may have texts again (START)."""
 
 
+@dataclass(frozen=True)
+class FormDetails:
+    """A web form from the case's constituent: what it says of them fills in what their party lacks."""
+
+
+@dataclass(frozen=True)
+class FormRelease:
+    """A web form's privacy release, ticked and signed: recorded on the case with the submission as evidence."""
+
+    signature: str
+
+
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered)
+          | StartReminders | AgencyAnswered | FormDetails | FormRelease)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
 CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
 
@@ -104,6 +117,8 @@ class Decision:
 
 def route(screening: Screening, identity: Identity, match: CaseMatch, message: InboundMessage,
           config: Config, received: datetime | None = None) -> Decision:
+    if message.form is not None and message.form.problem:
+        return _triage("constituent", message.form.problem, match)
     if screening.is_automatic:
         return _automatic(screening, match)
     if match.refused:
@@ -120,9 +135,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if facts is None:
         if identity.role == "constituent":
             urgent = _urgent(message, config, received)
-            return Decision("case", "constituent", "new urgent case" if urgent else "new case", effects=(
-                OpenCase(urgent), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),
-                Notify(f"New URGENT case: {urgent}" if urgent else "New case"), StartReminders()))
+            return Decision("case", "constituent", "new urgent case" if urgent else "new case",
+                            effects=_opening(urgent, message, config))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
@@ -133,11 +147,44 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if identity.role == "agency" and identity.agency is not None:
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
+    if message.form is not None:
+        notice = _form_notice(f"Web form {message.form.form_name} from the constituent", message)
+        return Decision("case", identity.role, threaded, case_id=facts.case_id,
+                        effects=(FormDetails(), *_release(message), Notify(notice)))
     notice = "Text from the constituent" if message.channel == "sms" else "Reply from the constituent"
     if match.others:
         notice += (f" (filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
                    f"the others: {', '.join(match.others)})")
     return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice),))
+
+
+def _opening(urgent: str, message: InboundMessage, config: Config) -> tuple[Effect, ...]:
+    """A new case for a constituent: acknowledged on their channel, their caseworker told."""
+    form = message.form
+    source = f" from web form {form.form_name}" if form is not None else ""
+    notice = f"New URGENT case{source}: {urgent}" if urgent else f"New case{source}"
+    acknowledgement: tuple[Effect, ...] = (QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),)
+    if form is not None:
+        notice = _form_notice(notice, message)
+        if not form.email and config.sms is None:
+            acknowledgement = ()
+            notice += ("; the form gives a phone number and no email address, and the office has no SMS line, so "
+                       "no acknowledgement went: please call them")
+    return (OpenCase(urgent), *acknowledgement, *_release(message), Notify(notice), StartReminders())
+
+
+def _form_notice(notice: str, message: InboundMessage) -> str:
+    form = message.form
+    if form is not None and form.release_signature:
+        notice += f"; a privacy release was signed on the form ({form.release_signature}) and is recorded"
+    elif form is not None and form.release_note:
+        notice += f"; {form.release_note}"
+    return notice
+
+
+def _release(message: InboundMessage) -> tuple[Effect, ...]:
+    form = message.form
+    return (FormRelease(form.release_signature),) if form is not None and form.release_signature else ()
 
 
 def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:
