@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,8 +10,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
+from hub.cli.main import main
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
 from hub.core.models import Case, Message, QuarantineItem
@@ -85,6 +88,13 @@ def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRES
     else:
         message.set_content(body)
     return message.as_bytes()
+
+
+def trust_warnings(config: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings `hub run --once` gives at its start about senders it believes without authentication."""
+    with caplog.at_level(logging.WARNING, logger="hub"):
+        assert main(["--config", str(config), "run", "--once"]) == 0
+    return [record.getMessage() for record in caplog.records if "require_authentication" in record.getMessage()]
 
 
 def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:

@@ -19,7 +19,7 @@ from hub.core.clock import FixedClock
 from hub.core.models import Case, Event, Message, Outbox, Release
 from hub.delivery.deliver import deliver_due
 from hub.run.cycle import run_once
-from tests.helpers import STAFF, email, feed, make_office, tally
+from tests.helpers import STAFF, email, feed, make_office, tally, trust_warnings
 from tests.servers.smtp import SmtpServer
 from tests.servers.twilio import FakeTwilio, running_twilio
 from tests.web_forms import (
@@ -245,3 +245,21 @@ def test_forms_in_the_inbox_are_filed_by_a_cycle_and_acknowledged_into_the_sent_
         assert tally(hub).triage == 1
     finally:
         hub.close()
+
+
+def test_a_form_marked_as_never_authenticating_is_believed_with_a_warning_at_start(
+        tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    hub = make_office(tmp_path / "office", database_url, tables=f'''
+[[forms]]
+sender = "{CONTACT_FORM}"
+name = "Contact"
+require_authentication = false
+''')
+    try:
+        assert feed(hub, contact_form(authenticated=False)).fate == "new-case"
+    finally:
+        hub.close()
+
+    assert trust_warnings(tmp_path / "office/config/hub.toml", caplog) == [
+        "[[forms]] Contact: require_authentication = false: anyone who writes its address into From: can open a "
+        "case, and record a privacy release, in someone else's name"]
