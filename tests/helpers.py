@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,8 +10,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
+from hub.cli.main import main
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
 from hub.core.models import Case, Message, QuarantineItem
@@ -33,10 +36,12 @@ def vouched(address: str) -> str:
 
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
-                agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None) -> Hub:
+                agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None,
+                tables: str = "") -> Hub:
     """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock.
 
-    `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line."""
+    `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line; `tables` is TOML
+    added at the end of hub.toml (its [[forms]], say)."""
     path = init_office(folder)
     text = path.read_text()
     text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
@@ -47,7 +52,7 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
     if sms:
         table = "".join(f"{key} = {_toml(value)}\n" for key, value in sms.items())
         text = text.replace("\n[[staff]]", f"\n[sms]\n{table}\n[[staff]]", 1)
-    path.write_text(text)
+    path.write_text(text + tables)
     directory = path.parent / "agencies.toml"
     for key, settings in (agencies or {}).items():
         head, table = directory.read_text().split(f"[agencies.{key}]\n", 1)
@@ -83,6 +88,13 @@ def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRES
     else:
         message.set_content(body)
     return message.as_bytes()
+
+
+def trust_warnings(config: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings `hub run --once` gives at its start about senders it believes without authentication."""
+    with caplog.at_level(logging.WARNING, logger="hub"):
+        assert main(["--config", str(config), "run", "--once"]) == 0
+    return [record.getMessage() for record in caplog.records if "require_authentication" in record.getMessage()]
 
 
 def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:

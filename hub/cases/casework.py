@@ -30,7 +30,7 @@ from hub.letters.release import valid_release
 
 STATUSES = ("new", "open", "pending-agency", "pending-constituent", "closed")
 CLOSE_REASONS = ("resolved", "referred", "withdrawn", "unresolved")
-RELEASE_METHODS = ("scan", "e-signature", "agency-form")
+RELEASE_METHODS = ("scan", "e-signature", "agency-form", "web form")
 
 
 class CaseworkError(UserError):
@@ -164,18 +164,20 @@ def note(session: Session, case: Case, text: str, actor: Actor, now: datetime) -
 
 def release_received(session: Session, case: Case, signed_on: date, actor: Actor, now: datetime,
                      method: str = "scan", attachment_id: int | None = None,
-                     scope: tuple[str, ...] = (), today: date | None = None) -> str:
-    """`today` is the office's date; without it, the UTC date (and a day's grace for the time zone)."""
+                     scope: tuple[str, ...] = (), today: date | None = None, message_id: int | None = None,
+                     signed_by: str = "") -> str:
+    """`today` is the office's date; without it, the UTC date (and a day's grace for the time zone). The evidence
+    is an attachment (a signed scan) or a message (a web form's submission)."""
     if method not in RELEASE_METHODS:
         raise CaseworkError(f"release method {method!r}: expected one of {', '.join(RELEASE_METHODS)}")
     if signed_on > (today or now.date() + timedelta(days=1)):
         raise CaseworkError(f"release signed {signed_on.isoformat()}: that date is in the future")
     session.add(Release(case_id=case.id, received_on=today or now.date(), signed_on=signed_on, method=method,
-                        scope=list(scope), attachment_id=attachment_id, recorded_by=actor.who, via=actor.via,
-                        created_at=now))
+                        scope=list(scope), attachment_id=attachment_id, message_id=message_id, recorded_by=actor.who,
+                        via=actor.via, created_at=now))
     record(session, case, actor, "release-received",
-           f"signed {signed_on.isoformat()}, {method}" + (f", attachment {attachment_id}" if attachment_id else ""),
-           now)
+           f"signed {signed_on.isoformat()}, {method}" + (f", attachment {attachment_id}" if attachment_id else "")
+           + (f", message {message_id}" if message_id else "") + (f", signed by {signed_by}" if signed_by else ""), now)
     return f"privacy release on file (signed {spoken_date(signed_on)})"
 
 

@@ -36,6 +36,8 @@ def case_summary(case: Case) -> dict[str, Any]:
             "name": person.name if person else "",
             "email": person.email if person else None,
             "phone": person.phone if person else None,
+            "address": person.postal_address if person else None,
+            "zip": person.zip_code if person else None,
         },
         "opened_at": iso(case.opened_at),
         "updated_at": iso(case.updated_at),
@@ -121,7 +123,7 @@ def case_detail(session: Session, case: Case) -> dict[str, Any]:
                                                   .order_by(Reminder.due_at))]
     view["releases"] = [{"signed_on": r.signed_on.isoformat(), "received_on": r.received_on.isoformat(),
                          "method": r.method, "agencies": list(r.scope or []), "recorded_by": r.recorded_by,
-                         "evidence_attachment": r.attachment_id}
+                         "evidence_attachment": r.attachment_id, "evidence_message": r.message_id}
                         for r in session.scalars(select(Release).where(Release.case_id == case.id)
                                                  .order_by(Release.signed_on))]
     view["events"] = [{"kind": e.kind, "detail": e.detail, "actor": e.actor, "via": e.via, "at": iso(e.at)}

@@ -66,6 +66,8 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     person = view["constituent"]
     print(f"{view['ref']}  {view['status']}  {view['subject']}")
     print(f"constituent: {person['name']} <{person['email'] or '-'}> {person['phone'] or ''}".rstrip())
+    if person["address"] or person["zip"]:
+        print(f"address: {', '.join((person['address'] or '').splitlines())} {person['zip'] or ''}".strip())
     print(f"assignee: {view['assignee'] or '-'}   agency: {view['agency'] or '-'}   "
           f"labels: {', '.join(view['labels']) or '-'}")
     for message in view["messages"]:

@@ -63,6 +63,11 @@ def _before_running(hub: Hub) -> None:
             logging.getLogger("hub").warning(
                 "agencies.toml: %s (%s): require_authentication = false: anyone who writes an address of its "
                 "domains into From: can answer for the agency on a case", agency.name, agency.key)
+    for form in hub.config.forms:
+        if not form.require_authentication:
+            logging.getLogger("hub").warning(
+                "[[forms]] %s: require_authentication = false: anyone who writes its address into From: can open "
+                "a case, and record a privacy release, in someone else's name", form.name)
 
 
 def _run_daemon(args: argparse.Namespace) -> int:

@@ -2,9 +2,9 @@
 
 `load` reads the file's root, [office], [database], [inbox], [outbound], [limits], [letters], [commands]
 and [[staff]] itself, and hands the agency directory (agency_directory) and the tables with readers of
-their own (config_readers) on; the values it builds are in config_values. Every problem is reported as one
-line naming the file, the key and what is wrong. Relative paths are relative to the office folder: the
-folder that holds `config/`.
+their own (config_readers, and config_forms for [[forms]]) on; the values it builds are in config_values.
+Every problem is reported as one line naming the file, the key and what is wrong. Relative paths are
+relative to the office folder: the folder that holds `config/`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
+from hub.core.config_forms import Form, read_forms
 from hub.core.config_oauth2 import OAuth2, read_auth, read_oauth2
 from hub.core.config_readers import read_assignment, read_schedule, read_sms, read_urgency
 from hub.core.config_table import Table, read_toml
@@ -65,6 +66,7 @@ class Config:
         """[oauth2] tenant, lower-cased ("" without one): Microsoft 365's mail system compares it with the
         tenant Exchange stamps on internal mail."""
         return self.oauth2.tenant.strip().lower() if self.oauth2 else ""
+    forms: tuple[Form, ...] = ()
 
     @property
     def supervisors(self) -> tuple[str, ...]:
@@ -163,6 +165,7 @@ def load(path: Path) -> Config:
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
         oauth2=_oauth2(root, home),
+        forms=read_forms(root.tables("forms"), office, staff),
     )
     root.reject_unknown()
     _check_mail_system(config, root)

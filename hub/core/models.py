@@ -64,6 +64,8 @@ class Party(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    postal_address: Mapped[str | None] = mapped_column(Text)  # as the constituent wrote it (a web form)
+    zip_code: Mapped[str | None] = mapped_column(String(16))
     agency_key: Mapped[str | None] = mapped_column(String(32))
     bounced_at: Mapped[datetime | None]
     bounce_reason: Mapped[str | None] = mapped_column(Text)
@@ -99,9 +101,11 @@ class Release(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     received_on: Mapped[date]
     signed_on: Mapped[date]
-    method: Mapped[str] = mapped_column(String(32), default="scan")  # scan | e-signature | agency-form
+    method: Mapped[str] = mapped_column(String(32), default="scan")  # scan | e-signature | agency-form | web form
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency keys; empty: every agency
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    # The message that is the evidence when there is no attachment: a web form's submission.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     recorded_by: Mapped[str] = mapped_column(String(320), default="")
     via: Mapped[str] = mapped_column(String(16), default="mail")
     created_at: Mapped[datetime]

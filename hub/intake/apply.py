@@ -23,6 +23,7 @@ from hub.cases.sms_optout import opt_in, opt_out
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
+from hub.intake.form_party import fill_in, form_constituent, record_release
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
@@ -30,6 +31,8 @@ from hub.intake.route import (
     CaseFacts,
     Decision,
     Effect,
+    FormDetails,
+    FormRelease,
     MarkBounced,
     Notify,
     OpenCase,
@@ -109,9 +112,13 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
                     letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
                     domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
         elif case is not None:
+            if isinstance(effect, FormRelease) and events:  # its event follows the message's in the history
+                connection.execute(_INSERT_EVENT, events)
+                events = []
             effect_events, case = _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
             events += effect_events
-    connection.execute(_INSERT_EVENT, events)
+    if events:
+        connection.execute(_INSERT_EVENT, events)
     if case is not None and not opened:
         wake = WAKES.get(decision.kind, []) if decision.disposition == "case" else []
         connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now, "wake": wake})
@@ -169,7 +176,19 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
         connection.execute(_SET_CONTROL, {"case_id": case.case_id, "number": effect.number})
         return [_event(case, row_id, "agency-control-number", f"the agency's number is {effect.number}",
                        message.sender, message.channel, now)], case
+    elif isinstance(effect, FormDetails) and message.form is not None:
+        changed = fill_in(connection, case.constituent_id, message.form)
+        return [_form_details(case, row_id, message, changed, now)] if changed else [], case
+    elif isinstance(effect, FormRelease):
+        record_release(connection, case.case_id, message, row_id, effect.signature, config, now)
     return [], case
+
+
+def _form_details(case: CaseFacts, row_id: int | None, message: InboundMessage, changed: list[str],
+                  now: datetime) -> dict[str, Any]:
+    form = message.form.form_name if message.form else ""
+    return _event(case, row_id, "constituent-updated", f"from web form {form}: {', '.join(changed)}", "hub", "rule",
+                  now)
 
 
 def _opt(connection: Connection, effect: OptOut | OptIn, case: CaseFacts | None, message: InboundMessage,
@@ -203,29 +222,37 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     """A new case for the sender, on the constituent party with that address (made when missing),
     assigned by the office's rules; returns it with its events (written with the message's own)."""
     by_text = message.channel == "sms"
-    found = (connection.execute(_CONSTITUENT_BY_PHONE, {"phone": message.sender}).first() if by_text else
-             connection.execute(_CONSTITUENT, {"email": message.sender}).first())
-    email = (found.email if found else None) if by_text else message.sender
-    phone = message.sender if by_text else None
-    if found is None:
-        constituent_id = connection.execute(_INSERT_PARTY, dict(
-            role="constituent", name=message.sender_name, email=email, phone=phone, created_at=now)).scalar_one()
+    contact_channel, changed = message.channel, list[str]()
+    if message.form is not None:
+        constituent_id, email, phone, changed = form_constituent(connection, message.form, now)
+        contact_channel = "email" if email else "sms"
     else:
-        constituent_id = found.id
-        if not found.name and message.sender_name:
-            connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
+        found = (connection.execute(_CONSTITUENT_BY_PHONE, {"phone": message.sender}).first() if by_text else
+                 connection.execute(_CONSTITUENT, {"email": message.sender}).first())
+        email = (found.email if found else None) if by_text else message.sender
+        phone = message.sender if by_text else None
+        if found is None:
+            constituent_id = connection.execute(_INSERT_PARTY, dict(
+                role="constituent", name=message.sender_name, email=email, phone=phone, created_at=now)).scalar_one()
+        else:
+            constituent_id = found.id
+            if not found.name and message.sender_name:
+                connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
     year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
     reference = str(refs.make(year, _next_sequence(connection, f"case-{year:02d}")))
     chosen = choose(connection, config, now, None) if config.assignment.rules else None
     case_id = connection.execute(_INSERT_CASE, dict(
         ref=reference, status="new", labels=["urgent"] if urgent else [], subject=_case_subject(message),
         constituent_id=constituent_id, assignee=chosen[0].email if chosen else None, opened_at=now,
-        updated_at=now, contact_channel=message.channel)).scalar_one()
+        updated_at=now, contact_channel=contact_channel)).scalar_one()
     case = CaseFacts(case_id, reference, email, None, constituent_id, chosen[0].email if chosen else None,
-                     constituent_phone=phone, contact_channel=message.channel)
-    opened = f"opened from {message.channel}" + (f"; the constituent wrote again after {previous} closed"
-                                                 if previous else "")
+                     constituent_phone=phone, contact_channel=contact_channel)
+    opened_from = f"web form {message.form.form_name}" if message.form else message.channel
+    opened = f"opened from {opened_from}" + (f"; the constituent wrote again after {previous} closed"
+                                             if previous else "")
     events = [_event(case, None, "case-opened", opened, message.sender, message.channel, now)]
+    if changed:
+        events.append(_form_details(case, None, message, changed, now))
     if urgent:
         events.append(_event(case, None, "labelled", f"urgent: {urgent}", "hub", "rule", now))
     if chosen:

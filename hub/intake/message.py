@@ -1,5 +1,6 @@
-"""InboundMessage: the one shape every channel produces, and the rest of the intake path reads; and
-Oversized, what is known of a message too large to read."""
+"""InboundMessage: the one shape every channel produces, and the rest of the intake path reads; Submission,
+what a web form's notification says of the person who filled it in; and Oversized, what is known of a
+message too large to read."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """A web form's notification as hub.intake.web_forms read it. With a `problem` the message stays the
+    form robot's and goes to triage with that reason; without one, the message is the person's."""
+
+    form_name: str                    # the form's [[forms]] name
+    problem: str = ""
+    email: str = ""                   # lowercase; "" when the form gave none
+    phone: str = ""                   # E.164; "" when the form gave none (or none that reads as a number)
+    name: str = ""
+    postal_address: str = ""
+    zip_code: str = ""
+    release_signature: str = ""       # the name typed to sign the privacy release, when its box was ticked
+    release_note: str = ""            # why a release the form seems to offer was not recorded
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     channel: str                      # "email" | "sms"
     source: str                       # where it came from, e.g. "imap:INBOX", "maildir:…", "ingest:file.eml"
@@ -62,6 +79,7 @@ class InboundMessage:
     return_path: str | None = None    # None when absent; "" when the header is `<>`
     from_address: str = ""            # the From header's own address ("" when it has none, or several)
     authentication_results: tuple[str, ...] = ()  # written by the office's server (above its Received line)
+    form: Submission | None = None    # a web form's notification (hub.intake.web_forms)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -1,4 +1,4 @@
-"""The inbound path, named once and in order: parse, screen, identify, thread, route, apply.
+"""The inbound path, named once and in order: parse, screen, web forms, identify, thread, route, apply.
 
 Every channel hands raw bytes to `process`; each message gets its own transaction and one fate —
 on a case, in triage, a duplicate of one already stored, or in quarantine with the reason.
@@ -29,6 +29,7 @@ from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stag
 from hub.intake.route import CAUSES_MAIL, Archived, OpenCase, control_number, route
 from hub.intake.screen import Screening
 from hub.intake.thread import find_case
+from hub.intake.web_forms import read_submission
 from hub.letters.templates import Letters
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 
 def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
+    message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
         now = min(now, message.date)  # an archived message happened when it was written (never later than now)
     identity = identify(message, intake.config)

@@ -20,9 +20,9 @@ from hub.intake.urgency import find_urgency
 from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "MarkBounced", "Notify",
-           "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen", "SetAgency", "SetAgencyControl", "StaffMail",
-           "StartReminders", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "FormDetails",
+           "FormRelease", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen", "SetAgency",
+           "SetAgencyControl", "StaffMail", "StartReminders", "route"]
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,20 @@ class OptIn:
     """The sender's number may have texts again (START)."""
 
 
+@dataclass(frozen=True)
+class FormDetails:
+    """A web form from the case's constituent: what it says of them fills in what their party lacks."""
+
+
+@dataclass(frozen=True)
+class FormRelease:
+    """A web form's privacy release, ticked and signed: recorded on the case with the submission as evidence."""
+
+    signature: str
+
+
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered | Archived | Reopen)
+          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
 CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
 
@@ -122,6 +134,8 @@ class Decision:
 
 def route(screening: Screening, identity: Identity, match: CaseMatch, message: InboundMessage,
           config: Config, received: datetime | None = None) -> Decision:
+    if message.form is not None and message.form.problem:
+        return _triage("constituent", message.form.problem, match)
     if screening.is_automatic:
         return _automatic(screening, match)
     if match.refused:
@@ -148,6 +162,10 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if identity.role == "agency" and identity.agency is not None:
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
+    if message.form is not None:
+        notice = _form_notice(f"Web form {message.form.form_name} from the constituent", message)
+        return Decision("case", identity.role, threaded, case_id=facts.case_id,
+                        effects=(FormDetails(), *_release(message), Notify(notice)))
     notice = "Text from the constituent" if message.channel == "sms" else "Reply from the constituent"
     if identity.role == "constituent" and facts.status == "closed":
         closed_on = _closed_on(facts, config)
@@ -166,11 +184,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
 def _new_case(message: InboundMessage, config: Config, received: datetime | None, previous: str = "",
               about: str = "") -> Decision:
     urgent = _urgent(message, config, received)
-    notice = (f"New URGENT case: {urgent}" if urgent else "New case") + (f"; {about}" if about else "")
     reason = ("new urgent case" if urgent else "new case") + (f"; {about}" if about else "")
-    return Decision("case", "constituent", reason, effects=(
-        OpenCase(urgent, previous), QueueLetter("acknowledgement", "constituent", AUTO_REPLIED), Notify(notice),
-        StartReminders()))
+    return Decision("case", "constituent", reason, effects=_opening(urgent, message, config, previous, about))
 
 
 def _long_closed(facts: CaseFacts, config: Config, received: datetime | None) -> bool:
@@ -183,6 +198,37 @@ def _closed_on(facts: CaseFacts, config: Config) -> str:
     if facts.closed_at is None:
         return "an unknown day"
     return spoken_date(facts.closed_at.astimezone(ZoneInfo(config.office.timezone)).date())
+
+
+def _opening(urgent: str, message: InboundMessage, config: Config, previous: str = "",
+             about: str = "") -> tuple[Effect, ...]:
+    """A new case for a constituent: acknowledged on their channel, their caseworker told; `previous`
+    and `about` name the closed case the message was about."""
+    form = message.form
+    source = f" from web form {form.form_name}" if form is not None else ""
+    notice = (f"New URGENT case{source}: {urgent}" if urgent else f"New case{source}") + (f"; {about}" if about else "")
+    acknowledgement: tuple[Effect, ...] = (QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),)
+    if form is not None:
+        notice = _form_notice(notice, message)
+        if not form.email and config.sms is None:
+            acknowledgement = ()
+            notice += ("; the form gives a phone number and no email address, and the office has no SMS line, so "
+                       "no acknowledgement went: please call them")
+    return (OpenCase(urgent, previous), *acknowledgement, *_release(message), Notify(notice), StartReminders())
+
+
+def _form_notice(notice: str, message: InboundMessage) -> str:
+    form = message.form
+    if form is not None and form.release_signature:
+        notice += f"; a privacy release was signed on the form ({form.release_signature}) and is recorded"
+    elif form is not None and form.release_note:
+        notice += f"; {form.release_note}"
+    return notice
+
+
+def _release(message: InboundMessage) -> tuple[Effect, ...]:
+    form = message.form
+    return (FormRelease(form.release_signature),) if form is not None and form.release_signature else ()
 
 
 def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:

@@ -3,17 +3,15 @@ the office's own server vouches for it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from hub.cli.case_actions import run_action
-from hub.cli.main import main
 from hub.core.app import Hub
 from hub.core.models import Case, Message, Outbox, Reminder
-from tests.helpers import email, feed, make_office
+from tests.helpers import email, feed, make_office, trust_warnings
 
 pytestmark = pytest.mark.integration
 LIAISON = "congressional.liaison@ssa.gov"
@@ -103,8 +101,6 @@ def test_an_agency_marked_as_never_authenticating_is_trusted_by_domain_with_a_wa
     finally:
         hub.close()
 
-    with caplog.at_level(logging.WARNING, logger="hub"):
-        assert main(["--config", str(tmp_path / "office/config/hub.toml"), "run", "--once"]) == 0
-    assert [record.getMessage() for record in caplog.records if "require_authentication" in record.getMessage()] == [
+    assert trust_warnings(tmp_path / "office/config/hub.toml", caplog) == [
         "agencies.toml: Social Security Administration (ssa): require_authentication = false: anyone who writes an "
         "address of its domains into From: can answer for the agency on a case"]

@@ -27,7 +27,7 @@ def test_a_case_fills_in_the_letter_contract(hub: Hub) -> None:
         assert shape(context) == {group: tuple(sorted(fields)) if fields else None
                                   for group, fields in CONTEXT_KEYS.items()}
         assert context["constituent"] == {"name": "Pat Example", "first_name": "Pat", "email": "pat@example.com",
-                                          "phone": ""}
+                                          "phone": "", "address": "", "zip": ""}
         assert context["case"]["summary"] == "My pension stopped."  # type: ignore[index]
         assert context["agency"]["name"] == "Social Security Administration"  # type: ignore[index]
         assert context["caseworker"]["name"] == "Casework Team", "unassigned: the office's team signs"  # type: ignore[index]

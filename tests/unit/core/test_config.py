@@ -155,8 +155,9 @@ def test_keys_read_only_in_some_setups_are_known_in_all(office: Path, monkeypatc
 
 
 def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
-    """Uncommenting any `# key = value` or `# [table]` line of the shipped files gives a config that loads."""
-    example = re.compile(r"(?m)^# (\[[a-z0-9_.]+\]|[a-z_]+ = .*)$")
+    """Uncommenting any `# key = value`, `# [table]` or `# [[table]]` line of the shipped files gives a config
+    that loads."""
+    example = re.compile(r"(?m)^# (\[\[?[a-z0-9_.]+\]\]?|[a-z_]+ = .*)$")
     for file in (office, office.parent / "agencies.toml"):
         text = file.read_text()
         assert example.search(text), f"{file.name} shows no commented-out example"
@@ -164,6 +165,7 @@ def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
     loaded = config.load(office)
     assert loaded.sms is not None and loaded.inbox.poll_seconds == 60
     assert loaded.oauth2 is not None and loaded.oauth2.provider == "microsoft"
+    assert [form.sender for form in loaded.forms] == ["noreply@forms.doe.example.gov"]
     assert loaded.agency("ssa").require_authentication is False
 
 

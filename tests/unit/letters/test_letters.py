@@ -41,7 +41,7 @@ def empty(context: dict[str, Any]) -> dict[str, Any]:
     context = copy.deepcopy(context)
     context["office"].update(member="", phone="", hours="", website="")
     context["case"].update(subject="", agency_control="", summary="", identifiers=[])
-    context["constituent"] = {"name": "", "first_name": "", "email": "", "phone": ""}
+    context["constituent"] = {"name": "", "first_name": "", "email": "", "phone": "", "address": "", "zip": ""}
     context["caseworker"] = {"name": "Casework Team", "first_name": "", "title": "", "email": "team@example.gov"}
     context["agency"] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
     context["release"] = {"on_file": False, "signed_on": "", "attached": False}
