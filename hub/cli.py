@@ -31,6 +31,7 @@ from hub.intake.commands import REGISTRY
 from hub.intake.parsing import parse_workers
 from hub.intake.pipeline import retry_quarantined
 from hub.office import init_office
+from hub.sent_record import mark_journalled
 from hub.sms_poll import poll_texts
 from hub.sms_text import segments
 from hub.sms_webhook import serve_webhook
@@ -223,6 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _before_running(hub: Hub) -> None:
     letter_send.check_letters(hub)
+    mark_journalled(hub)  # what a killed run sent counts as sent before anything else runs
     if not hub.config.commands.require_authentication:
         logging.getLogger("hub").warning(
             "[commands] require_authentication = false: anyone who writes a staff address into From: can "
