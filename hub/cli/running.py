@@ -16,6 +16,7 @@ from hub.core import config as config_module
 from hub.core.app import Hub, config_path
 from hub.core.clock import FixedClock
 from hub.core.errors import UserError
+from hub.delivery.sent_record import mark_journalled
 from hub.intake.drain import Summary, drain
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
@@ -54,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _before_running(hub: Hub) -> None:
     letter_send.check_letters(hub)
+    mark_journalled(hub)  # what a killed run sent counts as sent before anything else runs
     if not hub.config.commands.require_authentication:
         logging.getLogger("hub").warning(
             "[commands] require_authentication = false: anyone who writes a staff address into From: can "

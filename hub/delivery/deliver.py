@@ -2,13 +2,15 @@
 
 A row is claimed by one conditional UPDATE (pending and due, or a lease that ran out), so two hub
 processes never send the same row. The claim commits before the send; after the server's acceptance
-the sent mark commits first, alone, and the sent message's record on the case follows
-(hub.delivery.sent_record): a crash before the mark leaves a lease that runs out, and the row goes again with
-the same Message-ID (the sent Maildir writes it once; an SMTP server sees it twice only if the crash
-fell between its final reply and the mark's commit). Temporary failures back off exponentially until
-`give_up_hours`; permanent ones mark the row failed, record an event and tell the caseworker. A mail
-server that cannot be reached at all ends the pass's mail (texts go on): one row counts the try, the
-rest wait untouched for the next pass, and the outage is logged once (hub.delivery.outage).
+a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
+on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
+lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
+that runs out, and the row goes again with the same Message-ID (the sent Maildir writes it once; an
+SMTP server sees it twice only if the crash fell between its final reply and the journal's line).
+Temporary failures back off exponentially until `give_up_hours`; permanent ones mark the row failed,
+record an event and tell the caseworker. A mail server that cannot be reached at all ends the pass's
+mail (texts go on): one row counts the try, the rest wait untouched for the next pass, and the outage
+is logged once (hub.delivery.outage).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreach
 from hub.core.models import Case, Event, Outbox, Party
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
 from hub.delivery.outage import Outage
-from hub.delivery.sent_record import SentMark, record_sent, record_unrecorded
+from hub.delivery.sent_record import SentMark, mark_journalled, record_sent, record_unrecorded
 from hub.delivery.sms import SENDING, Texts, known_sids, plan_text, send_once
 from hub.delivery.transports import Transport, open_transport
 from hub.delivery.twilio import RecipientOptedOut
@@ -76,6 +78,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
     tried: set[int] = set()
     texts = Texts(hub)
+    mark_journalled(hub)
     record_unrecorded(hub)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
     async with open_transport(hub.config, tokens) as transport:

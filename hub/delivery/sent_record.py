@@ -2,10 +2,12 @@
 
 The server's final reply (SMTP's 250 to DATA, Twilio's accept, the sent Maildir's write) makes a
 message sent; until a commit says so, a crash sends it again. So that commit comes first and does
-nothing else: `SentMark` is one UPDATE of the outbox row (state, sent_at, provider id, attempts,
-lease cleared, `unrecorded` set), committed at once. `record_sent` follows in a transaction of its
-own: the sent Message row with the bytes, its event, the case's status and the agency's reminders,
-and `unrecorded` cleared. A row a crash left in between is recorded by the next delivery pass
+nothing else: `SentMark` appends the acceptance to the sent journal (hub.delivery.sent_journal: one write() to a
+local file, quicker than any commit), then runs one UPDATE of the outbox row (state, sent_at, provider
+id, attempts, lease cleared, `unrecorded` set), committed at once. `record_sent` follows in a
+transaction of its own: the sent Message row with the bytes, its event, the case's status and the
+agency's reminders, and `unrecorded` cleared. The next delivery pass marks a row a crash left with
+its journal line only (`mark_journalled`), and records a row a crash left marked only
 (`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from sent_at),
 the same text; only a letter with attachments gets a new MIME boundary.
 """
@@ -26,16 +28,20 @@ from sqlalchemy.orm import Session
 from hub.cases import reminders
 from hub.core.app import Hub
 from hub.core.models import Case, Event, Message, Outbox
+from hub.delivery.sent_journal import SentJournal, journal_lines, journal_path
 from hub.letters.compose import Outgoing, compose, outgoing_for, subject_line
 from hub.letters.templates import AGENCY_LETTERS
 
 log = logging.getLogger(__name__)
 
-_MARK = (update(Outbox).where(Outbox.id == bindparam("row_id"))
+# Never twice on one row: a pass that marked it from the journal meanwhile would have its record repeated.
+_MARK = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.state != "sent")
          .values(state="sent", sent_at=bindparam("at"), provider_id=bindparam("provider"), error="",
                  attempts=Outbox.attempts + 1, lease_until=None, lease_owner=None, unrecorded=True))
 _CLAIM = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.unrecorded == true())
           .values(unrecorded=False).execution_options(synchronize_session=False))
+_WAITING = ("pending", "sending")  # the states in which a row may still go: those a journal line marks
+_CHUNK = 500
 
 
 # What keeps the mark's commit quick, set on its connection before the send and undone after it:
@@ -47,10 +53,11 @@ _QUICK = {"postgresql": ("SET synchronous_commit = off", "RESET synchronous_comm
 
 
 class SentMark:
-    """The sent mark of one row, made ready before the send so that after it only the database driver
-    runs: one statement on a connection already open, committing as it runs (one round trip on
-    PostgreSQL). SQLAlchemy's own execution would cost as much again as the statement itself, so the
-    statement is compiled and its parameters converted, as SQLAlchemy does, before the send.
+    """The sent mark of one row, made ready before the send so that after it only a line in the sent
+    journal and the database driver run: one statement on a connection already open, committing as it
+    runs (one round trip on PostgreSQL). SQLAlchemy's own execution would cost as much again as the
+    statement itself, so the statement is compiled and its parameters converted, as SQLAlchemy does,
+    before the send.
 
         with SentMark(hub, row_id, now) as mark:
             reply = await transport.send(...)
@@ -68,8 +75,18 @@ class SentMark:
         self._engine = hub.engine
         self._given: dict[str, Any] = {"row_id": row_id, "at": at}
         self._connection: Connection | None = None
+        self._journal = SentJournal(journal_path(hub.config), row_id, at)
 
     def __enter__(self) -> SentMark:
+        self._journal.open()  # before the connection: a pass emptying the journal may hold it a moment
+        try:
+            self._connect()
+        except BaseException:
+            self._journal.close()
+            raise
+        return self
+
+    def _connect(self) -> None:
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._connection = connection
         quick, _ = _QUICK.get(connection.dialect.name, ("", ""))
@@ -78,10 +95,10 @@ class SentMark:
         self._form = _driver_form(connection.dialect)
         self._values = {**self._form.constants,
                         **{name: self._form.convert[name](value) for name, value in self._given.items()}}
-        return self
 
     def commit(self, provider_id: str) -> None:
         assert self._connection is not None
+        self._journal.write(provider_id)
         values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
         parameters = [values[name] for name in self._form.order] if self._form.order else values
         cursor = self._connection.connection.cursor()
@@ -92,14 +109,20 @@ class SentMark:
 
     def __exit__(self, *exc_info: object) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
         try:
-            _, usual = _QUICK.get(connection.dialect.name, ("", ""))
-            if usual and not connection.invalidated:
-                connection.exec_driver_sql(usual)  # before the connection goes back to the pool
+            if connection is not None:
+                _disconnect(connection)
         finally:
-            connection.close()
+            self._journal.close()  # after the mark's commit: until then its line must stay
+
+
+def _disconnect(connection: Connection) -> None:
+    try:
+        _, usual = _QUICK.get(connection.dialect.name, ("", ""))
+        if usual and not connection.invalidated:
+            connection.exec_driver_sql(usual)  # before the connection goes back to the pool
+    finally:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,33 @@ def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: s
     """The sent message on its case, in its own transaction; nothing when another pass recorded it."""
     with hub.sessions.begin() as session:
         _record(session, hub, row_id, outgoing, raw, sender)
+
+
+def mark_journalled(hub: Hub) -> int:
+    """Mark sent, as `SentMark` does, each row whose acceptance is in the sent journal while the database
+    still has it waiting to go (a crash came between the line and the mark); how many. `record_unrecorded`
+    records them next. A line for a row that is gone, or neither waiting nor sent, is logged and skipped."""
+    marked = 0
+    with journal_lines(journal_path(hub.config)) as lines:
+        for start in range(0, len(lines), _CHUNK):
+            chunk = lines[start:start + _CHUNK]
+            with hub.sessions.begin() as session:
+                states = {row_id: state for row_id, state in session.execute(
+                    select(Outbox.id, Outbox.state).where(Outbox.id.in_([line.row_id for line in chunk])))}
+                for line in chunk:
+                    state = states.get(line.row_id)
+                    if state in _WAITING:
+                        done: CursorResult[Any] = session.connection().execute(  # type: ignore[assignment]
+                            _MARK.where(Outbox.state.in_(_WAITING)),
+                            {"row_id": line.row_id, "at": line.at, "provider": line.provider})
+                        marked += done.rowcount
+                    elif state != "sent":
+                        log.warning("sent journal: outbox %d %s; its line is skipped", line.row_id,
+                                    "does not exist" if state is None else f"is {state}, not waiting to go")
+    if marked:
+        log.info("outbox: marked %d messages sent from the sent journal (their sender stopped before the "
+                 "database's mark)", marked)
+    return marked
 
 
 def record_unrecorded(hub: Hub) -> int:

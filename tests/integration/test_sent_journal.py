@@ -1,0 +1,259 @@
+"""The sent journal (hub.delivery.sent_journal), on SQLite and PostgreSQL, against a real SMTP server (aiosmtpd).
+
+- A letter whose acceptance reached the journal but not the database (the process killed right after
+  the server's 250) is marked sent and recorded once by the next pass, and not sent again, even once its
+  lease has run out; so with a real `hub run --once` killed while its mark waits on a database lock.
+- A torn last line, an unreadable line, and lines for a row that is gone or failed are skipped and
+  logged (without addresses); the pass goes on and the journal is emptied.
+- A pass that marked a row from the journal while its sender was still on its way to the mark: the
+  sender's mark changes nothing and the letter is recorded once.
+- The journal is the service user's alone (0600) whatever the umask, and a pass empties it only when no
+  other process is sending; a journal that cannot be used is logged and delivery goes on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text, update
+
+from hub.core.app import Hub
+from hub.core.clock import as_utc
+from hub.core.models import Outbox
+from hub.delivery.deliver import LEASE, deliver_due
+from hub.delivery.sent_journal import SentJournal, journal_path
+from hub.delivery.sent_record import SentMark, record_unrecorded
+from tests.helpers import START, make_office
+from tests.hub_process import wait_until
+from tests.integration.test_delivery import clock_of, outbox
+from tests.integration.test_delivery_crash import REPLY, finish, hub_once, sent_records, write_in
+from tests.servers.smtp import CapturedMessage, SmtpServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]:
+    hub = make_office(tmp_path / "office", database_url, outbound_url=smtp.url())
+    yield hub
+    hub.close()
+
+
+def refused_once(office: Hub, smtp: SmtpServer, person: int = 0) -> tuple[Outbox, Outbox]:
+    """A constituent's acknowledgement and the caseworker's notice, rendered by a first attempt that the
+    server refused for now: pending, with their text on the row, as a claimed row is when it goes."""
+    write_in(office, person, 1)
+    smtp.fail_next(2)
+    assert deliver_due(office).counts == {"retrying": 2}
+    first, second = outbox(office)[-2:]
+    assert first.body and second.body
+    return first, second
+
+
+def claim(office: Hub, row: Outbox, owner: str = "killed") -> None:
+    """What a delivery pass's claim leaves on the row it then sends."""
+    with office.sessions.begin() as session:
+        session.execute(update(Outbox).where(Outbox.id == row.id).values(
+            state="sending", lease_until=office.clock.now() + LEASE, lease_owner=owner))
+
+
+def journal(office: Hub, row: Outbox, at: datetime, reply: str = REPLY) -> None:
+    """The line the sending process writes right after the server's acceptance, before its mark."""
+    line = SentJournal(journal_path(office.config), row.id, at)
+    line.open()
+    line.write(reply)
+    line.close()
+
+
+def test_a_letter_only_the_journal_knows_went_is_marked_and_recorded_once_and_not_sent_again(
+        office: Hub, smtp: SmtpServer) -> None:
+    acknowledgement, notice = refused_once(office, smtp)
+    clock = clock_of(office)
+    clock.advance(timedelta(minutes=2))  # past the retry's pause
+    sent_at = clock.now()
+    claim(office, acknowledgement)
+    journal(office, acknowledgement, sent_at)  # and the process was killed here
+    assert journal_path(office.config).stat().st_size > 0
+
+    clock.advance(timedelta(seconds=30))  # the lease has not run out
+    assert deliver_due(office).counts == {"sent": 1}, "the notice went; the acknowledgement was sent already"
+    assert [message.message_id for message in smtp.messages] == [notice.message_id]
+    (marked,) = [row for row in outbox(office) if row.id == acknowledgement.id]
+    assert (marked.state, marked.unrecorded, marked.provider_id, marked.attempts, marked.lease_owner) == (
+        "sent", False, REPLY, 2, None)
+    assert marked.sent_at is not None and as_utc(marked.sent_at) == sent_at
+    assert sent_records(office) == {acknowledgement.message_id: 1, notice.message_id: 1}
+    lines = journal_path(office.config).read_text().splitlines()
+    assert [line.split()[0] for line in lines] == [str(notice.id)], "emptied first; the notice's line since"
+
+    clock.advance(LEASE * 2)  # long after the lease would have run out
+    assert deliver_due(office).counts == {}
+    assert len(smtp.messages) == 1
+    assert sent_records(office) == {acknowledgement.message_id: 1, notice.message_id: 1}
+    assert journal_path(office.config).stat().st_size == 0
+
+
+@pytest.fixture
+def hold_outbox(office: Hub) -> Iterator[tuple[Callable[[], None], Callable[[], None]]]:
+    """(take, release): take makes every write to the outbox table wait (from any thread), release ends
+    that; on PostgreSQL release first ends the sessions left waiting, as their process is gone."""
+    url = office.engine.url
+    if url.get_backend_name() == "sqlite":
+        assert url.database
+        blocker = sqlite3.connect(url.database, isolation_level=None, check_same_thread=False)
+
+        def take() -> None:
+            blocker.execute("BEGIN IMMEDIATE")
+
+        def release() -> None:
+            blocker.execute("ROLLBACK")
+        yield take, release
+        blocker.close()
+        return
+    with office.engine.connect() as connection, office.engine.connect() as other:
+        def take_lock() -> None:
+            connection.execute(text("LOCK TABLE outbox IN EXCLUSIVE MODE"))
+
+        def release_lock() -> None:
+            # The killed process's UPDATE would still run once the lock is gone: end it first.
+            other.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            other.commit()
+            connection.rollback()
+        yield take_lock, release_lock
+
+
+def test_a_hub_killed_between_the_journal_line_and_the_mark_sends_nothing_twice(
+        office: Hub, smtp: SmtpServer, hold_outbox: tuple[Callable[[], None], Callable[[], None]]) -> None:
+    take, release = hold_outbox
+    write_in(office, 0, 1)
+    accepted: list[CapturedMessage] = []
+    taken = threading.Lock()
+
+    def first_data(message: CapturedMessage) -> None:
+        with taken:
+            if not accepted:
+                take()  # before the server's 250: the mark will wait, the journal's line will not
+            accepted.append(message)
+    smtp.on_data(first_data)
+    path = journal_path(office.config)
+    process = hub_once(office, START)
+    try:
+        wait_until(lambda: path.exists() and path.read_bytes().endswith(b"\n"), 60, "the journal's line")
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+        release()
+    smtp.on_data(None)
+    assert len(accepted) == 1
+    (sending,) = [row for row in outbox(office) if row.state == "sending"]
+    assert sending.message_id == accepted[0].message_id, "killed with its letter accepted and not marked"
+
+    finish(office, START + LEASE + timedelta(minutes=1))  # its lease has run out: only the journal knows
+    rows = outbox(office)
+    assert {(row.state, row.unrecorded) for row in rows} == {("sent", False)}
+    assert sent_records(office) == {row.message_id: 1 for row in rows}
+    assert sorted(m.message_id for m in smtp.messages) == sorted(row.message_id for row in rows), "each once"
+    assert [line.split()[0] for line in path.read_text().splitlines()] == [
+        str(row.id) for row in rows if row.id != sending.id], "the killed run's line was applied and dropped"
+
+
+def test_a_torn_last_line_and_lines_that_name_no_waiting_row_are_skipped_and_logged(
+        office: Hub, smtp: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    acknowledgement, notice = refused_once(office, smtp)
+    clock = clock_of(office)
+    with office.sessions.begin() as session:
+        session.execute(update(Outbox).where(Outbox.id == notice.id).values(state="suppressed"))
+    claim(office, acknowledgement)
+    journal(office, acknowledgement, clock.now())
+    journal(office, notice, clock.now())  # a row neither waiting nor sent
+    with open(journal_path(office.config), "ab") as file:
+        file.write(b"not a journal line\n")
+        file.write(b"987654 2026-11-23T14:00:00+00:00 250 ok\n")  # no such row
+        file.write(f"{acknowledgement.id} 2026-11-23T14:0".encode())  # a write cut short by a crash
+    caplog.set_level(logging.INFO)
+
+    assert deliver_due(office).counts == {}
+    (marked,) = [row for row in outbox(office) if row.id == acknowledgement.id]
+    assert (marked.state, marked.unrecorded) == ("sent", False)
+    assert [row.state for row in outbox(office) if row.id == notice.id] == ["suppressed"]
+    assert sent_records(office) == {acknowledgement.message_id: 1}
+    assert smtp.messages == []
+    logged = [record.getMessage() for record in caplog.records if record.name.startswith("hub.delivery.sent")]
+    assert any("incomplete last line" in line for line in logged)
+    assert any("line 3 is unreadable" in line for line in logged)
+    assert any(f"outbox {notice.id} is suppressed" in line for line in logged)
+    assert any("outbox 987654 does not exist" in line for line in logged)
+    assert any("marked 1 messages sent from the sent journal" in line for line in logged)
+    assert not any("@" in line for line in logged), "no addresses in the log"
+    assert journal_path(office.config).stat().st_size == 0
+
+
+def test_a_sender_whose_line_another_pass_applied_first_does_not_mark_or_record_its_letter_again(
+        office: Hub, smtp: SmtpServer) -> None:
+    acknowledgement, _ = refused_once(office, smtp)
+    claim(office, acknowledgement, owner="this")
+    at = office.clock.now()
+    with SentMark(office, acknowledgement.id, at) as mark:
+        journal(office, acknowledgement, at)  # this sender's line; then another process's pass runs
+        assert deliver_due(office).counts == {}
+        assert sent_records(office) == {acknowledgement.message_id: 1}
+        mark.commit(REPLY)
+    (row,) = [row for row in outbox(office) if row.id == acknowledgement.id]
+    assert (row.state, row.unrecorded, row.attempts) == ("sent", False, 2), "marked once"
+    assert record_unrecorded(office) == 0
+    assert sent_records(office) == {acknowledgement.message_id: 1}
+
+
+def test_the_journal_is_the_service_users_alone_and_emptied_only_when_no_one_is_sending(
+        office: Hub, smtp: SmtpServer) -> None:
+    path = journal_path(office.config)
+    loose = os.umask(0o022)
+    try:
+        write_in(office, 0, 1)
+        assert deliver_due(office).counts == {"sent": 2}
+    finally:
+        os.umask(loose)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(path.read_bytes().splitlines()) == 2, "one line a letter, until the next pass"
+    path.chmod(0o644)  # as an older version or a hand might leave it
+
+    acknowledgement, _ = refused_once(office, smtp, person=1)
+    assert path.stat().st_size == 0, "the pass emptied it first"
+    claim(office, acknowledgement)
+    sender = SentJournal(path, 0, office.clock.now())  # another process, between its send and its mark
+    sender.open()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    try:
+        journal(office, acknowledgement, office.clock.now())
+        deliver_due(office)
+        assert [row.state for row in outbox(office) if row.id == acknowledgement.id] == ["sent"]
+        assert path.stat().st_size > 0, "kept: the other process's line may come after the pass read it"
+    finally:
+        sender.close()
+    deliver_due(office)
+    assert path.stat().st_size == 0
+    assert len(smtp.messages) == 2, "the journalled letter was not sent again"
+
+
+def test_a_journal_that_cannot_be_used_is_logged_and_delivery_goes_on_without_it(
+        office: Hub, smtp: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    journal_path(office.config).mkdir()  # no file can be opened there
+    write_in(office, 0, 1)
+    assert deliver_due(office).counts == {"sent": 2}
+    assert {(row.state, row.unrecorded) for row in outbox(office)} == {("sent", False)}
+    assert len(smtp.messages) == 2
+    logged = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("cannot be read" in line for line in logged)
+    assert sum("cannot be used, sending without it" in line for line in logged) == 2
