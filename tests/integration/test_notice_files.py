@@ -25,7 +25,7 @@ def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]
     hub = open_office(tmp_path / "office", database_url, smtp)
     config = hub.config.path
     hub.close()
-    config.write_text(re.sub(r"(?m)^\[letters\]\n", "[letters]\nnotice_attachment_bytes = 5000\n",
+    config.write_text(re.sub(r"(?m)^notice_attachment_bytes = \d+$", "notice_attachment_bytes = 5000",
                              config.read_text(), count=1))
     hub = open_hub(config, FixedClock(hub.clock.now()))
     yield hub
