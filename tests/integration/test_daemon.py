@@ -238,14 +238,18 @@ def test_sigterm_in_the_middle_of_a_large_drain_and_of_delivery_loses_and_double
             wait_until(lambda: len(smtp.messages) >= 40, 120, "delivery under way")
             assert daemon.stop(timeout=STOPPED)[0] == 0, daemon.stderr()
         smtp.on_data(None)
-        assert stored(office.hub) == people
         assert len(smtp.messages) < 2 * people, "delivery finished before the signal: the test proves nothing"
+        # The inbox and the outbox run side by side: on a busy machine the stop can still find a few
+        # messages in the inbox, which the next cycle files.
+        left = people - stored(office.hub)
+        assert 0 <= left < people - 30
 
-        # One cycle sends exactly the rest.
+        # One cycle files what was left and sends exactly the rest.
         once = subprocess.run([sys.executable, "-m", "hub", "--config", str(office.config), "run", "--once"],
                               env={**os.environ, **office.env}, capture_output=True, text=True, timeout=300)
         assert once.returncode == 0, once.stderr
-        assert once.stdout.splitlines()[0] == "0 messages: nothing new"
+        filed = f"{left} messages: {left} new-case" if left else "0 messages: nothing new"
+        assert once.stdout.splitlines()[0] == filed
         assert_each_once(office, smtp, people)
         assert_clean_log(office, people)
     finally:
