@@ -19,33 +19,37 @@ UNSAFE = re.compile(r"[^\w. -]+")
 
 @dataclass(frozen=True)
 class CaseFile:
+    attachment_id: int
     name: str  # unique on the case, safe as a file name
     content_type: str
     size: int
-    data: bytes | None  # None: too large, kept by name and size only
+    kept: bool  # False: too large, kept by name and size only
     at: str  # when its message came, ISO 8601
 
 
 def case_files(session: Session, case: Case) -> list[CaseFile]:
-    """Every file the case's messages carried, oldest first, named so that no two are alike."""
-    rows = session.execute(select(Attachment, Message.at).join(Message, Message.id == Attachment.message_id)
+    """Every file the case's messages carried, oldest first, named so that no two are alike (their bytes
+    stay in the database: a case's files can be hundreds of megabytes)."""
+    rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                                  Attachment.oversized, Attachment.data.is_not(None), Message.at)
+                           .join(Message, Message.id == Attachment.message_id)
                            .where(Message.case_id == case.id).order_by(Message.at, Attachment.id))
     taken: set[str] = set()
-    files = []
-    for attachment, at in rows:
-        name = _unique(_safe(attachment.filename) or f"attachment-{attachment.id}", taken)
-        files.append(CaseFile(name, attachment.content_type, attachment.size,
-                              None if attachment.oversized else attachment.data, at.isoformat()))
-    return files
+    return [CaseFile(row_id, _unique(_safe(filename) or f"attachment-{row_id}", taken), content_type, size,
+                     held and not oversized, at.isoformat())
+            for row_id, filename, content_type, size, oversized, held, at in rows]
 
 
-def write_case_files(files: list[CaseFile], folder: Path) -> list[Path]:
-    """Write the files the hub holds into `folder` (made 0700, each file 0600); returns their paths."""
+def write_case_files(session: Session, files: list[CaseFile], folder: Path) -> list[Path]:
+    """Write the files the hub holds into `folder` (made 0700, each file 0600), one at a time; returns
+    their paths."""
     make_folder(folder)
     written = []
     for file in files:
-        if file.data is not None:
-            write_file(folder / file.name, file.data)
+        data = session.scalar(select(Attachment.data).where(Attachment.id == file.attachment_id)) \
+            if file.kept else None
+        if data is not None:
+            write_file(folder / file.name, data)
             written.append(folder / file.name)
     return written
 

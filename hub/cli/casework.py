@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,18 +38,21 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def _assignee(hub: Hub, word: str | None) -> str | None:
     if word is None:
         return None
-    person = hub.config.staff_member(word) or hub.config.person(word)
+    person = hub.config.person(word)
     if person is None:
-        names = ", ".join(member.short for member in hub.config.staff)
-        raise UserError(f"--assignee {word}: nobody on the staff answers to that name (staff: {names})")
+        raise UserError(f"--assignee {word}: nobody on the staff answers to that name (staff: "
+                        f"{hub.config.staff_names})")
     return person.email
 
 
 def _agency(hub: Hub, key: str | None) -> str | None:
-    if key is not None and hub.config.agency(key) is None:
-        keys = ", ".join(agency.key for agency in hub.config.agencies)
+    if key is None:
+        return None
+    agency = hub.config.agency(key.lower())  # as #agency reads it
+    if agency is None:
+        keys = ", ".join(known.key for known in hub.config.agencies)
         raise UserError(f"--agency {key}: no agency with that key (agencies.toml has: {keys})")
-    return key
+    return agency.key
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:
@@ -95,21 +99,22 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 
 
 def cmd_case_files(args: argparse.Namespace) -> int:
-    def work(hub: Hub) -> list[CaseFile]:
+    def work(hub: Hub) -> tuple[list[CaseFile], list[Path]]:
         with hub.sessions() as session:
-            return case_files(session, find_case(session, hub.refs, args.ref))
-    files = with_hub(args, work)
+            files = case_files(session, find_case(session, hub.refs, args.ref))
+            return files, write_case_files(session, files, args.out) if args.out is not None else []
+    files, written = with_hub(args, work)
     if args.out is None:
         for file in files:
-            kept = "" if file.data is not None else " (too large: not kept)"
+            kept = "" if file.kept else " (too large: not kept)"
             print(f"{file.name}  {file.content_type}, {file.size} bytes, {file.at[:10]}{kept}")
         if not files:
             print("no files on this case")
         return 0
-    for path in write_case_files(files, args.out):
+    for path in written:
         print(path)
     for file in files:
-        if file.data is None:
+        if not file.kept:
             print(f"hub: {file.name} was too large to keep: only its name and size are on the case", file=sys.stderr)
     return 0
 

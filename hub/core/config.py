@@ -85,6 +85,11 @@ class Config:
         address = (address or "").lower()
         return next((person for person in self.staff if person.email == address), None)
 
+    @property
+    def staff_names(self) -> str:
+        """What caseworkers type for each person (#assign sam), for a message that names nobody."""
+        return ", ".join(person.short or person.first_name.lower() for person in self.staff)
+
     def person(self, word: str) -> Staff | None:
         """The one staff member a caseworker means by `word`; None when nobody or several answer to it."""
         return person_named(self.staff, word)

@@ -99,8 +99,8 @@ def help_lines() -> list[str]:
 def _assign(c: Context, argument: str) -> Change:
     person = c.config.person(argument)
     if person is None:
-        known = ", ".join(p.short or p.first_name.lower() for p in c.config.staff)
-        raise CaseworkError(f"#assign {argument}: nobody on the staff answers to that name (staff: {known})")
+        raise CaseworkError(f"#assign {argument}: nobody on the staff answers to that name "
+                            f"(staff: {c.config.staff_names})")
     return lambda: casework.assign(c.session, c.case, person, c.actor, c.now)
 
 
