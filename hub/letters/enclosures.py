@@ -30,14 +30,16 @@ class MessageFile:
 
 def message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
     """The message's files in order; those the hub holds go with a notice while their sizes add up to
-    no more than `budget` bytes."""
+    no more than `budget` bytes. Their bytes are not read here: the notice's text and its enclosures
+    both ask, and only the composed message needs them."""
     files, room = [], budget
-    for attachment in session.scalars(select(Attachment).where(Attachment.message_id == message_row_id)
-                                      .order_by(Attachment.id)):
-        fits = attachment.data is not None and not attachment.oversized and attachment.size <= room
-        room -= attachment.size if fits else 0
-        files.append(MessageFile(attachment.id, attachment.filename or f"attachment-{attachment.id}",
-                                 attachment.content_type, attachment.size, fits))
+    for row_id, filename, content_type, size, oversized, held in session.execute(
+            select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                   Attachment.oversized, Attachment.data.is_not(None))
+            .where(Attachment.message_id == message_row_id).order_by(Attachment.id)):
+        fits = held and not oversized and size <= room
+        room -= size if fits else 0
+        files.append(MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits))
     return files
 
 
@@ -47,7 +49,7 @@ def enclosures(session: Session, config: Config, case: Case, letter: str, contex
     if letter in AGENCY_LETTERS:
         today = now.astimezone(ZoneInfo(config.office.timezone)).date()
         found = evidence(session, valid_release(session, case, config.agency(case.agency), today))
-        return [found.id] if found is not None else []
+        return [found] if found is not None else []
     if letter == NOTICE and context.get("message_row_id"):
         return [file.attachment_id for file in message_files(session, int(context["message_row_id"]),
                                                               config.letters.notice_attachment_bytes)

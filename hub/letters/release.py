@@ -26,9 +26,10 @@ def valid_release(session: Session, case: Case, agency: Agency | None, today: da
     return None
 
 
-def evidence(session: Session, release: Release | None) -> Attachment | None:
-    """The release's file, when the hub holds its bytes (not one kept by name only, being too large)."""
+def evidence(session: Session, release: Release | None) -> int | None:
+    """The id of the release's file, when the hub holds its bytes (not one kept by name only, being too
+    large); asked without reading them."""
     if release is None or release.attachment_id is None:
         return None
-    found = session.get(Attachment, release.attachment_id)
-    return found if found is not None and found.data is not None else None
+    return session.scalar(select(Attachment.id).where(Attachment.id == release.attachment_id,
+                                                      Attachment.data.is_not(None)))
