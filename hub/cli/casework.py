@@ -1,4 +1,4 @@
-"""Commands on the case file: listing and showing cases, the mail commands' actions, triage, quarantine."""
+"""Commands on the case file: listing and showing cases, the mail commands' actions, quarantine (triage: .triage)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.cases.case_files import CaseFile, case_files, write_case_files
-from hub.cases.views import CaseFilter, case_detail, find_case, list_cases, triage_list
+from hub.cases.views import CaseFilter, case_detail, find_case, list_cases
 from hub.cli.case_actions import run_action
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
 from hub.core.app import Hub
@@ -122,22 +122,6 @@ def cmd_case_files(args: argparse.Namespace) -> int:
 def cmd_case_action(args: argparse.Namespace) -> int:
     line = with_hub(args, lambda hub: run_action(hub, args.ref, args.action_name, " ".join(args.words)))
     print(f"{args.ref.upper()}: {line}")
-    return 0
-
-
-def cmd_triage_list(args: argparse.Namespace) -> int:
-    def work(hub: Hub) -> list[dict[str, Any]]:
-        with hub.sessions() as session:
-            return triage_list(session)
-    held = with_hub(args, work)
-    if args.json:
-        print_json(held)
-    elif not held:
-        print("triage is empty")
-    for item in [] if args.json else held:
-        near = f" (mentions {item['candidate_case']})" if item["candidate_case"] else ""
-        print(f"{item['id']:>6}  {item['at'][:16]}  {item['kind']:<11} {item['sender']}  {item['subject'][:50]}")
-        print(f"        {item['reason']}{near}")
     return 0
 
 

@@ -27,7 +27,6 @@ from hub.cli.casework import (
     cmd_quarantine_discard,
     cmd_quarantine_list,
     cmd_quarantine_retry,
-    cmd_triage_list,
 )
 from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
@@ -39,6 +38,7 @@ from hub.cli.sending import (
     cmd_letter_show,
     cmd_report_weekly,
 )
+from hub.cli.triage import cmd_triage_dismiss, cmd_triage_file, cmd_triage_list, cmd_triage_new, cmd_triage_show
 from hub.core import logs, private_files, redact
 from hub.core.errors import HubError, TemporaryError, UserError
 from hub.intake.commands import REGISTRY
@@ -151,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     triage_list = triage.add_parser("list", help="held messages with their reasons")
     triage_list.add_argument("--json", action="store_true", help="machine-readable output")
     triage_list.set_defaults(handler=cmd_triage_list)
+    for name, handler, text, words in (
+            ("show", cmd_triage_show, "one held message: why it is held, and the cases it likely belongs to", ()),
+            ("file", cmd_triage_file, "file it on a case, as if it had carried the reference", ("ref",)),
+            ("new", cmd_triage_new, "open a new case for its sender", ()),
+            ("dismiss", cmd_triage_dismiss, "take it out of triage, with the reason", ("reason",))):
+        placing = triage.add_parser(name, help=text)
+        placing.add_argument("id", type=int, metavar="ID")
+        for word in words:
+            placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper())
+        placing.set_defaults(handler=handler)
 
     report = commands.add_parser("report", help="reports for supervisors").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

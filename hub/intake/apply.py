@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.cases.assignment import choose, chosen_detail
 from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reopened
 from hub.cases.sms_optout import opt_in, opt_out
+from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
@@ -44,8 +45,10 @@ from hub.intake.route import (
     SetAgencyControl,
     StaffMail,
     StartReminders,
+    TellIntake,
 )
 from hub.intake.staff import handle_staff_mail
+from hub.intake.triage_notice import tell_intake
 from hub.letters.notice_digest import NOTICE, enqueue_capped
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.templates import Letters
@@ -78,6 +81,9 @@ _ASSIGN = (update(Case).where(Case.id == bindparam("case_id"), Case.assignee.is_
            .values(assignee=bindparam("assignee")))
 _SET_STATUS = update(Case).where(Case.id == bindparam("case_id")).values(
     status=bindparam("status"), closed_at=bindparam("closed_at"), close_reason=bindparam("reason"))
+# Only while it waits: of two caseworkers placing one message at once, the second is told (and rolled back).
+_PLACE = update(Message).where(Message.id == bindparam("row_id"), Message.disposition == "triage").values(
+    case_id=bindparam("case_id"), disposition="case", kind=bindparam("kind"), reason=bindparam("reason"))
 _SET_CONTROL = (update(Case).where(Case.id == bindparam("case_id"), Case.agency_control.is_(None))
                 .values(agency_control=bindparam("number")))
 
@@ -91,6 +97,20 @@ class Applied:
 
 def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
           config: Config, refs: References, letters: Letters, now: datetime) -> Applied:
+    return _apply(connection, message, decision, facts, config, refs, letters, now)
+
+
+def refile(connection: Connection, row_id: int, message: InboundMessage, decision: Decision,
+           facts: CaseFacts | None, config: Config, refs: References, letters: Letters, now: datetime,
+           reason: str, actor: str, via: str) -> Applied:
+    """A message held in triage (row `row_id`), placed by a caseworker: its row moves to the decision's case
+    with `reason`, and the decision's effects follow as if it had come in so."""
+    return _apply(connection, message, decision, facts, config, refs, letters, now, (row_id, reason, actor, via))
+
+
+def _apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
+           config: Config, refs: References, letters: Letters, now: datetime,
+           stored: tuple[int, str, str, str] | None = None) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     events = []
@@ -98,15 +118,26 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
         opening = next(effect for effect in decision.effects if isinstance(effect, OpenCase))
         case, opening_events = open_case(connection, message, config, refs, now, opening.urgent, opening.previous)
         events += opening_events
-    row_id = _store_message(connection, message, decision, case, now)
-    events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else "message-received",
-                         f"{decision.kind} {message.channel} from {message.source}: {decision.reason}",
-                         message.sender, message.channel, now))
+    if stored is None:
+        row_id = _store_message(connection, message, decision, case, now)
+        events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else
+                             "message-received", f"{decision.kind} {message.channel} from {message.source}: "
+                             f"{decision.reason}", message.sender, message.channel, now))
+    else:
+        row_id, reason, actor, via = stored
+        assert case is not None
+        if not connection.execute(_PLACE, {"row_id": row_id, "case_id": case.case_id, "kind": decision.kind,
+                                           "reason": reason}).rowcount:
+            raise placed_meanwhile(row_id)
+        events.append(_event(case, row_id, "message-filed", f"{decision.kind} {message.channel} from triage: "
+                             f"{decision.reason}", actor, via, now))
     for effect in decision.effects:
         if isinstance(effect, MarkBounced):
             events += _mark_bounced(connection, effect, case, row_id, now)
         elif isinstance(effect, OptOut | OptIn):
             events.append(_opt(connection, effect, case, message, row_id, now))
+        elif isinstance(effect, TellIntake):
+            tell_intake(connection, message, decision, row_id, config, refs, now)
         elif isinstance(effect, QueueLetter) and effect.to == "sender":
             enqueue(connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
                     letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,

@@ -58,7 +58,7 @@ class Summary:
         return sum(self.fates.values())
 
     def line(self) -> str:
-        order = ("new-case", "case", "triage", "duplicate", "quarantine")
+        order = ("new-case", "case", "command", "triage", "duplicate", "quarantine")
         parts = [f"{self.fates[f]} {f}" for f in order if self.fates[f]]
         return f"{self.total} messages: " + (", ".join(parts) if parts else "nothing new")
 

@@ -26,9 +26,10 @@ from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
 from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stage
-from hub.intake.route import CAUSES_MAIL, Archived, OpenCase, control_number, route
+from hub.intake.route import CAUSES_MAIL, AnswerTriage, Archived, OpenCase, control_number, route
 from hub.intake.screen import Screening
-from hub.intake.thread import find_case
+from hub.intake.thread import CaseMatch, find_case
+from hub.intake.triage_reply import answer_triage, answered_item
 from hub.intake.web_forms import read_submission
 from hub.letters.templates import Letters
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    fate: str  # "new-case" | "case" | "triage" | "duplicate" | "quarantine"
+    fate: str  # "new-case" | "case" | "command" (answers a triage notice) | "triage" | "duplicate" | "quarantine"
     reason: str = ""
     case_ref: str | None = None
     quarantine_id: int | None = None
@@ -116,8 +117,11 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
     with intake.engine.begin() as connection:
         skip_disk_wait(connection)
         number = control_number(identity.agency, message)
-        match = find_case(connection, message, intake.refs, screening.returned_ids,
-                          (identity.agency.key, number) if identity.agency and number else None, now)
+        # A caseworker's reply to a triage notice is about the held message, whatever references it quotes.
+        item = answered_item(connection, message) if identity.role == "staff" and not intake.archive else None
+        match = CaseMatch(None, "triage-notice", triage_item=item) if item is not None else find_case(
+            connection, message, intake.refs, screening.returned_ids,
+            (identity.agency.key, number) if identity.agency and number else None, now)
         if screening.verdict == "bounce":
             link = link_bounce(connection, message, screening, match, intake.refs)
             match = link.match
@@ -129,6 +133,10 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
             opens = any(isinstance(e, OpenCase) for e in kept)
             decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
         applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
+        for effect in decision.effects:
+            if isinstance(effect, AnswerTriage):
+                answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,
+                              intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged
         log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,

@@ -20,9 +20,10 @@ from hub.intake.urgency import find_urgency
 from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "FormDetails",
-           "FormRelease", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen", "SetAgency",
-           "SetAgencyControl", "StaffMail", "StartReminders", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "AnswerTriage", "Archived", "CaseFacts", "Decision", "Effect",
+           "FormDetails", "FormRelease", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter",
+           "Reopen", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "TellIntake", "new_case_for",
+           "on_case", "route"]
 
 
 @dataclass(frozen=True)
@@ -116,15 +117,29 @@ class FormRelease:
     signature: str
 
 
+@dataclass(frozen=True)
+class TellIntake:
+    """A message held in triage: the intake address is told, with the cases it likely belongs to
+    (hub.intake.triage_notice)."""
+
+
+@dataclass(frozen=True)
+class AnswerTriage:
+    """A caseworker answered the notice of a held message: authenticate, then file, open or dismiss it
+    (hub.intake.triage_reply)."""
+
+    item_id: int
+
+
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease)
+          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | TellIntake | AnswerTriage)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
-CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, TellIntake, AnswerTriage)
 
 
 @dataclass(frozen=True)
 class Decision:
-    disposition: str          # "case" (on an existing or new case) | "triage"
+    disposition: str          # "case" (on an existing or new case) | "triage" | "command" (answers a triage notice)
     kind: str                 # the message's kind: constituent | agency | staff | auto-reply | bounce
     reason: str
     case_id: int | None = None
@@ -138,6 +153,9 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return _triage("constituent", message.form.problem, match)
     if screening.is_automatic:
         return _automatic(screening, match)
+    if identity.role == "staff" and match.triage_item is not None:
+        return Decision("command", "staff", f"answers the notice of triage item {match.triage_item}",
+                        effects=(AnswerTriage(match.triage_item),))
     if match.refused:
         return _triage(identity.role, match.refused, match)
     if identity.doubt:
@@ -156,6 +174,15 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
         return _triage("constituent", f"sender is not a party on {facts.ref}", match)
+    return on_case(identity, match, message, config, received)
+
+
+def on_case(identity: Identity, match: CaseMatch, message: InboundMessage, config: Config,
+            received: datetime | None = None) -> Decision:
+    """What a message does on the case it is matched to, once nothing holds it back (also a held message a
+    caseworker files on a case: hub.intake.triage_filing)."""
+    facts = match.facts
+    assert facts is not None
     threaded = f"threaded by {match.via}"
     if identity.role == "staff":
         return Decision("case", "staff", threaded, case_id=facts.case_id, effects=(StaffMail(),))
@@ -186,6 +213,11 @@ def _new_case(message: InboundMessage, config: Config, received: datetime | None
     urgent = _urgent(message, config, received)
     reason = ("new urgent case" if urgent else "new case") + (f"; {about}" if about else "")
     return Decision("case", "constituent", reason, effects=_opening(urgent, message, config, previous, about))
+
+
+def new_case_for(message: InboundMessage, config: Config, received: datetime | None) -> Decision:
+    """A new case for the sender of a held message, as their message would have opened (triage's #new)."""
+    return _new_case(message, config, received)
 
 
 def _long_closed(facts: CaseFacts, config: Config, received: datetime | None) -> bool:
@@ -310,4 +342,4 @@ def _automatic(screening: Screening, match: CaseMatch) -> Decision:
 
 
 def _triage(kind: str, reason: str, match: CaseMatch) -> Decision:
-    return Decision("triage", kind, reason, triage_case_id=match.case_id)
+    return Decision("triage", kind, reason, triage_case_id=match.case_id, effects=(TellIntake(),))

@@ -61,6 +61,7 @@ class CaseMatch:
     via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | phone | none
     others: tuple[str, ...] = ()  # by phone: the references of the sender's other open cases
     refused: str = ""  # why the message's references may not thread it (it goes to triage)
+    triage_item: int | None = None  # staff mail answering the notice of this held message (hub.intake.triage_reply)
 
     @property
     def case_id(self) -> int | None:

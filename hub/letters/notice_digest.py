@@ -27,7 +27,7 @@ from hub.core.config_values import Limits
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
 from hub.letters.outbox import AUTO_GENERATED, enqueue
-from hub.letters.templates import NOTICE_DIGEST
+from hub.letters.templates import NOTICE_DIGEST, TRIAGE_NOTICE
 
 NOTICE = "caseworker-notification"
 REFUSAL = "command-reply"
@@ -46,8 +46,8 @@ _HOLD = update(Outbox).where(Outbox.id == bindparam("digest_id"), _OPEN).values(
 
 def enqueue_capped(connection: Connection, config: Config, refs: References, now: datetime, *, letter: str,
                    recipient: str, about: str, **options: Any) -> int:
-    """Queue a notice (NOTICE) or a refusal (REFUSAL) to a staff address about `about`'s message, folded
-    into that address's digest about `about` once the window's cap is reached; returns the row's id."""
+    """Queue a notice (NOTICE or TRIAGE_NOTICE) or a refusal (REFUSAL) to a staff address about `about`'s message,
+    folded into that address's digest about `about` once the window's cap is reached; returns the row's id."""
     digest = _digest_for(connection, config, refs, now, letter, recipient, about)
     return enqueue(connection, letter=letter, recipient=recipient, refs=refs, domain=config.office.domain, now=now,
                    about=about, folded_into=digest, **options)
@@ -73,7 +73,7 @@ def _digest_for(connection: Connection, config: Config, refs: References, now: d
 
 
 def _cap(limits: Limits, letter: str) -> int:
-    return limits.notices_per_sender if letter == NOTICE else limits.refusals_per_sender
+    return limits.refusals_per_sender if letter == REFUSAL else limits.notices_per_sender
 
 
 def digest_letter(session: Session, row: Outbox, now: datetime) -> tuple[str, str]:
@@ -99,6 +99,13 @@ def digest_letter(session: Session, row: Outbox, now: datetime) -> tuple[str, st
         why = ["", "Why:", *(reason[:500] for reason in reasons[:SHOWN_REASONS])]
         if len(reasons) > SHOWN_REASONS:
             why.append(f"- and {len(reasons) - SHOWN_REASONS} other reasons")
+    elif row.context.get("folds") == TRIAGE_NOTICE:
+        subject = f"{messages} {'is' if count == 1 else 'are'} waiting in triage"
+        intro = (f"{subject}; they came in the last {minutes} minutes. You had a notice for each of the first {cap}; "
+                 "the rest are listed here (hub triage show ID shows one, with the cases it likely belongs to).")
+        lines = [str(context.get("notice", ""))[:120] for _, context, _ in folded]
+        more = [f"... and {len(lines) - SHOWN_CASES} more"] if len(lines) > SHOWN_CASES else []
+        return subject, "\n".join([textwrap.fill(intro, 76), "", *lines[:SHOWN_CASES], *more])
     else:
         subject = messages
         intro = (f"{messages} opened or joined cases in the last {minutes} minutes. You had a notice for each of "

@@ -3,8 +3,8 @@
 The report goes out as one outbox row per supervisor: the text as the body, the CSV attached, sent by
 the next delivery pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
 the last complete week. Whether it went already is read from the outbox (a weekly-report row naming
-that week, queued since this week's report time), so a hub that was down over the report time sends it
-once when it comes back, and a cycle that runs every minute sends it once. An office with no case
+that week, queued since this week's report time: hub.letters.once_per_period), so a hub that was down over the
+report time sends it once when it comes back, and a cycle that runs every minute sends it once. An office with no case
 opened by the end of that week (a new one) gets no report of it.
 """
 
@@ -14,15 +14,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.app import Hub
 from hub.core.clock import local_moment
 from hub.core.config_values import WEEKDAYS
 from hub.core.errors import UserError
-from hub.core.models import Case, Outbox
+from hub.core.models import Case
 from hub.letters.compose import Attachment, attachment_context
+from hub.letters.once_per_period import is_queued, queue_once
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.reports.figures import weekly_figures
 from hub.reports.text import report_csv, report_text, title
@@ -30,7 +31,6 @@ from hub.reports.week import Week, parse_week, week_containing
 
 log = logging.getLogger(__name__)
 LETTER = "weekly-report"
-REPORT_LOCK = 0x6875627265706F72  # "hubrepor": the advisory lock id of the weekly report
 
 
 @dataclass(frozen=True)
@@ -87,26 +87,13 @@ def send_weekly_if_due(hub: Hub) -> str | None:
         return None
     week = week_containing(now, hub.config.office.timezone).previous()
     with hub.sessions() as session:
-        if _is_queued(session, week, due_at):
+        if is_queued(session, LETTER, due_at, week.label):
             return None  # the common case, every cycle after the report went: one small count, no report
         if session.scalar(select(Case.id).where(Case.opened_at < week.end).limit(1)) is None:
             return None  # a new office: no case yet that week, nothing to report
     report = weekly_report(hub, week)
-    with hub.sessions.begin() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # Several daemons may share one PostgreSQL database: only one of them looks and queues at a time.
-            session.execute(select(func.pg_advisory_xact_lock(REPORT_LOCK)))
-        if _is_queued(session, week, due_at):
-            return None
-        count = queue_report(hub, report, session)
-    return f"weekly report {week.label} queued for {count} supervisor(s)"
-
-
-def _is_queued(session: Session, week: Week, since: datetime) -> bool:
-    # case_id IS NULL first: the outbox's case_id index narrows a large outbox to the few rows of no case.
-    return bool(session.scalar(select(func.count()).select_from(Outbox).where(
-        Outbox.case_id.is_(None), Outbox.letter == LETTER, Outbox.created_at >= since,
-        Outbox.subject.contains(week.label))))
+    count = queue_once(hub.sessions, LETTER, due_at, lambda session: queue_report(hub, report, session), week.label)
+    return None if count is None else f"weekly report {week.label} queued for {count} supervisor(s)"
 
 
 def report_moment(hub: Hub, now: datetime) -> datetime:

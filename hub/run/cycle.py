@@ -1,9 +1,9 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
 Poll the SMS line (when there is one), drain the configured inbox through the intake path, turn the
-reminders that are due into letters and notices, queue the weekly report when it is due, then deliver
-what is due in the outbox (the acknowledgements, notifications and relays the new messages caused
-among it). Twilio being unreachable holds up neither the mail nor the outbox.
+reminders that are due into letters and notices, queue the weekly report and the weekday triage list when
+they are due, then deliver what is due in the outbox (the acknowledgements, notifications and relays the
+new messages caused among it). Twilio being unreachable holds up neither the mail nor the outbox.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
 from hub.intake.pipeline import Intake
 from hub.oauth2.source import TokenSource, office_tokens
+from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.heartbeat import watched
 from hub.schedule.sweep import SweepReport, sweep_due
@@ -101,9 +102,9 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
     reminders = sweep_due(hub, catch_up=True)
     if reminders.counts:
         progress(reminders.line())
-    report = send_weekly_if_due(hub)
-    if report:
-        progress(report)
+    for line in (send_weekly_if_due(hub), send_triage_digest_if_due(hub)):
+        if line:
+            progress(line)
     outbox = deliver_due(hub, tokens=tokens)
     progress(outbox.line())
     return Cycle(inbox, outbox, texts, reminders)

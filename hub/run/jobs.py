@@ -5,6 +5,7 @@
   outbox     deliver what is due every 30 s (and after another job filed or queued something)
   reminders  sweep the reminders that are due, every minute
   report     the weekly report at [schedule] report_day and report_time (office time)
+  triage     the list of what waits in triage, each weekday at [schedule] workday_start (office time)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hub.core.app import Hub
 from hub.delivery.deliver import deliver_due
 from hub.delivery.outage import Outage
 from hub.oauth2.source import TokenSource
+from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
 from hub.schedule.sweep import sweep_due
@@ -83,6 +85,10 @@ def _report(hub: Hub, should_stop: ShouldStop) -> bool:
     return send_weekly_if_due(hub) is not None
 
 
+def _triage(hub: Hub, should_stop: ShouldStop) -> bool:
+    return send_triage_digest_if_due(hub) is not None
+
+
 def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
     in with `tokens` when they use OAuth 2.0."""
@@ -98,5 +104,8 @@ def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
     found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
                                                     timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
+    start = config.schedule.workday_start
+    found.append(Job("triage", _triage, CronTrigger(day_of_week="mon-fri", hour=start.hour, minute=start.minute,
+                                                    timezone=ZoneInfo(zone)), f"weekdays {start:%H:%M} {zone}"))
     found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

@@ -392,7 +392,8 @@ def test_forged_commands_change_nothing_and_relay_nothing(office: Hub, smtp: Smt
         (kept,) = [event for event in events(hub, ref) if event.kind == "unauthenticated"]
         assert (kept.actor, kept.via, kept.message_id) == (MARIA, "mail", row.id)
     else:
-        assert len(smtp.sent_to(MARIA)) == 1, "nothing about it to the staff member it pretends to be"
+        (held,) = smtp.sent_to(MARIA)[1:]  # she is the intake address too
+        assert subject(held).startswith("In triage:"), "nothing about it to the staff member it pretends to be"
         assert (row.disposition, row.sender) == ("triage", ATTACKER), "held for a caseworker, not on the case"
 
 

@@ -179,7 +179,8 @@ def test_a_stranger_with_a_verified_reference_goes_to_triage_not_to_the_case(hub
     with hub.sessions() as session:
         held = session.scalars(select(Message).where(Message.disposition == "triage")).one()
         assert held.case_id is None and held.triage_case_id is not None
-    assert len(outbox(hub)) == 1
+    assert [row.letter for row in outbox(hub)] == ["acknowledgement", "triage-notice"], \
+        "nothing to the stranger: the intake address is told"
 
 
 def test_staff_mail_threads_to_the_case_and_without_a_reference_goes_to_triage(hub: Hub) -> None:

@@ -173,7 +173,8 @@ def test_a_submission_the_map_cannot_read_waits_in_triage(office: Hub, raw: byte
     assert outcome.fate == "triage" and outcome.reason.startswith("form not understood: ")
     [held] = rows(office, Message, Message.direction == "in")
     assert (held.sender, held.disposition, held.raw) == (CONTACT_FORM, "triage", raw)
-    assert tally(office).cases == 0 and rows(office, Outbox) == []
+    assert tally(office).cases == 0 and [row.letter for row in rows(office, Outbox)] == ["triage-notice"], \
+        "only the intake address is told"
 
 
 def test_a_forged_form_opens_no_case_records_no_release_and_stays_in_triage(office: Hub) -> None:
@@ -190,7 +191,8 @@ def test_a_forged_form_opens_no_case_records_no_release_and_stays_in_triage(offi
     [held] = rows(office, Message, Message.disposition == "triage")
     assert (held.sender, held.case_id) == (CASEWORK_FORM, None)
     assert (tally(office).cases, len(rows(office, Release))) == (1, 1), "only the genuine form's"
-    assert [row.letter for row in rows(office, Outbox)] == ["acknowledgement", "caseworker-notification"]
+    assert [row.letter for row in rows(office, Outbox)] == ["acknowledgement", "caseworker-notification",
+                                                            "triage-notice"]
 
 
 def test_a_form_with_only_a_phone_and_no_sms_line_waits_for_a_call(office: Hub, smtp: SmtpServer) -> None:

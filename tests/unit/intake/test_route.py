@@ -14,6 +14,7 @@ from hub.intake.identify import Identity
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
+    AnswerTriage,
     CaseFacts,
     MarkBounced,
     Notify,
@@ -23,6 +24,7 @@ from hub.intake.route import (
     SetAgencyControl,
     StaffMail,
     StartReminders,
+    TellIntake,
     control_number,
     route,
 )
@@ -91,19 +93,29 @@ def test_a_caseworker_on_a_case_is_handed_to_the_staff_stage(config: Config) -> 
 def test_a_stranger_holding_a_reference_is_held_for_a_caseworker(config: Config) -> None:
     decision = route(OK, CONSTITUENT, MATCH, mail("stranger@example.org"), config)
     assert (decision.disposition, decision.case_id, decision.triage_case_id) == ("triage", None, 7)
-    assert decision.effects == ()
+    assert decision.effects == (TellIntake(),), "the intake address is told, and nothing else happens"
 
 
 @pytest.mark.parametrize("identity", [AGENCY, STAFF, Identity("office"), Identity("unknown")])
 def test_nobody_but_a_constituent_opens_a_case(config: Config, identity: Identity) -> None:
     decision = route(OK, identity, NO_CASE, mail("x@ssa.gov"), config)
-    assert decision.disposition == "triage" and decision.effects == ()
+    assert decision.disposition == "triage" and decision.effects == (TellIntake(),)
+
+
+def test_a_caseworkers_answer_to_a_triage_notice_places_the_held_message(config: Config) -> None:
+    answering = CaseMatch(None, "triage-notice", triage_item=41)
+    decision = route(OK, STAFF, answering, mail(MARIA.email, "#case CW-26-00007-AB"), config)
+    assert (decision.disposition, decision.kind, decision.case_id) == ("command", "staff", None)
+    assert decision.effects == (AnswerTriage(41),)
+    auto = route(Screening("auto-reply", "away"), STAFF, answering, mail(MARIA.email), config)
+    assert auto.disposition == "triage" and AnswerTriage(41) not in auto.effects, "an out-of-office places nothing"
 
 
 @pytest.mark.parametrize("verdict", ["auto-reply", "list", "own-mail", "bounce"])
 def test_automatic_mail_opens_nothing_and_sends_nothing(config: Config, verdict: str) -> None:
     screening = Screening(verdict, "because")
-    assert route(screening, CONSTITUENT, NO_CASE, mail(), config).disposition == "triage"
+    held = route(screening, CONSTITUENT, NO_CASE, mail(), config)
+    assert held.disposition == "triage" and held.effects == (), "held without a notice: no flood of robots' mail"
     on_case = route(screening, CONSTITUENT, MATCH, mail(), config)
     assert (on_case.disposition, on_case.case_id) == ("case", 7)
     assert on_case.kind == ("bounce" if verdict == "bounce" else "auto-reply")
