@@ -135,3 +135,11 @@ def test_a_bounce_of_the_constituents_address_tells_the_caseworker_but_no_other_
     caseworker = Screening("bounce", "DSN", failed_recipients=("maria@doe.example.gov",))
     effects = route(caseworker, CONSTITUENT, MATCH, mail("mailer-daemon@mx.example.com"), config).effects
     assert effects == (MarkBounced(("maria@doe.example.gov",), "DSN"),), "no notice that would bounce again"
+
+
+@pytest.mark.parametrize("word", ["HELP", "STOP", "START"])
+def test_a_keyword_from_a_number_with_no_case_is_answered_and_held_without_a_notice(config: Config,
+                                                                                    word: str) -> None:
+    text = replace(mail("+19195550142", word), channel="sms")
+    decision = route(OK, CONSTITUENT, NO_CASE, text, config)
+    assert decision.disposition == "triage" and decision.effects and TellIntake() not in decision.effects
