@@ -43,7 +43,7 @@ def triage_notice(held: Held, sender_name: str, body: str, likely: Sequence[str]
     """The subject and body of the notice of one held message; `likely` are the lines of its likely cases."""
     subject = f"In triage: {held.subject[:80] or '(no subject)'}"
     sender = f"{sender_name} <{held.sender}>" if sender_name else held.sender
-    lines = [f"A {held.kind} {'text' if held.channel == 'sms' else 'message'} is waiting in triage "
+    lines = [f"This {held.kind} {'text' if held.channel == 'sms' else 'message'} is waiting in triage "
              f"(item {held.item_id}).", "", f"Why it is there: {held.reason}", "",
              "----- Message -----", f"From:     {sender}", f"Date:     {local_time(held.received, timezone)}"]
     if held.subject:
