@@ -59,6 +59,8 @@ CHANNELS = ("email", "sms")
 AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 # The digest of the notices a flood from one sender would have caused (hub.letters.notice_digest).
 NOTICE_DIGEST = "notice-digest"
+# A caseworker's own text relayed to the constituent or the agency (no template: hub.letters.signature signs it).
+RELAY = "relay"
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
 TO_STAFF = ("caseworker-notification", "command-reply", "followup-invitation", "followup-reminder", NOTICE_DIGEST)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # also keeps `../` out of a name typed on the command line
