@@ -221,8 +221,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
     "label": ("NAME: add a label, e.g. urgent", _label),
     "unlabel": ("NAME: remove a label", _unlabel),
     "status": ("new | open | pending-agency | pending-constituent", _status),
-    "close": ("[resolved | referred | withdrawn | unresolved]: close the case (pending reminders cancelled)",
-              _close),
+    "close": ("[resolved | referred | withdrawn | unresolved]: close the case (pending reminders cancelled; "
+              "text below goes in the closing letter)", _close),
     "reopen": (": open a closed case again", _reopen),
     "followup": ("14d | 2w | YYYY-MM-DD [note]: remind the caseworker on that day", _followup),
     "note": ("[text]: keep this message on the case as an internal note; nothing is sent", _note),

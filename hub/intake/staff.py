@@ -33,7 +33,7 @@ from hub.letters.notice_digest import REFUSAL, enqueue_capped
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.signature import without_sign_off
 from hub.letters.sms_relay import sms_relay
-from hub.letters.templates import RELAY, Letters
+from hub.letters.templates import CHANNELS, RELAY, Letters
 
 # A refusal quotes at most this many lines of the reply it refused.
 REFUSED_LINES = 20
@@ -119,7 +119,7 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         record(session, case, actor, "nothing-relayed", "the reply had no new text above the quoted notice", now)
         tell("Nothing was sent", NOTHING_NEW)
         return Handled("nothing sent: no new text")
-    closing = relay is not None and _closes_with_text(block, relay, case, config)
+    closing = relay is not None and _closes_with_text(block, relay, case, config, letters)
     savepoint = session.begin_nested()
     session.connection()  # the SAVEPOINT now, not at the session's first statement: the relay row is inside it
     try:
@@ -162,10 +162,13 @@ def _attach_problems(block: CommandBlock, relay: _Relay | None, chosen: Chosen) 
     return []
 
 
-def _closes_with_text(block: CommandBlock, relay: _Relay, case: Case, config: Config) -> bool:
-    """`#close` with text for the constituent: her text is the closing letter's, not a second message."""
+def _closes_with_text(block: CommandBlock, relay: _Relay, case: Case, config: Config, letters: Letters) -> bool:
+    """`#close` with text for the constituent: her text is the closing letter's, not a second message (when
+    the office's closing letter has a place for it; else it goes as written, and the letter as usual)."""
     return (block.first("close") is not None and block.first("reopen") is None and not relay.to_agency
-            and case.status != "closed" and config.schedule.closing_letter)
+            and case.status != "closed" and config.schedule.closing_letter
+            and all(letters.reads(CLOSING_LETTER, "text", channel) for channel in CHANNELS
+                    if CLOSING_LETTER in letters.names(channel)))
 
 
 def _what_was_refused(message: InboundMessage) -> str:

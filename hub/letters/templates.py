@@ -26,6 +26,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
     select_autoescape,
 )
 from jinja2.loaders import BaseLoader
@@ -203,6 +204,13 @@ class Letters:
                         problems += too_long
                         break
         return problems
+
+    def reads(self, name: str, variable: str, channel: str = "email") -> bool:
+        """Whether the letter's template reads `variable` (an office's own copy may leave out `text`)."""
+        try:
+            return variable in meta.find_undeclared_variables(self._env.parse(self.source(name, channel)))
+        except (LetterError, TemplateSyntaxError, OSError, UnicodeDecodeError):
+            return False
 
     def _branch_states(self, name: str, channel: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:

@@ -135,6 +135,17 @@ def test_attach_adds_files_to_a_letter_she_sends(office: Hub, smtp: SmtpServer) 
     assert files_of(request) == [("award-letter.pdf", AWARD)]
 
 
+def test_attach_names_the_release_on_file_and_an_inquiry_encloses_it_once(office: Hub, smtp: SmtpServer) -> None:
+    ref = new_case(office).ref
+    arrive(office, with_files(mail(f"Pat Example <{PAT}>", "casework@doe.example.gov", f"Re: [{ref}] My Medicare card",
+                                   "Signed."), ("release.pdf", SCAN, "application/pdf")))
+    cycle(office)
+    done = reply_to_notice(office, smtp, "#agency ssa\n#release received\n#send agency-inquiry\n#attach release.pdf")
+    assert done is not None and f"- agency-inquiry queued for {LIAISON}, with release.pdf" in text_of(done)
+    (inquiry,) = smtp.sent_to(LIAISON)
+    assert files_of(inquiry) == [("release.pdf", SCAN)]
+
+
 def test_attach_with_an_unknown_name_applies_nothing_and_lists_the_files(office: Hub, smtp: SmtpServer) -> None:
     ref = a_case_with_files(office)
     before = len(smtp.sent_to(PAT))
@@ -216,3 +227,15 @@ def test_close_with_her_text_sends_one_closing_letter_in_her_words(office: Hub, 
     assert [row.letter for row in outbox(office, ref)].count("case-closed") == 1
     assert case_of(office, ref).status == "closed"
     assert "letter-queued" in [event.kind for event in events(office, ref)]
+
+
+def test_close_with_text_when_the_offices_closing_letter_has_no_place_for_it(office: Hub, smtp: SmtpServer) -> None:
+    folder = office.config.resolve(office.config.letters.folder)
+    folder.mkdir(exist_ok=True)
+    (folder / "case-closed.email.j2").write_text("Subject: Case closed\n\nDear constituent, your case is closed.\n")
+    ref = new_case(office).ref
+    reply_to_notice(office, smtp, "#close resolved\nPat, your corrected card was mailed today.")
+    relayed, closing = smtp.sent_to(PAT)[1:]
+    assert body_of(relayed).startswith("Pat, your corrected card was mailed today."), "her words are not lost"
+    assert subject(closing).endswith("Case closed")
+    assert [row.letter for row in outbox(office, ref)].count("case-closed") == 1
