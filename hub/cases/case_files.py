@@ -1,5 +1,6 @@
 """The files on a case (what its messages carried), listed or written out for a caseworker, each under
-a name of its own that cannot leave the folder it is written to."""
+a name of its own that cannot leave the folder it is written to; and the files a caseworker names
+(`#attach`) by those names."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.cases.casework import CaseworkError
 from hub.core.models import Attachment, Case, Message
 from hub.core.private_files import make_folder, write_file
 
 # What a file's name may keep: letters, digits, and . _ - and space; anything else becomes "_".
 UNSAFE = re.compile(r"[^\w. -]+")
+# Between the names a caseworker lists: spaces or commas (a name may hold spaces itself).
+BETWEEN_NAMES = " ,;"
 
 
 @dataclass(frozen=True)
@@ -25,19 +29,59 @@ class CaseFile:
     size: int
     kept: bool  # False: too large, kept by name and size only
     at: str  # when its message came, ISO 8601
+    message_id: int  # the row of the message that carried it
+    filename: str  # as its sender named it (what hub case show lists)
 
 
 def case_files(session: Session, case: Case) -> list[CaseFile]:
     """Every file the case's messages carried, oldest first, named so that no two are alike (their bytes
     stay in the database: a case's files can be hundreds of megabytes)."""
     rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                                  Attachment.oversized, Attachment.data.is_not(None), Message.at)
+                                  Attachment.oversized, Attachment.data.is_not(None), Message.at, Message.id)
                            .join(Message, Message.id == Attachment.message_id)
                            .where(Message.case_id == case.id).order_by(Message.at, Attachment.id))
     taken: set[str] = set()
     return [CaseFile(row_id, _unique(_safe(filename) or f"attachment-{row_id}", taken), content_type, size,
-                     held and not oversized, at.isoformat())
-            for row_id, filename, content_type, size, oversized, held, at in rows]
+                     held and not oversized, at.isoformat(), message_id, filename or "")
+            for row_id, filename, content_type, size, oversized, held, at, message_id in rows]
+
+
+def files_named(files: list[CaseFile], names: str, command: str = "#attach") -> list[CaseFile]:
+    """The files `names` lists, each by its name on the case (or as its sender named it: the newest of that
+    name), in order, once each; CaseworkError naming the first it does not know and the case's files."""
+    known: dict[str, CaseFile] = {}
+    for file in files:  # oldest first: a sender's name shared by two files ends naming the newest
+        known[file.filename.lower()] = file
+    known.update((file.name.lower(), file) for file in files)
+    known.pop("", None)
+    chosen: list[CaseFile] = []
+    rest = names.strip(BETWEEN_NAMES)
+    while rest:
+        name = _longest_name_at(rest, known)
+        if name is None:
+            unknown = rest[:_next_name_at(rest, known)].strip(BETWEEN_NAMES)
+            listed = ", ".join(file.name for file in files)
+            raise CaseworkError(f"{command} {unknown}: no file of that name on the case " +
+                                (f"(its files: {listed})" if files else "(it has no files)"))
+        if known[name] not in chosen:
+            chosen.append(known[name])
+        rest = rest[len(name):].strip(BETWEEN_NAMES)
+    return chosen
+
+
+def _longest_name_at(text: str, known: dict[str, CaseFile]) -> str | None:
+    """The longest known name `text` starts with, followed by its end or a separator."""
+    lowered = text.lower()
+    found = [name for name in known if lowered.startswith(name) and lowered[len(name):][:1] in ("", *BETWEEN_NAMES)]
+    return max(found, key=len, default=None)
+
+
+def _next_name_at(text: str, known: dict[str, CaseFile]) -> int:
+    """Where the next known name after the first character starts, or the end of `text`."""
+    for index in range(1, len(text)):
+        if text[index - 1] in BETWEEN_NAMES and _longest_name_at(text[index:], known) is not None:
+            return index
+    return len(text)
 
 
 def write_case_files(session: Session, files: list[CaseFile], folder: Path) -> list[Path]:

@@ -34,10 +34,14 @@ class Addressed:
 
 
 def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
-                 to: str | None, force: bool, actor: Actor, now: datetime) -> tuple[int, str]:
+                 to: str | None, force: bool, actor: Actor, now: datetime, files: tuple[int, ...] = (),
+                 text: str = "") -> tuple[int, str]:
     """The letter rendered for the case and queued in the caller's transaction, after the checks:
-    not twice unless forced, and an agency inquiry only with a valid privacy release unless forced."""
+    not twice unless forced, and an agency inquiry only with a valid privacy release unless forced.
+    `files` are more of the case's files for it to enclose; `text`, the caseworker's words it carries."""
     addressed = address(config, case, name, to, letters)
+    if files and addressed.channel == "sms":
+        raise UserError(f"{name} goes to the constituent by text, which carries no files (#attach)")
     stopped = opted_out(session.connection(), addressed.recipient) if addressed.channel == "sms" else None
     if stopped is not None:
         raise UserError(f"{case.ref}: the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and the "
@@ -59,14 +63,18 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
                    f"agency-inquiry sent without a valid release: {problem}", now)
     if addressed.agency is not None and case.agency is None:
         set_agency(session, case, addressed.agency, actor, now, config)
-    letter = letters.render(name, case_context(session, config, case, now, {"letter": name}), addressed.channel)
+    words = {"text": text} if text else {}
+    letter = letters.render(name, case_context(session, config, case, now, {"letter": name, **words}),
+                            addressed.channel)
     # A text is rendered again when it goes: it is cut to the segment limit then, and the caseworker told.
     by_text = addressed.channel == "sms"
+    enclosed = enclosures(session, config, case, name, {}, now)
     row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
                      recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
                      actor=actor.who, channel=addressed.channel, subject=None if by_text else letter.subject,
-                     body=None if by_text else letter.body, context={"queued_by": actor.who,
-                                                      "enclosures": enclosures(session, config, case, name, {}, now)})
+                     body=None if by_text else letter.body,
+                     context={"queued_by": actor.who, **words,
+                              "enclosures": enclosed + [file for file in files if file not in enclosed]})
     record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
     return row_id, addressed.recipient
 

@@ -42,6 +42,7 @@ from hub.letters.context import case_context
 from hub.letters.enclosures import enclosures
 from hub.letters.notice_digest import digest_letter
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.signature import relay_body
 from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
 from hub.oauth2.source import TokenSource
 
@@ -101,12 +102,15 @@ def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False)
     pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
     lapsed = (Outbox.state == "sending") & (Outbox.lease_until < now)
     with hub.sessions.begin() as session:
-        # Two queries, each an index range in order (ix_outbox_ready): one with OR would sort every waiting row.
+        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
+        # sort every waiting row.
         due = select(Outbox.id, Outbox.channel)
         if texts_only:
             due = due.where(Outbox.channel == "sms")
-        candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until).limit(20)),
-                      *session.execute(due.where(pending).order_by(Outbox.not_before).limit(20))]
+        # Rows due at the same moment go in the order they were queued: a caseworker's text before the letter
+        # it announces (hub.intake.staff queues it first).
+        candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until, Outbox.id).limit(20)),
+                      *session.execute(due.where(pending).order_by(Outbox.not_before, Outbox.id).limit(20))]
         for row_id, channel in candidates:
             if row_id in tried:
                 continue
@@ -228,10 +232,8 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
         return digest_letter(session, row, now)
     if row.letter == "relay":
         staff = hub.config.staff_member(str(row.context.get("staff", "")))
-        signature = "\n".join(line for line in (staff.name if staff else "", staff.title if staff else "",
-                                                 hub.config.office.name) if line)
         subject = f"Re: {case.subject}" if case and case.subject else f"Your case with {hub.config.office.name}"
-        return subject, f"{str(row.context.get('text', '')).rstrip()}\n\n{signature}"
+        return subject, relay_body(str(row.context.get("text", "")), staff, hub.config.office.name)
     if case is None:
         raise LetterError(f"letter {row.letter}: outbox row {row.id} has no case to fill it in from")
     letter = letters.render(row.letter, case_context(session, hub.config, case, now, {**row.context,

@@ -23,6 +23,7 @@ from hub.cases.letter_queue import queue_letter
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Message
 from hub.core.refs import References
+from hub.intake.reply_files import ReplyFiles
 from hub.letters.templates import Letters
 
 COMMAND_LINE = re.compile(r"^#([a-z][a-z-]*)(?:\s+(.*))?$", re.IGNORECASE)
@@ -56,6 +57,7 @@ class Context:
     letters: Letters
     actor: Actor
     now: datetime
+    letter_files: ReplyFiles = ReplyFiles()  # what #attach adds to the letters #send queues
 
     @property
     def today(self) -> date:
@@ -167,9 +169,16 @@ def _send(c: Context, argument: str) -> Change:
 
     def send() -> str:
         _, recipient = queue_letter(c.session, c.config, c.refs, c.letters, c.case, words[0], None, force, c.actor,
-                                    c.now)
-        return f"{words[0]} queued for {recipient}" + (" (forced)" if force else "")
+                                    c.now, files=c.letter_files.ids)
+        return f"{words[0]} queued for {recipient}{c.letter_files.with_names()}" + (" (forced)" if force else "")
     return send
+
+
+def _attach(c: Context, argument: str) -> Change:
+    # The files are found, and go with the text or the letters of the same reply, in hub.intake.staff.
+    if not argument.strip():
+        raise CaseworkError("#attach: name the files to send (hub case files REF lists them)")
+    return lambda: ""
 
 
 def _release(c: Context, argument: str) -> Change:
@@ -212,8 +221,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
     "label": ("NAME: add a label, e.g. urgent", _label),
     "unlabel": ("NAME: remove a label", _unlabel),
     "status": ("new | open | pending-agency | pending-constituent", _status),
-    "close": ("[resolved | referred | withdrawn | unresolved]: close the case (pending reminders cancelled)",
-              _close),
+    "close": ("[resolved | referred | withdrawn | unresolved]: close the case (pending reminders cancelled; "
+              "text below goes in the closing letter)", _close),
     "reopen": (": open a closed case again", _reopen),
     "followup": ("14d | 2w | YYYY-MM-DD [note]: remind the caseworker on that day", _followup),
     "note": ("[text]: keep this message on the case as an internal note; nothing is sent", _note),
@@ -222,5 +231,7 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
              _send),
     "release": ("received [YYYY-MM-DD]: a signed privacy release is on file (signed that day; default today)",
                 _release),
+    "attach": ("NAME...: send these files on the case (hub case files REF) with the text below, or with the "
+               "letters #send queues", _attach),
     "help": (": mail this list back", _help),
 }

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.cases.casework import Actor, CaseworkError, record, set_agency
+from hub.cases.letter_queue import queue_letter
 from hub.cases.sms_optout import opted_out
 from hub.core.config import Config
 from hub.core.errors import UserError
@@ -26,15 +27,18 @@ from hub.core.refs import References
 from hub.intake.authentication import sender_verdict
 from hub.intake.commands import CommandBlock, Context, change_for, parse_commands
 from hub.intake.message import InboundMessage
+from hub.intake.reply_files import Chosen, ReplyFiles, chosen_files, sendable
 from hub.intake.thread import CaseFacts
 from hub.letters.notice_digest import REFUSAL, enqueue_capped
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.signature import without_sign_off
 from hub.letters.sms_relay import sms_relay
-from hub.letters.templates import Letters
+from hub.letters.templates import CHANNELS, RELAY, Letters
 
 # A refusal quotes at most this many lines of the reply it refused.
 REFUSED_LINES = 20
 SHORTENED = "your text was too long for"
+CLOSING_LETTER = "case-closed"  # `#close` with text for the constituent: her text goes in this letter
 NOTHING_NEW = ("Your reply had no new text above the quoted notice, so nothing went to the constituent.\n"
                "Write your answer above the notice and send it again.")
 # The message a relayed answer replies to, so that it threads in the recipient's mail client.
@@ -85,18 +89,28 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
                       "unauthenticated")
     # A reply that is only the quoted notice has nothing new: new_text then holds the notice itself.
     block = parse_commands("" if message.nothing_new else message.new_text)
-    context = Context(session, case, config, refs, letters, actor, now)
     problems = list(block.errors)
-    changes = []
-    for command in block.commands:
-        try:
-            changes.append(change_for(command, context))
-        except CaseworkError as error:
-            problems.append(str(error))
     relay = None
     if block.first("note") is None and block.text:
         try:
             relay = _relay_target(connection, block, facts, config)
+        except CaseworkError as error:
+            problems.append(str(error))
+    try:
+        chosen = chosen_files(session, case, [c.argument for c in block.commands if c.name == "attach"], row_id)
+    except CaseworkError as error:
+        chosen = Chosen((), ())
+        problems.append(str(error))
+    problems += _attach_problems(block, relay, chosen)
+    budget = config.letters.notice_attachment_bytes
+    text_files = sendable(chosen.for_text(), budget, relay is not None and relay.channel == "sms") if relay \
+        else ReplyFiles()
+    letter_files = ReplyFiles() if relay else sendable(chosen.attached, budget)
+    context = Context(session, case, config, refs, letters, actor, now, letter_files)
+    changes = []
+    for command in block.commands:
+        try:
+            changes.append(change_for(command, context))
         except CaseworkError as error:
             problems.append(str(error))
     if problems:
@@ -105,23 +119,56 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         record(session, case, actor, "nothing-relayed", "the reply had no new text above the quoted notice", now)
         tell("Nothing was sent", NOTHING_NEW)
         return Handled("nothing sent: no new text")
+    closing = relay is not None and _closes_with_text(block, relay, case, config, letters)
     savepoint = session.begin_nested()
+    session.connection()  # the SAVEPOINT now, not at the session's first statement: the relay row is inside it
     try:
+        cut = ""
+        if relay is not None and not closing:  # queued first: delivery sends in that order, her text first
+            cut = _queue_relay(connection, case, message, block.text, relay, text_files, config, refs, now)
         lines = [line for line in (change() for change in changes) if line]
-        if relay is not None:
-            lines += _relay(session, connection, case, message, block.text, relay, actor, config, refs, now)
+        if closing:
+            staff = config.staff_member(message.sender)
+            queue_letter(session, config, refs, letters, case, CLOSING_LETTER, None, True, actor, now,
+                         files=text_files.ids, text=without_sign_off(block.text, staff))
+            lines.append(f"your text goes to the constituent in the closing letter{text_files.with_names()}")
+        elif relay is not None:
+            lines += _relayed(session, case, block.text, relay, text_files, cut, actor, config, now)
         elif block.first("to") is not None and not block.text:
             lines.append("nothing was sent: your reply had no text below the commands")
+        left = text_files.left_lines() + letter_files.left_lines()
+        lines += left
         session.flush()
     except (CaseworkError, UserError) as error:
         savepoint.rollback()
         return refuse([str(error)])
     savepoint.commit()
     shortened = any(line.startswith(SHORTENED) for line in lines)
-    if block.commands or shortened:
-        tell("Done, but your text was shortened" if shortened else "Done", "\n".join(f"- {line}" for line in lines))
+    if block.commands or shortened or left:
+        tell("Done, but your text was shortened" if shortened else "Done, but not every file was sent" if left
+             else "Done", "\n".join(f"- {line}" for line in lines))
     session.flush()
     return Handled("; ".join(line.splitlines()[0] for line in lines) or "no commands, nothing to send")
+
+
+def _attach_problems(block: CommandBlock, relay: _Relay | None, chosen: Chosen) -> list[str]:
+    """What is wrong with #attach in this reply: files need something to go with, and a text carries none."""
+    if not chosen.attached:
+        return []
+    if relay is None and block.first("send") is None:
+        return ["#attach: nothing to send the files with: write your text below the commands, or #send a letter"]
+    if relay is not None and relay.channel == "sms":
+        return ["#attach: the constituent is reached by text, which carries no files"]
+    return []
+
+
+def _closes_with_text(block: CommandBlock, relay: _Relay, case: Case, config: Config, letters: Letters) -> bool:
+    """`#close` with text for the constituent: her text is the closing letter's, not a second message (when
+    the office's closing letter has a place for it; else it goes as written, and the letter as usual)."""
+    return (block.first("close") is not None and block.first("reopen") is None and not relay.to_agency
+            and case.status != "closed" and config.schedule.closing_letter
+            and all(letters.reads(CLOSING_LETTER, "text", channel) for channel in CHANNELS
+                    if CLOSING_LETTER in letters.names(channel)))
 
 
 def _what_was_refused(message: InboundMessage) -> str:
@@ -169,33 +216,40 @@ def _relay_target(connection: Connection, block: CommandBlock, facts: CaseFacts,
     return _Relay(agency.liaison, True)
 
 
-def _relay(session: Session, connection: Connection, case: Case, message: InboundMessage, text: str, relay: _Relay,
-           actor: Actor, config: Config, refs: References, now: datetime) -> list[str]:
-    lines = []
-    if relay.to_agency and case.agency is None:
-        agency = next((a for a in config.agencies if a.liaison == relay.recipient), None)
-        if agency is not None:
-            lines.append(set_agency(session, case, agency, actor, now, config))
+def _queue_relay(connection: Connection, case: Case, message: InboundMessage, text: str, relay: _Relay,
+                 files: ReplyFiles, config: Config, refs: References, now: datetime) -> str:
+    """Her text in the outbox; returns the part a text message's limit cut off ("" when nothing was)."""
     answered = connection.execute(_LAST_FROM, {"case_id": case.id,
                                                "kind": "agency" if relay.to_agency else "constituent"}).first()
-    session.flush()
     body, cut = None, ""
     if relay.channel == "sms":
         if config.sms is None:
             raise CaseworkError("the constituent is reached by text, but the hub has no [sms] line configured")
         body, cut = sms_relay(text, config.staff_member(message.sender), config.office.name, config.sms.max_segments)
-    enqueue(connection, case_id=case.id, case_ref=case.ref, letter="relay", recipient=relay.recipient, refs=refs,
+    enqueue(connection, case_id=case.id, case_ref=case.ref, letter=RELAY, recipient=relay.recipient, refs=refs,
             domain=config.office.domain, now=now, in_reply_to=answered.message_id if answered else None,
             references=answered.references if answered else None, actor=message.sender, channel=relay.channel,
-            context={"text": text, "staff": message.sender, "to_agency": relay.to_agency},
+            context={"text": text, "staff": message.sender, "to_agency": relay.to_agency, "files": list(files.ids)},
             subject="" if body is not None else None, body=body)
+    return cut
+
+
+def _relayed(session: Session, case: Case, text: str, relay: _Relay, files: ReplyFiles, cut: str, actor: Actor,
+             config: Config, now: datetime) -> list[str]:
+    """After the commands: the agency `#to KEY` names, the status her text leaves, her confirmation's lines."""
+    lines = []
+    if relay.to_agency and case.agency is None:
+        agency = next((a for a in config.agencies if a.liaison == relay.recipient), None)
+        if agency is not None:
+            lines.append(set_agency(session, case, agency, actor, now, config))
     # Status follows the conversation: waiting on whoever was just asked.
     waiting = "pending-agency" if relay.to_agency else ("pending-constituent" if "?" in text else "open")
     if case.status != "closed" and case.status != waiting:
         record(session, case, actor, "status", f"{case.status} -> {waiting}", now)
         case.status = waiting
     by_text = " by text message" if relay.channel == "sms" else ""
-    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}{by_text}")
+    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}{by_text}"
+                 f"{files.with_names()}")
     if cut:
         assert config.sms is not None
         lines.append(f"{SHORTENED} {config.sms.max_segments} text messages; this part was not sent:\n\n{cut}")

@@ -1,6 +1,7 @@
 """The files a letter carries from the case, chosen where its text is rendered so the text can say so:
 a letter to the agency encloses the privacy release on file; a caseworker's notice, the files of the
-message it is about, as many as fit in `[letters] notice_attachment_bytes` (the rest are named)."""
+message it is about, as many as fit in `[letters] notice_attachment_bytes` (the rest are named); a
+caseworker's relayed text, the files chosen when it was queued (hub.intake.reply_files)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hub.core.config import Config
 from hub.core.models import Attachment, Case
 from hub.letters.notice_digest import NOTICE
 from hub.letters.release import evidence, valid_release
-from hub.letters.templates import AGENCY_LETTERS
+from hub.letters.templates import AGENCY_LETTERS, RELAY
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,23 @@ def message_files(session: Session, message_row_id: int, budget: int) -> list[Me
     """The message's files in order; those the hub holds go with a notice while their sizes add up to
     no more than `budget` bytes. Their bytes are not read here: the notice's text and its enclosures
     both ask, and only the composed message needs them."""
-    files, room = [], budget
-    for row_id, filename, content_type, size, oversized, held in session.execute(
-            select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                   Attachment.oversized, Attachment.data.is_not(None))
-            .where(Attachment.message_id == message_row_id).order_by(Attachment.id)):
-        fits = held and not oversized and size <= room
+    rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                                  Attachment.oversized, Attachment.data.is_not(None))
+                           .where(Attachment.message_id == message_row_id).order_by(Attachment.id)).all()
+    fitting = within_budget([(size, held and not oversized) for _, _, _, size, oversized, held in rows], budget)
+    return [MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits)
+            for (row_id, filename, content_type, size, _, _), fits in zip(rows, fitting, strict=True)]
+
+
+def within_budget(files: list[tuple[int, bool]], budget: int) -> list[bool]:
+    """Which of the files, (size, its bytes are held) in order, go with one message: those held, while their
+    sizes add up to no more than `budget` bytes."""
+    going, room = [], budget
+    for size, held in files:
+        fits = held and size <= room
         room -= size if fits else 0
-        files.append(MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits))
-    return files
+        going.append(fits)
+    return going
 
 
 def enclosures(session: Session, config: Config, case: Case, letter: str, context: dict[str, Any],
@@ -50,6 +59,8 @@ def enclosures(session: Session, config: Config, case: Case, letter: str, contex
         today = now.astimezone(ZoneInfo(config.office.timezone)).date()
         found = evidence(session, valid_release(session, case, config.agency(case.agency), today))
         return [found] if found is not None else []
+    if letter == RELAY:
+        return [int(attachment_id) for attachment_id in context.get("files", ())]
     if letter == NOTICE and context.get("message_row_id"):
         return [file.attachment_id for file in message_files(session, int(context["message_row_id"]),
                                                               config.letters.notice_attachment_bytes)
@@ -59,7 +70,13 @@ def enclosures(session: Session, config: Config, case: Case, letter: str, contex
 
 def file_fields(file: MessageFile) -> dict[str, Any]:
     """A file as a letter names it: `award-letter.png (PNG image, 8.8 KB)`."""
-    return {"name": file.name, "type": _kind(file.content_type), "size": _size(file.size), "attached": file.attached}
+    return {"name": file.name, "type": _kind(file.content_type), "size": spoken_size(file.size),
+            "attached": file.attached}
+
+
+def described(name: str, content_type: str, size: int) -> str:
+    """`award-letter.png (PNG image, 8.8 KB)`, as a letter or a confirmation names a file."""
+    return f"{name} ({_kind(content_type)}, {spoken_size(size)})"
 
 
 def _kind(content_type: str) -> str:
@@ -70,7 +87,8 @@ def _kind(content_type: str) -> str:
     return f"{sub.upper()[:10]} {main}".strip() if main in ("image", "audio", "video") else content_type[:40]
 
 
-def _size(size: int) -> str:
+def spoken_size(size: int) -> str:
+    """`8.8 KB`."""
     for unit, step in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if size >= step:
             return f"{size / step:.1f} {unit}"

@@ -26,6 +26,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
     select_autoescape,
 )
 from jinja2.loaders import BaseLoader
@@ -63,6 +64,8 @@ NOTICE_DIGEST = "notice-digest"
 # (hub.letters.triage_letters).
 TRIAGE_NOTICE = "triage-notice"
 TRIAGE_DIGEST = "triage-digest"
+# A caseworker's own text relayed to the constituent or the agency (no template: hub.letters.signature signs it).
+RELAY = "relay"
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
 TO_STAFF = ("caseworker-notification", "command-reply", "followup-invitation", "followup-reminder", NOTICE_DIGEST,
             TRIAGE_NOTICE, TRIAGE_DIGEST)
@@ -206,6 +209,13 @@ class Letters:
                         problems += too_long
                         break
         return problems
+
+    def reads(self, name: str, variable: str, channel: str = "email") -> bool:
+        """Whether the letter's template reads `variable` (an office's own copy may leave out `text`)."""
+        try:
+            return variable in meta.find_undeclared_variables(self._env.parse(self.source(name, channel)))
+        except (LetterError, TemplateSyntaxError, OSError, UnicodeDecodeError):
+            return False
 
     def _branch_states(self, name: str, channel: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:

@@ -20,14 +20,20 @@ SCAN = b"%PDF-1.4 " + b"s" * 3000
 PHOTO = b"\x89PNG\r\n" + b"p" * 9000
 
 
-@pytest.fixture
-def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]:
-    hub = open_office(tmp_path / "office", database_url, smtp)
+def office_with_file_budget(folder: Path, database_url: str, smtp: SmtpServer, budget: int) -> Hub:
+    """The office of tests.integration.test_commands, its messages' files limited to `budget` bytes in all
+    (the shipped `[letters] notice_attachment_bytes` set)."""
+    hub = open_office(folder, database_url, smtp)
     config = hub.config.path
     hub.close()
-    config.write_text(re.sub(r"(?m)^notice_attachment_bytes = \d+$", "notice_attachment_bytes = 5000",
+    config.write_text(re.sub(r"(?m)^notice_attachment_bytes = \d+$", f"notice_attachment_bytes = {budget}",
                              config.read_text(), count=1))
-    hub = open_hub(config, FixedClock(hub.clock.now()))
+    return open_hub(config, FixedClock(hub.clock.now()))
+
+
+@pytest.fixture
+def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]:
+    hub = office_with_file_budget(tmp_path / "office", database_url, smtp, 5000)
     yield hub
     hub.close()
 
