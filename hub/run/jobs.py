@@ -24,6 +24,7 @@ from hub.oauth2.source import TokenSource
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
 from hub.schedule.sweep import sweep_due
+from hub.sources.sent_folder import office_sent_folder
 from hub.sources.sms_poll import poll_texts
 
 OUTBOX_SECONDS = 30
@@ -62,7 +63,7 @@ class _Outbox:
         self.tokens = tokens
 
     def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
-        deliver_due(hub, should_stop, self.outage, self.tokens)
+        deliver_due(hub, should_stop, self.outage, self.tokens, office_sent_folder(hub.config, self.tokens))
         return False
 
 
