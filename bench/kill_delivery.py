@@ -1,8 +1,13 @@
 """Kill benchmark: how often a SIGKILL during delivery makes a letter reach the SMTP server twice.
 
     python3 bench/kill_delivery.py [--database sqlite|postgresql] [--kills K] [--batch B] [--delay SECONDS] [--seed S]
+                                   [--no-sent-folder]
 
-A real aiosmtpd server (tests/servers/smtp.py) on loopback and a fresh office that sends through it, then:
+A real aiosmtpd server (tests/servers/smtp.py) on loopback and a fresh office that sends through it. As Microsoft
+365 and Google Workspace do, the server files every message it accepts in the Sent folder of the office's mailbox
+(an IMAP APPEND to a private Dovecot, tests/servers/dovecot.py, before its 250), and that Dovecot is the office's
+inbox, so a letter a kill left in doubt is looked for there before it goes again (hub.delivery.in_doubt);
+--no-sent-folder leaves both out (a Maildir inbox: every letter in doubt goes again). Then:
   kills     round after round: the bench files B constituent messages (each queues an acknowledgement and a
             caseworker's notice) whenever fewer than B letters wait, starts `hub run --once` as a subprocess,
             and once the server has the round's first DATA, waits a random time in [0, --delay] s (fixed seed)
@@ -14,7 +19,8 @@ A real aiosmtpd server (tests/servers/smtp.py) on loopback and a fresh office th
             for each letter, the time from the end of its DATA at the server (just before the server answers
             250) to the end of the first of them after it. A kill inside that window sends the letter again.
 Then it counts, by Message-ID: letters the server received more than once, and letters never received
-(every outbox row must end sent, with its sent message recorded on the case). The window is also estimated
+(every outbox row must end sent, with its sent message recorded on the case), and letters found in the Sent
+folder (marked sent without going again). The window is also estimated
 from the kills alone: duplicates per kill times the time a letter takes (the kill rounds' letters received
 between their first DATA and their kill, over the time between the two).
 """
@@ -22,6 +28,7 @@ between their first DATA and their kill, over the time between the two).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -49,11 +56,13 @@ from hub.core.models import Message, Outbox  # noqa: E402
 from hub.delivery.deliver import LEASE, deliver_due  # noqa: E402
 from hub.delivery.sent_journal import SentJournal  # noqa: E402
 from tests.helpers import START, email, feed, make_office  # noqa: E402
+from tests.servers.dovecot import DovecotServer, dovecot_unavailable_reason, running_dovecot  # noqa: E402
 from tests.servers.smtp import CapturedMessage, SmtpServer, running_smtp  # noqa: E402
 
 FIRST_DATA_TIMEOUT = 60.0
 RUN_TIMEOUT = 300.0
 ROUND = LEASE + timedelta(minutes=1)  # each round's --at: the last round's leases have run out
+SENT = "Sent Items"
 
 
 class FirstData:
@@ -83,6 +92,7 @@ class Results:
     twice: int                  # letters the server accepted more than once
     extra_copies: int           # copies beyond the first
     never: int                  # sent or not: outbox rows whose Message-ID never reached the server
+    found_in_sent: int          # letters in doubt found in the Sent folder, marked sent without going again
     windows_ms: list[float]
     letter_ms: float            # a letter's time in the kill rounds
 
@@ -116,10 +126,14 @@ def hub_once(config: Path, at: datetime, log: Path) -> subprocess.Popen[bytes]:
                                  "--at", at.isoformat()], stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def measure(args: argparse.Namespace, work: Path, smtp: SmtpServer, url: str) -> Results:
+def measure(args: argparse.Namespace, work: Path, smtp: SmtpServer, url: str, mailbox: DovecotServer | None) -> Results:
     load = os.getloadavg()[0]
     rng = random.Random(args.seed)
-    hub = make_office(work / "office", url, outbound_url=smtp.url())
+    if mailbox is not None:
+        smtp.file_sent_mail(mailbox, SENT)
+        os.environ["HUB_INBOX_PASSWORD"] = mailbox.password  # for the hub processes
+    hub = make_office(work / "office", url, outbound_url=smtp.url(),
+                      inbox_url=mailbox.imap_url() if mailbox is not None else None)
     office, config, log = Office(hub), hub.config.path, work / "hub.log"
     first = FirstData()
     smtp.on_data(first)
@@ -207,6 +221,8 @@ def count(hub: Hub, smtp: SmtpServer, load: float, kills: int, early: int, secon
           windows: list[float], letter_ms: float) -> Results:
     with hub.sessions() as session:
         rows = list(session.execute(select(Outbox.message_id, Outbox.state)))
+        found = session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.provider_id.startswith("found in the Sent folder"))) or 0
         recorded = set(session.scalars(select(Message.dedupe_key).where(Message.direction == "out")))
     hub.close()
     copies = smtp.by_message_id()
@@ -216,7 +232,8 @@ def count(hub: Hub, smtp: SmtpServer, load: float, kills: int, early: int, secon
         letters=len(rows), states=Counter(state for _, state in rows), unrecorded=unrecorded,
         received=len(smtp.messages), twice=sum(1 for found in copies.values() if len(found) > 1),
         extra_copies=sum(len(found) - 1 for found in copies.values()),
-        never=sum(1 for message_id, _ in rows if message_id not in copies), windows_ms=windows, letter_ms=letter_ms)
+        never=sum(1 for message_id, _ in rows if message_id not in copies), found_in_sent=found, windows_ms=windows,
+        letter_ms=letter_ms)
 
 
 def main() -> int:
@@ -231,10 +248,17 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.4,
                         help="the kill comes up to this many seconds after the round's first DATA (default 0.4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sent-folder", action="store_true",
+                        help="no Sent folder to look in: the server files nothing, the inbox is a Maildir")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder, running_smtp() as smtp:
+    if not args.no_sent_folder and (why := dovecot_unavailable_reason()) is not None:
+        sys.exit(f"cannot run: {why} (or give --no-sent-folder)")
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder, running_smtp() as smtp, \
+            contextlib.ExitStack() as stack:
+        mailbox = None if args.no_sent_folder else stack.enter_context(running_dovecot(Path(folder) / "dovecot",
+                                                                                       sent_folder=SENT))
         if args.database == "sqlite":
-            results = measure(args, Path(folder), smtp, f"sqlite:///{folder}/hub.db")
+            results = measure(args, Path(folder), smtp, f"sqlite:///{folder}/hub.db", mailbox)
         else:
             from tests.postgres import PostgresDatabases
 
@@ -242,7 +266,7 @@ def main() -> int:
             if (why := postgres.unavailable_reason()) is not None:
                 sys.exit(f"cannot run: {why}")
             try:
-                results = measure(args, Path(folder), smtp, postgres.fresh())
+                results = measure(args, Path(folder), smtp, postgres.fresh(), mailbox)
             finally:
                 postgres.drop_all()
     report(args, results)
@@ -254,13 +278,15 @@ def report(args: argparse.Namespace, r: Results) -> None:
     p99 = windows[min(len(windows) - 1, int(len(windows) * 0.99))] if windows else float("nan")
     states = ", ".join(f"{n} {state}" for state, n in sorted(r.states.items()))
     print(f"""
-kill benchmark: {args.database}, seed {args.seed}, kill within {args.delay:.2f} s of a round's first DATA
+kill benchmark: {args.database}, seed {args.seed}, kill within {args.delay:.2f} s of a round's first DATA, \
+{"no Sent folder" if args.no_sent_folder else "the server files in the Sent folder of the office's mailbox"}
   machine   {os.cpu_count()} CPUs, 1-min load average up to {r.load:.1f}
   kills     {r.kills} SIGKILLs during delivery ({r.finished_early} rounds finished before their kill), \
 {r.rounds_seconds:.0f} s
   letters   {r.letters} outbox rows: {states}; {r.unrecorded} sent without their record on the case
   server    {r.received} messages received; {r.twice} letters more than once ({r.extra_copies} extra copies); \
 {r.never} letters never received
+  in doubt  {r.found_in_sent} letters found in the Sent folder after a kill: marked sent, not sent again
   rate      {100 * r.extra_copies / max(r.kills, 1):.1f} duplicates per 100 kills
   window    end of DATA -> journal line or commit, over {len(windows)} letters: \
 median {statistics.median(windows):.2f} ms, p99 {p99:.2f} ms, max {windows[-1]:.2f} ms

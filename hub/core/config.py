@@ -25,6 +25,7 @@ from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
     MAIL_SYSTEMS,
     TENANT_ID,
+    UNREACHABLE_CHOICES,
     Assignment,
     Commands,
     Inbox,
@@ -143,6 +144,8 @@ def load(path: Path) -> Config:
             timeout_seconds=outbound.positive("timeout_seconds", 60),
             give_up_hours=outbound.positive("give_up_hours", 48),
             auth=read_auth(outbound),
+            sent_folder=_sent_folder(outbound),
+            sent_folder_unreachable=_choice(outbound, "sent_folder_unreachable", UNREACHABLE_CHOICES),
         ),
         limits=Limits(
             max_message_bytes=limits.positive("max_message_bytes", 50 * 1024 * 1024),
@@ -194,6 +197,22 @@ def _oauth2(root: Table, home: Path) -> OAuth2 | None:
         if settings is None and table.text("auth", "password") == "oauth2":
             raise table.fail("auth", "\"oauth2\" needs an [oauth2] table (provider and its settings)")
     return settings
+
+
+def _sent_folder(table: Table) -> str:
+    """`sent_folder` of [outbound]: "auto", "none" or the name of a folder of the inbox's account."""
+    name = table.text("sent_folder", "auto")
+    if not name.strip():
+        raise table.fail("sent_folder", "expected \"auto\", \"none\" or the name of the Sent folder, got \"\"")
+    return name
+
+
+def _choice(table: Table, key: str, choices: tuple[str, ...]) -> str:
+    """A key that takes one of `choices`; the first is its default."""
+    value = table.text(key, choices[0])
+    if value not in choices:
+        raise table.fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _office(table: Table) -> Office:

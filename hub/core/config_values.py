@@ -16,6 +16,10 @@ from datetime import time
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # [office] mail_system: whose word says who sent a message (hub.intake.authentication).
 MAIL_SYSTEMS = ("authres", "microsoft365", "google")
+# [outbound] sent_folder: where the office's mail server files what it sent ("auto": the folder marked \Sent).
+SENT_FOLDER_AUTO, SENT_FOLDER_NONE = "auto", "none"
+# [outbound] sent_folder_unreachable: a letter in doubt whose Sent folder cannot be searched is sent again, or waits.
+UNREACHABLE_CHOICES = ("send", "wait")
 # A Microsoft Entra directory (tenant) id, as Exchange stamps it in X-MS-Exchange-CrossTenant-Id.
 TENANT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -68,6 +72,8 @@ class Outbound:
     timeout_seconds: int = 60
     give_up_hours: int = 48         # temporary failures are retried with backoff for this long
     auth: str = "password"          # or "oauth2": tokens from [oauth2]
+    sent_folder: str = SENT_FOLDER_AUTO  # searched for a letter a crash left in doubt; "none": never
+    sent_folder_unreachable: str = "send"  # one of UNREACHABLE_CHOICES
 
     @property
     def password(self) -> str | None:

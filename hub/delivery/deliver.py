@@ -6,7 +6,8 @@ a line in the sent journal and the sent mark's commit come first, alone, and the
 on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
 lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
 that runs out, and the row goes again with the same Message-ID (the sent Maildir writes it once; an
-SMTP server sees it twice only if the crash fell between its final reply and the journal's line).
+SMTP server would get it twice after a crash between our last byte and the journal's line, so a row whose
+lease ran out is in doubt, and is first looked for in the office's Sent folder: hub.delivery.in_doubt).
 Temporary failures back off exponentially until `give_up_hours`; permanent ones mark the row failed,
 record an event and tell the caseworker. A mail server that cannot be reached at all ends the pass's
 mail (texts go on): one row counts the try, the rest wait untouched for the next pass, and the outage
@@ -32,8 +33,9 @@ from hub.core.app import Hub
 from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
 from hub.core.models import Case, Event, Outbox, Party
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
+from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
 from hub.delivery.outage import Outage
-from hub.delivery.sent_record import SentMark, mark_journalled, record_sent, record_unrecorded
+from hub.delivery.sent_record import SentMark, mark_found_sent, mark_journalled, record_sent, record_unrecorded
 from hub.delivery.sms import SENDING, Texts, known_sids, plan_text, send_once
 from hub.delivery.transports import Transport, open_transport
 from hub.delivery.twilio import RecipientOptedOut
@@ -65,15 +67,18 @@ class DeliveryReport:
 
 
 def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
-                outage: Outage | None = None, tokens: TokenSource | None = None) -> DeliveryReport:
+                outage: Outage | None = None, tokens: TokenSource | None = None,
+                sent_folder: SentFolder | None = None) -> DeliveryReport:
     """Send every outbox row that is due now (stopping between rows when asked); returns what happened to them.
     `outage` carries an outage of the mail server from one pass to the next, `tokens` the OAuth 2.0 token (the
-    daemon keeps both)."""
-    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage(), tokens))
+    daemon keeps both); `sent_folder` is where a letter in doubt is looked for (closed at the end of the pass;
+    none: such a letter is decided as with a folder that cannot be searched)."""
+    return asyncio.run(_deliver_due(hub, should_stop, outage or Outage(), tokens,
+                                    InDoubt(hub, sent_folder or NoSentFolder())))
 
 
 async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage,
-                       tokens: TokenSource | None) -> DeliveryReport:
+                       tokens: TokenSource | None, doubt: InDoubt) -> DeliveryReport:
     report = DeliveryReport()
     owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
@@ -82,43 +87,50 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     mark_journalled(hub)
     record_unrecorded(hub)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
-    async with open_transport(hub.config, tokens) as transport:
-        while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
-            row_id, channel = claimed
-            tried.add(row_id)
-            if channel == "sms":
-                report.add(await _deliver_text(hub, letters, texts, row_id))
-            else:
-                report.add(await _deliver_one(hub, letters, transport, row_id, outage))
-                mail_down = outage.is_on
+    try:
+        async with open_transport(hub.config, tokens) as transport:
+            while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
+                row_id, channel, in_doubt = claimed
+                tried.add(row_id)
+                if channel == "sms":
+                    report.add(await _deliver_text(hub, letters, texts, row_id))
+                else:
+                    report.add(await _deliver_one(hub, letters, transport, row_id, outage,
+                                                  doubt if in_doubt else None))
+                    mail_down = outage.is_on
+    finally:
+        await asyncio.to_thread(doubt.close)
     if report.counts:
         log.info("%s", report.line())
     return report
 
 
-def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False) -> tuple[int, str] | None:
-    """The id and channel of the next due row, now leased to `owner`."""
+def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False) -> tuple[int, str, bool] | None:
+    """The id and channel of the next due row, now leased to `owner`, and whether it is in doubt: its last
+    claim ran out (the process died or hung with it) or it waits for its Sent folder (hub.delivery.in_doubt)."""
     now = hub.clock.now()
     pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
     lapsed = (Outbox.state == "sending") & (Outbox.lease_until < now)
     with hub.sessions.begin() as session:
         # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
         # sort every waiting row.
-        due = select(Outbox.id, Outbox.channel)
+        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
         if texts_only:
             due = due.where(Outbox.channel == "sms")
         # Rows due at the same moment go in the order they were queued: a caseworker's text before the letter
         # it announces (hub.intake.staff queues it first).
-        candidates = [*session.execute(due.where(lapsed).order_by(Outbox.lease_until, Outbox.id).limit(20)),
-                      *session.execute(due.where(pending).order_by(Outbox.not_before, Outbox.id).limit(20))]
-        for row_id, channel in candidates:
+        candidates = [*((row, lapsed) for row in session.execute(due.where(lapsed).order_by(Outbox.lease_until,
+                                                                                            Outbox.id).limit(20))),
+                      *((row, pending) for row in session.execute(due.where(pending).order_by(Outbox.not_before,
+                                                                                              Outbox.id).limit(20)))]
+        for (row_id, channel, provider_id), condition in candidates:
             if row_id in tried:
                 continue
             claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                update(Outbox).where(Outbox.id == row_id, pending | lapsed).values(
+                update(Outbox).where(Outbox.id == row_id, condition).values(
                     state="sending", lease_until=now + LEASE, lease_owner=owner))
             if claimed.rowcount:
-                return int(row_id), str(channel)
+                return int(row_id), str(channel), condition is lapsed or provider_id == IN_DOUBT
     return None
 
 
@@ -128,7 +140,9 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int, outage: Outage) -> str:
+async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int, outage: Outage,
+                       doubt: InDoubt | None) -> str:
+    """Send one letter; `doubt` (for a letter in doubt) first asks the Sent folder whether it went already."""
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -138,6 +152,14 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
             _close(session, hub, row, *prepared.refusal, now)
             return prepared.refusal[0]
     outgoing = prepared.outgoing
+    if doubt is not None and not hub.config.outbound.url.startswith("maildir:"):  # a Maildir write is idempotent
+        outcome = await asyncio.to_thread(doubt.outcome, row_id, outgoing.message_id)
+        if outcome.verdict == "sent":
+            assert outcome.copy is not None
+            mark_found_sent(hub, row_id, outcome.copy.at or now, outcome.copy.provider_id)
+            return "sent"
+        if outcome.verdict == "wait":
+            return _retry_or_fail(hub, row_id, outcome.reason, now, quietly=True, in_doubt=True)
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
         envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
@@ -293,12 +315,15 @@ def _mail_waiting(hub: Hub) -> int:
             Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0
 
 
-def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime, quietly: bool = False) -> str:
+def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime, quietly: bool = False,
+                   in_doubt: bool = False) -> str:
     """A temporary failure: the row waits its next pause, or is given up after `give_up_hours`. `quietly`:
-    the server's outage is logged by itself, so the row's own line goes to DEBUG."""
+    the failure is logged by itself, so the row's own line goes to DEBUG; `in_doubt`: the row stays in doubt."""
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
         row.attempts += 1
+        if in_doubt:
+            row.provider_id = IN_DOUBT
         if now - row.created_at >= timedelta(hours=hub.config.outbound.give_up_hours):
             _close(session, hub, row, "failed", f"gave up after {row.attempts} attempts: {error}", now)
             return "failed"

@@ -190,14 +190,26 @@ def record_unrecorded(hub: Hub) -> int:
         waiting = list(session.scalars(select(Outbox.id).where(Outbox.unrecorded == true()).order_by(Outbox.id)))
     for row_id in waiting:
         with hub.sessions.begin() as session:
-            row = session.get_one(Outbox, row_id)
-            if not row.unrecorded:
-                continue
-            outgoing, raw, sender = _sent_copy(session, hub, row)
-            _record(session, hub, row_id, outgoing, raw, sender)
+            _record_marked(session, hub, row_id)
     if waiting:
         log.info("outbox: recorded %d sent messages whose record an interruption had cut short", len(waiting))
     return len(waiting)
+
+
+def mark_found_sent(hub: Hub, row_id: int, at: datetime, provider: str) -> None:
+    """Mark sent and record, in one transaction, a row still waiting to go whose message the server was
+    found to have (hub.delivery.in_doubt): as `mark_journalled` and `record_unrecorded` would."""
+    with hub.sessions.begin() as session:
+        session.connection().execute(_MARK.where(Outbox.state.in_(_WAITING)),
+                                     {"row_id": row_id, "at": at, "provider": provider})
+        _record_marked(session, hub, row_id)
+
+
+def _record_marked(session: Session, hub: Hub, row_id: int) -> None:
+    row = session.get_one(Outbox, row_id)
+    if row.unrecorded:
+        outgoing, raw, sender = _sent_copy(session, hub, row)
+        _record(session, hub, row_id, outgoing, raw, sender)
 
 
 def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes | None, str | None]:

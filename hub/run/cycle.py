@@ -28,6 +28,7 @@ from hub.run.heartbeat import watched
 from hub.schedule.sweep import SweepReport, sweep_due
 from hub.sources.imap import ImapAddress, ImapSource, connect
 from hub.sources.maildir import MaildirSource, maildir_name
+from hub.sources.sent_folder import office_sent_folder
 from hub.sources.sms_poll import poll_texts
 
 
@@ -105,6 +106,6 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
     for line in (send_weekly_if_due(hub), send_triage_digest_if_due(hub)):
         if line:
             progress(line)
-    outbox = deliver_due(hub, tokens=tokens)
+    outbox = deliver_due(hub, tokens=tokens, sent_folder=office_sent_folder(hub.config, tokens))
     progress(outbox.line())
     return Cycle(inbox, outbox, texts, reminders)

@@ -26,6 +26,7 @@ from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
 from hub.schedule.sweep import sweep_due
+from hub.sources.sent_folder import office_sent_folder
 from hub.sources.sms_poll import poll_texts
 
 OUTBOX_SECONDS = 30
@@ -64,7 +65,7 @@ class _Outbox:
         self.tokens = tokens
 
     def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
-        deliver_due(hub, should_stop, self.outage, self.tokens)
+        deliver_due(hub, should_stop, self.outage, self.tokens, office_sent_folder(hub.config, self.tokens))
         return False
 
 

@@ -147,6 +147,9 @@ class DovecotServer:
     # mechanisms offered for it ("oauthbearer", "xoauth2"); None: passwords only.
     introspection_url: str | None = None
     oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2")
+    # A folder the server marks \Sent (RFC 6154 SPECIAL-USE) and creates, as Microsoft 365's "Sent Items"
+    # and Gmail's "[Gmail]/Sent Mail"; None: no folder is marked.
+    sent_folder: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -348,6 +351,8 @@ def _config(server: DovecotServer, accounts: _Accounts) -> str:
     oauth2_mechanisms = f" {mechanisms}" if mechanisms else ""
     oauth2_passdb = (f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n"
                      f"  args = {server.root / 'oauth2.conf.ext'}\n}}\n" if mechanisms else "")
+    sent_namespace = (f'namespace inbox {{\n  inbox = yes\n  mailbox "{server.sent_folder}" {{\n'
+                      f"    special_use = \\Sent\n    auto = create\n  }}\n}}\n" if server.sent_folder else "")
     return f"""\
 # Written by tests/servers/dovecot.py for a private, throw-away instance.
 base_dir = {server.root / "run"}
@@ -378,7 +383,7 @@ mailbox_list_index = no
 mailbox_idle_check_interval = 1 secs
 # The hub and the benchmarks open more than the default 10 connections per user and IP.
 mail_max_userip_connections = 1000
-
+{sent_namespace}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {server.root / "passwd"}
@@ -420,7 +425,8 @@ def _private_root_needed(root: Path) -> bool:
 
 
 def start_dovecot(root: Path, user: str = "hub", password: str = "secret", introspection_url: str | None = None,
-                  oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2")) -> DovecotServer:
+                  oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2"),
+                  sent_folder: str | None = None) -> DovecotServer:
     """Start a private Dovecot with one user on a free loopback port, its files under ``root``.
 
     When the service accounts cannot reach ``root`` (running as root inside pytest's 0700
@@ -442,6 +448,7 @@ def start_dovecot(root: Path, user: str = "hub", password: str = "secret", intro
         remove_root_on_close=private,
         introspection_url=introspection_url,
         oauth2_mechanisms=oauth2_mechanisms,
+        sent_folder=sent_folder,
     )
     attempts_left = 3
     try:
@@ -461,9 +468,11 @@ def start_dovecot(root: Path, user: str = "hub", password: str = "secret", intro
 
 
 @contextlib.contextmanager
-def running_dovecot(root: Path, user: str = "hub", password: str = "secret") -> Iterator[DovecotServer]:
-    """Start a private Dovecot, yield it, and always stop it (and remove a private root)."""
-    server = start_dovecot(root, user, password)
+def running_dovecot(root: Path, user: str = "hub", password: str = "secret",
+                    sent_folder: str | None = None) -> Iterator[DovecotServer]:
+    """Start a private Dovecot, yield it, and always stop it (and remove a private root); `sent_folder`: a
+    folder marked \\Sent."""
+    server = start_dovecot(root, user, password, sent_folder=sent_folder)
     try:
         yield server
     finally:

@@ -3,8 +3,9 @@
 It speaks plain SMTP, STARTTLS or implicit TLS with a certificate from a throwaway CA (trustme; its PEM
 is ``server.ca_file``, for ``[outbound] ca_file``), optionally with AUTH PLAIN/LOGIN for one user, and
 lets a test make it fail on purpose: refuse the next messages or a recipient, drop its connections,
-stop and start again on the same port. Nothing system-wide is touched: the CA file lives in a
-temporary folder that ``close()`` removes.
+stop and start again on the same port. Like Microsoft 365 and Gmail, it can file each message it accepts
+in a Sent folder (`file_sent_mail`: an IMAP APPEND to a private Dovecot before its 250). Nothing
+system-wide is touched: the CA file lives in a temporary folder that ``close()`` removes.
 
 Typical use in a test::
 
@@ -30,11 +31,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from imapclient import IMAPClient
+
+if TYPE_CHECKING:
+    from tests.servers.dovecot import DovecotServer
 
 HOST = "127.0.0.1"
 SERVER_NAME = "smtp.hub.test"
@@ -75,6 +80,32 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+class SentFiler:
+    """Files messages into one IMAP folder, over one connection kept open (made again after a failure)."""
+
+    def __init__(self, server: DovecotServer, folder: str) -> None:
+        self.server = server
+        self.folder = folder
+        self._client: IMAPClient | None = None
+
+    def __call__(self, raw: bytes) -> None:
+        try:
+            if self._client is None:
+                client = IMAPClient(self.server.host, self.server.port, ssl=False, timeout=STOP_TIMEOUT)
+                client.login(self.server.user, self.server.password)
+                self._client = client
+            self._client.append(self.folder, raw, flags=[b"\\Seen"])
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.logout()
 
 
 class _Handler:
@@ -192,6 +223,7 @@ class SmtpServer:
         self._failures: list[str] = []  # replies for the next DATA commands, in order
         self._refused: dict[str, str] = {}  # lower-cased recipient -> reply
         self._on_data: Callable[[CapturedMessage], object] | None = None
+        self._filer: SentFiler | None = None
         self._open: set[SMTP] = set()
         self._controller: _Controller | None = None
 
@@ -254,6 +286,15 @@ class SmtpServer:
         451 and not kept."""
         with self._lock:
             self._on_data = callback
+
+    def file_sent_mail(self, server: DovecotServer | None, folder: str = "Sent Items") -> None:
+        """File each message accepted from now on in `folder` of `server`'s user (None: stop), before the 250,
+        as Microsoft 365 and Gmail file what an account submits in its Sent folder. A failed APPEND
+        answers 451 and keeps nothing."""
+        with self._lock:
+            filer, self._filer = self._filer, SentFiler(server, folder) if server is not None else None
+        if filer is not None:
+            filer.close()
 
     def drop_connections(self) -> None:
         """Close every open client connection from the server's side, as an idle timeout would; the
@@ -332,6 +373,7 @@ class SmtpServer:
     def close(self) -> None:
         """Stop the server and remove its temporary folder (when this module made it)."""
         self.stop()
+        self.file_sent_mail(None)
         if self._remove_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -353,6 +395,12 @@ class SmtpServer:
         with self._lock:
             if failure is None and self._failures:
                 failure = self._failures.pop(0)
+            filer = self._filer
+        if failure is None and filer is not None:
+            try:
+                filer(captured.raw)
+            except Exception as error:
+                failure = f"451 4.3.0 could not file the message in the Sent folder: {type(error).__name__}"
         with self._arrived:
             if failure is not None:
                 self._rejected.append(captured)

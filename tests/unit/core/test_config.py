@@ -66,6 +66,10 @@ def test_agencies_match_by_domain_and_subdomain(office: Path) -> None:
      "[office] mail_system: expected one of authres, microsoft365, google, got 'exchange'"),
     (('mail_system = "authres"', 'mail_system = "microsoft365"'),
      '[office] mail_system: "microsoft365" needs [oauth2] tenant, the directory (tenant) id'),
+    (('sent_folder_unreachable = "send"', 'sent_folder_unreachable = "resend"'),
+     "[outbound] sent_folder_unreachable: expected one of send, wait, got 'resend'"),
+    (('sent_folder = "auto"', 'sent_folder = " "'),
+     '[outbound] sent_folder: expected "auto", "none" or the name of the Sent folder'),
 ])
 def test_bad_values_name_the_file_and_key(office: Path, change: tuple[str, str], expected: str) -> None:
     text = office.read_text()
@@ -116,6 +120,8 @@ def _refused(office: Path) -> str:
 @pytest.mark.parametrize("file, old, new, expected", [
     # A misspelt section would leave its settings unread: [outbond] quietly delivers into var/sent.
     ("hub.toml", "[outbound]\n", "[outbond]\n", "hub.toml: [outbond]: unknown section, did you mean [outbound]?"),
+    ("hub.toml", 'sent_folder = "auto"', 'sent_foldr = "auto"',
+     "hub.toml: [outbound] sent_foldr: unknown key, did you mean sent_folder?"),
     ("hub.toml", "checkin_days = 30", "checkin_day = 30",
      "hub.toml: [schedule] checkin_day: unknown key, did you mean checkin_days?"),
     ("hub.toml", "[assignment.weekdays]", "[assignment.weekday]",
