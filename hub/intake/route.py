@@ -165,11 +165,11 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
     if message.form is not None:
-        form_notice = Notify(f"Web form from {who(message, facts)}", _lines(f"Web form {message.form.form_name}",
+        form_notice = Notify(f"Web form from {_who(message, facts)}", _lines(f"Web form {message.form.form_name}",
                                                                       *_form_notes(message)))
         return Decision("case", identity.role, threaded, case_id=facts.case_id,
                         effects=(FormDetails(), *_release(message), form_notice))
-    notice = f"New {'text' if message.channel == 'sms' else 'message'} from {who(message, facts)}"
+    notice = f"New {'text' if message.channel == 'sms' else 'message'} from {_who(message, facts)}"
     if identity.role == "constituent" and facts.status == "closed":
         closed_on = _closed_on(facts, config)
         if not _long_closed(facts, config, received):
@@ -183,7 +183,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice, _lines(others)),))
 
 
-def who(message: InboundMessage, facts: CaseFacts | None = None) -> str:
+def _who(message: InboundMessage, facts: CaseFacts | None = None) -> str:
     """Who a notice says a constituent's message is from: the name they wrote or typed in the form, else the
     name on their case, else their address or number."""
     form_name = message.form.name if message.form is not None else ""
@@ -228,7 +228,7 @@ def _opening(urgent: str, message: InboundMessage, config: Config, previous: str
         acknowledgement = ()
         notes.append("The form gives a phone number and no email address, and the office has no SMS line, so no "
                      "acknowledgement went: please call them.")
-    notice = Notify(f"New {'URGENT ' if urgent else ''}case from {who(message)}", _lines(*notes))
+    notice = Notify(f"New {'URGENT ' if urgent else ''}case from {_who(message)}", _lines(*notes))
     return (OpenCase(urgent, previous), *acknowledgement, *_release(message), notice, StartReminders())
 
 

@@ -104,9 +104,20 @@ def test_a_cases_notices_are_one_thread_with_short_subjects(office: Hub, smtp: S
     due = [message for message in to_staff(smtp) if message["Subject"] == f"[{ref}] Follow-up due"]
     assert len(due) == 1, [str(message["Subject"]) for message in to_staff(smtp)]
 
+    # A client that keeps no threading headers and writes to the office's address: the subject still carries
+    # the case, and her note lands on it.
+    (reminder,) = due
+    bare = mail(f"Maria Lopez <{STAFF}>", OFFICE_ADDRESS, f"RE: {reminder['Subject']}", "#note called Pat, all fine")
+    bare["Authentication-Results"] = STAFF_AUTHENTICATED
+    arrive(hub, bare)
+    cycle(hub)
+    with hub.sessions() as session:
+        notes = session.scalars(select(Event.detail).where(Event.kind == "note")).all()
+    assert notes == ["called Pat, all fine"]
+
     notices = [message for message in to_staff(smtp) if ref in str(message["Subject"])]
     assert sorted(str(message["Subject"]).removeprefix(f"[{ref}] ") for message in notices) == [
-        "Answer from SSA", "Done", "Follow-up due", "Follow-up on December 7, 2026", "New case from Pat Rivera",
+        "Answer from SSA", "Done", "Done", "Follow-up due", "Follow-up on December 7, 2026", "New case from Pat Rivera",
         "New message from Pat Rivera", "Nobody assigned"], "the nudge too: the case is still unassigned"
     root = str(first["Message-ID"]).strip()
     for later in notices[1:]:
@@ -115,9 +126,10 @@ def test_a_cases_notices_are_one_thread_with_short_subjects(office: Hub, smtp: S
         assert len(str(later["Subject"])) <= len(ref) + 40, later["Subject"]
     for later in (second, from_ssa):
         assert str(later["In-Reply-To"]).strip() == root and "\n#help lists the commands.\n" in text(later)
-    assert str(done["In-Reply-To"]).strip() != root, "a command reply answers her own mail, in the case's thread"
     assert {str(message["Thread-Topic"]) for message in notices} == {f"[{ref}] My pension statement"}
     indexes = [base64.b64decode(str(message["Thread-Index"])) for message in notices]
     assert len(indexes[0]) == 22 and all(len(index) == 27 for index in indexes[1:])
+    assert all(str(message["In-Reply-To"]).strip() != root for message in notices if message["Subject"] ==
+               f"[{ref}] Done"), "the answer to her commands answers her mail, and is in the thread by References"
     assert {index[:1] + index[6:22] for index in indexes} == {indexes[0][:1] + indexes[0][6:22]}, \
         "one Outlook conversation: the same GUID"

@@ -43,7 +43,7 @@ STAFF = Identity("staff", staff=MARIA)
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     loaded = load(init_office(tmp_path_factory.mktemp("office")))
-    return replace(loaded, agencies=(SSA, replace(SSA, key="va", name="VA", domains=("va.gov",), liaison="")))
+    return replace(loaded, agencies=(SSA, replace(SSA, key="va", name="VA", short="", domains=("va.gov",), liaison="")))
 
 
 def mail(sender: str = "pat@example.com", text: str = "Any news?", subject: str = "Re: help",
