@@ -29,6 +29,11 @@ class Agency:
     followup_days: int = 0   # between unanswered follow-ups (0: the office's [schedule] followup_days)
     followup_limit: int = 0  # unanswered follow-ups before the supervisor is told (0: the office's)
     require_authentication: bool = True  # its mail must pass DKIM/SPF to count as the agency's
+    short: str = ""  # what notices to staff call it ("SSA"); its name when not given
+
+    @property
+    def short_name(self) -> str:
+        return self.short or self.name
 
     @property
     def interim(self) -> int:
@@ -66,6 +71,7 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             followup_days=table.not_negative("followup_days"),
             followup_limit=table.not_negative("followup_limit"),
             require_authentication=table.get("require_authentication", bool, True),
+            short=table.text("short_name", ""),
         ))
     root.reject_unknown()
     check_agencies(agencies, [directory.table(key) for key in directory.data])

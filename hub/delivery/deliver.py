@@ -202,8 +202,8 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
             row.error = f"quiet hours: waits until {plan.wait_until:%Y-%m-%d %H:%M} UTC"
             return "waiting"
         if plan.shortened and case is not None:
-            _tell_caseworker(session, hub, case, f"The {row.letter} text to {row.recipient} was cut to "
-                             f"{hub.config.sms.max_segments if hub.config.sms else 0} messages; not sent: "
+            _tell_caseworker(session, hub, case, "Text shortened", f"The {row.letter} text to {row.recipient} was "
+                             f"cut to {hub.config.sms.max_segments if hub.config.sms else 0} messages; not sent: "
                              f"{plan.shortened}", now)
         row.provider_id = SENDING  # committed before the send: a crash after it leaves this mark
         body = plan.body or ""
@@ -343,11 +343,12 @@ def _close(session: Session, hub: Hub, row: Outbox, state: str, reason: str, now
     level = logging.WARNING if state == "failed" else logging.INFO
     log.log(level, "outbox %d (%s): %s: %s", row.id, row.letter, state, redact.addresses(hub.refs.redact(reason)))
     if state == "failed" and row.letter != "caseworker-notification" and row.case_id is not None:
-        _tell_caseworker(session, hub, session.get_one(Case, row.case_id),
-                         f"Delivery failed: {row.letter} to {row.recipient}: {reason}", now)
+        _tell_caseworker(session, hub, session.get_one(Case, row.case_id), f"Delivery failed: {row.letter}",
+                         f"The {row.letter} to {row.recipient} was not delivered: {reason}", now)
 
 
-def _tell_caseworker(session: Session, hub: Hub, case: Case, notice: str, now: datetime) -> None:
+def _tell_caseworker(session: Session, hub: Hub, case: Case, notice: str, text: str, now: datetime) -> None:
     enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter="caseworker-notification",
             recipient=case.assignee or hub.config.office.intake_address, refs=hub.refs,
-            domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, context={"notice": notice[:1000]})
+            domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED,
+            context={"notice": notice, "text": text[:2000]})

@@ -170,13 +170,14 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
             queue(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
                   automatic=effect.automatic)
     elif isinstance(effect, Notify):
-        notice = effect.notice
+        text = effect.text
         if message.attachments and _may_be_release(connection, case, message):
-            notice += ("; the attachment may be the signed privacy release: reply #release received "
-                       "YYYY-MM-DD (the day it was signed) to record it")
+            text += (("\n" if text else "") + "The attachment may be the signed privacy release: reply "
+                     "#release received YYYY-MM-DD (the day it was signed) to record it.")
         enqueue_capped(connection, config, refs, now, letter=NOTICE, about=message.sender, case_id=case.case_id,
                        case_ref=case.ref, recipient=effect.to or case.assignee or config.office.intake_address,
-                       automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": notice})
+                       automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": effect.notice,
+                                                          "text": text})
     elif isinstance(effect, StaffMail):
         handle_staff_mail(connection, message, case, row_id, config, refs, letters, now)
     elif isinstance(effect, SetAgency):

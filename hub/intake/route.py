@@ -56,9 +56,11 @@ class MarkBounced:
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell the case's caseworker (or, for `to`, that staff address) about this message."""
+    """Tell the case's caseworker (or, for `to`, that staff address) about this message: `notice` is what
+    happened and who did it, short, for the subject line; `text` the rest, for the body."""
 
     notice: str
+    text: str = ""
     to: str | None = None
 
 
@@ -190,22 +192,36 @@ def on_case(identity: Identity, match: CaseMatch, message: InboundMessage, confi
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
     if message.form is not None:
-        notice = _form_notice(f"Web form {message.form.form_name} from the constituent", message)
+        form_notice = Notify(f"Web form from {_who(message, facts)}", _lines(f"Web form {message.form.form_name}",
+                                                                      *_form_notes(message)))
         return Decision("case", identity.role, threaded, case_id=facts.case_id,
-                        effects=(FormDetails(), *_release(message), Notify(notice)))
-    notice = "Text from the constituent" if message.channel == "sms" else "Reply from the constituent"
+                        effects=(FormDetails(), *_release(message), form_notice))
+    notice = f"New {'text' if message.channel == 'sms' else 'message'} from {_who(message, facts)}"
     if identity.role == "constituent" and facts.status == "closed":
         closed_on = _closed_on(facts, config)
         if not _long_closed(facts, config, received):
             return Decision("case", "constituent", f"{threaded}; reopened the case closed on {closed_on}",
                             case_id=facts.case_id,
-                            effects=(Reopen(), Notify(f"{notice}; it reopened the case, closed on {closed_on}")))
+                            effects=(Reopen(), Notify(notice, _lines(f"It reopened the case, closed on {closed_on}"))))
         return _new_case(message, config, received, previous=facts.ref,
                          about=f"this constituent's earlier case {facts.ref} was closed on {closed_on}")
-    if match.others:
-        notice += (f" (filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
-                   f"the others: {', '.join(match.others)})")
-    return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice),))
+    others = (f"Filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
+              f"the others: {', '.join(match.others)}") if match.others else ""
+    return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice, _lines(others)),))
+
+
+def _who(message: InboundMessage, facts: CaseFacts | None = None) -> str:
+    """Who a notice says a constituent's message is from: the name they wrote or typed in the form, else the
+    name on their case, else their address or number."""
+    form_name = message.form.name if message.form is not None else ""
+    on_file = facts.constituent_name if facts is not None else ""
+    return " ".join((message.sender_name or form_name or on_file or message.sender).split())[:80] or "someone"
+
+
+def _lines(*sentences: str) -> str:
+    """A notice's text: one sentence a line, each starting with a capital and ending with a full stop."""
+    return "\n".join(sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "!", "?")) else ".")
+                     for sentence in map(str.strip, sentences) if sentence)
 
 
 def _new_case(message: InboundMessage, config: Config, received: datetime | None, previous: str = "",
@@ -237,25 +253,24 @@ def _opening(urgent: str, message: InboundMessage, config: Config, previous: str
     """A new case for a constituent: acknowledged on their channel, their caseworker told; `previous`
     and `about` name the closed case the message was about."""
     form = message.form
-    source = f" from web form {form.form_name}" if form is not None else ""
-    notice = (f"New URGENT case{source}: {urgent}" if urgent else f"New case{source}") + (f"; {about}" if about else "")
+    notes = [f"Urgent: {urgent}" if urgent else "", f"By web form {form.form_name}" if form is not None else "",
+             about, *_form_notes(message)]
     acknowledgement: tuple[Effect, ...] = (QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),)
-    if form is not None:
-        notice = _form_notice(notice, message)
-        if not form.email and config.sms is None:
-            acknowledgement = ()
-            notice += ("; the form gives a phone number and no email address, and the office has no SMS line, so "
-                       "no acknowledgement went: please call them")
-    return (OpenCase(urgent, previous), *acknowledgement, *_release(message), Notify(notice), StartReminders())
+    if form is not None and not form.email and config.sms is None:
+        acknowledgement = ()
+        notes.append("The form gives a phone number and no email address, and the office has no SMS line, so no "
+                     "acknowledgement went: please call them.")
+    notice = Notify(f"New {'URGENT ' if urgent else ''}case from {_who(message)}", _lines(*notes))
+    return (OpenCase(urgent, previous), *acknowledgement, *_release(message), notice, StartReminders())
 
 
-def _form_notice(notice: str, message: InboundMessage) -> str:
+def _form_notes(message: InboundMessage) -> tuple[str, ...]:
     form = message.form
     if form is not None and form.release_signature:
-        notice += f"; a privacy release was signed on the form ({form.release_signature}) and is recorded"
-    elif form is not None and form.release_note:
-        notice += f"; {form.release_note}"
-    return notice
+        return (f"A privacy release was signed on the form ({form.release_signature}) and is recorded.",)
+    if form is not None and form.release_note:
+        return (form.release_note,)
+    return ()
 
 
 def _release(message: InboundMessage) -> tuple[Effect, ...]:
@@ -280,11 +295,11 @@ def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:
             where = ("letters go by email from now on" if facts.constituent_email else
                      "there is no email address on file, so nothing more reaches them in writing until they text "
                      "START")
-            effects += (Notify(f"The constituent texted {said}: no more texts go to this number; {where}"),)
+            effects += (Notify(f"The constituent texted {said}", _lines(f"No more texts go to this number; {where}")),)
     else:
         effects = (OptIn(),)
         if facts is not None:
-            effects += (Notify(f"The constituent texted {said}: texts to this number are allowed again"),)
+            effects += (Notify(f"The constituent texted {said}", "Texts to this number are allowed again."),)
     if facts is None:
         return Decision("triage", "constituent", f"{said} from a number with no open case (recorded)",
                         triage_case_id=None, effects=effects)
@@ -322,7 +337,7 @@ def _agency_answer(agency: Agency, facts: CaseFacts, message: InboundMessage) ->
     number = control_number(agency, message)
     if number and not facts.agency_control and (facts.agency in (None, agency.key)):
         effects.append(SetAgencyControl(number))
-    return (*effects, Notify(f"Answer from {agency.name}"))
+    return (*effects, Notify(f"Answer from {agency.short_name}"))
 
 
 def _automatic(screening: Screening, match: CaseMatch) -> Decision:
@@ -336,7 +351,7 @@ def _automatic(screening: Screening, match: CaseMatch) -> Decision:
     if facts is not None and facts.constituent_email in screening.failed_recipients:
         # Only the constituent's address: a notice about a caseworker's failing address would go to
         # that same address and bounce again.
-        effects += (Notify(f"Mail to the constituent bounced: {screening.reason}"),)
+        effects += (Notify("Mail to the constituent bounced", _lines(screening.reason)),)
     return Decision("case", kind, f"{screening.verdict}: {screening.reason}", case_id=match.case_id,
                     effects=effects)
 

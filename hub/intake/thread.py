@@ -40,6 +40,7 @@ class CaseFacts:
     contact_channel: str = "email"
     status: str = "new"
     closed_at: datetime | None = None
+    constituent_name: str | None = None
 
     def constituent_is(self, sender: str) -> bool:
         return sender in (self.constituent_email, self.constituent_phone)
@@ -83,7 +84,7 @@ MAX_NAMED = 3
 # the ORM's per-statement overhead is several times the lookup itself.
 _FACTS = (
     select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control,
-           Party.phone, Case.contact_channel, Case.status, Case.closed_at)
+           Party.phone, Case.contact_channel, Case.status, Case.closed_at, Party.name)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))

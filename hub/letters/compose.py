@@ -4,7 +4,8 @@ The reference travels everywhere: `[REF]` in the subject, the plus-address in Re
 Message-ID (which carries it), In-Reply-To/References when the letter answers a message, and a
 footer line. Automatic mail says so (RFC 3834 Auto-Submitted, Exchange's X-Auto-Response-Suppress,
 our own loop header); mail a caseworker wrote carries none of these. The hub's own mail to staff has its
-text between marker lines (hub.letters.notice_marks), so that a reply to it never relays it.
+text between marker lines (hub.letters.notice_marks), so that a reply to it never relays it, and is one
+thread per case, Outlook's conversation headers included (hub.letters.notice_thread).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hub.core.models import Attachment as StoredAttachment
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
 from hub.letters.notice_marks import marked
+from hub.letters.notice_thread import thread_index, thread_topic
 from hub.letters.templates import TO_STAFF
 
 # Every message the hub writes carries it; intake's screening knows its own mail by it.
@@ -60,6 +62,8 @@ class Outgoing:
     agency_control: str | None = None   # set when the mail goes to the agency that uses this number
     attachments: tuple[Attachment, ...] = ()
     to_staff: bool = False  # the hub's own mail to the office's people: its text goes between notice markers
+    thread_topic: str = ""  # Outlook's conversation of the mail to staff about a case (hub.letters.notice_thread)
+    thread_index: str = ""
 
 
 def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
@@ -94,11 +98,15 @@ def outgoing_for(session: Session, row: Outbox, case: Case | None, config: Confi
     attachments = carried_attachments(row.context) + enclosed_files(session, row.context)
     if row.letter == "privacy-release-request" and config.letters.privacy_release_form:
         attachments += (Attachment.from_path(config.resolve(config.letters.privacy_release_form)),)
+    to_staff = row.letter in TO_STAFF
+    topic, index = ((thread_topic(case.ref, case.subject),
+                     thread_index(config.office.domain, case.ref, case.opened_at, row.created_at))
+                    if to_staff and case else ("", ""))
     return Outgoing(
         recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
         case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
         automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
-        attachments=attachments, to_staff=row.letter in TO_STAFF)
+        attachments=attachments, to_staff=to_staff, thread_topic=topic, thread_index=index)
 
 
 def subject_line(outgoing: Outgoing) -> str:
@@ -129,6 +137,9 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
     if outgoing.in_reply_to:
         message["In-Reply-To"] = outgoing.in_reply_to
         message["References"] = " ".join((outgoing.references or "").split() + [outgoing.in_reply_to])
+    if outgoing.thread_topic:
+        message["Thread-Topic"] = outgoing.thread_topic
+        message["Thread-Index"] = outgoing.thread_index
     if outgoing.automatic:
         message["Auto-Submitted"] = outgoing.automatic
         message["X-Auto-Response-Suppress"] = "OOF, AutoReply"

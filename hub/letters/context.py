@@ -18,6 +18,7 @@ from hub.core.calendar import add_days
 from hub.core.config import Config
 from hub.core.models import Case, Message, Outbox
 from hub.letters.enclosures import file_fields, message_files
+from hub.letters.notice_thread import FIRST
 from hub.letters.release import evidence, valid_release
 
 # A letter needs a message's fields, never its raw bytes, which can be 50 MB.
@@ -85,6 +86,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         "links": links(config),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
+        "first_notice": bool(extra.get(FIRST)),
         "today": spoken_date(now.astimezone(zone).date()),
     }
 
@@ -107,6 +109,7 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "links": links(config),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
+        "first_notice": bool(extra.get(FIRST)),
         "today": spoken_date(now.astimezone(zone).date()),
     }
 

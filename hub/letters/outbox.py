@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert
 
 from hub.core.models import Outbox
 from hub.core.refs import References
+from hub.letters.notice_thread import thread
 
 _INSERT = insert(Outbox).returning(Outbox.id)
 # Automatic letters and the Auto-Submitted value they carry (RFC 3834 §5): an acknowledgement answers
@@ -33,11 +34,14 @@ def enqueue(connection: Connection, *, case_id: int | None, case_ref: str | None
 
     `subject` and `body`, when given, are the text already rendered (what a person previewed);
     otherwise delivery renders the letter on its first attempt. `about` is the sender a notice is about;
-    with `folded_into` the row is not sent but listed in that digest (hub.letters.notice_digest)."""
-    row_id: int = connection.execute(_INSERT, dict(
+    with `folded_into` the row is not sent but listed in that digest (hub.letters.notice_digest). Mail to
+    staff about a case joins the case's thread (hub.letters.notice_thread)."""
+    row = dict(
         case_id=case_id, channel=channel, letter=letter, recipient=recipient,
         message_id=refs.message_id(domain, case_ref), in_reply_to=in_reply_to, references=references,
         context=context or {}, automatic=automatic, actor=actor, subject=subject, body=body,
         state="pending" if folded_into is None else "folded", attempts=0, not_before=not_before or now,
-        created_at=now, about=about, folded_into=folded_into)).scalar_one()
+        created_at=now, about=about, folded_into=folded_into)
+    thread(connection, [row])
+    row_id: int = connection.execute(_INSERT, row).scalar_one()
     return row_id

@@ -53,6 +53,7 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "links": ("privacy_release_url", "privacy_release_attached", "survey_url"),
     "notice": None,
     "text": None,
+    "first_notice": None,  # a caseworker notice that is its case's first (hub.letters.notice_thread)
     "today": None,
 }
 CHANNELS = ("email", "sms")
@@ -390,7 +391,8 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
         "links": {"privacy_release_url": config.letters.privacy_release_url,
                   "privacy_release_attached": bool(config.letters.privacy_release_form),
                   "survey_url": config.letters.survey_url},
-        "notice": "Reply from the constituent",
+        "notice": "New message from Pat Rivera",
         "text": SAMPLE_TEXT.get(letter, "") if letter else SAMPLE_TEXT["constituent-update"],
+        "first_notice": True,
         "today": _long_date(today),
     }

@@ -21,6 +21,7 @@ from hub.cases.letter_send import letters_of
 from hub.cases.reminders import schedule_missing
 from hub.core.app import Hub
 from hub.core.models import Case, Event, Message, Outbox, Party, Reminder
+from hub.letters.notice_thread import thread
 from hub.letters.templates import AGENCY_LETTERS
 from hub.schedule.sweep_rules import AgencyHistory, BatchFacts, Due, Plan, plan_reminder
 
@@ -128,6 +129,7 @@ def _write(connection: Connection, hub: Hub, due: list[Due], plans: list[Plan], 
                      in_reply_to=None, references=None, context=letter.context, automatic=letter.automatic,
                      actor="hub", subject=None, body=None, state="pending", attempts=0, not_before=now,
                      created_at=now) for index, letter in letters]
+        thread(connection, rows)
         # A plain executemany, then the ids by Message-ID (unique): many times faster than RETURNING row by row.
         connection.execute(insert(Outbox), rows)
         by_message_id = dict(connection.execute(select(Outbox.message_id, Outbox.id).where(

@@ -121,23 +121,27 @@ def _agency_followup(reminder: Due, facts: BatchFacts, config: Config, sms_lette
     unanswered = sum(1 for letter, _, at in sent if letter == "agency-followup" and (since is None or at > since))
     inquiry_on = spoken_date(due_dates.local_day(sent[0][2], config))
     caseworker = reminder.assignee or config.office.intake_address
+    agency = config.agency(reminder.agency)
+    short = agency.short_name if agency else rule.name
     if unanswered >= rule.followup_limit:
-        notice = (f"No answer from {rule.name} after {unanswered} follow-ups (inquiry sent {inquiry_on}): "
-                  "raised with the supervisor; the hub sends no more follow-ups on its own")
+        detail = (f"after {unanswered} follow-ups (inquiry sent {inquiry_on}): raised with the supervisor; the hub "
+                  "sends no more follow-ups on its own")
         return Plan("escalated", "done", f"escalated after {unanswered} unanswered follow-ups",
-                    letters=_notices(notice, (*config.supervisors, caseworker)), event=notice)
+                    letters=_notices(f"No answer from {short}", f"No answer {detail}.",
+                                     (*config.supervisors, caseworker)),
+                    event=f"No answer from {rule.name} {detail}")
     business = due_dates.next_business_start(now, config)
     if business > now:
         return Plan("follow-up moved", "pending", "waits for the next business day",
                     due_at=due_dates.spread(business, reminder.case_id))
     number = unanswered + 1
     recipient = sent[-1][1]
-    notice = (f"Follow-up {number} sent to {rule.name}: no answer " +
-              (f"since its last message on {spoken_date(due_dates.local_day(since, config))}" if since else
-               f"to the inquiry of {inquiry_on}"))
+    unanswered_since = (f"since its last message on {spoken_date(due_dates.local_day(since, config))}" if since
+                        else f"to the inquiry of {inquiry_on}")
+    notices = _notices(f"Follow-up {number} sent to {short}", f"No answer {unanswered_since}.", (caseworker,))
     return Plan("agency follow-up", "done", f"agency-followup {number} queued",
-                letters=(QueuedLetter("agency-followup", recipient, automatic=""), *_notices(notice, (caseworker,))),
-                event=notice)
+                letters=(QueuedLetter("agency-followup", recipient, automatic=""), *notices),
+                event=f"Follow-up {number} sent to {rule.name}: no answer {unanswered_since}")
 
 
 def _caseworker_followup(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozenset[str],
@@ -182,24 +186,25 @@ def _survey(reminder: Due, facts: BatchFacts, config: Config, sms_letters: froze
 def _nudge(reminder: Due, facts: BatchFacts, config: Config, sms_letters: frozenset[str], now: datetime) -> Plan:
     hours = config.schedule.nudge_hours
     if not reminder.assignee:
-        notice = f"Nobody is assigned to this case {hours} business hours after it opened"
+        notice, event = "Nobody assigned", f"Nobody is assigned to this case {hours} business hours after it opened"
         people: tuple[str, ...] = (config.office.intake_address, *config.supervisors)
     elif "urgent" in (reminder.labels or []) and reminder.case_id not in facts.answered:
-        notice = f"Urgent case not answered {hours} business hours after it opened"
+        notice = "Urgent case not answered"
+        event = f"Urgent case not answered {hours} business hours after it opened"
         people = (config.office.intake_address, *config.supervisors, reminder.assignee)
     else:
         return Plan("nudge not needed", "done", "assigned" + (" and answered" if "urgent" in (reminder.labels or [])
                                                                else ""))
-    return Plan("nudge", "done", notice, letters=_notices(notice, people), event=notice)
+    return Plan("nudge", "done", event, letters=_notices(notice, f"{event}.", people), event=event)
 
 
 def constituent_contact(reminder: Due, letter: str, sms_letters: frozenset[str]) -> tuple[str, str] | None:
     return constituent_channel(reminder.email, reminder.phone, reminder.contact_channel, letter in sms_letters)
 
 
-def _notices(notice: str, people: tuple[str, ...]) -> tuple[QueuedLetter, ...]:
-    """The caseworker notification to each of `people`, once each."""
-    return tuple(QueuedLetter("caseworker-notification", person, context={"notice": notice})
+def _notices(notice: str, text: str, people: tuple[str, ...]) -> tuple[QueuedLetter, ...]:
+    """The caseworker notification to each of `people`, once each: `notice` for its subject, `text` its body."""
+    return tuple(QueuedLetter("caseworker-notification", person, context={"notice": notice, "text": text})
                  for person in dict.fromkeys(people))
 
 

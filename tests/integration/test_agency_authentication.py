@@ -75,7 +75,7 @@ def test_an_authenticated_agency_answer_lands_on_its_case(hub: Hub, results: str
 
     assert (outcome.fate, outcome.case_ref) == ("case", ref)
     status, agency_mail, notices = state(hub, ref)
-    assert (status, agency_mail) == ("open", 1) and notices[-1] == "Answer from Social Security Administration"
+    assert (status, agency_mail) == ("open", 1) and notices[-1] == "Answer from SSA"
 
 
 def test_a_forged_answer_leaves_the_agency_follow_up_pending(hub: Hub) -> None:

@@ -196,13 +196,13 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
     case = new_case(hub)
     ref = case.ref
     (notice,) = smtp.sent_to(MARIA)  # the intake address: the first staff member
-    assert subject(notice) == f"[{ref}] New case: My Medicare card"
+    assert subject(notice) == f"[{ref}] New case from Pat Example"
 
     first = from_staff(hub, answer(notice, f"Maria Lopez <{MARIA}>",
                                    "#assign sam\n#agency ssa\n#label urgent\n#send privacy-release-request\n"))
     assert cycle(hub).inbox.fates == {"case": 1}
     (confirmation,) = smtp.sent_to(MARIA)[1:]
-    assert subject(confirmation) == f"[{ref}] Done: My Medicare card"
+    assert subject(confirmation) == f"[{ref}] Done"
     text = text_of(confirmation)
     for line in ("- assigned to Sam Carter", "- agency set to Social Security Administration", "- labelled urgent",
                  f"- privacy-release-request queued for {PAT}"):
@@ -220,7 +220,9 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
     (attachment,) = row_of(hub, signed_id).attachments
     assert attachment.filename == "release.pdf"
     (told,) = smtp.sent_to(SAM)
-    assert "Reply from the constituent" in subject(told)
+    assert subject(told) == f"[{ref}] New message from Pat Example"
+    body = told.message.get_body(("plain",))
+    assert body is not None and "may be the signed privacy release: reply #release received" in body.get_content()
 
     second = from_staff(hub, answer(confirmation, MARIA,
                                     "#release received 2026-11-20\n#send agency-inquiry\n#followup 14d\n"))
@@ -240,7 +242,7 @@ def test_a_caseworker_runs_a_case_from_intake_to_closing_by_mail(office: Hub, sm
                             "We need the constituent's current address."))
     assert cycle(hub).inbox.fates == {"case": 1}
     assert case_of(hub, ref).status == "open"
-    assert "Answer from Social Security Administration" in subject(smtp.sent_to(SAM)[-1])
+    assert subject(smtp.sent_to(SAM)[-1]) == f"[{ref}] Answer from SSA"
     assert "Answer due:" not in text_of(smtp.sent_to(SAM)[-1]), "the agency has answered: nothing is due from it"
 
     # A question to the constituent: relayed, and the case waits on the constituent.
@@ -451,7 +453,7 @@ def test_weekday_duty_takes_the_cases_opened_that_day(tmp_path: Path, database_u
         assert rule_assignments(hub, monday) == [
             (f"assigned to Sam Carter <{SAM}> by intake duty on Monday", "hub", "rule", None)]
         (notice,) = smtp.sent_to(SAM)
-        assert subject(notice) == f"[{monday}] New case: My Medicare card"
+        assert subject(notice) == f"[{monday}] New case from Pat Example"
         assert smtp.sent_to(MARIA) == []
 
         clock.advance(timedelta(hours=13) - STEP)  # 03:00 UTC on Tuesday: still Monday evening in the office
@@ -461,7 +463,7 @@ def test_weekday_duty_takes_the_cases_opened_that_day(tmp_path: Path, database_u
         tuesday = new_case(hub, sender="kim@example.org").ref
         assert case_of(hub, tuesday).assignee is None and rule_assignments(hub, tuesday) == []
         (unassigned,) = smtp.sent_to(MARIA)
-        assert subject(unassigned) == f"[{tuesday}] New case: My Medicare card", "to the intake address"
+        assert subject(unassigned) == f"[{tuesday}] New case from kim@example.org", "to the intake address"
     finally:
         hub.close()
 
@@ -495,7 +497,7 @@ def test_without_rules_cases_stay_with_the_intake_address(tmp_path: Path, databa
     try:
         ref = new_case(hub).ref
         (notice,) = smtp.sent_to(intake)
-        assert subject(notice) == f"[{ref}] New case: My Medicare card"
+        assert subject(notice) == f"[{ref}] New case from Pat Example"
         assert smtp.sent_to(MARIA) == [] and smtp.sent_to(SAM) == []
         from_staff(hub, answer(notice, MARIA, "#agency va"))
         cycle(hub)
@@ -503,7 +505,7 @@ def test_without_rules_cases_stay_with_the_intake_address(tmp_path: Path, databa
         cycle(hub)
         assert (case_of(hub, ref).agency, case_of(hub, ref).assignee) == ("va", None)
         assert rule_assignments(hub, ref) == []
-        assert "Answer from Department of Veterans Affairs" in subject(smtp.sent_to(intake)[-1])
+        assert subject(smtp.sent_to(intake)[-1]) == f"[{ref}] Answer from VA"
         assert smtp.sent_to(SAM) == []
     finally:
         hub.close()
@@ -579,13 +581,14 @@ def test_an_urgent_first_message_is_labelled_and_the_notice_says_why(office: Hub
     (labelled,) = [event for event in events(hub, urgent) if event.kind == "labelled"]
     assert (labelled.detail, labelled.actor, labelled.via) == (f"urgent: {reason}", "hub", "rule")
     (notice,) = smtp.sent_to(MARIA)
-    assert subject(notice) == f"[{urgent}] New URGENT case: {reason}: Passport"
+    assert subject(notice) == f"[{urgent}] New URGENT case from Pat Example"
+    assert f"\nNew URGENT case from Pat Example\n\nUrgent: {reason}.\n" in text_of(notice), "why, in the body"
 
     calm = new_case(hub, sender="lee@example.org", subject="Passport",
                     body="My passport has not arrived. I travelled last year.").ref
     assert case_of(hub, calm).labels == []
     assert "labelled" not in [event.kind for event in events(hub, calm)]
-    assert subject(smtp.sent_to(MARIA)[-1]) == f"[{calm}] New case: Passport"
+    assert subject(smtp.sent_to(MARIA)[-1]) == f"[{calm}] New case from lee@example.org"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -346,7 +346,8 @@ def test_mail_refused_for_now_is_retried_with_growing_pauses_then_given_up_and_t
     assert len(notices) == 1
     (notice,) = notices
     assert notice.recipient == STAFF and notice.state == "pending" and notice.case_id == row.case_id
-    assert str(notice.context["notice"]).startswith(f"Delivery failed: acknowledgement to {PAT}: gave up after")
+    assert notice.context["notice"] == "Delivery failed: acknowledgement", "short: it is the subject"
+    assert str(notice.context["text"]).startswith(f"The acknowledgement to {PAT} was not delivered: gave up after")
     assert smtp.messages == []
     assert row.attempts == len(attempts_at), "the row counts the attempts its error names"
 

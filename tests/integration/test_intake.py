@@ -140,7 +140,11 @@ def test_constituent_reply_threads_by_every_form_of_the_reference(hub: Hub, how:
     assert (outcome.fate, outcome.case_ref) == ("case", str(ref))
     assert [m.kind for m in messages_on(hub, ref)] == ["constituent", "constituent"]
     assert len(outbox(hub)) == 1, "a reply never triggers another acknowledgement"
-    assert [n.context["notice"] for n in notifications(hub)] == ["New case", "Reply from the constituent"]
+    first, second = notifications(hub)
+    assert [first.context["notice"], second.context["notice"]] == ["New case from Pat Example",
+                                                                   "New message from Pat Example"]
+    assert (first.in_reply_to, first.context.get("first_notice")) == (None, True), "the case's thread starts"
+    assert (second.in_reply_to, second.context.get("first_notice")) == (first.message_id, None), "and goes on"
 
 
 def test_reply_threads_by_in_reply_to_a_stored_message_when_the_subject_is_rewritten(hub: Hub) -> None:

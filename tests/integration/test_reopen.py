@@ -52,9 +52,10 @@ def case(hub: Hub, ref: str) -> Case:
         return session.scalars(select(Case).where(Case.ref == ref)).one()
 
 
-def notices(hub: Hub, case_id: int) -> list[str]:
+def notices(hub: Hub, case_id: int) -> list[tuple[str, str]]:
+    """Each notice on the case: what happened (its subject) and the rest."""
     with hub.sessions() as session:
-        return [str(row.context.get("notice")) for row in session.scalars(
+        return [(str(row.context.get("notice")), str(row.context.get("text"))) for row in session.scalars(
             select(Outbox).where(Outbox.case_id == case_id, Outbox.letter == NOTICE).order_by(Outbox.id))]
 
 
@@ -76,8 +77,9 @@ def test_a_reply_soon_after_the_closing_reopens_the_case_and_cancels_the_survey(
                                                       Reminder.state == "pending")).first() is not None
         (event,) = session.scalars(select(Event).where(Event.case_id == reopened.id, Event.kind == "reopened"))
         assert event.actor == "pat@example.com"
-    last = notices(office, reopened.id)[-1]
-    assert last.startswith("Reply from the constituent; it reopened the case, closed on "), last
+    notice, text = notices(office, reopened.id)[-1]
+    assert notice == "New message from Pat Example"
+    assert text.startswith("It reopened the case, closed on "), text
 
 
 def test_a_message_long_after_the_closing_opens_a_new_case_that_names_the_old_one(office: Hub) -> None:
@@ -88,7 +90,9 @@ def test_a_message_long_after_the_closing_opens_a_new_case_that_names_the_old_on
     assert outcome.fate == "new-case" and outcome.case_ref not in (None, ref)
     assert case(office, ref).status == "closed", "the old case stays as it was closed"
     new = case(office, str(outcome.case_ref))
-    assert notices(office, new.id)[-1].startswith(f"New case; this constituent's earlier case {ref} was closed on ")
+    notice, text = notices(office, new.id)[-1]
+    assert notice == "New case from Pat Example"
+    assert text.startswith(f"This constituent's earlier case {ref} was closed on "), text
     with office.sessions() as session:
         opened = session.scalars(select(Event).where(Event.case_id == new.id, Event.kind == "case-opened")).one()
         assert ref in opened.detail

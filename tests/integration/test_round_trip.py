@@ -133,7 +133,7 @@ def test_a_whole_case_by_mail(office: Hub, smtp: SmtpServer) -> None:
     latest = smtp.sent_to(STAFF)[-1].message
     answer = mail(f"Maria Lopez <{STAFF}>", str(latest["Reply-To"]), f"Re: {latest['Subject']}",
                   "Thank you, Pat. I have asked the agency to correct your address.\n\n"
-                  f"On Mon, Nov 23, 2026, {OFFICE_ADDRESS} wrote:\n> Reply from the constituent\n> Also my "
+                  f"On Mon, Nov 23, 2026, {OFFICE_ADDRESS} wrote:\n> New message from Pat Example\n> Also my "
                   "address changed.\n", str(latest["Message-ID"]))
     answer["Authentication-Results"] = STAFF_AUTHENTICATED
     arrive(hub, answer)

@@ -24,7 +24,7 @@ from hub.cli.case_actions import run_action
 from hub.core.app import Hub
 from hub.core.calendar import is_business_day
 from hub.core.clock import FixedClock
-from hub.core.models import Case, Outbox, Reminder
+from hub.core.models import Case, Event, Outbox, Reminder
 from hub.run.cycle import run_once
 from hub.schedule.sweep import SweepReport
 from tests.helpers import email, make_office, vouched
@@ -181,10 +181,14 @@ def test_unanswered_followups_reach_the_supervisor_and_the_hub_stops_chasing(off
         run_once(hub)
     followups = [day for letter, _, day in sent(hub) if letter == "agency-followup"]
     assert followups == [date(2026, 12, 23), date(2027, 1, 8), date(2027, 1, 25)], "the limit is 3"
-    (escalation,) = [(notice, day) for notice, _, day in notices(hub) if "raised with the supervisor" in notice]
+    (escalation,) = [(notice, day) for notice, _, day in notices(hub) if notice.startswith("No answer from")]
     # 10 business days after January 25: February 8.
     assert escalation[1] == date(2027, 2, 8)
-    assert escalation[0].startswith("No answer from IRS Taxpayer Advocate Service after 3 follow-ups")
+    assert escalation[0] == "No answer from IRS", "the agency's short name"
+    with hub.sessions() as session:
+        event = session.scalars(select(Event).where(Event.kind == "reminder-escalated")).one()
+    assert event.detail.startswith("No answer from IRS Taxpayer Advocate Service after 3 follow-ups")
+    assert "raised with the supervisor" in event.detail
     assert pending(hub, "agency-followup") == []
 
 
@@ -212,10 +216,10 @@ def test_an_unassigned_case_is_raised_after_four_business_hours(office: Hub) -> 
     assert pending(hub, "nudge") == [date(2026, 11, 27)]
     at(hub, date(2026, 11, 27), 10)
     run_once(hub)
-    assert not [n for n in notices(hub) if n[0].startswith("Nobody is assigned")], "due at 11:00, not yet"
+    assert not [n for n in notices(hub) if n[0] == "Nobody assigned"], "due at 11:00, not yet"
     at(hub, date(2026, 11, 27), 11)
     run_once(hub)
-    (nudge,) = [n for n in notices(hub) if n[0].startswith("Nobody is assigned")]
+    (nudge,) = [n for n in notices(hub) if n[0] == "Nobody assigned"]
     assert nudge[1] == MARIA, "the intake address (no supervisor is marked: the intake address again, once)"
 
 

@@ -59,7 +59,9 @@ def rows(hub: Hub, model: type, *where: object) -> list:  # type: ignore[type-ar
 
 
 def notices(hub: Hub) -> list[str]:
-    return [str(row.context.get("notice")) for row in rows(hub, Outbox, Outbox.letter == "caseworker-notification")]
+    """Each notice: its subject's line, and the rest below it."""
+    return [f"{row.context.get('notice')}\n{row.context.get('text')}"
+            for row in rows(hub, Outbox, Outbox.letter == "caseworker-notification")]
 
 
 def deliver(hub: Hub) -> None:
@@ -116,8 +118,8 @@ def test_a_release_signed_on_the_form_is_recorded_with_the_submission_as_evidenc
         "web form", date(2026, 11, 23), message.id, None)
     [event] = rows(office, Event, Event.case_id == case.id, Event.kind == "release-received")
     assert event.detail == f"signed 2026-11-23, web form, message {message.id}, signed by Robert J. Chen"
-    assert notices(office) == ["New case from web form Casework authorization; a privacy release was signed on "
-                               "the form (Robert J. Chen) and is recorded"]
+    assert notices(office) == ["New case from Robert Chen\nBy web form Casework authorization.\nA privacy release "
+                               "was signed on the form (Robert J. Chen) and is recorded."]
 
 
 def test_a_release_box_ticked_without_a_name_records_nothing_and_says_so(office: Hub) -> None:
@@ -125,8 +127,8 @@ def test_a_release_box_ticked_without_a_name_records_nothing_and_says_so(office:
 
     assert outcome.fate == "new-case"
     assert rows(office, Release) == []
-    assert notices(office) == ["New case from web form Casework authorization; the form's privacy-release box is "
-                               "ticked but no name is typed to sign it: no release recorded"]
+    assert notices(office) == ["New case from Robert Chen\nBy web form Casework authorization.\nThe form's "
+                               "privacy-release box is ticked but no name is typed to sign it: no release recorded."]
 
 
 def test_follow_ups_thread_like_the_persons_own_mail(office: Hub) -> None:
@@ -145,7 +147,7 @@ def test_follow_ups_thread_like_the_persons_own_mail(office: Hub) -> None:
     assert (by_mail.fate, by_mail.case_ref) == ("case", ref)
     assert unrelated.fate == "new-case" and unrelated.case_ref != ref
     assert (stranger.fate, stranger.reason) == ("triage", f"sender is not a party on {ref}")
-    assert notices(office)[1] == "Web form Contact from the constituent"
+    assert notices(office)[1] == "Web form from Pat Rivera\nWeb form Contact."
     assert len(rows(office, Outbox, Outbox.letter == "acknowledgement")) == 2, "one per new case"
 
 
@@ -201,9 +203,9 @@ def test_a_form_with_only_a_phone_and_no_sms_line_waits_for_a_call(office: Hub, 
     case = case_of(office, outcome.case_ref)
     assert case.constituent is not None and (case.constituent.email, case.constituent.phone) == (None, "+19195550142")
     assert rows(office, Outbox, Outbox.letter == "acknowledgement") == []
-    assert notices(office) == ["New URGENT case from web form Contact: passport: travel on December 4, 2026 (in 11 "
-                               "days); the form gives a phone number and no email address, and the office has no SMS "
-                               "line, so no acknowledgement went: please call them"]
+    assert notices(office) == ["New URGENT case from Pat Rivera\nUrgent: passport: travel on December 4, 2026 (in 11 "
+                               "days).\nBy web form Contact.\nThe form gives a phone number and no email address, and "
+                               "the office has no SMS line, so no acknowledgement went: please call them."]
     deliver(office)
     assert [message.rcpt_tos for message in smtp.messages] == [(STAFF,)]
 

@@ -188,6 +188,15 @@ def test_microsoft365_reads_the_tenant_id_of_oauth2(office: Path) -> None:
     assert (loaded.office.mail_system, loaded.oauth2_tenant) == ("microsoft365", "3f8e2d41-7c5a-4b9e-9d2f-6a1b0c7e5d93")
 
 
+def test_an_agencys_short_name_is_what_notices_call_it_and_defaults_to_its_name(office: Path) -> None:
+    _edit(office.parent / "agencies.toml", 'short_name = "USPS"\n', "")
+    agencies = {a.key: a for a in config.load(office).agencies}
+    assert agencies["ssa"].short_name == "SSA" and agencies["usps"].short_name == "United States Postal Service"
+    _edit(office.parent / "agencies.toml", 'short_name = "SSA"', "short_name = 3")
+    with pytest.raises(ConfigError, match=r"agencies.ssa\] short_name: expected str"):
+        config.load(office)
+
+
 def test_agencies_require_authentication_unless_told_otherwise(office: Path) -> None:
     _edit(office.parent / "agencies.toml", "[agencies.usps]\n", "[agencies.usps]\nrequire_authentication = false\n")
     agencies = {a.key: a for a in config.load(office).agencies}

@@ -36,7 +36,7 @@ FACTS = CaseFacts(7, "CW-26-00007-AB", "pat@example.com", None)
 MATCH = CaseMatch(FACTS, "subject")
 CONSTITUENT = Identity("constituent")
 SSA = Agency("ssa", "Social Security Administration", ("ssa.gov",), "liaison@ssa.gov", 20, False,
-             re.compile(r"Control No\.?\s*([0-9]{4}-[A-Z]{2}-[0-9]+)"))
+             re.compile(r"Control No\.?\s*([0-9]{4}-[A-Z]{2}-[0-9]+)"), short="SSA")
 AGENCY = Identity("agency", agency=SSA)
 MARIA = Staff("Maria Lopez", "maria@doe.example.gov")
 STAFF = Identity("staff", staff=MARIA)
@@ -45,25 +45,28 @@ STAFF = Identity("staff", staff=MARIA)
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     loaded = load(init_office(tmp_path_factory.mktemp("office")))
-    return replace(loaded, agencies=(SSA, replace(SSA, key="va", name="VA", domains=("va.gov",), liaison="")))
+    return replace(loaded, agencies=(SSA, replace(SSA, key="va", name="VA", short="", domains=("va.gov",), liaison="")))
 
 
-def mail(sender: str = "pat@example.com", text: str = "Any news?", subject: str = "Re: help") -> InboundMessage:
+def mail(sender: str = "pat@example.com", text: str = "Any news?", subject: str = "Re: help",
+         name: str = "") -> InboundMessage:
     return InboundMessage(channel="email", source="test", dedupe_key="k", raw=b"", sender=sender, subject=subject,
-                          text=text, new_text=text)
+                          text=text, new_text=text, sender_name=name)
 
 
 def test_a_new_constituent_gets_a_case_an_acknowledgement_and_a_caseworker_notice(config: Config) -> None:
-    decision = route(OK, CONSTITUENT, NO_CASE, mail(), config)
+    decision = route(OK, CONSTITUENT, NO_CASE, mail(name="Pat  Rivera"), config)
     assert (decision.disposition, decision.kind) == ("case", "constituent")
     assert decision.effects == (OpenCase(), QueueLetter("acknowledgement", "constituent", "auto-replied"),
-                                Notify("New case"), StartReminders())
+                                Notify("New case from Pat Rivera"), StartReminders())
+    nameless = route(OK, CONSTITUENT, NO_CASE, mail(), config)
+    assert nameless.effects[2] == Notify("New case from pat@example.com")
 
 
 def test_the_constituent_on_a_known_case_is_appended_and_the_caseworker_told(config: Config) -> None:
     decision = route(OK, CONSTITUENT, MATCH, mail(), config)
     assert (decision.disposition, decision.case_id) == ("case", 7)
-    assert decision.effects == (Notify("Reply from the constituent"),)
+    assert decision.effects == (Notify("New message from pat@example.com"),)
 
 
 def test_an_agency_answer_sets_the_agency_and_keeps_its_control_number(config: Config) -> None:
@@ -71,10 +74,10 @@ def test_an_agency_answer_sets_the_agency_and_keeps_its_control_number(config: C
                      config)
     assert decision.kind == "agency"
     assert decision.effects == (SetAgency("ssa"), AgencyAnswered(), SetAgencyControl("2026-CI-01234"),
-                                Notify("Answer from Social Security Administration")), "notice last: to the assignee"
+                                Notify("Answer from SSA")), "notice last: to the assignee"
     known = CaseMatch(replace(FACTS, agency="ssa", agency_control="2026-CI-00001"), "subject")
     again = route(OK, AGENCY, known, mail("clerk@ssa.gov", subject="Control No. 2026-CI-01234"), config)
-    assert again.effects == (AgencyAnswered(), Notify("Answer from Social Security Administration")), \
+    assert again.effects == (AgencyAnswered(), Notify("Answer from SSA")), \
         "the first number stays"
 
 
@@ -131,7 +134,7 @@ def test_a_bounce_marks_the_failed_addresses_even_without_a_case(config: Config)
 def test_a_bounce_of_the_constituents_address_tells_the_caseworker_but_no_other_bounce_does(config: Config) -> None:
     constituent = Screening("bounce", "DSN", failed_recipients=("pat@example.com",))
     effects = route(constituent, CONSTITUENT, MATCH, mail("mailer-daemon@mx.example.com"), config).effects
-    assert effects == (MarkBounced(("pat@example.com",), "DSN"), Notify("Mail to the constituent bounced: DSN"))
+    assert effects == (MarkBounced(("pat@example.com",), "DSN"), Notify("Mail to the constituent bounced", "DSN."))
     caseworker = Screening("bounce", "DSN", failed_recipients=("maria@doe.example.gov",))
     effects = route(caseworker, CONSTITUENT, MATCH, mail("mailer-daemon@mx.example.com"), config).effects
     assert effects == (MarkBounced(("maria@doe.example.gov",), "DSN"),), "no notice that would bounce again"

@@ -148,7 +148,8 @@ def test_stop_on_a_case_opts_out_and_tells_the_caseworker_there_is_no_email(sms_
     decision = route(OK, Identity("constituent"), CASE, _text("Stop"), sms_config)
     assert decision.disposition == "case" and decision.case_id == 7
     opt_out, notice = decision.effects
-    assert isinstance(opt_out, OptOut) and isinstance(notice, Notify) and "no email address" in notice.notice
+    assert isinstance(opt_out, OptOut) and isinstance(notice, Notify)
+    assert notice.notice == "The constituent texted STOP" and "no email address" in notice.text
 
 
 def test_keywords_never_open_a_case_or_acknowledge(sms_config: config.Config) -> None:

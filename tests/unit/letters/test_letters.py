@@ -177,13 +177,24 @@ def test_the_survey_asks_for_a_reply_when_there_is_no_link(config: Config) -> No
 def test_the_notification_shows_the_case_the_message_and_the_commands(config: Config) -> None:
     context = sample_context(config, "caseworker-notification")
     letter = Letters(None).render("caseworker-notification", context)
-    assert letter.subject == "Reply from the constituent: My disability payments stopped"
+    assert letter.subject == "New message from Pat Rivera", "what happened and who: nothing more"
     for needed in (f"Case:         {context['case']['ref']}", "Status:       waiting-agency",
                    "Email:        pat.rivera@example.com", "Phone:        (919) 555-0142",
                    "Agency:       Social Security Administration",
                    "From:     Pat Rivera <pat.rivera@example.com>", "Does that mean they got your inquiry?",
-                   '"#to agency"', '"#note"', "quoted\n  history"):
+                   "#assign NAME", "#agency KEY", "#send privacy-release-request", "#release received YYYY-MM-DD",
+                   "#to agency", "#note", "#close resolved"):
         assert needed in letter.body, needed
+
+
+def test_only_the_first_notice_of_a_case_lists_the_commands(config: Config) -> None:
+    context = {**sample_context(config, "caseworker-notification"), "first_notice": False,
+               "text": "The attachment may be the signed privacy release: reply #release received YYYY-MM-DD."}
+    body = Letters(None).render("caseworker-notification", context).body
+    assert "#help lists the commands." in body.splitlines()
+    assert "#assign" not in body and "#close" not in body
+    assert body.startswith("New message from Pat Rivera\n\nThe attachment may be the signed privacy release"), \
+        "the details open the body, under the subject's line"
 
 
 def test_a_notification_without_a_message_has_no_message_block(config: Config) -> None:
@@ -325,7 +336,7 @@ def test_context_keys_match_the_sample_exactly(config: Config) -> None:
     assert list(context) == list(CONTEXT_KEYS)
     for group, fields in CONTEXT_KEYS.items():
         if fields is None:
-            assert isinstance(context[group], str), group
+            assert isinstance(context[group], bool if group == "first_notice" else str), group
         else:
             assert set(context[group]) == set(fields), group
     for item in context["case"]["identifiers"]:

@@ -117,7 +117,9 @@ def test_an_agency_followup_goes_to_where_the_inquiry_went_and_the_caseworker_he
     assert [(q.name, q.recipient, q.automatic) for q in plan.letters] == [
         ("agency-followup", "liaison@irs.gov", ""),
         ("caseworker-notification", "maria.lopez@doe.example.gov", "auto-generated")]
-    assert plan.letters[1].context["notice"].startswith("Follow-up 1 sent to IRS Taxpayer Advocate Service")
+    assert plan.letters[1].context["notice"] == "Follow-up 1 sent to IRS", "the agency's short name"
+    assert plan.letters[1].context["text"] == "No answer to the inquiry of November 24, 2026."
+    assert plan.event.startswith("Follow-up 1 sent to IRS Taxpayer Advocate Service: no answer")
     saturday = plan_reminder(due("agency-followup"), facts, config, SMS_LETTERS, local(2026, 12, 26, 9, 5))
     assert (saturday.state, saturday.due_at) == ("pending", local(2026, 12, 28, 9, 7)), "on business days"
 
