@@ -149,7 +149,7 @@ def test_an_agency_answer_without_reference_is_told_once_and_a_reply_files_it_wi
         assert answer_row.disposition == "case" and answer_row.reason.startswith(f"filed from triage on {ref} by")
         kinds = [e.kind for e in session.scalars(select(Event).where(Event.case_id == case.id))]
         assert "message-filed" in kinds and "agency-control-number" in kinds
-    (told,) = [m for m in smtp.sent_to(MARIA) if "Answer from Social Security Administration" in subject(m)]
+    (told,) = [m for m in smtp.sent_to(MARIA) if subject(m) == f"[{ref}] Answer from SSA"]
     assert "We reviewed the claim" in text_of(told)
 
 
