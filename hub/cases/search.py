@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ class Hit:
     snippet: str
     at: datetime
     message_id: str | None = None
+    row_id: int | None = field(default=None, compare=False)  # the message's row, for its snippet
 
     def as_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "status": self.status, "match": self.match, "snippet": self.snippet,
@@ -60,10 +61,10 @@ def search(session: Session, query: str, limit: int = LIMIT) -> Found:
     for rowid in rowids:
         by_slot[SLOTS[rowid % SLOT_BITS]].append(rowid // SLOT_BITS)
     words = [word for phrase in phrases for word in phrase]
-    hits = _message_hits(session, by_slot["message"], words) + _note_hits(session, by_slot["note"], words)
+    hits = _message_hits(session, by_slot["message"]) + _note_hits(session, by_slot["note"], words)
     hits += _case_hits(session, by_slot, words)
     hits.sort(key=lambda hit: hit.at, reverse=True)
-    return Found(hits[:limit], len(hits) > limit or len(rowids) == SCAN)
+    return Found(_with_message_snippets(session, hits[:limit], words), len(hits) > limit or len(rowids) == SCAN)
 
 
 def _statement(session: Session) -> Any:
@@ -86,18 +87,27 @@ def _expression(session: Session, phrases: list[list[str]], digits: str | None) 
     return f"({every}) OR {digits}*" if digits else every
 
 
-def _message_hits(session: Session, ids: list[int], words: list[str]) -> list[Hit]:
+def _message_hits(session: Session, ids: list[int]) -> list[Hit]:
+    """Without their snippets yet: only the hits shown read their message's text."""
     if not ids:
         return []
-    rows = session.execute(select(Message.id, Message.case_id, Message.direction, Message.subject, Message.body,
-                                  Message.message_id, Message.at).where(Message.id.in_(ids))).all()
+    rows = session.execute(select(Message.id, Message.case_id, Message.direction, Message.message_id, Message.at)
+                           .where(Message.id.in_(ids))).all()
     cases = _cases(session, {row.case_id for row in rows if row.case_id})
     hits = []
     for row in rows:
         ref, status = cases.get(row.case_id, (None, "triage"))
-        hits.append(Hit(ref, status, "inbound" if row.direction == "in" else "outbound",
-                        snippet(f"{row.subject}\n{row.body}", words), row.at, row.message_id))
+        hits.append(Hit(ref, status, "inbound" if row.direction == "in" else "outbound", "", row.at,
+                        row.message_id, row.id))
     return hits
+
+
+def _with_message_snippets(session: Session, hits: list[Hit], words: list[str]) -> list[Hit]:
+    ids = [hit.row_id for hit in hits if hit.row_id is not None]
+    texts = {row.id: f"{row.subject}\n{row.body}" for row in session.execute(
+        select(Message.id, Message.subject, Message.body).where(Message.id.in_(ids)))} if ids else {}
+    return [replace(hit, snippet=snippet(texts[hit.row_id], words)) if hit.row_id is not None else hit
+            for hit in hits]
 
 
 def _note_hits(session: Session, ids: list[int], words: list[str]) -> list[Hit]:
