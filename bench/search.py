@@ -146,8 +146,8 @@ search benchmark: {args.database}, seed {args.seed}
   machine   {os.cpu_count()} CPUs, 1-min load average up to {max(load, os.getloadavg()[0]):.1f}
   data      {counts['message']} messages on {counts['case']} cases over a year; written and indexed in {built:.1f} s
 {chr(10).join(lines)}
-  medians   search {statistics.median(all_search) * 1000:.1f} ms, LIKE scan {statistics.median(all_baseline) * 1000:.1f} ms \
-({args.repeat} runs of each query)
+  medians   search {statistics.median(all_search) * 1000:.1f} ms, LIKE scan \
+{statistics.median(all_baseline) * 1000:.1f} ms ({args.repeat} runs of each query)
   ratio     LIKE/search (medians) {ratio:.1f}""")
 
 

@@ -68,13 +68,14 @@ def search(session: Session, query: str, limit: int = LIMIT) -> Found:
 
 
 def _statement(session: Session) -> Any:
-    """The newest matching rows, less the hub's own mail to staff (a notice repeats the message it is about)
-    and mail on no case (the weekly report)."""
+    """The newest matching rows, less the hub's own mail to staff (a notice repeats the message it is about),
+    mail on no case (the weekly report) and the list requests staff mailed in (`#search` itself)."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     matching = "s.words @@ to_tsquery('simple', :query)" if postgresql else "search_index MATCH :query"
     return text(f"SELECT s.rowid FROM search_index s LEFT JOIN messages m ON s.rowid % {SLOT_BITS} = 0 "
                 f"AND m.id = s.rowid / {SLOT_BITS} WHERE {matching} AND NOT (coalesce(m.direction, '') = 'out' "
-                "AND (m.case_id IS NULL OR m.kind IN :staff_letters)) ORDER BY s.rowid DESC LIMIT :scan"
+                "AND (m.case_id IS NULL OR m.kind IN :staff_letters)) AND coalesce(m.disposition, '') <> 'answered' "
+                "ORDER BY s.rowid DESC LIMIT :scan"
                 ).bindparams(bindparam("staff_letters", expanding=True))
 
 
@@ -122,13 +123,13 @@ def _note_hits(session: Session, ids: list[int], words: list[str]) -> list[Hit]:
 def _case_hits(session: Session, by_slot: dict[str, list[int]], words: list[str]) -> list[Hit]:
     """A constituent's name, address or number finds each of their cases; a control number its case."""
     hits = []
-    for field in ("name", "email", "phone"):
-        if by_slot[field]:
-            column = getattr(Party, field)
+    for slot in ("name", "email", "phone"):
+        if by_slot[slot]:
+            column = getattr(Party, slot)
             rows = session.execute(select(Case.ref, Case.status, Case.opened_at, column.label("value"))
                                    .join(Party, Case.constituent_id == Party.id)
-                                   .where(Party.id.in_(by_slot[field]))).all()
-            hits += [Hit(row.ref, row.status, field, snippet(row.value or "", words), row.opened_at) for row in rows]
+                                   .where(Party.id.in_(by_slot[slot]))).all()
+            hits += [Hit(row.ref, row.status, slot, snippet(row.value or "", words), row.opened_at) for row in rows]
     if by_slot["agency-control"]:
         rows = session.execute(select(Case.ref, Case.status, Case.opened_at, Case.agency_control)
                                .where(Case.id.in_(by_slot["agency-control"]))).all()

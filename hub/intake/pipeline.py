@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    fate: str  # "new-case" | "case" | "triage" | "duplicate" | "quarantine"
+    fate: str  # "new-case" | "case" | "triage" | "answered" | "duplicate" | "quarantine"
     reason: str = ""
     case_ref: str | None = None
     quarantine_id: int | None = None

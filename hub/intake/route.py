@@ -13,6 +13,7 @@ from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
+from hub.intake.list_requests import ListRequest, list_request
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
@@ -21,7 +22,9 @@ from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
 __all__ = ["CAUSES_MAIL", "AgencyAnswered", "Archived", "CaseFacts", "Decision", "Effect", "FormDetails",
-           "FormRelease", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen", "SetAgency",
+           "FormRelease",
+           "ListRequest", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter", "Reopen",
+           "SetAgency",
            "SetAgencyControl", "StaffMail", "StartReminders", "route"]
 
 
@@ -117,14 +120,14 @@ class FormRelease:
 
 
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease)
+          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | ListRequest)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
-CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered)
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, ListRequest)
 
 
 @dataclass(frozen=True)
 class Decision:
-    disposition: str          # "case" (on an existing or new case) | "triage"
+    disposition: str          # "case" (on an existing or new case) | "triage" | "answered" (a list request)
     kind: str                 # the message's kind: constituent | agency | staff | auto-reply | bounce
     reason: str
     case_id: int | None = None
@@ -152,6 +155,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if facts is None:
         if identity.role == "constituent":
             return _new_case(message, config, received)
+        if identity.role == "staff" and (request := list_request(message, config)) is not None:
+            return Decision("answered", "staff", f"staff asked for a list: #{request.command}", effects=(request,))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.

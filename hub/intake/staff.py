@@ -79,7 +79,7 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
         tell("Nothing was applied or sent", reasons + _what_was_refused(message), refused=reasons)
         return Handled("nothing applied: " + "; ".join(problems))
 
-    doubt = _authentication_problem(message, config)
+    doubt = authentication_problem(message, config)
     if doubt:
         return refuse([f"your message could not be authenticated ({doubt}); it is kept on the case as a note"],
                       "unauthenticated")
@@ -135,7 +135,7 @@ def _what_was_refused(message: InboundMessage) -> str:
     return "\n\nWhat was refused:\n" + "\n".join(shown)
 
 
-def _authentication_problem(message: InboundMessage, config: Config) -> str:
+def authentication_problem(message: InboundMessage, config: Config) -> str:
     if message.from_address != message.sender:
         return "the From header does not name exactly this staff address"
     if not config.commands.require_authentication:
