@@ -60,8 +60,8 @@ AGENCY_LETTERS = ("agency-inquiry", "agency-followup")
 # The digest of the notices a flood from one sender would have caused (hub.letters.notice_digest).
 NOTICE_DIGEST = "notice-digest"
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
-TO_STAFF = ("caseworker-notification", "command-reply", "case-list", "followup-invitation", "followup-reminder",
-            NOTICE_DIGEST)
+TO_STAFF = ("caseworker-notification", "command-reply", "case-list", "caseworker-digest", "followup-invitation",
+            "followup-reminder", NOTICE_DIGEST)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # also keeps `../` out of a name typed on the command line
 SUBJECT = "Subject:"
 

@@ -5,6 +5,8 @@
   outbox     deliver what is due every 30 s (and after another job filed or queued something)
   reminders  sweep the reminders that are due, every minute
   report     the weekly report at [schedule] report_day and report_time (office time)
+  digest     the caseworkers' digest on Mondays at [schedule] caseworker_digest_time (office time), unless
+             caseworker_digest = false
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hub.delivery.outage import Outage
 from hub.oauth2.source import TokenSource
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
+from hub.schedule.caseworker_digest import DAY, send_digests_if_due
 from hub.schedule.sweep import sweep_due
 from hub.sources.sms_poll import poll_texts
 
@@ -83,6 +86,10 @@ def _report(hub: Hub, should_stop: ShouldStop) -> bool:
     return send_weekly_if_due(hub) is not None
 
 
+def _digest(hub: Hub, should_stop: ShouldStop) -> bool:
+    return send_digests_if_due(hub) is not None
+
+
 def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
     in with `tokens` when they use OAuth 2.0."""
@@ -98,5 +105,9 @@ def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
     found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
                                                     timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
+    if config.schedule.caseworker_digest:
+        at = config.schedule.caseworker_digest_time
+        found.append(Job("digest", _digest, CronTrigger(day_of_week=DAY[:3], hour=at.hour, minute=at.minute,
+                                                        timezone=ZoneInfo(zone)), f"{DAY} {at:%H:%M} {zone}"))
     found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

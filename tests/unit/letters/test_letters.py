@@ -16,7 +16,7 @@ from hub.letters.templates import CONTEXT_KEYS, TO_STAFF, LetterError, Letters, 
 from hub.run.office import init_office
 
 PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "case-list",
-            "caseworker-notification",
+            "caseworker-digest", "caseworker-notification",
             "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
             "privacy-release-request", "satisfaction-survey"]
 # Two spaces after a word or punctuation: an empty value dropped into prose ("Dear  ,", "of  the").
