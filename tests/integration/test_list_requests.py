@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from hub.cases import reminders
+from hub.cases.due_dates import AGENCY_FOLLOWUP
 from hub.core.app import Hub
 from hub.core.clock import FixedClock
-from hub.core.models import Message
+from hub.core.models import Case, Message
 from tests.helpers import OFFICE_ADDRESS
 from tests.integration.test_commands import (
     ATTACKER,
@@ -63,8 +65,16 @@ def test_a_caseworker_gets_her_cases_the_overdue_ones_and_a_search_by_mail(offic
     assert ask(hub, smtp, SAM, "#MyCases") == ["Your open cases: 1"]
     assert visa.ref in text_of(smtp.sent_to(SAM)[-1])
 
-    # The running hub sends what falls due (the follow-up went this morning): nothing is overdue.
+    # The running hub sent what fell due (Maria's follow-up went this morning): nothing is overdue.
     assert ask(hub, smtp, MARIA, "#cases overdue") == ["Overdue cases: 0"]
+    with hub.sessions.begin() as session:  # the SSA's answer on the visa case was due yesterday
+        case_id = session.scalar(select(Case.id).where(Case.ref == visa.ref))
+        assert case_id is not None
+        reminders.add(session.connection(), case_id, AGENCY_FOLLOWUP, clock.now() - timedelta(days=1), clock.now())
+    # Listed by the intake, before the same cycle's sweep follows the agency up.
+    assert ask(hub, smtp, MARIA, "#cases overdue") == ["Overdue cases: 1"]
+    overdue = text_of(smtp.sent_to(MARIA)[-1])
+    assert visa.ref in overdue and "Lee" in overdue and pension.ref not in overdue
 
     assert ask(hub, smtp, SAM, "#search visa mother") == ["Search for 'visa mother': 1 found"]
     found = text_of(smtp.sent_to(SAM)[-1])
@@ -73,7 +83,7 @@ def test_a_caseworker_gets_her_cases_the_overdue_ones_and_a_search_by_mail(offic
     assert "give a word" in text_of(smtp.sent_to(SAM)[-1])
     with hub.sessions() as session:  # answered, and in no one's triage
         asked = session.scalars(select(Message).where(Message.subject == "lists")).all()
-        assert {row.disposition for row in asked} == {"answered"} and len(asked) == 5
+        assert {row.disposition for row in asked} == {"answered"} and len(asked) == 6
         assert all(row.case_id is None for row in asked)
 
 
