@@ -61,10 +61,10 @@ def search(session: Session, query: str, limit: int = LIMIT) -> Found:
     for rowid in rowids:
         by_slot[SLOTS[rowid % SLOT_BITS]].append(rowid // SLOT_BITS)
     words = [word for phrase in phrases for word in phrase]
-    hits = _message_hits(session, by_slot["message"]) + _note_hits(session, by_slot["note"], words)
-    hits += _case_hits(session, by_slot, words)
-    hits.sort(key=lambda hit: hit.at, reverse=True)
-    return Found(_with_message_snippets(session, hits[:limit], words), len(hits) > limit or len(rowids) == SCAN)
+    others = _note_hits(session, by_slot["note"], words) + _case_hits(session, by_slot, words)
+    hits = sorted(_message_hits(session, by_slot["message"], limit) + others, key=lambda hit: hit.at, reverse=True)
+    total = len(by_slot["message"]) + len(others)
+    return Found(_with_message_snippets(session, hits[:limit], words), total > limit or len(rowids) == SCAN)
 
 
 def _statement(session: Session) -> Any:
@@ -88,12 +88,14 @@ def _expression(session: Session, phrases: list[list[str]], digits: str | None) 
     return f"({every}) OR {digits}*" if digits else every
 
 
-def _message_hits(session: Session, ids: list[int]) -> list[Hit]:
-    """Without their snippets yet: only the hits shown read their message's text."""
+def _message_hits(session: Session, ids: list[int], limit: int) -> list[Hit]:
+    """The newest `limit` of these messages, the most that can be shown, without their snippets yet: only the
+    hits shown read their message's text. (Making a hit of each of the SCAN rows cost most of a search.)"""
     if not ids:
         return []
     rows = session.execute(select(Message.id, Message.case_id, Message.direction, Message.message_id, Message.at)
-                           .where(Message.id.in_(ids))).all()
+                           .where(Message.id.in_(ids)).order_by(Message.at.desc(), Message.id.desc())
+                           .limit(limit)).all()
     cases = _cases(session, {row.case_id for row in rows if row.case_id})
     hits = []
     for row in rows:
