@@ -40,6 +40,7 @@ from hub.core.models import Case, Message, Outbox, Reminder  # noqa: E402
 from hub.reports.week import week_containing  # noqa: E402
 from hub.reports.weekly import weekly_report  # noqa: E402
 from tests.helpers import START, make_office  # noqa: E402
+from tests.postgres import bench_database  # noqa: E402
 
 STAFF = ("maria.lopez@doe.example.gov", "sam.carter@doe.example.gov", "ana.reyes@doe.example.gov",
          "lee.chen@doe.example.gov", "kim.okafor@doe.example.gov")
@@ -154,19 +155,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
-        if args.database == "sqlite":
-            measure(args, Path(folder), f"sqlite:///{folder}/hub.db")
-            return 0
-        from tests.postgres import PostgresDatabases
-
-        postgres = PostgresDatabases()
-        if (why := postgres.unavailable_reason()) is not None:
-            sys.exit(f"cannot run: {why}")
-        try:
-            measure(args, Path(folder), postgres.fresh())
-        finally:
-            postgres.drop_all()
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder, \
+            bench_database(args.database, Path(folder)) as url:
+        measure(args, Path(folder), url)
     return 0
 
 

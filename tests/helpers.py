@@ -37,13 +37,16 @@ def vouched(address: str) -> str:
 def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
                 clock: FixedClock | None = None, outbound_url: str | None = None,
                 agencies: dict[str, dict[str, object]] | None = None, sms: dict[str, object] | None = None,
-                tables: str = "") -> Hub:
+                tables: str = "", caseworker_digest: bool = False) -> Hub:
     """A new office folder whose database is `database_url`; returns the opened hub with a fixed clock.
 
     `sms` is the office's [sms] table (account_sid, number, api_base, …), for an SMS line; `tables` is TOML
-    added at the end of hub.toml (its [[forms]], say)."""
+    added at the end of hub.toml (its [[forms]], say). The caseworkers' Monday digest is off unless asked
+    for: START is a Monday morning, and the tests of other mail count what each caseworker gets."""
     path = init_office(folder)
     text = path.read_text()
+    if not caseworker_digest:
+        text = text.replace("\ncaseworker_digest = true\n", "\ncaseworker_digest = false\n", 1)
     text = re.sub(r'(?m)^url = "sqlite:///var/hub.db"', f'url = "{database_url}"', text)
     if inbox_url:
         text = re.sub(r'(?m)^url = "maildir:var/inbox"', f'url = "{inbox_url}"', text)

@@ -7,7 +7,11 @@ is much faster than migrating again), dropped at the end of the run.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -61,3 +65,19 @@ class PostgresDatabases:
             for name in reversed(self.made):
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+@contextmanager
+def bench_database(database: str, folder: Path) -> Iterator[str]:
+    """A benchmark's database URL: a SQLite file in `folder`, or a fresh PostgreSQL database dropped
+    afterwards; exits with the reason when the PostgreSQL server is not reachable."""
+    if database == "sqlite":
+        yield f"sqlite:///{folder}/hub.db"
+        return
+    postgres = PostgresDatabases()
+    if (why := postgres.unavailable_reason()) is not None:
+        sys.exit(f"cannot run: {why}")
+    try:
+        yield postgres.fresh()
+    finally:
+        postgres.drop_all()

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.cases.case_files import CaseFile, case_files, write_case_files
+from hub.cases.search import Found, search
 from hub.cases.views import CaseFilter, case_detail, find_case, list_cases
 from hub.cli.case_actions import run_action
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
@@ -122,6 +123,23 @@ def cmd_case_files(args: argparse.Namespace) -> int:
 def cmd_case_action(args: argparse.Namespace) -> int:
     line = with_hub(args, lambda hub: run_action(hub, args.ref, args.action_name, " ".join(args.words)))
     print(f"{args.ref.upper()}: {line}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    def work(hub: Hub) -> Found:
+        with hub.sessions() as session:
+            return search(session, args.text)
+    found = with_hub(args, work)
+    if args.json:
+        print_json([hit.as_json() for hit in found.hits])
+        return 0
+    if not found.hits:
+        print(f"nothing found for {args.text!r}")
+    for hit in found.hits:
+        print(f"{hit.ref or '(triage)':<16} {hit.status:<19} {hit.at:%Y-%m-%d} {hit.match:<14} {hit.snippet}")
+    if found.more:
+        print(f"(the newest {len(found.hits)}; more matched: add a word to narrow the search)")
     return 0
 
 

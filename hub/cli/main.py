@@ -27,6 +27,7 @@ from hub.cli.casework import (
     cmd_quarantine_discard,
     cmd_quarantine_list,
     cmd_quarantine_retry,
+    cmd_search,
 )
 from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pending on the agency or on the constituent")
     cases.add_argument("--json", action="store_true", help="machine-readable output")
     cases.set_defaults(handler=cmd_cases)
+
+    search = commands.add_parser("search", help="cases whose messages, notes, constituent or agency number carry TEXT")
+    search.add_argument("text", metavar="TEXT", help="words, a name, an address, a phone number or a control number")
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.set_defaults(handler=cmd_search)
 
     case = commands.add_parser("case", help="one case").add_subparsers(dest="action", required=True,
                                                                         metavar="ACTION", parser_class=_Parser)

@@ -78,7 +78,9 @@ def read_schedule(table: Table) -> Schedule:
         followup_limit=table.positive("followup_limit", 3), closing_letter=table.get("closing_letter", bool, True),
         survey_days=table.not_negative("survey_days", 3), nudge_hours=table.not_negative("nudge_hours", 4),
         reopen_days=table.not_negative("reopen_days", 60),
-        workday_start=start, workday_end=end, report_day=day, report_time=_clock_time(table, "report_time", "07:00"))
+        workday_start=start, workday_end=end, report_day=day, report_time=_clock_time(table, "report_time", "07:00"),
+        caseworker_digest=table.get("caseworker_digest", bool, True),
+        caseworker_digest_time=_clock_time(table, "caseworker_digest_time", "08:00"))
 
 
 def _clock_time(table: Table, key: str, default: str) -> time:

@@ -131,7 +131,8 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Schedule:
-    """What the hub does on its own, and when: check-ins, agency follow-ups, closing, nudges, the report."""
+    """What the hub does on its own, and when: check-ins, agency follow-ups, closing, nudges, the report, the
+    caseworkers' Monday digest."""
 
     checkin_days: int = 30          # a check-in when nothing went to the constituent for this long (0: never)
     followup_days: int = 10         # between unanswered agency follow-ups (the agency may set its own)
@@ -144,6 +145,8 @@ class Schedule:
     workday_end: time = time(17, 0)
     report_day: str = "monday"      # the weekly report goes to the supervisors on this day ...
     report_time: time = time(7, 0)  # ... at this time, office time
+    caseworker_digest: bool = True  # each caseworker with open cases gets their week on Monday ...
+    caseworker_digest_time: time = time(8, 0)  # ... at this time, office time
 
 
 @dataclass(frozen=True)

@@ -280,3 +280,16 @@ class SourceCursor(Base):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class PeriodicSend(Base):
+    """Mail the hub sends by itself once a period, recorded as queued for one recipient (hub.core.periodic):
+    the unique key is what makes a second cycle, a restart or a second daemon queue it no more."""
+
+    __tablename__ = "periodic_sends"
+    __table_args__ = (UniqueConstraint("job", "period", "recipient"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))        # caseworker-digest, …
+    period: Mapped[str] = mapped_column(String(32))     # the label of the day (or week) it was due for
+    recipient: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime]                                # when it was queued

@@ -25,6 +25,7 @@ from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
 from hub.intake.form_party import fill_in, form_constituent, record_release
+from hub.intake.list_requests import answer
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
@@ -34,6 +35,7 @@ from hub.intake.route import (
     Effect,
     FormDetails,
     FormRelease,
+    ListRequest,
     MarkBounced,
     Notify,
     OpenCase,
@@ -142,6 +144,8 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
             enqueue(connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
                     letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
                     domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
+        elif isinstance(effect, ListRequest):
+            answer(connection, effect, message, config, refs, letters, now)
         elif case is not None:
             if isinstance(effect, FormRelease) and events:  # its event follows the message's in the history
                 connection.execute(_INSERT_EVENT, events)

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    fate: str  # "new-case" | "case" | "command" (answers a triage notice) | "triage" | "duplicate" | "quarantine"
+    # "command": staff mail on no case (an answer to a triage notice, a list request)
+    fate: str  # "new-case" | "case" | "command" | "triage" | "duplicate" | "quarantine"
     reason: str = ""
     case_ref: str | None = None
     quarantine_id: int | None = None

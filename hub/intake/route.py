@@ -13,6 +13,7 @@ from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
+from hub.intake.list_requests import ListRequest, list_request
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
 from hub.intake.thread import CaseFacts, CaseMatch
@@ -21,9 +22,9 @@ from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
 __all__ = ["CAUSES_MAIL", "AgencyAnswered", "AnswerTriage", "Archived", "CaseFacts", "Decision", "Effect",
-           "FormDetails", "FormRelease", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut", "QueueLetter",
-           "Reopen", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "TellIntake", "new_case_for",
-           "on_case", "route"]
+           "FormDetails", "FormRelease", "ListRequest", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut",
+           "QueueLetter", "Reopen", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "TellIntake",
+           "new_case_for", "on_case", "route"]
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,16 @@ class AnswerTriage:
 
 
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
-          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | TellIntake | AnswerTriage)
+          | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | TellIntake | AnswerTriage
+          | ListRequest)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
-CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, TellIntake, AnswerTriage)
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, TellIntake, AnswerTriage, ListRequest)
 
 
 @dataclass(frozen=True)
 class Decision:
-    disposition: str          # "case" (on an existing or new case) | "triage" | "command" (answers a triage notice)
+    disposition: str          # "case" (on an existing or new case) | "triage" | "command" (staff mail on no case:
+                              # an answer to a triage notice, a list request)
     kind: str                 # the message's kind: constituent | agency | staff | auto-reply | bounce
     reason: str
     case_id: int | None = None
@@ -172,6 +175,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
     if facts is None:
         if identity.role == "constituent":
             return _new_case(message, config, received)
+        if identity.role == "staff" and (request := list_request(message, config)) is not None:
+            return Decision("command", "staff", f"staff asked for a list: #{request.command}", effects=(request,))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
     if identity.role == "constituent" and not facts.constituent_is(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.

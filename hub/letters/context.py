@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, defer
 from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days
 from hub.core.config import Config
+from hub.core.config_values import Staff
 from hub.core.models import Case, Message, Outbox
 from hub.letters.enclosures import file_fields, message_files
 from hub.letters.notice_thread import FIRST
@@ -70,8 +71,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
                         "phone": (person.phone if person else None) or "",
                         "address": (person.postal_address if person else None) or "",
                         "zip": (person.zip_code if person else None) or ""},
-        "caseworker": {"name": staff.name, "first_name": staff.first_name, "title": staff.title, "email": staff.email}
-        if staff else team_fields(config),
+        "caseworker": staff_fields(staff) if staff else team_fields(config),
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days}
         if agency else NO_AGENCY,
@@ -122,6 +122,11 @@ def release_fields(session: Session, case: Case, agency: Agency | None, today: d
         return NO_RELEASE
     return {"on_file": True, "signed_on": spoken_date(release.signed_on),
             "attached": evidence(session, release) is not None}
+
+
+def staff_fields(person: Staff) -> dict[str, str]:
+    """The caseworker group of one staff member: the case's assignee, or whom a staff letter is for."""
+    return {"name": person.name, "first_name": person.first_name, "title": person.title, "email": person.email}
 
 
 def team_fields(config: Config) -> dict[str, str]:

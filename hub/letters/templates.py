@@ -68,8 +68,8 @@ TRIAGE_DIGEST = "triage-digest"
 # A caseworker's own text relayed to the constituent or the agency (no template: hub.letters.signature signs it).
 RELAY = "relay"
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
-TO_STAFF = ("caseworker-notification", "command-reply", "followup-invitation", "followup-reminder", NOTICE_DIGEST,
-            TRIAGE_NOTICE, TRIAGE_DIGEST)
+TO_STAFF = ("caseworker-notification", "command-reply", "case-list", "caseworker-digest", "followup-invitation",
+            "followup-reminder", NOTICE_DIGEST, TRIAGE_NOTICE, TRIAGE_DIGEST)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # also keeps `../` out of a name typed on the command line
 SUBJECT = "Subject:"
 

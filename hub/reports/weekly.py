@@ -2,9 +2,9 @@
 
 The report goes out as one outbox row per supervisor: the text as the body, the CSV attached, sent by
 the next delivery pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
-the last complete week. Whether it went already is read from the outbox (a weekly-report row naming
-that week, queued since this week's report time: hub.letters.once_per_period), so a hub that was down over the
-report time sends it once when it comes back, and a cycle that runs every minute sends it once. An office with no case
+the last complete week. Its sending is claimed for that week in `periodic_sends` in the transaction that
+queues it (hub.core.periodic), so a hub that was down over the report time sends it once when it comes
+back, and a cycle that runs every minute, a restart or a second daemon sends it once. An office with no case
 opened by the end of that week (a new one) gets no report of it.
 """
 
@@ -22,8 +22,8 @@ from hub.core.clock import local_moment
 from hub.core.config_values import WEEKDAYS
 from hub.core.errors import UserError
 from hub.core.models import Case
+from hub.core.periodic import claim, claimed
 from hub.letters.compose import Attachment, attachment_context
-from hub.letters.once_per_period import is_queued, queue_once
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.reports.figures import weekly_figures
 from hub.reports.text import report_csv, report_text, title
@@ -31,6 +31,7 @@ from hub.reports.week import Week, parse_week, week_containing
 
 log = logging.getLogger(__name__)
 LETTER = "weekly-report"
+SUPERVISORS = "supervisors"  # the weekly report's claim is one for all of them (hub.core.periodic)
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,16 @@ def send_weekly_if_due(hub: Hub) -> str | None:
         return None
     week = week_containing(now, hub.config.office.timezone).previous()
     with hub.sessions() as session:
-        if is_queued(session, LETTER, due_at, week.label):
-            return None  # the common case, every cycle after the report went: one small count, no report
+        if claimed(session.connection(), LETTER, week.label):
+            return None  # the common case, every cycle after the report went: one small read, no report
         if session.scalar(select(Case.id).where(Case.opened_at < week.end).limit(1)) is None:
             return None  # a new office: no case yet that week, nothing to report
     report = weekly_report(hub, week)
-    count = queue_once(hub.sessions, LETTER, due_at, lambda session: queue_report(hub, report, session), week.label)
-    return None if count is None else f"weekly report {week.label} queued for {count} supervisor(s)"
+    with hub.sessions.begin() as session:  # the rows and the claim commit together
+        if not claim(session.connection(), LETTER, week.label, SUPERVISORS, now):
+            return None  # another daemon queued it first
+        count = queue_report(hub, report, session)
+    return f"weekly report {week.label} queued for {count} supervisor(s)"
 
 
 def report_moment(hub: Hub, now: datetime) -> datetime:

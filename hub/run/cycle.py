@@ -1,9 +1,11 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
-Poll the SMS line (when there is one), drain the configured inbox through the intake path, turn the
-reminders that are due into letters and notices, queue the weekly report and the weekday triage list when
-they are due, then deliver what is due in the outbox (the acknowledgements, notifications and relays the
-new messages caused among it). Twilio being unreachable holds up neither the mail nor the outbox.
+Poll the SMS line (when there is one), drain the configured inbox through the intake path, queue the
+caseworkers' Monday digest when it is due (before the sweep, so that it shows what was overdue before
+this cycle's own chasing), turn the reminders that are due into letters and notices, queue the weekly
+report and the weekday triage list when they are due, then deliver what is due in the outbox (the
+acknowledgements, notifications and relays the new messages caused among it). Twilio being unreachable
+holds up neither the mail nor the outbox.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hub.oauth2.source import TokenSource, office_tokens
 from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.heartbeat import watched
+from hub.schedule.caseworker_digest import send_digests_if_due
 from hub.schedule.sweep import SweepReport, sweep_due
 from hub.sources.imap import ImapAddress, ImapSource, connect
 from hub.sources.maildir import MaildirSource, maildir_name
@@ -100,6 +103,9 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
             progress(f"sms: {error} (temporary; the next cycle tries again)")
     inbox = drain_inbox(hub, tokens=tokens)
     progress(inbox.line())
+    digest = send_digests_if_due(hub)
+    if digest:
+        progress(digest)
     reminders = sweep_due(hub, catch_up=True)
     if reminders.counts:
         progress(reminders.line())

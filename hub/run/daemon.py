@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # (a second signal leaves them at once): every step is safe to replay at the next start.
 STOP_GRACE_SECONDS = 20.0
 PROBE_SECONDS = 10.0  # how long the start line waits to say whether the IMAP server offers IDLE
-DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report")  # the order of the start line
+DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report", "digest", "triage")  # the order of the start line
 
 
 class Daemon:
@@ -128,6 +128,10 @@ class Daemon:
             return f"outbox {redact_url(config.outbound.url)} {every} and after new mail"
         if name == "report":
             return f"weekly report {every}"
+        if name == "digest":
+            return f"caseworker digest {every}"
+        if name == "triage":
+            return f"triage list {every}"
         return f"{name} {every}"
 
     def _inbox_mode(self, every: str) -> str:

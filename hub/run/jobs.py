@@ -6,6 +6,8 @@
   reminders  sweep the reminders that are due, every minute
   report     the weekly report at [schedule] report_day and report_time (office time)
   triage     the list of what waits in triage, each weekday at [schedule] workday_start (office time)
+  digest     the caseworkers' digest on Mondays at [schedule] caseworker_digest_time (office time), unless
+             caseworker_digest = false
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hub.oauth2.source import TokenSource
 from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.cycle import drain_inbox
+from hub.schedule.caseworker_digest import DAY, send_digests_if_due
 from hub.schedule.sweep import sweep_due
 from hub.sources.sent_folder import office_sent_folder
 from hub.sources.sms_poll import poll_texts
@@ -90,6 +93,10 @@ def _triage(hub: Hub, should_stop: ShouldStop) -> bool:
     return send_triage_digest_if_due(hub) is not None
 
 
+def _digest(hub: Hub, should_stop: ShouldStop) -> bool:
+    return send_digests_if_due(hub) is not None
+
+
 def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
     in with `tokens` when they use OAuth 2.0."""
@@ -108,5 +115,9 @@ def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     start = config.schedule.workday_start
     found.append(Job("triage", _triage, CronTrigger(day_of_week="mon-fri", hour=start.hour, minute=start.minute,
                                                     timezone=ZoneInfo(zone)), f"weekdays {start:%H:%M} {zone}"))
+    if config.schedule.caseworker_digest:
+        at = config.schedule.caseworker_digest_time
+        found.append(Job("digest", _digest, CronTrigger(day_of_week=DAY[:3], hour=at.hour, minute=at.minute,
+                                                        timezone=ZoneInfo(zone)), f"{DAY} {at:%H:%M} {zone}"))
     found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

@@ -1,6 +1,6 @@
 """Fixtures for tests against real servers: a private Dovecot (and an office whose inbox is on it), and an
 SMTP server that captures what the hub sends; an OAuth 2.0 authorization server, and a Dovecot that
-introspects its tokens."""
+introspects its tokens; an office whose `hub` commands run at its fixed clock."""
 
 from __future__ import annotations
 
@@ -9,11 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.app import Hub
+from hub.core.app import Hub, open_hub
+from hub.core.clock import FixedClock
 from tests.helpers import make_office
 from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
 from tests.servers.oauth2 import REFRESH_ENV, SECRET_ENV, OAuthServer, running_oauth
 from tests.servers.smtp import SmtpServer, running_smtp
+
+
+@pytest.fixture
+def cli_office(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
+    """An office on the test's database whose `hub` commands (hub.cli.main) run at the test's time."""
+    hub = make_office(tmp_path / "office", database_url)
+    clock = hub.clock
+    assert isinstance(clock, FixedClock)
+    monkeypatch.setattr("hub.cli.context.open_hub", lambda path, _=None: open_hub(path, clock))
+    yield hub
+    hub.close()
 
 
 @pytest.fixture

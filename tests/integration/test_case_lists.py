@@ -4,30 +4,22 @@ whom the case waits on; every filter together with the others, the same on SQLit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from hub.cli.case_actions import run_action
 from hub.cli.main import main
-from hub.core.app import Hub, open_hub
+from hub.core.app import Hub
 from hub.core.clock import FixedClock
-from tests.helpers import email, feed, make_office
+from tests.helpers import email, feed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def office(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
-    hub = make_office(tmp_path / "office", database_url)
-    clock = hub.clock
-    assert isinstance(clock, FixedClock)
-    # The command runs at the test's time, not the machine's.
-    monkeypatch.setattr("hub.cli.context.open_hub", lambda path, _=None: open_hub(path, clock))
-    yield hub
-    hub.close()
+def office(cli_office: Hub) -> Hub:
+    return cli_office
 
 
 def opened(hub: Hub, sender: str, subject: str) -> str:

@@ -55,10 +55,11 @@ CASE_FIELDS = ("status", "assignee", "agency", "labels", "close_reason")
 
 def open_office(folder: Path, database_url: str, smtp: SmtpServer, *, rules: tuple[str, ...] = (),
                 weekdays: dict[str, str] | None = None, intake_address: str = "",
-                ssa_release_valid_days: int | None = None) -> Hub:
+                ssa_release_valid_days: int | None = None, caseworker_digest: bool = False) -> Hub:
     """An office sending through `smtp`, with SSA and VA liaisons, and the given assignment settings."""
     hub = make_office(folder, database_url, outbound_url=smtp.url(),
-                      agencies={"ssa": {"liaison": LIAISON}, "va": {"liaison": VA_LIAISON}})
+                      agencies={"ssa": {"liaison": LIAISON}, "va": {"liaison": VA_LIAISON}},
+                      caseworker_digest=caseworker_digest)
     if not (rules or weekdays or intake_address or ssa_release_valid_days is not None):
         return hub
     hub.close()

@@ -17,17 +17,20 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.cli.main import main as hub_cli
 from hub.core.app import Hub, open_hub
 from hub.core.clock import Clock, FixedClock
+from hub.core.db import MIGRATIONS, migrate
 from hub.core.models import Case, Outbox, Reminder
 from hub.delivery.deliver import deliver_due
 from hub.reports.figures import CaseCounts, Ranked, Workload, weekly_figures
 from hub.reports.week import parse_week
-from hub.reports.weekly import send_weekly_if_due
+from hub.reports.weekly import queue_report, send_weekly_if_due, weekly_report
 from tests.helpers import START
 
 pytestmark = pytest.mark.integration
@@ -334,3 +337,20 @@ def test_a_report_sent_by_hand_before_the_report_time_does_not_stop_the_schedule
     clock.at = at(2026, 11, 23, 12)
     assert send_weekly_if_due(hub) == "weekly report 2026-W47 queued for 1 supervisor(s)"
     assert len(report_rows(hub)) == 2
+
+
+def test_a_report_queued_before_the_upgrade_is_not_queued_again_after_it(hub: Hub) -> None:
+    clock = clock_of(with_a_case(hub))
+    clock.at = at(2026, 11, 23, 12)       # Monday 07:00 New York: W47's report is due
+    alembic = AlembicConfig()
+    alembic.set_main_option("script_location", str(MIGRATIONS))
+    alembic.attributes["engine"] = hub.engine
+    command.downgrade(alembic, "0013")    # before sendings were claimed in periodic_sends
+    queue_report(hub, weekly_report(hub, parse_week("2026-W47", hub.config.office.timezone)))
+
+    migrate(hub.engine)
+
+    assert send_weekly_if_due(hub) is None
+    assert len(report_rows(hub)) == 1
+    clock.at = at(2026, 11, 30, 12)       # the next week's report goes as before
+    assert send_weekly_if_due(hub) == "weekly report 2026-W48 queued for 1 supervisor(s)"

@@ -15,7 +15,8 @@ from hub.letters.sms_text import gsm7_safe, segments
 from hub.letters.templates import CONTEXT_KEYS, TO_STAFF, LetterError, Letters, sample_context
 from hub.run.office import init_office
 
-PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "caseworker-notification",
+PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "case-list",
+            "caseworker-digest", "caseworker-notification",
             "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
             "privacy-release-request", "satisfaction-survey"]
 # Two spaces after a word or punctuation: an empty value dropped into prose ("Dear  ,", "of  the").
