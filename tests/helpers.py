@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import mailbox
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +13,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 from sqlalchemy import func, select
 
 from hub.cli.main import main
@@ -20,6 +23,7 @@ from hub.core.models import Case, Message, QuarantineItem
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake, Outcome, process
 from hub.run.office import init_office
+from hub.sources.imap import ImapAddress
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 OFFICE_ADDRESS = "casework@doe.example.gov"
@@ -91,6 +95,19 @@ def email(sender: str = "Pat Example <pat@example.com>", to: str = OFFICE_ADDRES
     else:
         message.set_content(body)
     return message.as_bytes()
+
+
+def deliver(hub: Hub, raw: bytes) -> None:
+    """Put a message in the office's inbox as its mail server would: into the Maildir of `[inbox] url`, or by
+    IMAP APPEND to its mailbox (logged in with the password in `[inbox] password_env`)."""
+    url = hub.config.inbox.url
+    if url.startswith("maildir:"):
+        mailbox.Maildir(hub.config.resolve(url.removeprefix("maildir:")), create=True).add(raw)
+        return
+    address = ImapAddress.parse(url)
+    with IMAPClient(address.host, port=address.port, ssl=address.secure) as client:
+        client.login(address.user, os.environ[hub.config.inbox.password_env])
+        client.append(address.mailbox, raw)
 
 
 def trust_warnings(config: Path, caplog: pytest.LogCaptureFixture) -> list[str]:

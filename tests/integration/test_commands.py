@@ -10,7 +10,6 @@ mail that leaves.
 
 from __future__ import annotations
 
-import mailbox
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -28,7 +27,7 @@ from hub.core.clock import FixedClock
 from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.intake.commands import help_lines
 from hub.run.cycle import Cycle, run_once
-from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, make_office, vouched
+from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, deliver, make_office, vouched
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -55,11 +54,16 @@ CASE_FIELDS = ("status", "assignee", "agency", "labels", "close_reason")
 
 def open_office(folder: Path, database_url: str, smtp: SmtpServer, *, rules: tuple[str, ...] = (),
                 weekdays: dict[str, str] | None = None, intake_address: str = "",
-                ssa_release_valid_days: int | None = None, caseworker_digest: bool = False) -> Hub:
-    """An office sending through `smtp`, with SSA and VA liaisons, and the given assignment settings."""
-    hub = make_office(folder, database_url, outbound_url=smtp.url(),
-                      agencies={"ssa": {"liaison": LIAISON}, "va": {"liaison": VA_LIAISON}},
-                      caseworker_digest=caseworker_digest)
+                ssa_release_valid_days: int | None = None, caseworker_digest: bool = False,
+                inbox_url: str | None = None, ssa_control_number: str | None = None) -> Hub:
+    """An office sending through `smtp`, with SSA and VA liaisons, and the given assignment settings; its
+    inbox is `inbox_url` (a Maildir in the office folder without it), and SSA's control numbers are quoted
+    as `ssa_control_number` (a pattern with one group) when given."""
+    ssa: dict[str, object] = {"liaison": LIAISON}
+    if ssa_control_number:
+        ssa["control_number"] = ssa_control_number
+    hub = make_office(folder, database_url, inbox_url=inbox_url, outbound_url=smtp.url(),
+                      agencies={"ssa": ssa, "va": {"liaison": VA_LIAISON}}, caseworker_digest=caseworker_digest)
     if not (rules or weekdays or intake_address or ssa_release_valid_days is not None):
         return hub
     hub.close()
@@ -103,12 +107,12 @@ def answer(to: CapturedMessage, sender: str, body: str) -> EmailMessage:
 
 
 def arrive(hub: Hub, message: EmailMessage | bytes, *above: tuple[str, str]) -> str:
-    """Deliver a message to the office's Maildir as its receiving server would: `above` are the header
+    """Deliver a message to the office's inbox (Maildir or IMAP) as its receiving server would: `above` are the header
     lines the server writes on top (its Authentication-Results, then its Received line). Returns the
     message's Message-ID."""
     raw = message if isinstance(message, bytes) else message.as_bytes(policy=policy.SMTP)
     raw = b"".join(f"{name}: {value}\r\n".encode() for name, value in above) + raw
-    mailbox.Maildir(hub.config.resolve("var/inbox"), create=True).add(raw)
+    deliver(hub, raw)
     found = re.search(rb"(?im)^Message-ID:\s*(<[^>]+>)", raw)
     assert found is not None
     return found.group(1).decode()
