@@ -19,6 +19,7 @@ from hub.cases.assignment import choose, chosen_detail
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.core.config_values import Staff
+from hub.core.district import zip_of
 from hub.core.errors import UserError
 from hub.core.models import Case, Event, Release, Reminder
 from hub.core.refs import References
@@ -160,6 +161,19 @@ def followup(session: Session, case: Case, day: date, note: str, actor: Actor, c
 def note(session: Session, case: Case, text: str, actor: Actor, now: datetime) -> str:
     record(session, case, actor, "note", text or "(the message itself)", now)
     return "note kept on the case"
+
+
+def set_address(session: Session, case: Case, address: str, actor: Actor, now: datetime) -> str:
+    """The constituent's postal address, as staff give it; the ZIP that ends it becomes their ZIP."""
+    zip_code = zip_of(address)
+    if case.constituent is None:
+        raise CaseworkError("the case has no constituent to give an address to")
+    if not zip_code:
+        raise CaseworkError(f"{address!r}: expected an address that ends with its ZIP "
+                            "(214 Oak Street, Durham, NC 27701)")
+    case.constituent.postal_address, case.constituent.zip_code = address.strip(), zip_code
+    record(session, case, actor, "address", f"postal address set, ZIP {zip_code}", now)
+    return f"address set (ZIP {zip_code})"
 
 
 def release_received(session: Session, case: Case, signed_on: date, actor: Actor, now: datetime,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.cases.due_dates import OVERDUE_KINDS
+from hub.core.district import in_district
 from hub.core.errors import NotFoundError
 from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
 from hub.core.refs import References
@@ -112,8 +113,10 @@ def find_case(session: Session, refs: References, text: str) -> Case:
     return case
 
 
-def case_detail(session: Session, case: Case) -> dict[str, Any]:
+def case_detail(session: Session, case: Case, zip_codes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`zip_codes`: the district's ([office] zip_codes), for the constituent's `in_district`."""
     view = case_summary(case)
+    view["constituent"]["in_district"] = in_district(view["constituent"]["zip"], zip_codes)
     messages = session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.at, Message.id))
     view["messages"] = [message_view(m) for m in messages]
     view["outbox"] = [outbox_view(o) for o in session.scalars(

@@ -8,7 +8,8 @@ from hub.cases.views import find_case
 from hub.core.app import Hub
 from hub.intake.commands import REGISTRY, Command, Context, change_for
 
-ACTIONS = ("assign", "agency", "label", "unlabel", "status", "close", "reopen", "note", "followup", "release")
+ACTIONS = ("assign", "agency", "label", "unlabel", "status", "close", "reopen", "note", "followup", "release",
+           "address")
 
 
 def run_action(hub: Hub, ref: str, action: str, argument: str, actor: str = "cli") -> str:

@@ -59,7 +59,8 @@ def _agency(hub: Hub, key: str | None) -> str | None:
 def cmd_case_show(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> tuple[dict[str, Any], ZoneInfo]:
         with hub.sessions() as session:
-            return case_detail(session, find_case(session, hub.refs, args.ref)), ZoneInfo(hub.config.office.timezone)
+            return (case_detail(session, find_case(session, hub.refs, args.ref), hub.config.office.zip_codes),
+                    ZoneInfo(hub.config.office.timezone))
     view, zone = with_hub(args, work)
     if args.json:
         print_json(view)
@@ -72,7 +73,8 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     print(f"{view['ref']}  {view['status']}  {view['subject']}")
     print(f"constituent: {person['name']} <{person['email'] or '-'}> {person['phone'] or ''}".rstrip())
     if person["address"] or person["zip"]:
-        print(f"address: {', '.join((person['address'] or '').splitlines())} {person['zip'] or ''}".strip())
+        where = {True: "  (in the district)", False: "  (outside the district)"}.get(person["in_district"], "")
+        print(f"address: {', '.join((person['address'] or '').splitlines())} {person['zip'] or ''}".strip() + where)
     print(f"assignee: {view['assignee'] or '-'}   agency: {view['agency'] or '-'}   "
           f"labels: {', '.join(view['labels']) or '-'}")
     for message in view["messages"]:

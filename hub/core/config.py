@@ -38,6 +38,7 @@ from hub.core.config_values import (
     Staff,
     person_named,
 )
+from hub.core.district import ZIP_PREFIX
 from hub.core.urgency_rules import DEFAULT_RULES, UrgencyRules
 
 PREFIX = re.compile(r"^[A-Z]{1,6}$")
@@ -242,7 +243,18 @@ def _office(table: Table) -> Office:
         website=table.text("website", ""),
         intake_address=table.address("intake_address", ""),
         mail_system=_mail_system(table),
+        zip_codes=_zip_codes(table),
     )
+
+
+def _zip_codes(table: Table) -> tuple[str, ...]:
+    """`zip_codes`: ZIP or ZIP+4 prefixes ("27601", "276", "27603-12"); an empty list checks nothing."""
+    given = table.get("zip_codes", list, [])
+    for entry in given:
+        if not isinstance(entry, str) or not ZIP_PREFIX.fullmatch(entry.strip()):
+            raise table.fail("zip_codes", f"{entry!r} is not a ZIP or ZIP+4 prefix (digits and an optional dash, "
+                                          'e.g. "27601" or "27603-12")')
+    return tuple(entry.strip() for entry in given)
 
 
 def _mail_system(table: Table) -> str:

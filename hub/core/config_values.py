@@ -39,6 +39,7 @@ class Office:
     website: str = ""
     intake_address: str = ""  # where notifications of unassigned cases go
     mail_system: str = "authres"  # one of MAIL_SYSTEMS
+    zip_codes: tuple[str, ...] = ()  # the district's ZIP or ZIP+4 prefixes; empty: no check (hub.core.district)
 
     @property
     def domain(self) -> str:

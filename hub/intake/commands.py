@@ -192,6 +192,14 @@ def _release(c: Context, argument: str) -> Change:
                                              attachment_id=_latest_attachment(c), today=c.today)
 
 
+def _address(c: Context, argument: str) -> Change:
+    # One line, as staff type it; casework.set_address refuses it without a ZIP at its end.
+    if not argument.strip():
+        raise CaseworkError("#address: give the address on the line, ending with its ZIP "
+                            "(#address 214 Oak Street, Durham, NC 27701)")
+    return lambda: casework.set_address(c.session, c.case, argument, c.actor, c.now)
+
+
 def _help(c: Context, argument: str) -> Change:
     return lambda: "the commands:\n" + "\n".join(help_lines())
 
@@ -233,5 +241,7 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
                 _release),
     "attach": ("NAME...: send these files on the case (hub case files REF) with the text below, or with the "
                "letters #send queues", _attach),
+    "address": ("STREET, CITY, ST ZIP: the constituent's postal address, on one line ending with the ZIP",
+                _address),
     "help": (": mail this list back", _help),
 }

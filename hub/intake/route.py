@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
+from hub.core.district import district_note
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
 from hub.intake.list_requests import ListRequest, list_request
@@ -259,7 +260,7 @@ def _opening(urgent: str, message: InboundMessage, config: Config, previous: str
     and `about` name the closed case the message was about."""
     form = message.form
     notes = [f"Urgent: {urgent}" if urgent else "", f"By web form {form.form_name}" if form is not None else "",
-             about, *_form_notes(message)]
+             about, *_form_notes(message), district_note(form.zip_code if form else "", config.office.zip_codes)]
     acknowledgement: tuple[Effect, ...] = (QueueLetter("acknowledgement", "constituent", AUTO_REPLIED),)
     if form is not None and not form.email and config.sms is None:
         acknowledgement = ()
