@@ -57,7 +57,7 @@ def test_ingest_then_json_contract(office: Path, tmp_path: Path, capsys: pytest.
     code, out, _ = run(capsys, "--config", str(office), "case", "show", case["ref"].lower(), "--json")
     shown = json.loads(out)
     assert shown["constituent"] == {"name": "Pat Example", "email": "pat@example.com", "phone": None,
-                                   "address": None, "zip": None}
+                                   "address": None, "zip": None, "in_district": None}
     [message] = shown["messages"]
     assert {k: message[k] for k in ("direction", "channel", "kind", "sender")} == {
         "direction": "in", "channel": "email", "kind": "constituent", "sender": "pat@example.com"}
