@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hub.cases.casework import Actor, CaseworkError
 from hub.cases.letter_send import letters_of
+from hub.cases.merge import merge
 from hub.cases.views import find_case
 from hub.core.app import Hub
 from hub.intake.commands import REGISTRY, Command, Context, change_for
@@ -20,3 +21,10 @@ def run_action(hub: Hub, ref: str, action: str, argument: str, actor: str = "cli
         case = find_case(session, hub.refs, ref)
         context = Context(session, case, hub.config, hub.refs, letters_of(hub), Actor(actor, "cli"), hub.clock.now())
         return change_for(Command(action, argument.strip()), context)()
+
+
+def run_merge(hub: Hub, merged_ref: str, kept_ref: str, force: bool = False, actor: str = "cli") -> str:
+    """`hub case merge FROM INTO`: folds FROM into INTO in one transaction; returns the confirmation line."""
+    with hub.sessions.begin() as session:
+        merged, kept = find_case(session, hub.refs, merged_ref), find_case(session, hub.refs, kept_ref)
+        return merge(session, merged, kept, Actor(actor, "cli"), hub.clock.now(), force)

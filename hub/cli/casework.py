@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from hub.cases.case_files import CaseFile, case_files, write_case_files
 from hub.cases.search import Found, search
 from hub.cases.views import CaseFilter, case_detail, find_case, list_cases
-from hub.cli.case_actions import run_action
+from hub.cli.case_actions import run_action, run_merge
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
 from hub.core.app import Hub
 from hub.core.errors import UserError
@@ -125,6 +125,11 @@ def cmd_case_files(args: argparse.Namespace) -> int:
 def cmd_case_action(args: argparse.Namespace) -> int:
     line = with_hub(args, lambda hub: run_action(hub, args.ref, args.action_name, " ".join(args.words)))
     print(f"{args.ref.upper()}: {line}")
+    return 0
+
+
+def cmd_case_merge(args: argparse.Namespace) -> int:
+    print(with_hub(args, lambda hub: run_merge(hub, args.merged, args.kept, args.force)))
     return 0
 
 

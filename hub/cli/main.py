@@ -22,6 +22,7 @@ from hub.cli.case_actions import ACTIONS
 from hub.cli.casework import (
     cmd_case_action,
     cmd_case_files,
+    cmd_case_merge,
     cmd_case_show,
     cmd_cases,
     cmd_quarantine_discard,
@@ -111,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("ref")
     files.add_argument("--out", type=Path, metavar="DIR", help="write them into DIR (made if missing)")
     files.set_defaults(handler=cmd_case_files)
+    merging = case.add_parser("merge", help="fold case FROM into case INTO: its messages, events, releases and "
+                              "reminders move; FROM closes and its reference threads to INTO (as #merge by mail)")
+    merging.add_argument("merged", metavar="FROM")
+    merging.add_argument("kept", metavar="INTO")
+    merging.add_argument("--force", action="store_true", help="merge even when the constituents differ")
+    merging.set_defaults(handler=cmd_case_merge)
 
     letter = commands.add_parser("letter", help="the office's letters: list, show, preview, send").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

@@ -89,6 +89,8 @@ class Case(Base):
     close_reason: Mapped[str | None] = mapped_column(String(32))
     # How letters reach the constituent: "email" or "sms" (the channel they wrote in, until they STOP texts).
     contact_channel: Mapped[str] = mapped_column(String(8), default="email", server_default="email")
+    # The case this one was merged into (hub.cases.merge): mail quoting this case's reference goes there.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
     constituent: Mapped[Party | None] = relationship(lazy="joined")
 

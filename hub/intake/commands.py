@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cases import casework
+from hub.cases import casework, merge
 from hub.cases.casework import Actor, CaseworkError
 from hub.cases.letter_queue import queue_letter
+from hub.cases.views import find_case
 from hub.core.config import Config
+from hub.core.errors import NotFoundError
 from hub.core.models import Attachment, Case, Message
 from hub.core.refs import References
 from hub.intake.reply_files import ReplyFiles
@@ -200,6 +202,18 @@ def _address(c: Context, argument: str) -> Change:
     return lambda: casework.set_address(c.session, c.case, argument, c.actor, c.now)
 
 
+def _merge(c: Context, argument: str) -> Change:
+    words = argument.split()
+    if not words or len(words) > 2 or words[1:] not in ([], ["force"]):
+        raise CaseworkError(f"#merge {argument}: expected `#merge REF [force]` (the case to fold into this one)")
+    try:
+        merged = find_case(c.session, c.refs, words[0])
+    except NotFoundError as error:
+        raise CaseworkError(f"#merge {argument}: {error}") from None
+    merge.refuse_merge(c.session, merged, c.case, force=len(words) == 2)
+    return lambda: merge.merge(c.session, merged, c.case, c.actor, c.now, force=len(words) == 2)
+
+
 def _help(c: Context, argument: str) -> Change:
     return lambda: "the commands:\n" + "\n".join(help_lines())
 
@@ -243,5 +257,7 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
                "letters #send queues", _attach),
     "address": ("STREET, CITY, ST ZIP: the constituent's postal address, on one line ending with the ZIP",
                 _address),
+    "merge": ("REF [force]: fold case REF into this one (its messages, events, releases and reminders move; it "
+              "closes and its reference threads here); force: even when the constituents differ", _merge),
     "help": (": mail this list back", _help),
 }

@@ -41,6 +41,7 @@ class CaseFacts:
     status: str = "new"
     closed_at: datetime | None = None
     constituent_name: str | None = None
+    merged_into_id: int | None = None  # a merged case's facts are followed to the case it went into
 
     def constituent_is(self, sender: str) -> bool:
         return sender in (self.constituent_email, self.constituent_phone)
@@ -79,12 +80,14 @@ REFERENCE_FAILED = "reference check failed"
 FAILURES_ALLOWED = 3
 FAILURE_WINDOW = timedelta(days=1)
 MAX_NAMED = 3
+MAX_MERGE_STEPS = 5
 
 # Built once and run on the transaction's connection: intake is the hot path of a large import, and
 # the ORM's per-statement overhead is several times the lookup itself.
 _FACTS = (
     select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control,
-           Party.phone, Case.contact_channel, Case.status, Case.closed_at, Party.name)
+           Party.phone, Case.contact_channel, Case.status, Case.closed_at, Party.name,
+           Case.merged_into_id)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
@@ -126,7 +129,7 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
     if agency_number is not None:
         row = connection.execute(_FACTS_BY_CONTROL, {"agency": agency_number[0], "number": agency_number[1]}).first()
         if row is not None:
-            return CaseMatch(_facts(row), "control-number")
+            return CaseMatch(_kept(connection, _facts(row)), "control-number")
     if message.channel == "sms":
         rows = connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all()
         if rows:
@@ -190,11 +193,21 @@ def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...])
 
 def facts_of_reference(connection: Connection, reference: Reference) -> CaseFacts | None:
     row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
-    return _facts(row) if row is not None else None
+    return _kept(connection, _facts(row)) if row is not None else None
 
 
 def facts_of_case(connection: Connection, case_id: int) -> CaseFacts:
-    return _facts(connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one())
+    return _kept(connection, _facts(connection.execute(_FACTS_BY_ID, {"case_id": case_id}).one()))
+
+
+def _kept(connection: Connection, facts: CaseFacts) -> CaseFacts:
+    """The case a merged case went into (a merge repoints earlier merges, so one step is enough; the bound
+    only guards against a loop written by hand)."""
+    for _ in range(MAX_MERGE_STEPS):
+        if facts.merged_into_id is None:
+            break
+        facts = _facts(connection.execute(_FACTS_BY_ID, {"case_id": facts.merged_into_id}).one())
+    return facts
 
 
 def _facts(row: Sequence[Any]) -> CaseFacts:
