@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.cases.casework import Actor, record, release_problem, set_agency
+from hub.cases.contacts import constituent_channel
 from hub.cases.sms_optout import opted_out
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
@@ -77,15 +78,6 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
                               "enclosures": enclosed + [file for file in files if file not in enclosed]})
     record(session, case, actor, "letter-queued", f"{name} to {addressed.recipient}", now)
     return row_id, addressed.recipient
-
-
-def constituent_channel(email: str | None, phone: str | None, contact_channel: str,
-                        text_version: bool) -> tuple[str, str] | None:
-    """(channel, recipient) of a letter to the constituent: by text when the case talks by text (or there
-    is no email) and the letter has a text version, else by email; None when neither reaches them."""
-    if phone and (contact_channel == "sms" or not email) and text_version:
-        return "sms", phone
-    return ("email", email) if email else None
 
 
 def address(config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:

@@ -72,6 +72,19 @@ class Party(Base):
     created_at: Mapped[datetime]
 
 
+
+class PartyContact(Base):
+    """A constituent's further email address or phone number, beyond the one of each kind on their party row:
+    their mail and texts join their cases like the first. Values normalised: lower-cased addresses, E.164."""
+
+    __tablename__ = "party_contacts"
+    __table_args__ = (UniqueConstraint("party_id", "value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    value: Mapped[str] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime]
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

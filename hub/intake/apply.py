@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.cases.assignment import choose, chosen_detail
 from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reopened
-from hub.cases.sms_optout import opt_in, opt_out
+from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
@@ -33,6 +33,7 @@ from hub.intake.route import (
     CaseFacts,
     Decision,
     Effect,
+    FollowChannel,
     FormDetails,
     FormRelease,
     ListRequest,
@@ -215,6 +216,13 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
     elif isinstance(effect, FormDetails) and message.form is not None:
         changed = fill_in(connection, case.constituent_id, message.form)
         return [_form_details(case, row_id, message, changed, now)] if changed else [], case
+    elif isinstance(effect, FollowChannel):
+        if effect.channel == "sms" and opted_out(connection, message.sender) is not None:
+            return [], case
+        connection.execute(update(Case).where(Case.id == case.case_id).values(contact_channel=effect.channel))
+        return [_event(case, row_id, "channel", f"the constituent wrote by {effect.channel}: letters to them go by "
+                       f"{effect.channel}", message.sender, message.channel, now)], \
+            replace(case, contact_channel=effect.channel)
     elif isinstance(effect, FormRelease):
         record_release(connection, case.case_id, message, row_id, effect.signature, config, now)
     return [], case
@@ -245,7 +253,7 @@ RELEASE_TYPES = ("application/pdf", "image/")
 
 def _may_be_release(connection: Connection, case: CaseFacts, message: InboundMessage) -> bool:
     """A PDF or an image from the constituent after the release request went out, with none on file yet."""
-    if message.sender != case.constituent_email:
+    if not case.constituent_is(message.sender) or message.channel != "email":
         return False
     if not any(a.content_type.lower().startswith(RELEASE_TYPES) for a in message.attachments):
         return False

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cases import casework, merge
+from hub.cases import casework, contacts, merge
 from hub.cases.casework import Actor, CaseworkError
 from hub.cases.letter_queue import queue_letter
 from hub.cases.views import find_case
@@ -214,6 +214,19 @@ def _merge(c: Context, argument: str) -> Change:
     return lambda: merge.merge(c.session, merged, c.case, c.actor, c.now, force=len(words) == 2)
 
 
+def _contact(c: Context, argument: str) -> Change:
+    verb, _, value = argument.partition(" ")
+    if verb.lower() not in ("add", "remove") or not value.strip():
+        raise CaseworkError(f"#contact {argument}: expected `#contact add [email|phone] VALUE` or "
+                            "`#contact remove VALUE`")
+    change = contacts.add_contact if verb.lower() == "add" else contacts.remove_contact
+    return lambda: change(c.session, c.case, value.strip(), c.actor, c.now)
+
+
+def _channel(c: Context, argument: str) -> Change:
+    return lambda: contacts.set_channel(c.session, c.case, argument.strip().lower(), c.actor, c.now)
+
+
 def _help(c: Context, argument: str) -> Change:
     return lambda: "the commands:\n" + "\n".join(help_lines())
 
@@ -259,5 +272,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
                 _address),
     "merge": ("REF [force]: fold case REF into this one (its messages, events, releases and reminders move; it "
               "closes and its reference threads here); force: even when the constituents differ", _merge),
+    "contact": ("add [email|phone] VALUE | remove VALUE: another address or number the constituent writes from "
+                "(their mail and texts join the case), or one no longer theirs", _contact),
+    "channel": ("email | sms: letters to the constituent go by this channel", _channel),
     "help": (": mail this list back", _help),
 }

@@ -105,6 +105,13 @@ class OptOut:
 
 
 @dataclass(frozen=True)
+class FollowChannel:
+    """The constituent wrote by the other channel: letters to them go by it from now on."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
 class OptIn:
     """The sender's number may have texts again (START)."""
 
@@ -136,6 +143,7 @@ class AnswerTriage:
 
 
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
+          | FollowChannel
           | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | TellIntake | AnswerTriage
           | ListRequest)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
@@ -203,17 +211,21 @@ def on_case(identity: Identity, match: CaseMatch, message: InboundMessage, confi
         return Decision("case", identity.role, threaded, case_id=facts.case_id,
                         effects=(FormDetails(), *_release(message), form_notice))
     notice = f"New {'text' if message.channel == 'sms' else 'message'} from {_who(message, facts)}"
+    follow = (FollowChannel(message.channel),) if identity.role == "constituent" and \
+        message.channel != facts.contact_channel and facts.constituent_is(message.sender) else ()
     if identity.role == "constituent" and facts.status == "closed":
         closed_on = _closed_on(facts, config)
         if not _long_closed(facts, config, received):
             return Decision("case", "constituent", f"{threaded}; reopened the case closed on {closed_on}",
                             case_id=facts.case_id,
-                            effects=(Reopen(), Notify(notice, _lines(f"It reopened the case, closed on {closed_on}"))))
+                            effects=(Reopen(), *follow,
+                                     Notify(notice, _lines(f"It reopened the case, closed on {closed_on}"))))
         return _new_case(message, config, received, previous=facts.ref,
                          about=f"this constituent's earlier case {facts.ref} was closed on {closed_on}")
     others = (f"Filed on this case, the most recent of {len(match.others) + 1} open cases for this number; "
               f"the others: {', '.join(match.others)}") if match.others else ""
-    return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(Notify(notice, _lines(others)),))
+    return Decision("case", identity.role, threaded, case_id=facts.case_id,
+                    effects=(*follow, Notify(notice, _lines(others))))
 
 
 def _who(message: InboundMessage, facts: CaseFacts | None = None) -> str:

@@ -14,13 +14,14 @@ message threaded by people's references from a sender whose references failed th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
-from hub.core.models import Case, Message, Outbox, Party
+from hub.cases.contacts import constituent_channel
+from hub.core.models import Case, Message, Outbox, Party, PartyContact
 from hub.core.refs import Candidate, Reference, References
 from hub.intake.message import InboundMessage
 
@@ -42,19 +43,16 @@ class CaseFacts:
     closed_at: datetime | None = None
     constituent_name: str | None = None
     merged_into_id: int | None = None  # a merged case's facts are followed to the case it went into
+    listed_sender: str | None = None  # the sender, when it is one of the constituent's further contacts
 
     def constituent_is(self, sender: str) -> bool:
-        return sender in (self.constituent_email, self.constituent_phone)
+        return sender in (self.constituent_email, self.constituent_phone) or sender == self.listed_sender
 
     def contact(self) -> tuple[str, str | None]:
-        """(channel, recipient) for letters to the constituent: the case's contact channel when it can be
-        used, else whichever the constituent has. An opted-out number is still named: delivery then records
-        why the text did not go."""
-        if self.contact_channel == "sms" and self.constituent_phone:
-            return "sms", self.constituent_phone
-        if self.constituent_email:
-            return "email", self.constituent_email
-        return ("sms", self.constituent_phone) if self.constituent_phone else ("email", None)
+        """(channel, recipient) for letters to the constituent (hub.cases.contacts.constituent_channel). An
+        opted-out number is still named: delivery then records why the text did not go."""
+        return constituent_channel(self.constituent_email, self.constituent_phone, self.contact_channel) or \
+            ("email", None)
 
 
 @dataclass(frozen=True)
@@ -96,6 +94,12 @@ _FACTS_BY_CONTROL = (_FACTS.where(Case.agency == bindparam("agency"), Case.agenc
 _FACTS_BY_PHONE = (_FACTS.where(Party.phone == bindparam("phone"), Party.role == "constituent",
                                Case.status != "closed")
                    .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
+# A number or address among the constituent's further contacts (hub.cases.contacts), by its index.
+_FACTS_BY_LISTED_PHONE = (_FACTS.join(PartyContact, PartyContact.party_id == Case.constituent_id)
+                          .where(PartyContact.value == bindparam("phone"), Case.status != "closed")
+                          .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
+_LISTED = select(PartyContact.id).where(PartyContact.value == bindparam("value"),
+                                        PartyContact.party_id == bindparam("party_id")).limit(1)
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -105,7 +109,18 @@ _KNOWN_IDS = tuple(
 def find_case(connection: Connection, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None,
               now: datetime | None = None) -> CaseMatch:
-    """`agency_number` is (agency key, control number) when the sender is an agency whose number was found."""
+    """`agency_number` is (agency key, control number) when the sender is an agency whose number was found.
+    The case's facts say whether the sender is one of its constituent's further contacts."""
+    match = _find_case(connection, message, refs, extra_ids, agency_number, now)
+    facts = match.facts
+    if facts is None or facts.constituent_id is None or facts.constituent_is(message.sender):
+        return match
+    listed = connection.execute(_LISTED, {"value": message.sender, "party_id": facts.constituent_id}).first()
+    return replace(match, facts=replace(facts, listed_sender=message.sender)) if listed else match
+
+
+def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],
+               agency_number: tuple[str, str] | None, now: datetime | None) -> CaseMatch:
     message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
     found = [("plus-address", c) for c in map(refs.candidate_in_address, message.recipients) if c is not None]
     found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
@@ -131,7 +146,8 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
         if row is not None:
             return CaseMatch(_kept(connection, _facts(row)), "control-number")
     if message.channel == "sms":
-        rows = connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all()
+        rows = (connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all() or
+                connection.execute(_FACTS_BY_LISTED_PHONE, {"phone": message.sender}).all())
         if rows:
             return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
     return NO_CASE

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.cases import due_dates
-from hub.cases.letter_queue import constituent_channel
+from hub.cases.contacts import constituent_channel
 from hub.core.config import Config
 from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_GENERATED
