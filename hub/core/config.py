@@ -79,6 +79,11 @@ class Config:
     def agency(self, key: str | None) -> Agency | None:
         return self._agencies_by_key.get(key) if key else None
 
+    def agency_name(self, key: str | None) -> str:
+        """The agency's name; the key itself for one agencies.toml no longer has ("" for none)."""
+        agency = self.agency(key)
+        return agency.name if agency else key or ""
+
     @cached_property
     def _agencies_by_key(self) -> dict[str, Agency]:
         return {agency.key: agency for agency in self.agencies}

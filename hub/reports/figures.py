@@ -129,7 +129,7 @@ def _pending_without_response(session: Session, week: Week) -> int:
 def _agencies(session: Session, config: Config, week: Week) -> tuple[Ranked, ...]:
     query = (select(Case.agency, *_pending_and_opened(week))
              .where(Case.agency.is_not(None), _pending(week.end) | _opened(week)).group_by(Case.agency))
-    return _top((agency.name if (agency := config.agency(key)) else str(key), pending, opened)
+    return _top((config.agency_name(key), pending, opened)
                 for key, pending, opened in session.execute(query))
 
 

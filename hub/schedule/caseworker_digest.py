@@ -128,12 +128,7 @@ def _open_cases(connection: Connection, config: Config, assignee: str) -> list[O
         .outerjoin(Party, Party.id == Case.constituent_id)
         .where(Case.assignee == assignee, Case.status != "closed").order_by(Case.opened_at, Case.id)).all()
     return [OpenCase(row.id, row.ref, row.name or row.email or row.phone or "(unknown)",
-                     _agency_name(config, row.agency), row.status, row.opened_at) for row in rows]
-
-
-def _agency_name(config: Config, key: str | None) -> str:
-    agency = config.agency(key)
-    return agency.name if agency else key or ""
+                     config.agency_name(row.agency), row.status, row.opened_at) for row in rows]
 
 
 def _due(connection: Connection, cases: list[OpenCase], week_end: datetime) -> list[Due]:
