@@ -2,7 +2,8 @@
 
 "Pending at the end of the week" is counted as of that moment, not as of now: opened before the end and
 not closed by then (a case reopened later counts as closed in the weeks it was closed; the database
-keeps only its last closing). A reminder was overdue at the end of the week when it fell due before the
+keeps only its last closing). A case merged into another was a duplicate of it and counts nowhere, even in
+the weeks before the merge. A reminder was overdue at the end of the week when it fell due before the
 end and was still pending then (not yet done or cancelled). Assignees, agencies and labels are the
 cases' current ones. Medians are taken in Python from the one column fetched for them.
 """
@@ -85,11 +86,19 @@ def weekly_figures(session: Session, config: Config, week: Week) -> WeeklyFigure
 
 
 def _pending(end: datetime) -> ColumnElement[bool]:
-    return (Case.opened_at < end) & (Case.closed_at.is_(None) | (Case.closed_at >= end))
+    return _not_a_duplicate() & (Case.opened_at < end) & (Case.closed_at.is_(None) | (Case.closed_at >= end))
 
 
 def _opened(week: Week) -> ColumnElement[bool]:
-    return (Case.opened_at >= week.start) & (Case.opened_at < week.end)
+    return _not_a_duplicate() & (Case.opened_at >= week.start) & (Case.opened_at < week.end)
+
+
+def _closed(week: Week) -> ColumnElement[bool]:
+    return _not_a_duplicate() & (Case.closed_at >= week.start) & (Case.closed_at < week.end)
+
+
+def _not_a_duplicate() -> ColumnElement[bool]:
+    return Case.merged_into_id.is_(None)
 
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -97,11 +106,10 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _counts(session: Session, week: Week) -> CaseCounts:
-    closed = (Case.closed_at >= week.start) & (Case.closed_at < week.end)
-    opened, closed_count, pending = session.execute(
-        select(_count_where(_opened(week)), _count_where(closed), _count_where(_pending(week.end)))
+    opened, closed, pending = session.execute(
+        select(_count_where(_opened(week)), _count_where(_closed(week)), _count_where(_pending(week.end)))
         .where(Case.opened_at < week.end)).one()
-    return CaseCounts(opened, closed_count, pending)
+    return CaseCounts(opened, closed, pending)
 
 
 def _is_response(row: type[Outbox] | AliasedClass[Outbox], before: datetime) -> ColumnElement[bool]:

@@ -57,11 +57,12 @@ class Office:
         self.count = 0
 
     def case(self, opened: datetime, closed: datetime | None = None, assignee: str | None = None,
-             agency: str | None = None, labels: tuple[str, ...] = ()) -> Case:
+             agency: str | None = None, labels: tuple[str, ...] = (), merged_into: Case | None = None) -> Case:
         self.count += 1
         case = Case(ref=f"CW-26-{self.count:05d}-XX", status="closed" if closed else "open", labels=list(labels),
                     assignee=assignee, agency=agency, subject=f"case {self.count}", opened_at=opened,
-                    updated_at=closed or opened, closed_at=closed)
+                    updated_at=closed or opened, closed_at=closed,
+                    merged_into_id=merged_into.id if merged_into else None)
         self.session.add(case)
         self.session.flush()
         return case
@@ -117,6 +118,12 @@ def fill(hub: Hub) -> None:
         office.sent(j, "hub", at(2026, 9, 1, 13), letter="acknowledgement")
         office.sent(j, SAM, None, state="suppressed")  # held back, never sent
         office.sent(j, SAM, at(2026, 11, 23, 6))       # sent after the week: J was not answered by END
+        # N: the same problem opened twice this week and merged into A: a duplicate counts nowhere.
+        n = office.case(at(2026, 11, 17), closed=at(2026, 11, 19), assignee=MARIA, agency="ssa",
+                        labels=("disability",), merged_into=a)
+        office.reminder(n, "agency-followup", at(2026, 11, 18), "cancelled", at(2026, 11, 19))
+        # O: opened in October and merged into G only after the week: pending at its end, it still counts nowhere.
+        office.case(at(2026, 10, 5), closed=at(2026, 11, 24), assignee=SAM, agency="va", merged_into=g)
         # K: opened and closed before the week: counts nowhere.
         office.case(at(2026, 11, 10), closed=at(2026, 11, 13), agency="ssa")
         # M1-M4: opened 2 Nov 12:00: pending, age 20 (20 d 17 h); one agency each; answered 3 Nov.
@@ -345,8 +352,9 @@ def test_a_report_queued_before_the_upgrade_is_not_queued_again_after_it(hub: Hu
     alembic = AlembicConfig()
     alembic.set_main_option("script_location", str(MIGRATIONS))
     alembic.attributes["engine"] = hub.engine
+    report = weekly_report(hub, parse_week("2026-W47", hub.config.office.timezone))  # today's code, today's tables
     command.downgrade(alembic, "0013")    # before sendings were claimed in periodic_sends
-    queue_report(hub, weekly_report(hub, parse_week("2026-W47", hub.config.office.timezone)))
+    queue_report(hub, report)
 
     migrate(hub.engine)
 
