@@ -80,7 +80,7 @@ def handle_staff_mail(connection: Connection, message: InboundMessage, facts: Ca
     def refuse(problems: list[str], kind: str = "commands-refused") -> Handled:
         record(session, case, actor, kind, "; ".join(problems), now)
         reasons = "\n".join(f"- {problem}" for problem in problems)
-        tell("Nothing was applied or sent", reasons + _what_was_refused(message), refused=reasons)
+        tell("Nothing was applied or sent", reasons + what_was_refused(message), refused=reasons)
         return Handled("nothing applied: " + "; ".join(problems))
 
     doubt = authentication_problem(message, config)
@@ -171,7 +171,7 @@ def _closes_with_text(block: CommandBlock, relay: _Relay, case: Case, config: Co
                     if CLOSING_LETTER in letters.names(channel)))
 
 
-def _what_was_refused(message: InboundMessage) -> str:
+def what_was_refused(message: InboundMessage) -> str:
     """The reply's new text, quoted, so the caseworker sees what was tried in her name (a forgery included)."""
     lines = ("" if message.nothing_new else message.new_text).strip().splitlines()
     if not lines:

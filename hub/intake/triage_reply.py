@@ -21,7 +21,7 @@ from hub.core.models import Event, Outbox
 from hub.core.refs import References
 from hub.intake.commands import COMMAND_LINE
 from hub.intake.message import InboundMessage
-from hub.intake.staff import authentication_problem
+from hub.intake.staff import authentication_problem, what_was_refused
 from hub.intake.thread import MAX_THREAD_IDS
 from hub.intake.triage_filing import Placed, file_on_case, open_for_sender
 from hub.letters.notice_digest import REFUSAL, enqueue_capped
@@ -56,7 +56,7 @@ def answer_triage(connection: Connection, message: InboundMessage, row_id: int, 
         enqueue_capped(connection, config, refs, now, letter=REFUSAL, recipient=actor, about=actor, case_id=None,
                        case_ref=None, automatic=AUTO_GENERATED, in_reply_to=message.message_id,
                        subject=f"Nothing was applied: triage item {item_id}",
-                       body=f"Nothing was applied to triage item {item_id}:\n- {problem}",
+                       body=f"Nothing was applied to triage item {item_id}:\n- {problem}{what_was_refused(message)}",
                        context={"reasons": f"- {problem}"[:4000]})
         return f"nothing applied: {problem}"
 

@@ -174,6 +174,7 @@ def test_a_forged_reply_to_a_triage_notice_files_nothing(office: Hub, smtp: Smtp
     (refused,) = [m for m in smtp.sent_to(MARIA) if "triage item" in subject(m)]
     assert subject(refused).startswith("Nothing was applied: triage item")
     assert "could not be authenticated" in text_of(refused)
+    assert f"What was refused:\n> #case {ref}" in text_of(refused), "she sees what was tried in her name"
 
 
 def test_a_reply_opens_a_new_case_or_dismisses_and_mistakes_are_refused(office: Hub, smtp: SmtpServer) -> None:
@@ -195,7 +196,8 @@ def test_a_reply_opens_a_new_case_or_dismisses_and_mistakes_are_refused(office: 
     refusals = [m for m in smtp.sent_to(MARIA) if subject(m).startswith("Nothing was applied")]
     assert len(refusals) == 2 and len(held(hub)) == 2
     assert any("no case 'CW-26-99999-ZZ'" in text_of(m) for m in refusals)
-    assert any("#dismiss needs a reason" in text_of(m) for m in refusals)
+    assert any("#dismiss needs a reason" in text_of(m) and "What was refused:\n> #dismiss" in text_of(m)
+               for m in refusals)
 
     from_staff(hub, answer(stranger_notice, MARIA, "#new\n"))
     from_staff(hub, answer(newsletter_notice, MARIA, "#dismiss a newsletter, not casework\n"))
