@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hub.cases.due_dates import OVERDUE_KINDS
@@ -78,6 +78,7 @@ class CaseFilter:
     older_than_days: int | None = None  # opened more than this many days ago
     overdue: bool = False  # a follow-up, check-in or agency answer past its day and still pending
     waiting_on: str | None = None  # "agency" | "constituent"
+    still_open: bool = False  # every status but closed
 
 
 WAITING_ON = {"agency": "pending-agency", "constituent": "pending-constituent"}
@@ -90,6 +91,8 @@ def list_cases(session: Session, wanted: CaseFilter = CaseFilter(),
                           (Case.agency, wanted.agency), (Case.status, WAITING_ON.get(wanted.waiting_on or ""))):
         if value:
             query = query.where(column == value)
+    if wanted.still_open:
+        query = query.where(Case.status != "closed")
     if wanted.older_than_days is not None or wanted.overdue:
         assert now is not None, "age and overdue are counted from now"
         if wanted.older_than_days is not None:
@@ -98,7 +101,7 @@ def list_cases(session: Session, wanted: CaseFilter = CaseFilter(),
             query = query.where(select(Reminder.id).where(
                 Reminder.case_id == Case.id, Reminder.state == "pending", Reminder.kind.in_(OVERDUE_KINDS),
                 Reminder.due_at < now).exists())
-    counts = message_counts(session)
+    counts = message_counts(session, query.with_only_columns(Case.id).order_by(None))
     # Labels are a JSON list, read alike on both databases here rather than by each one's JSON operators.
     return [case_summary(case) | {"message_count": counts.get(case.id, 0)} for case in session.scalars(query)
             if wanted.label is None or wanted.label in (case.labels or [])]
@@ -145,9 +148,10 @@ def triage_list(session: Session) -> list[dict[str, Any]]:
 INTERNAL_KINDS = tuple(f"letter:{name}" for name in TO_STAFF)
 
 
-def message_counts(session: Session) -> dict[int, int]:
-    """Messages with the constituent and the agency per case; the hub's notices to staff are not counted."""
+def message_counts(session: Session, cases: Select[Any]) -> dict[int, int]:
+    """Messages with the constituent and the agency on each of `cases` (a query of case ids); the hub's notices
+    to staff are not counted."""
     rows = session.execute(select(Message.case_id, func.count())
-                           .where(Message.case_id.is_not(None), Message.kind.not_in(INTERNAL_KINDS))
+                           .where(Message.case_id.in_(cases), Message.kind.not_in(INTERNAL_KINDS))
                            .group_by(Message.case_id))
     return {case_id: count for case_id, count in rows if case_id is not None}

@@ -65,8 +65,9 @@ def answer(connection: Connection, request: ListRequest, message: InboundMessage
                      for hit in found.hits]
     else:
         mine = request.command == "mycases"
-        wanted = CaseFilter(assignee=message.sender) if mine else CaseFilter(overdue=True)
-        cases = [case for case in list_cases(session, wanted, now) if case["status"] != "closed"]
+        wanted = CaseFilter(assignee=message.sender, still_open=True) if mine else CaseFilter(overdue=True,
+                                                                                              still_open=True)
+        cases = list_cases(session, wanted, now)
         title = f"{'Your open cases' if mine else 'Overdue cases'}: {len(cases)}"
         lines = [_case_line(case) for case in cases[:LIMIT]]
         if len(cases) > LIMIT:

@@ -64,6 +64,10 @@ def test_a_caseworker_gets_her_cases_the_overdue_ones_and_a_search_by_mail(offic
     assert pension.ref in mine and "Pat Example" in mine and visa.ref not in mine
     assert ask(hub, smtp, SAM, "#MyCases") == ["Your open cases: 1"]
     assert visa.ref in text_of(smtp.sent_to(SAM)[-1])
+    closed = new_case(hub, body="My card came, thank you.", sender="Kim <kim@example.org>", subject="Card")
+    command(hub, smtp, closed.ref, "#assign sam\n#close resolved")
+    assert ask(hub, smtp, SAM, "#mycases") == ["Your open cases: 1"], "a closed case is not hers to do"
+    assert closed.ref not in text_of(smtp.sent_to(SAM)[-1])
 
     # The running hub sent what fell due (Maria's follow-up went this morning): nothing is overdue.
     assert ask(hub, smtp, MARIA, "#cases overdue") == ["Overdue cases: 0"]
@@ -83,7 +87,7 @@ def test_a_caseworker_gets_her_cases_the_overdue_ones_and_a_search_by_mail(offic
     assert "give a word" in text_of(smtp.sent_to(SAM)[-1])
     with hub.sessions() as session:  # answered, and in no one's triage
         asked = session.scalars(select(Message).where(Message.subject == "lists")).all()
-        assert {row.disposition for row in asked} == {"command"} and len(asked) == 6
+        assert {row.disposition for row in asked} == {"command"} and len(asked) == 7
         assert all(row.case_id is None for row in asked)
 
 
