@@ -35,7 +35,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"made {path}")
     if args.demo:
         print(f"demo messages are waiting in the inbox; next: hub --config {path} run --once")
+    else:
+        print(_NEXT_STEPS.format(config=path, agencies=path.with_name("agencies.toml")))
     return 0
+
+
+_NEXT_STEPS = """next steps:
+  1. edit {config}: the office, the inbox and outbound servers, the staff list
+  2. edit {agencies}: each agency's congressional liaison address
+  3. give the passwords in the environment the hub runs in: HUB_INBOX_PASSWORD and HUB_SMTP_PASSWORD
+     (or [oauth2]: README "Microsoft 365 and Google Workspace (OAuth 2.0)")
+  4. hub --config {config} check          tries the logins and the database, sends nothing
+  5. hub --config {config} letter check   renders every letter with sample data
+  6. hub --config {config} run --once     one cycle; then run the daemon (README: "Running as a service")"""
 
 
 def cmd_run(args: argparse.Namespace) -> int:

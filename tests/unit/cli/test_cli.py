@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hub import __version__
 from hub.cli.main import main
 from tests.helpers import email
 
@@ -236,6 +237,25 @@ def test_the_installed_command_runs_as_a_module(office: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "hub", "--config", str(office), "cases"],
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout.strip()) == (0, "no cases")
+
+
+@pytest.mark.parametrize("name", ["hub", "casework-hub"])
+def test_both_installed_command_names_say_their_version(name: str) -> None:
+    installed = Path(sys.executable).parent / name  # the venv's own scripts, as pip installed them
+    result = subprocess.run([str(installed), "--version"], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, f"casework-hub {__version__}")
+
+
+def test_init_ends_with_the_next_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "init", str(tmp_path / "office"))
+    config = tmp_path / "office" / "config"
+    assert code == 0 and out.splitlines()[0] == f"made {config / 'hub.toml'}"
+    steps = out.split("next steps:", 1)[1]
+    for step in (f"edit {config / 'hub.toml'}", f"edit {config / 'agencies.toml'}", "HUB_INBOX_PASSWORD",
+                 "HUB_SMTP_PASSWORD", f"hub --config {config / 'hub.toml'} check",
+                 f"hub --config {config / 'hub.toml'} letter check", f"hub --config {config / 'hub.toml'} run --once"):
+        assert step in steps, step
+    assert steps.index(" check") < steps.index("letter check") < steps.index("run --once")
 
 
 def test_check_passes_on_a_new_office_and_a_database_that_is_down_fails_alone(
