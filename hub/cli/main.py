@@ -190,7 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
         action = held.add_parser(name, help=text)
         action.add_argument("id", type=int)
         action.set_defaults(handler=handler)
+    _config_after_the_command(parser)
     return parser
+
+
+def _config_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """Every command takes `--config` after its own arguments too (`hub cases --config FILE`).
+
+    Without a default of its own there, so that one given before the command stands when none comes after."""
+    commands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not commands:
+        parser.add_argument("--config", default=argparse.SUPPRESS,
+                            help="office configuration (default: $HUB_CONFIG, then config/hub.toml)")
+    for action in commands:
+        for command in dict.fromkeys(action.choices.values()):  # each once: aliases share a parser
+            _config_after_the_command(command)
 
 
 def _days(text: str) -> int:

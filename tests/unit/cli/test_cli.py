@@ -239,6 +239,21 @@ def test_the_installed_command_runs_as_a_module(office: Path) -> None:
     assert (result.returncode, result.stdout.strip()) == (0, "no cases")
 
 
+def test_config_is_accepted_after_the_command_too(office: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(email(sender="Pat Example <pat@example.com>", body="My benefits letter never arrived."))
+    assert run(capsys, "ingest", str(eml), "--config", str(office))[0] == 0
+    code, out, err = run(capsys, "cases", "--json", "--config", str(office))
+    [case] = json.loads(out)
+    code, out, err = run(capsys, "case", "show", case["ref"], "--config", str(office), "--json")
+    assert (code, json.loads(out)["ref"]) == (0, case["ref"])
+    code, out, err = run(capsys, "--config", str(office), "triage", "list", "--json")
+    assert (code, json.loads(out)) == (0, []), "before the command, as always"
+    code, _, err = run(capsys, "--config", str(tmp_path / "nowhere.toml"), "cases", "--config", str(office))
+    assert (code, err) == (0, ""), "the one nearer the end wins"
+
+
 @pytest.mark.parametrize("name", ["hub", "casework-hub"])
 def test_both_installed_command_names_say_their_version(name: str) -> None:
     installed = Path(sys.executable).parent / name  # the venv's own scripts, as pip installed them
