@@ -307,6 +307,7 @@ def test_no_file_in_the_corpus_is_named_at_random_or_by_content_id() -> None:
     every attached message and delivery report is a file of its own."""
     named = reports = 0
     for folder in FOLDERS:
+        corpus_dir(folder)  # skips without the corpus, rather than counting nothing
         for name in data_files(folder):
             try:
                 message = parse(folder, name)
