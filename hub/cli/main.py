@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hub", description="casework-hub: the office's communications hub for casework.")
     parser.add_argument("--config", help="office configuration (default: $HUB_CONFIG, then config/hub.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO) on stderr")
+    parser.add_argument("--log-format", choices=logs.STYLES, default="text",
+                        help="text (with journald's priorities under systemd) or json, one object a line")
     parser.add_argument("--version", action="version", version=f"casework-hub {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -234,7 +236,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.command == "ingest" and args.status and not args.archive:
         parser.error("--status goes with --archive: it is the status of the archive's cases")
-    logs.configure(logging.INFO if args.verbose else logging.WARNING)
+    logs.configure(logging.INFO if args.verbose else logging.WARNING, args.log_format)
     try:
         return int(args.handler(args) or 0)
     except TemporaryError as error:

@@ -93,8 +93,9 @@ def parse_workers(parser: Parser) -> Iterator[Executor | None]:
     # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_MODULES)
+    setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style())
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
-                             initargs=(os.getpid(), logging.getLogger().getEffectiveLevel())) as workers:
+                             initargs=setup) as workers:
         workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
         yield workers
 
@@ -103,14 +104,14 @@ def _warm_up(_parser: Parser) -> None:
     """Nothing to do: receiving the parser has imported its modules into the worker."""
 
 
-def _worker_setup(hub_pid: int, log_level: int) -> None:
+def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style) -> None:
     """In a parse worker: log like the hub (redacted, at its level), and leave when the hub process is gone,
     even if it was killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its
     queue for ever).
 
     Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
     current message) and ends the worker itself, so the worker ignores SIGINT."""
-    logs.configure(log_level)
+    logs.configure(log_level, log_style)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
