@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from hub.core import redact
+from hub.core.clock import spoken_duration
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,5 @@ class Outage:
         if self.since is None:
             return
         log.warning("outbound mail server reachable again after %s; %d tries failed meanwhile, %d letters "
-                    "still waiting", _duration(now - self.since), self.refused_tries, waiting())
+                    "still waiting", spoken_duration(now - self.since), self.refused_tries, waiting())
         self.since, self.refused_tries = None, 0
-
-
-def _duration(length: timedelta) -> str:
-    seconds = max(int(length.total_seconds()), 0)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

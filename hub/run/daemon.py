@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from hub.core import redact
 from hub.core.app import Hub
+from hub.core.clock import spoken_duration
 from hub.core.db import redact_url
 from hub.core.errors import ConfigError
 from hub.oauth2.source import office_tokens
@@ -55,6 +56,7 @@ class Daemon:
         self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._backoffs = {name: Backoff(first_pause) for name in self.jobs}
+        self._told_failure: dict[str, str] = {}  # the failure last logged of each job failing now
         self._pending: set[str] = set()  # woken while running: run again right after
         self._running: set[str] = set()
         self._watcher: IdleWatcher | None = None
@@ -160,7 +162,9 @@ class Daemon:
                     await self._failed(job, error)
                     return
                 if backoff.failures:
-                    log.info("%s: working again after %d failed attempts", name, backoff.failures)
+                    log.warning("%s: working again after %d failed attempts over %s", name, backoff.failures,
+                                spoken_duration(backoff.failing_for()))
+                    self._told_failure.pop(name, None)
                 backoff.reset()
                 if produced:
                     self.wake("outbox")
@@ -179,10 +183,13 @@ class Daemon:
         assert self._loop is not None
         pause = self._backoffs[job.name].next_pause()
         line = redact.addresses(self.hub.refs.redact(one_line(error)))
-        if is_temporary(error):
-            log.warning("%s: %s; trying again in %.0f s", job.name, line, pause)
+        if self._told_failure.get(job.name) == line:  # one line when it starts failing, not one per retry
+            log.debug("%s: still failing: %s; trying again in %.0f s", job.name, line, pause)
+        elif is_temporary(error):
+            log.warning("%s: %s; trying again in %.0f s, and quietly until it works", job.name, line, pause)
         else:
-            log.error("%s failed: %s; trying again in %.0f s", job.name, line, pause)
+            log.error("%s failed: %s; trying again in %.0f s, and quietly until it works", job.name, line, pause)
+        self._told_failure[job.name] = line
         await self._loop.run_in_executor(self._threads, record_failure_quietly, self.hub.sessions,
                                          JOB_PREFIX + job.name, self.hub.clock.now(), line)
         if not self.stopping.is_set():

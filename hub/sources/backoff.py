@@ -4,8 +4,10 @@ one-line description of a failure that is safe to log.
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
@@ -26,19 +28,26 @@ def is_temporary(error: BaseException) -> bool:
 
 @dataclass
 class Backoff:
-    """Pauses of `first` seconds doubling to `longest`; `reset` after a success."""
+    """Pauses of `first` seconds doubling to `longest`; `reset` after a success. Remembers when the failures
+    began (monotonic seconds), to say how long they lasted."""
 
     first: float = FIRST_PAUSE
     longest: float = LONGEST_PAUSE
     failures: int = 0
+    failing_since: float | None = None
 
     def next_pause(self) -> float:
         pause = min(self.first * 2 ** min(self.failures, 30), self.longest)
+        if not self.failures:
+            self.failing_since = time.monotonic()
         self.failures += 1
         return pause
 
+    def failing_for(self) -> timedelta:
+        return timedelta(seconds=time.monotonic() - self.failing_since if self.failing_since is not None else 0)
+
     def reset(self) -> None:
-        self.failures = 0
+        self.failures, self.failing_since = 0, None
 
 
 def one_line(error: BaseException) -> str:

@@ -69,26 +69,40 @@ def test_a_database_error_is_temporary_and_its_line_leaves_out_the_statement() -
         assert one_line(bug).startswith("KeyError: 'missing' (at test_daemon.py:")
 
 
-def test_a_failing_job_is_retried_after_growing_pauses_with_one_warning_each(
+def test_a_failing_job_is_retried_after_growing_pauses_with_one_line_when_it_fails_and_one_when_it_works(
         hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     attempts: list[float] = []
+    daemon: Daemon
 
     def flaky(hub: Hub, should_stop: object) -> bool:
         attempts.append(time.monotonic())
         if len(attempts) <= 3:
             raise OperationalError("SELECT raw FROM messages", {}, Exception("connection refused"))
+        if len(attempts) == 4:
+            daemon._from_thread(daemon.wake, "inbox")  # new mail: it runs again at once
+            return False
+        if len(attempts) == 5:
+            raise KeyError("a bug")
         stop_the_daemon()
         return False
 
-    with caplog.at_level(logging.INFO, logger="hub.run.daemon"):
-        run(Daemon(hub, [Job("inbox", flaky, NEVER, "hourly")], first_pause=FIRST))
-    assert len(attempts) == 4
-    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    with caplog.at_level(logging.DEBUG, logger="hub.run.daemon"):
+        daemon = Daemon(hub, [Job("inbox", flaky, NEVER, "hourly")], first_pause=FIRST)
+        run(daemon)
+    assert len(attempts) == 6
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:4], strict=False)]
     assert [gap >= pause * 0.8 for gap, pause in zip(gaps, (FIRST, 2 * FIRST, 4 * FIRST), strict=True)] == [True] * 3
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "hub.run.daemon"]
-    assert warnings == [f"inbox: OperationalError: connection refused; trying again in {pause:.0f} s"
-                        for pause in (FIRST, 2 * FIRST, 4 * FIRST)]
-    assert "inbox: working again after 3 failed attempts" in caplog.messages
+    told = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name == "hub.run.daemon"]
+    assert told[0] == ("WARNING", f"inbox: OperationalError: connection refused; trying again in {FIRST:.0f} s, "
+                                  "and quietly until it works")
+    assert told[1][0] == "WARNING" and told[1][1].startswith("inbox: working again after 3 failed attempts over ")
+    assert told[2][0] == "ERROR" and told[2][1].startswith("inbox failed: KeyError: 'a bug' (at test_daemon.py:")
+    assert told[3][0] == "WARNING" and told[3][1].startswith("inbox: working again after 1 failed attempts over ")
+    assert len(told) == 4, "one line when it fails and one when it works again, none per retry"
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and r.name == "hub.run.daemon"]
+    assert retries == [f"inbox: still failing: OperationalError: connection refused; trying again in {pause:.0f} s"
+                       for pause in (2 * FIRST, 4 * FIRST)]
     with hub.sessions() as session:
         row = session.scalars(select(SourceCursor).where(SourceCursor.source == "job:inbox")).one()
     assert row.last_success_at is not None and row.last_error == ""
