@@ -166,7 +166,7 @@ def _purge_case(sessions: sessionmaker[Session], case_id: int, closed_before: da
                 refs: References) -> Purged:
     with sessions.begin() as session:
         # Locked and asked again: another daemon on the same database may have purged it meanwhile.
-        case = session.scalar(select(Case).where(Case.id == case_id, _case_due(closed_before)).with_for_update())
+        case = session.scalar(select(Case).where(Case.id == case_id, _case_due(closed_before)).with_for_update(of=Case))
         if case is None:
             return Purged()
         sizes = _sizes(session, case_id)
