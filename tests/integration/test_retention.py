@@ -180,7 +180,7 @@ def test_the_dry_run_lists_what_would_go_and_changes_nothing(office: Hub, capsys
     assert everything(office) == before
 
 
-def test_a_purge_keeps_the_tombstone_and_the_report_and_empties_the_rest(office: Hub,
+def test_a_purge_keeps_the_tombstone_and_the_report_and_empties_the_rest(office: Hub, tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     filed = file_the_office(office)
     report = report_of_the_first_week(office)
@@ -235,6 +235,16 @@ def test_a_purge_keeps_the_tombstone_and_the_report_and_empties_the_rest(office:
     assert hits(office, "ruby") == {filed.pat_open} and filed.pat_open in hits(office, "Pat Example")
     recent = messages_of(office, filed.kim_recent)
     assert recent[0]["body"] and recent[0]["raw"] is None and hits(office, "onyx") == {filed.kim_recent}
+
+    for ref in (filed.pat_old, filed.pat_open):  # what reads a case works without its original mail and files
+        for words in (("case", "show", ref), ("case", "show", ref, "--json"), ("case", "files", ref)):
+            code, out, err = cli(office, capsys, *words)
+            assert (code, err) == (0, ""), words
+    assert "(removed under the office's retention policy" in cli(office, capsys, "case", "files", filed.pat_old)[1]
+    code, out, err = cli(office, capsys, "case", "files", filed.pat_old, "--out", str(tmp_path / "files"))
+    assert (code, out) == (0, "") and err == ("hub: attachment-1 not written: removed under the office's "
+                                              "retention policy, only its type and size are kept\n")
+    assert json.loads(cli(office, capsys, "case", "show", filed.pat_old, "--json")[1])["status"] == "closed"
 
     snapshot = everything(office)
     code, out, _ = cli(office, capsys, "purge")
