@@ -95,12 +95,8 @@ def plan(session: Session, retention: Retention, now: datetime) -> Plan:
     cases = _due_cases(session, closed_before) if closed_before else ()
     raw_messages = raw_bytes = quarantine = loose = 0
     if raw_before:
-        # Beyond the messages of the cases and on no case that go whole: counted once.
-        elsewhere = or_(Message.case_id.is_(None), Message.case_id.not_in([case.id for case in cases]))
-        if closed_before:
-            elsewhere = elsewhere & ~_loose_due(closed_before)
-        raw_messages, raw_bytes = session.execute(
-            select(func.count(), func.coalesce(func.sum(raw_size()), 0)).where(_raw_due(raw_before), elsewhere)).one()
+        raw_messages, raw_bytes = session.execute(select(func.count(), func.coalesce(func.sum(raw_size()), 0))
+                                                  .where(_raw_due(raw_before), *_not_emptied(closed_before))).one()
         quarantine = session.scalar(select(func.count()).where(_quarantine_due(raw_before))) or 0
     if closed_before:
         loose = session.scalar(select(func.count()).where(_loose_due(closed_before))) or 0
@@ -129,6 +125,14 @@ def purge(sessions: sessionmaker[Session], retention: Retention, refs: Reference
     if done != Purged():
         log.info("%s", done.line())
     return done
+
+
+def _not_emptied(closed_before: datetime | None) -> tuple[ColumnElement[bool], ...]:
+    """Not among the messages that go whole (those of the cases due, and those on no case): counted there."""
+    if closed_before is None:
+        return ()
+    of_cases_due = Message.case_id.in_(select(Case.id).where(_case_due(closed_before)))
+    return (or_(Message.case_id.is_(None), ~of_cases_due), ~_loose_due(closed_before))
 
 
 def _limits(retention: Retention, now: datetime) -> tuple[datetime | None, datetime | None]:

@@ -6,8 +6,8 @@ assignee and contact channel; each message's row with its direction, channel, ki
 each letter's row with its template, state, sender and dates; events with their kind, actor and time;
 reminders; releases' dates, method and scope; files' types and sizes. What goes is everything written by
 or about the person: subjects, bodies, the original mail, files' bytes and names, addresses on messages and
-letters, the letters' rendered text and context, notes and every event's detail, reminders' notes, and a
-constituent's address or number where an event names them as its actor.
+letters, the letters' rendered text and context, the reasons recorded on messages, notes and every event's
+detail, reminders' notes, and a constituent's address or number where an event names them as its actor.
 
 The constituent's party (name, address, number, postal address, ZIP, further contacts) is blanked only when
 none of their cases keeps its records: a party shared with an open case, or with a case closed more
@@ -81,7 +81,9 @@ def _empty_messages(session: Session, which: Select[int]) -> None:
         for attachment in message.attachments:
             forget_attachment_bytes(session, attachment)
             attachment.filename = ""
+        # The reason too: a bounce's or a placing's reason can quote addresses.
         message.subject = message.body = message.full_text = message.sender = message.sender_name = ""
+        message.reason = ""
         message.recipients = []
     session.flush()
 
