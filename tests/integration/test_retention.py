@@ -227,6 +227,8 @@ def test_a_purge_keeps_the_tombstone_and_the_report_and_empties_the_rest(office:
         assert {event.detail for event in events[:-1]} == {""} and events[-1].kind == "purged"
         assert "closed_case_years = 2" in events[-1].detail
         assert {event.kind for event in events} >= {"note", "closed", "assigned"}
+        assert "constituent" in {event.actor for event in events}
+        assert not [event.actor for event in events if "example.com" in event.actor or "555" in event.actor]
         letters = session.scalars(select(Outbox).where(Outbox.case_id == tomb.id)).all()
         assert letters and all((row.body, row.context, row.recipient) == (None, {}, "") for row in letters)
         assert all(row.state == "sent" for row in letters)
