@@ -115,8 +115,7 @@ def purge(sessions: sessionmaker[Session], retention: Retention, refs: Reference
             for case_id in batch:
                 done += _purge_case(sessions, case_id, closed_before, now, why, refs)
             after = batch[-1]
-        done += _batches(sessions, _loose_due(closed_before), lambda s, ids: empty_messages(s, ids), should_stop,
-                         "loose_messages")
+        done += _batches(sessions, _loose_due(closed_before), empty_messages, should_stop, "loose_messages")
     if raw_before:
         done += _batches(sessions, _raw_due(raw_before), _forget_raw, should_stop, "raw_messages")
         with sessions.begin() as session:
