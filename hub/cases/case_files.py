@@ -27,10 +27,19 @@ class CaseFile:
     name: str  # unique on the case, safe as a file name
     content_type: str
     size: int
-    kept: bool  # False: too large, kept by name and size only
+    kept: bool  # False: too large, kept by name and size only, or removed by retention (hub.cases.retention)
     at: str  # when its message came, ISO 8601
     message_id: int  # the row of the message that carried it
     filename: str  # as its sender named it (what hub case show lists)
+    oversized: bool = False
+
+    @property
+    def missing(self) -> str:
+        """Why the hub has not the file's bytes; "" when it has them."""
+        if self.kept:
+            return ""
+        return "too large, the hub kept only its name and size" if self.oversized else \
+            "removed under the office's retention policy, only its type and size are kept"
 
 
 def case_files(session: Session, case: Case) -> list[CaseFile]:
@@ -42,7 +51,7 @@ def case_files(session: Session, case: Case) -> list[CaseFile]:
                            .where(Message.case_id == case.id).order_by(Message.at, Attachment.id))
     taken: set[str] = set()
     return [CaseFile(row_id, _unique(_safe(filename) or f"attachment-{row_id}", taken), content_type, size,
-                     held and not oversized, at.isoformat(), message_id, filename or "")
+                     held and not oversized, at.isoformat(), message_id, filename or "", oversized)
             for row_id, filename, content_type, size, oversized, held, at, message_id in rows]
 
 

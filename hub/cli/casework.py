@@ -109,7 +109,7 @@ def cmd_case_files(args: argparse.Namespace) -> int:
     files, written = with_hub(args, work)
     if args.out is None:
         for file in files:
-            kept = "" if file.kept else " (too large: not kept)"
+            kept = f" ({file.missing})" if file.missing else ""
             print(f"{file.name}  {file.content_type}, {file.size} bytes, {file.at[:10]}{kept}")
         if not files:
             print("no files on this case")
@@ -117,8 +117,8 @@ def cmd_case_files(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     for file in files:
-        if not file.kept:
-            print(f"hub: {file.name} was too large to keep: only its name and size are on the case", file=sys.stderr)
+        if file.missing:
+            print(f"hub: {file.name} not written: {file.missing}", file=sys.stderr)
     return 0
 
 

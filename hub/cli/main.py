@@ -31,6 +31,7 @@ from hub.cli.casework import (
     cmd_search,
 )
 from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
+from hub.cli.purge import cmd_purge
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
 from hub.cli.sending import (
     cmd_letter_check,
@@ -176,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         for word in words:
             placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper())
         placing.set_defaults(handler=handler)
+
+    purging = commands.add_parser("purge", help="apply [retention]: empty long-closed cases to their tombstones, "
+                                  "drop old original mail (--dry-run: list what would go)")
+    purging.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+    purging.add_argument("--json", action="store_true", help="machine-readable output")
+    purging.set_defaults(handler=cmd_purge)
 
     report = commands.add_parser("report", help="reports for supervisors").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

@@ -20,7 +20,7 @@ from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
 from hub.core.config_forms import Form, read_forms
 from hub.core.config_oauth2 import OAuth2, read_auth, read_oauth2
-from hub.core.config_readers import read_assignment, read_schedule, read_sms, read_urgency
+from hub.core.config_readers import read_assignment, read_retention, read_schedule, read_sms, read_urgency
 from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
     MAIL_SYSTEMS,
@@ -33,6 +33,7 @@ from hub.core.config_values import (
     Limits,
     Office,
     Outbound,
+    Retention,
     Schedule,
     Sms,
     Staff,
@@ -62,6 +63,7 @@ class Config:
     sms: Sms | None = None
     schedule: Schedule = field(default=Schedule())
     oauth2: OAuth2 | None = None
+    retention: Retention = field(default=Retention())
 
     @property
     def oauth2_tenant(self) -> str:
@@ -178,6 +180,7 @@ def load(path: Path) -> Config:
         urgency=read_urgency(root.table("urgency")),
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
+        retention=read_retention(root.table("retention")),
         oauth2=_oauth2(root, home),
         forms=read_forms(root.tables("forms"), office, staff),
     )

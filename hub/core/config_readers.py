@@ -1,5 +1,5 @@
 """Readers for the tables of hub.toml that need more than a typed getter: [assignment], [sms],
-[schedule] and [urgency]; and the tenant of [oauth2], which [office] mail_system = "microsoft365" reads.
+[schedule], [retention] and [urgency]; and the tenant of [oauth2], which [office] mail_system = "microsoft365" reads.
 
 Each checks its table (rule names, weekdays, phone numbers, URLs, times of day) and returns the frozen
 value, or raises a ConfigError naming the file, the key and what is wrong.
@@ -12,7 +12,7 @@ from dataclasses import fields
 from datetime import time
 
 from hub.core.config_table import Table
-from hub.core.config_values import WEEKDAYS, Assignment, Schedule, Sms, Staff, person_named
+from hub.core.config_values import WEEKDAYS, Assignment, Retention, Schedule, Sms, Staff, person_named
 from hub.core.errors import ConfigError
 from hub.core.urgency_rules import UrgencyRules
 
@@ -34,6 +34,12 @@ def read_assignment(table: Table, staff: tuple[Staff, ...]) -> Assignment:
             raise days.fail(day, f"{who!r} is not exactly one [[staff]] member")
         weekdays.append((day.lower(), found.email))
     return Assignment(tuple(str(rule) for rule in rules), tuple(weekdays))
+
+
+def read_retention(table: Table) -> Retention:
+    """[retention]: each key absent (nothing purged) or a positive whole number."""
+    years, days = (table.positive(key, 1) if table.has(key) else None for key in ("closed_case_years", "raw_mail_days"))
+    return Retention(closed_case_years=years, raw_mail_days=days)
 
 
 def read_sms(table: Table) -> Sms:

@@ -1,5 +1,5 @@
 """The frozen settings each table of hub.toml is read into: [office], [inbox], [outbound], [sms],
-[letters], [commands], [assignment], [schedule], [limits] and the [[staff]] entries.
+[letters], [commands], [assignment], [schedule], [limits], [retention] and the [[staff]] entries.
 
 `hub.core.config.load` builds them and `Config` holds them (config.office, config.sms, config.schedule …);
 `person_named` finds the one staff member a caseworker's word names, and WEEKDAYS are the day names the
@@ -148,6 +148,19 @@ class Schedule:
     report_time: time = time(7, 0)  # ... at this time, office time
     caseworker_digest: bool = True  # each caseworker with open cases gets their week on Monday ...
     caseworker_digest_time: time = time(8, 0)  # ... at this time, office time
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the office keeps personal data (hub.cases.retention); None: kept for ever, the default, since
+    each office must decide its own records policy."""
+
+    closed_case_years: int | None = None  # a case closed this long ago keeps only its tombstone
+    raw_mail_days: int | None = None      # a message's original bytes go this many days after it arrived
+
+    @property
+    def enabled(self) -> bool:
+        return self.closed_case_years is not None or self.raw_mail_days is not None
 
 
 @dataclass(frozen=True)

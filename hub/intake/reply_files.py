@@ -59,7 +59,7 @@ def sendable(files: tuple[CaseFile, ...], budget: int, by_text: bool = False) ->
         return ReplyFiles((), tuple((file, BY_TEXT) for file in files))
     fitting = within_budget([(file.size, file.kept) for file in files], budget)
     going = tuple(file for file, fits in zip(files, fitting, strict=True) if fits)
-    left = tuple((file, "too large, the hub kept only its name and size" if not file.kept else
+    left = tuple((file, file.missing or
                   f"too large to send (the files of one message may add up to {spoken_size(budget)}: "
                   "[letters] notice_attachment_bytes)") for file, fits in zip(files, fitting, strict=True) if not fits)
     return ReplyFiles(going, left)

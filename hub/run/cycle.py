@@ -3,7 +3,8 @@
 Poll the SMS line (when there is one), drain the configured inbox through the intake path, queue the
 caseworkers' Monday digest when it is due (before the sweep, so that it shows what was overdue before
 this cycle's own chasing), turn the reminders that are due into letters and notices, queue the weekly
-report and the weekday triage list when they are due, then deliver what is due in the outbox (the
+report and the weekday triage list when they are due, apply `[retention]` when it is set (the daemon does so
+nightly), then deliver what is due in the outbox (the
 acknowledgements, notifications and relays the new messages caused among it). Twilio being unreachable
 holds up neither the mail nor the outbox.
 """
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.cases.retention import Purged, purge
 from hub.core.app import Hub
 from hub.core.config import Config
 from hub.core.errors import TemporaryError
@@ -112,6 +114,9 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
     for line in (send_weekly_if_due(hub), send_triage_digest_if_due(hub)):
         if line:
             progress(line)
+    if hub.config.retention.enabled and (purged := purge(hub.sessions, hub.config.retention, hub.refs,
+                                                         hub.clock.now())) != Purged():
+        progress(purged.line())
     outbox = deliver_due(hub, tokens=tokens, sent_folder=office_sent_folder(hub.config, tokens))
     progress(outbox.line())
     return Cycle(inbox, outbox, texts, reminders)

@@ -8,18 +8,21 @@
   triage     the list of what waits in triage, each weekday at [schedule] workday_start (office time)
   digest     the caseworkers' digest on Mondays at [schedule] caseworker_digest_time (office time), unless
              caseworker_digest = false
+  retention  `[retention]` applied (hub.cases.retention) each night at RETENTION_TIME (office time), when set
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from hub.cases.retention import purge
 from hub.core.app import Hub
 from hub.delivery.deliver import deliver_due
 from hub.delivery.outage import Outage
@@ -34,6 +37,7 @@ from hub.sources.sms_poll import poll_texts
 
 OUTBOX_SECONDS = 30
 REMINDER_SECONDS = 60
+RETENTION_TIME = time(2, 30)  # a quiet hour for the database
 ShouldStop = Callable[[], bool]
 
 
@@ -97,6 +101,11 @@ def _digest(hub: Hub, should_stop: ShouldStop) -> bool:
     return send_digests_if_due(hub) is not None
 
 
+def _retention(hub: Hub, should_stop: ShouldStop) -> bool:
+    purge(hub.sessions, hub.config.retention, hub.refs, hub.clock.now(), should_stop)
+    return False
+
+
 def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
     """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
     in with `tokens` when they use OAuth 2.0."""
@@ -119,5 +128,9 @@ def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
         at = config.schedule.caseworker_digest_time
         found.append(Job("digest", _digest, CronTrigger(day_of_week=DAY[:3], hour=at.hour, minute=at.minute,
                                                         timezone=ZoneInfo(zone)), f"{DAY} {at:%H:%M} {zone}"))
+    if config.retention.enabled:
+        at = RETENTION_TIME
+        found.append(Job("retention", _retention, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
+                         f"daily {at:%H:%M} {zone}"))
     found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

@@ -259,3 +259,24 @@ def test_a_missing_agency_directory_is_an_error(office: Path) -> None:
     directory = office.parent / "agencies.toml"
     directory.unlink()
     assert _refused(office).startswith(f"{directory}: no agency directory")
+
+
+def test_retention_is_off_unless_the_office_sets_it(office: Path) -> None:
+    assert not config.load(office).retention.enabled
+    office.write_text(office.read_text() + "\n[retention]\nclosed_case_years = 7\n")
+    retention = config.load(office).retention
+    assert (retention.closed_case_years, retention.raw_mail_days, retention.enabled) == (7, None, True)
+
+
+@pytest.mark.parametrize("table, expected", [
+    ("closed_case_years = 0", "[retention] closed_case_years: must be a positive number, got 0"),
+    ("raw_mail_days = -30", "[retention] raw_mail_days: must be a positive number, got -30"),
+    ('closed_case_years = "seven"', "[retention] closed_case_years: expected int, got str 'seven'"),
+    ("raw_mail_days = 1.5", "[retention] raw_mail_days: expected int, got float 1.5"),
+    ("closed_case_year = 7", "[retention] closed_case_year: unknown key, did you mean closed_case_years?"),
+    ("raw_mail = 7", "[retention] raw_mail: unknown key, did you mean raw_mail_days?"),
+])
+def test_bad_retention_settings_are_one_line(office: Path, table: str, expected: str) -> None:
+    office.write_text(office.read_text() + f"\n[retention]\n{table}\n")
+    message = _refused(office)
+    assert message.startswith(str(office)) and message.endswith(expected), message
