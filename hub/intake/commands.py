@@ -159,8 +159,8 @@ def _to(c: Context, argument: str) -> Change:
     where = argument.lower() or "constituent"
     if where not in ("constituent", "agency") and not where.startswith(people.PREFIX) and \
             c.config.agency(where) is None:
-        raise CaseworkError(f"#to {argument}: expected constituent, agency, an agency key from agencies.toml or "
-                            "person:NAME")
+        raise CaseworkError(f"#to {argument}: expected constituent, agency or an agency key from agencies.toml "
+                            "(or person:NAME, one of the case's people)")
     return lambda: ""
 
 
