@@ -19,7 +19,7 @@ from hub.cases.assignment import choose, chosen_detail
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.core.config_values import Staff
-from hub.core.district import zip_of
+from hub.core.district import district_change, zip_of
 from hub.core.errors import UserError
 from hub.core.models import Case, Event, Release, Reminder
 from hub.core.refs import References
@@ -163,17 +163,22 @@ def note(session: Session, case: Case, text: str, actor: Actor, now: datetime) -
     return "note kept on the case"
 
 
-def set_address(session: Session, case: Case, address: str, actor: Actor, now: datetime) -> str:
-    """The constituent's postal address, as staff give it; the ZIP that ends it becomes their ZIP."""
+def set_address(session: Session, case: Case, address: str, actor: Actor, now: datetime,
+                zip_codes: tuple[str, ...] = ()) -> str:
+    """The constituent's postal address, as staff give it; the ZIP that ends it becomes their ZIP. A move out of
+    the district `zip_codes` (or into it) is an event, and the confirmation says so."""
     zip_code = zip_of(address)
     if case.constituent is None:
         raise CaseworkError("the case has no constituent to give an address to")
     if not zip_code:
         raise CaseworkError(f"{address!r}: expected an address that ends with its ZIP "
                             "(214 Oak Street, Durham, NC 27701)")
+    moved = district_change(case.constituent.zip_code, zip_code, zip_codes)
     case.constituent.postal_address, case.constituent.zip_code = address.strip(), zip_code
     record(session, case, actor, "address", f"postal address set, ZIP {zip_code}", now)
-    return f"address set (ZIP {zip_code})"
+    if moved:
+        record(session, case, actor, "district", moved, now)
+    return f"address set (ZIP {zip_code})" + (f"; {moved[:1].lower()}{moved[1:]}" if moved else "")
 
 
 def release_received(session: Session, case: Case, signed_on: date, actor: Actor, now: datetime,

@@ -50,7 +50,7 @@ def add_contact(session: Session, case: Case, argument: str, actor: Actor, now: 
     words = argument.split(maxsplit=1)
     kind = words[0].lower() if words and words[0].lower() in KINDS else None
     kind, value = normalised((words[1] if len(words) > 1 else "") if kind else argument, kind)
-    if value in _listed(session, party):
+    if value in listed(session, party):
         return f"{value} is already a contact of the constituent"
     if getattr(party, kind) is None:
         setattr(party, kind, value)
@@ -63,7 +63,7 @@ def add_contact(session: Session, case: Case, argument: str, actor: Actor, now: 
 def remove_contact(session: Session, case: Case, argument: str, actor: Actor, now: datetime) -> str:
     party = _constituent(case)
     kind, value = normalised(argument)
-    if value not in _listed(session, party):
+    if value not in listed(session, party):
         raise CaseworkError(f"{value} is not a contact of the constituent")
     if getattr(party, kind) == value:
         other = session.scalars(select(PartyContact).where(PartyContact.party_id == party.id, PartyContact.kind == kind)
@@ -105,6 +105,7 @@ def _constituent(case: Case) -> Party:
     return case.constituent
 
 
-def _listed(session: Session, party: Party) -> set[str]:
+def listed(session: Session, party: Party) -> set[str]:
+    """Every address and number of the constituent's, normalised."""
     others = session.scalars(select(PartyContact.value).where(PartyContact.party_id == party.id))
     return {value for value in (party.email, party.phone, *others) if value}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases.casework import Actor, record, release_problem, set_agency
 from hub.cases.contacts import constituent_channel
+from hub.cases.people import PREFIX, person_channel, person_named
 from hub.cases.sms_optout import opted_out
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
@@ -32,6 +33,7 @@ class Addressed:
     recipient: str
     agency: Agency | None  # the directory agency the recipient belongs to
     channel: str = "email"
+    person: str = ""  # the name of the case's person it goes to (`person:NAME`)
 
 
 def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
@@ -40,16 +42,21 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     """The letter rendered for the case and queued in the caller's transaction, after the checks:
     not twice unless forced, and an agency inquiry only with a valid privacy release unless forced.
     `files` are more of the case's files for it to enclose; `text`, the caseworker's words it carries."""
-    addressed = address(config, case, name, to, letters)
+    addressed = address(session, config, case, name, to, letters)
     if files and addressed.channel == "sms":
-        raise UserError(f"{name} goes to the constituent by text, which carries no files (#attach)")
+        raise UserError(f"{name} goes to {addressed.person or 'the constituent'} by text, which carries no files "
+                        "(#attach)")
     stopped = opted_out(session.connection(), addressed.recipient) if addressed.channel == "sms" else None
+    if stopped is not None and addressed.person:
+        raise UserError(f"{case.ref}: {addressed.person}'s number opted out of texts on {stopped[0]:%Y-%m-%d}")
     if stopped is not None:
         raise UserError(f"{case.ref}: the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and the "
                         "case has no email address; give --to ADDRESS, or wait for them to text START")
     if not force:
-        earlier = session.scalar(select(Outbox.state).where(
-            Outbox.case_id == case.id, Outbox.letter == name, Outbox.state.in_(("pending", "sending", "sent"))))
+        same = select(Outbox.state).where(Outbox.case_id == case.id, Outbox.letter == name,
+                                          Outbox.state.in_(("pending", "sending", "sent")))
+        # A person on the case is asked on their own: the constituent's letter is not theirs.
+        earlier = session.scalar(same.where(Outbox.recipient == addressed.recipient) if addressed.person else same)
         if earlier:
             raise UserError(f"{name} is already {earlier} on {case.ref}; force sends it again "
                             f"(#send {name} force, or hub letter send --force)")
@@ -80,10 +87,15 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     return row_id, addressed.recipient
 
 
-def address(config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:
+def address(session: Session, config: Config, case: Case, name: str, to: str | None, letters: Letters) -> Addressed:
     """Who the letter goes to: `constituent` (by text when the case talks by text and the letter has a
-    text version), `agency` (the case's agency's liaison) or an address."""
+    text version), `agency` (the case's agency's liaison), `person:NAME` (one of the case's people) or an
+    address."""
     where = (to or ("agency" if name in AGENCY_LETTERS else "constituent")).strip()
+    if where.lower().startswith(PREFIX):
+        person = person_named(session, case, where[len(PREFIX):])
+        channel, recipient = person_channel(person, name in letters.names("sms"))
+        return Addressed(recipient, None, channel, person.name)
     if where == "constituent":
         email = case.constituent.email if case.constituent else None
         phone = case.constituent.phone if case.constituent else None
@@ -101,6 +113,6 @@ def address(config: Config, case: Case, name: str, to: str | None, letters: Lett
             raise UserError(f"agency {agency.key} has no liaison address in agencies.toml; give --to ADDRESS")
         return Addressed(agency.liaison, agency)
     if not ADDRESS.match(where):
-        raise UserError(f"--to: expected constituent, agency or an email address, got {where!r}")
+        raise UserError(f"--to: expected constituent, agency, person:NAME or an email address, got {where!r}")
     domain = where.rsplit("@", 1)[1].lower()
     return Addressed(where.lower(), next((a for a in config.agencies if a.has_domain(domain)), None))

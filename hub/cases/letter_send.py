@@ -45,7 +45,7 @@ def preview(hub: Hub, name: str, ref: str | None, to: str | None, channel: str =
         return letters.render(name, sample_context(hub.config, name), channel), to or "(the sample constituent)"
     with hub.sessions() as session:
         case = find_case(session, hub.refs, ref)
-        addressed = address(hub.config, case, name, to, letters)
+        addressed = address(session, hub.config, case, name, to, letters)
         return letters.render(name, _context(session, hub, case, name), addressed.channel), addressed.recipient
 
 

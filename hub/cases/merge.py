@@ -1,6 +1,7 @@
 """Merging two cases: everything on one case moves to the case kept, and the merged case closes.
 
-Messages (with their attachments), events, releases, letters in the outbox and reminders move; the
+Messages (with their attachments), events, releases, letters in the outbox, reminders and the case's other
+people move (one already on the kept case by name takes the contact it lacks); the
 merged case is closed as "merged into REF" and remembers where it went (`merged_into_id`), so mail that
 quotes its reference threads to the kept case (hub.intake.thread). The closing sends nothing: the
 constituent's matter goes on, on the kept case.
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import due_dates
 from hub.cases.casework import Actor, CaseworkError, record
+from hub.cases.people import people_of
 from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, Release, Reminder
 
 # Reminders a case has at most one of pending; another one from the merged case is a duplicate.
@@ -82,9 +84,25 @@ def _move(session: Session, merged: Case, kept: Case, now: datetime) -> dict[str
     counts = {"messages": _moved(session, Message, merged, kept), "attachments": attachments,
               "events": _moved(session, Event, merged, kept), "releases": _moved(session, Release, merged, kept),
               "letters": _moved(session, Outbox, merged, kept), "reminders": _moved(session, Reminder, merged, kept),
-              "reminders cancelled": cancelled}
+              "reminders cancelled": cancelled, "people": _move_people(session, merged, kept)}
     session.execute(update(Message).where(Message.triage_case_id == merged.id).values(triage_case_id=kept.id))
     return counts
+
+
+def _move_people(session: Session, merged: Case, kept: Case) -> int:
+    """The merged case's people join the kept case; one of the same name there takes the contact it lacks."""
+    on_kept = {person.name.casefold(): person for person in people_of(session, kept.id)}
+    moved = 0
+    for person in people_of(session, merged.id):
+        same = on_kept.get(person.name.casefold())
+        if same is None:
+            person.case_id = kept.id
+            moved += 1
+            continue
+        same.email, same.phone = same.email or person.email, same.phone or person.phone
+        session.delete(person)
+    session.flush()
+    return moved
 
 
 def _moved(session: Session, table: type[Message | Event | Release | Outbox | Reminder], merged: Case,

@@ -13,9 +13,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hub.cases.due_dates import OVERDUE_KINDS
+from hub.cases.people import people_of
 from hub.core.district import in_district
 from hub.core.errors import NotFoundError
-from hub.core.models import Case, Event, Message, Outbox, Release, Reminder
+from hub.core.models import Case, Event, Message, Outbox, PartyContact, Release, Reminder
 from hub.core.refs import References
 from hub.letters.templates import TO_STAFF
 
@@ -120,6 +121,10 @@ def case_detail(session: Session, case: Case, zip_codes: tuple[str, ...] = ()) -
     """`zip_codes`: the district's ([office] zip_codes), for the constituent's `in_district`."""
     view = case_summary(case)
     view["constituent"]["in_district"] = in_district(view["constituent"]["zip"], zip_codes)
+    view["contacts"] = [{"kind": c.kind, "value": c.value} for c in session.scalars(
+        select(PartyContact).where(PartyContact.party_id == case.constituent_id).order_by(PartyContact.id))]
+    view["people"] = [{"name": p.name, "role": p.role, "email": p.email, "phone": p.phone}
+                      for p in people_of(session, case.id)]
     messages = session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.at, Message.id))
     view["messages"] = [message_view(m) for m in messages]
     view["outbox"] = [outbox_view(o) for o in session.scalars(

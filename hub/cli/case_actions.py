@@ -10,7 +10,7 @@ from hub.core.app import Hub
 from hub.intake.commands import REGISTRY, Command, Context, change_for
 
 ACTIONS = ("assign", "agency", "label", "unlabel", "status", "close", "reopen", "note", "followup", "release",
-           "address", "contact", "channel")
+           "address", "contact", "channel", "person")
 
 
 def run_action(hub: Hub, ref: str, action: str, argument: str, actor: str = "cli") -> str:

@@ -75,6 +75,11 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     if person["address"] or person["zip"]:
         where = {True: "  (in the district)", False: "  (outside the district)"}.get(person["in_district"], "")
         print(f"address: {', '.join((person['address'] or '').splitlines())} {person['zip'] or ''}".strip() + where)
+    for contact in view["contacts"]:
+        print(f"also: {contact['kind']} {contact['value']}")
+    for other in view["people"]:
+        reached = ", ".join(value for value in (other["email"], other["phone"]) if value)
+        print(f"person: {other['name']} ({other['role']}) {reached}")
     print(f"assignee: {view['assignee'] or '-'}   agency: {view['agency'] or '-'}   "
           f"labels: {', '.join(view['labels']) or '-'}")
     for message in view["messages"]:

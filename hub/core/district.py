@@ -1,5 +1,6 @@
 """The office's district by ZIP: `[office] zip_codes`, a list of ZIP or ZIP+4 prefixes, and whether a
-constituent's ZIP is in it (offices serve their own constituents). Pure: no database."""
+constituent's ZIP is in it (offices serve their own constituents), checked again whenever the address changes.
+Pure: no database."""
 
 from __future__ import annotations
 
@@ -28,4 +29,17 @@ def district_note(zip_code: str | None, prefixes: tuple[str, ...]) -> str:
     """The line a first notice carries when the constituent is outside the district, else ""."""
     if in_district(zip_code, prefixes) is False:
         return f"Outside the district: ZIP {(zip_code or '').strip()} is not in [office] zip_codes"
+    return ""
+
+
+def district_change(before: str | None, after: str | None, prefixes: tuple[str, ...]) -> str:
+    """The line that says a new ZIP took the constituent out of the district (or into it from outside), else ""."""
+    was, now = in_district(before, prefixes), in_district(after, prefixes)
+    after = (after or "").strip()
+    if now is False and was is True:
+        return f"Moved outside the district: ZIP {after} is not in [office] zip_codes (it was {(before or '').strip()})"
+    if now is False and was is None:
+        return district_note(after, prefixes)
+    if now is True and was is False:
+        return f"Moved into the district: ZIP {after} is in [office] zip_codes (it was {(before or '').strip()})"
     return ""

@@ -85,6 +85,23 @@ class PartyContact(Base):
     value: Mapped[str] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime]
 
+
+class CasePerson(Base):
+    """Someone else on a case, an authorised third party (a spouse, a representative): their mail and texts join
+    the case like the constituent's, and letters can go to them. Never staff; a removed person's row is deleted
+    (the case's events keep who was on it and when). Contact values normalised like PartyContact's."""
+
+    __tablename__ = "case_people"
+    __table_args__ = (UniqueConstraint("case_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))  # one of hub.cases.people.ROLES
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime]
+
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

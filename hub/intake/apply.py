@@ -22,6 +22,7 @@ from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reo
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
+from hub.core.district import district_change
 from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
 from hub.intake.form_party import fill_in, form_constituent, record_release
@@ -215,7 +216,11 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
                        message.sender, message.channel, now)], case
     elif isinstance(effect, FormDetails) and message.form is not None:
         changed = fill_in(connection, case.constituent_id, message.form)
-        return [_form_details(case, row_id, message, changed, now)] if changed else [], case
+        moved = district_change(case.constituent_zip, message.form.zip_code, config.office.zip_codes) \
+            if "ZIP" in changed else ""
+        events = [_form_details(case, row_id, message, changed, now)] if changed else []
+        events += [_event(case, row_id, "district", moved, "hub", "rule", now)] if moved else []
+        return events, replace(case, constituent_zip=message.form.zip_code or case.constituent_zip)
     elif isinstance(effect, FollowChannel):
         if effect.channel == "sms" and opted_out(connection, message.sender) is not None:
             return [], case
@@ -252,8 +257,9 @@ RELEASE_TYPES = ("application/pdf", "image/")
 
 
 def _may_be_release(connection: Connection, case: CaseFacts, message: InboundMessage) -> bool:
-    """A PDF or an image from the constituent after the release request went out, with none on file yet."""
-    if not case.constituent_is(message.sender) or message.channel != "email":
+    """A PDF or an image from the constituent (or someone on the case) after the release request went out, with
+    none on file yet."""
+    if not case.may_write(message.sender) or message.channel != "email":
         return False
     if not any(a.content_type.lower().startswith(RELEASE_TYPES) for a in message.attachments):
         return False

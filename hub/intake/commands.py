@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cases import casework, contacts, merge
+from hub.cases import casework, contacts, merge, people
 from hub.cases.casework import Actor, CaseworkError
 from hub.cases.letter_queue import queue_letter
 from hub.cases.views import find_case
@@ -157,8 +157,10 @@ def _note(c: Context, argument: str) -> Change:
 
 def _to(c: Context, argument: str) -> Change:
     where = argument.lower() or "constituent"
-    if where not in ("constituent", "agency") and c.config.agency(where) is None:
-        raise CaseworkError(f"#to {argument}: expected constituent, agency or an agency key from agencies.toml")
+    if where not in ("constituent", "agency") and not where.startswith(people.PREFIX) and \
+            c.config.agency(where) is None:
+        raise CaseworkError(f"#to {argument}: expected constituent, agency or an agency key from agencies.toml "
+                            "(or person:NAME, one of the case's people)")
     return lambda: ""
 
 
@@ -199,7 +201,7 @@ def _address(c: Context, argument: str) -> Change:
     if not argument.strip():
         raise CaseworkError("#address: give the address on the line, ending with its ZIP "
                             "(#address 214 Oak Street, Durham, NC 27701)")
-    return lambda: casework.set_address(c.session, c.case, argument, c.actor, c.now)
+    return lambda: casework.set_address(c.session, c.case, argument, c.actor, c.now, c.config.office.zip_codes)
 
 
 def _merge(c: Context, argument: str) -> Change:
@@ -225,6 +227,11 @@ def _contact(c: Context, argument: str) -> Change:
 
 def _channel(c: Context, argument: str) -> Change:
     return lambda: contacts.set_channel(c.session, c.case, argument.strip().lower(), c.actor, c.now)
+
+
+def _person(c: Context, argument: str) -> Change:
+    request = people.requested(argument)
+    return lambda: people.change_people(c.session, c.case, request, c.config, c.actor, c.now)
 
 
 def _help(c: Context, argument: str) -> Change:
@@ -261,7 +268,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
     "reopen": (": open a closed case again", _reopen),
     "followup": ("14d | 2w | YYYY-MM-DD [note]: remind the caseworker on that day", _followup),
     "note": ("[text]: keep this message on the case as an internal note; nothing is sent", _note),
-    "to": ("constituent | agency | KEY: send the text below to them (default: the constituent)", _to),
+    "to": ("constituent | agency | KEY | person:NAME: send the text below to them (default: the constituent)",
+           _to),
     "send": ("LETTER [force]: queue a letter (agency-inquiry needs a valid privacy release unless forced)",
              _send),
     "release": ("received [YYYY-MM-DD]: a signed privacy release is on file (signed that day; default today)",
@@ -275,5 +283,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
     "contact": ("add [email|phone] VALUE | remove VALUE: another address or number the constituent writes from "
                 "(their mail and texts join the case), or one no longer theirs", _contact),
     "channel": ("email | sms: letters to the constituent go by this channel", _channel),
+    "person": ("add NAME EMAIL|PHONE ROLE | remove NAME: someone else on the case (ROLE: spouse, partner, parent, "
+               "child, relative, caregiver, guardian, representative, attorney, other): their mail and texts join "
+               "it, and letters can go to them (person:NAME)", _person),
     "help": (": mail this list back", _help),
 }

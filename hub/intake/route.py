@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from hub.core.agency_directory import Agency
 from hub.core.config import Config
-from hub.core.district import district_note
+from hub.core.district import district_change, district_note
 from hub.intake.identify import Identity
 from hub.intake.keywords import keyword
 from hub.intake.list_requests import ListRequest, list_request
@@ -187,7 +187,7 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         if identity.role == "staff" and (request := list_request(message, config)) is not None:
             return Decision("command", "staff", f"staff asked for a list: #{request.command}", effects=(request,))
         return _triage(identity.role, f"{identity.role} mail with no case reference", match)
-    if identity.role == "constituent" and not facts.constituent_is(message.sender):
+    if identity.role == "constituent" and not facts.may_write(message.sender):
         # A forwarded reference must not leak a constituent's file: a caseworker confirms first.
         return _triage("constituent", f"sender is not a party on {facts.ref}", match)
     return on_case(identity, match, message, config, received)
@@ -205,9 +205,16 @@ def on_case(identity: Identity, match: CaseMatch, message: InboundMessage, confi
     if identity.role == "agency" and identity.agency is not None:
         return Decision("case", "agency", threaded, case_id=facts.case_id,
                         effects=_agency_answer(identity.agency, facts, message))
+    if message.form is not None and not facts.constituent_is(message.sender):
+        # Someone else on the case: what the form says is theirs, not the constituent's to take.
+        form_notice = Notify(f"Web form from {_who(message, facts)}", _lines(
+            f"Web form {message.form.form_name}", "What it gives (address, release) was not applied to the "
+            "constituent: it came from someone else on the case"))
+        return Decision("case", identity.role, threaded, case_id=facts.case_id, effects=(form_notice,))
     if message.form is not None:
+        moved = district_change(facts.constituent_zip, message.form.zip_code, config.office.zip_codes)
         form_notice = Notify(f"Web form from {_who(message, facts)}", _lines(f"Web form {message.form.form_name}",
-                                                                      *_form_notes(message)))
+                                                                      *_form_notes(message), moved))
         return Decision("case", identity.role, threaded, case_id=facts.case_id,
                         effects=(FormDetails(), *_release(message), form_notice))
     notice = f"New {'text' if message.channel == 'sms' else 'message'} from {_who(message, facts)}"
@@ -231,6 +238,8 @@ def on_case(identity: Identity, match: CaseMatch, message: InboundMessage, confi
 def _who(message: InboundMessage, facts: CaseFacts | None = None) -> str:
     """Who a notice says a constituent's message is from: the name they wrote or typed in the form, else the
     name on their case, else their address or number."""
+    if facts is not None and facts.person:
+        return facts.person
     form_name = message.form.name if message.form is not None else ""
     on_file = facts.constituent_name if facts is not None else ""
     return " ".join((message.sender_name or form_name or on_file or message.sender).split())[:80] or "someone"

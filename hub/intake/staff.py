@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases.casework import Actor, CaseworkError, record, set_agency
 from hub.cases.letter_queue import queue_letter
+from hub.cases.people import PREFIX, person_channel, person_named
 from hub.cases.sms_optout import opted_out
 from hub.core.config import Config
 from hub.core.errors import UserError
@@ -58,6 +59,7 @@ class _Relay:
     recipient: str
     to_agency: bool
     channel: str = "email"
+    person: str = ""  # one of the case's other people (#to person:NAME)
 
 
 def handle_staff_mail(connection: Connection, message: InboundMessage, facts: CaseFacts, row_id: int,
@@ -166,6 +168,7 @@ def _closes_with_text(block: CommandBlock, relay: _Relay, case: Case, config: Co
     """`#close` with text for the constituent: her text is the closing letter's, not a second message (when
     the office's closing letter has a place for it; else it goes as written, and the letter as usual)."""
     return (block.first("close") is not None and block.first("reopen") is None and not relay.to_agency
+            and not relay.person
             and case.status != "closed" and config.schedule.closing_letter
             and all(letters.reads(CLOSING_LETTER, "text", channel) for channel in CHANNELS
                     if CLOSING_LETTER in letters.names(channel)))
@@ -204,6 +207,8 @@ def _relay_target(connection: Connection, block: CommandBlock, facts: CaseFacts,
             raise CaseworkError(f"the constituent's number opted out of texts on {stopped[0]:%Y-%m-%d} and there "
                                 "is no email address on the case: call them, or wait for them to text START")
         return _Relay(recipient, False, channel)
+    if where.startswith(PREFIX):
+        return _person_relay(connection, facts, target.argument[len(PREFIX):] if target else "")
     # `#to agency` means the agency the case has once this message's own #agency line is applied.
     named = [command.argument.lower() for command in block.commands if command.name == "agency"]
     key = (named[-1] if named else facts.agency) if where == "agency" else where
@@ -214,6 +219,17 @@ def _relay_target(connection: Connection, block: CommandBlock, facts: CaseFacts,
     if not agency.liaison:
         raise CaseworkError(f"#to {where}: {agency.name} has no liaison address in agencies.toml")
     return _Relay(agency.liaison, True)
+
+
+def _person_relay(connection: Connection, facts: CaseFacts, name: str) -> _Relay:
+    """`#to person:NAME`: her text to one of the case's people, by email when they have an address."""
+    session = Session(bind=connection)
+    person = person_named(session, session.get_one(Case, facts.case_id), name)
+    channel, recipient = person_channel(person)
+    stopped = opted_out(connection, recipient) if channel == "sms" else None
+    if stopped is not None:
+        raise CaseworkError(f"#to person:{person.name}: their number opted out of texts on {stopped[0]:%Y-%m-%d}")
+    return _Relay(recipient, False, channel, person.name)
 
 
 def _queue_relay(connection: Connection, case: Case, message: InboundMessage, text: str, relay: _Relay,
@@ -248,7 +264,8 @@ def _relayed(session: Session, case: Case, text: str, relay: _Relay, files: Repl
         record(session, case, actor, "status", f"{case.status} -> {waiting}", now)
         case.status = waiting
     by_text = " by text message" if relay.channel == "sms" else ""
-    lines.append(f"your text goes to {'the agency' if relay.to_agency else 'the constituent'}{by_text}"
+    who = "the agency" if relay.to_agency else relay.person or "the constituent"
+    lines.append(f"your text goes to {who}{by_text}"
                  f"{files.with_names()}")
     if cut:
         assert config.sms is not None

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from hub.cases.contacts import constituent_channel
-from hub.core.models import Case, Message, Outbox, Party, PartyContact
+from hub.core.models import Case, CasePerson, Message, Outbox, Party, PartyContact
 from hub.core.refs import Candidate, Reference, References
 from hub.intake.message import InboundMessage
 
@@ -43,10 +43,16 @@ class CaseFacts:
     closed_at: datetime | None = None
     constituent_name: str | None = None
     merged_into_id: int | None = None  # a merged case's facts are followed to the case it went into
+    constituent_zip: str | None = None  # the ZIP on file before this message (hub.core.district)
     listed_sender: str | None = None  # the sender, when it is one of the constituent's further contacts
+    person: str = ""  # "NAME (ROLE)" when the sender is one of the case's other people (hub.cases.people)
 
     def constituent_is(self, sender: str) -> bool:
         return sender in (self.constituent_email, self.constituent_phone) or sender == self.listed_sender
+
+    def may_write(self, sender: str) -> bool:
+        """The constituent, or a person on the case: their mail joins it without a caseworker's look."""
+        return self.constituent_is(sender) or bool(self.person)
 
     def contact(self) -> tuple[str, str | None]:
         """(channel, recipient) for letters to the constituent (hub.cases.contacts.constituent_channel). An
@@ -85,7 +91,7 @@ MAX_MERGE_STEPS = 5
 _FACTS = (
     select(Case.id, Case.ref, Party.email, Case.agency, Case.constituent_id, Case.assignee, Case.agency_control,
            Party.phone, Case.contact_channel, Case.status, Case.closed_at, Party.name,
-           Case.merged_into_id)
+           Case.merged_into_id, Party.zip_code)
     .outerjoin(Party, Party.id == Case.constituent_id))
 _FACTS_BY_REF = _FACTS.where(Case.ref == bindparam("ref"))
 _FACTS_BY_ID = _FACTS.where(Case.id == bindparam("case_id"))
@@ -100,6 +106,14 @@ _FACTS_BY_LISTED_PHONE = (_FACTS.join(PartyContact, PartyContact.party_id == Cas
                           .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
 _LISTED = select(PartyContact.id).where(PartyContact.value == bindparam("value"),
                                         PartyContact.party_id == bindparam("party_id")).limit(1)
+# A number of one of a case's other people (hub.cases.people), and whether a sender is one of a case's.
+_FACTS_BY_PERSON_PHONE = (_FACTS.join(CasePerson, CasePerson.case_id == Case.id)
+                          .where(CasePerson.phone == bindparam("phone"), Case.status != "closed")
+                          .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
+_PERSON = (select(CasePerson.name, CasePerson.role)
+           .where(CasePerson.case_id == bindparam("case_id"),
+                  or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
+           .order_by(CasePerson.id).limit(1))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -110,13 +124,16 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None,
               now: datetime | None = None) -> CaseMatch:
     """`agency_number` is (agency key, control number) when the sender is an agency whose number was found.
-    The case's facts say whether the sender is one of its constituent's further contacts."""
+    The case's facts say whether the sender is one of its constituent's further contacts, or one of its people."""
     match = _find_case(connection, message, refs, extra_ids, agency_number, now)
     facts = match.facts
-    if facts is None or facts.constituent_id is None or facts.constituent_is(message.sender):
+    if facts is None or facts.constituent_is(message.sender):
         return match
-    listed = connection.execute(_LISTED, {"value": message.sender, "party_id": facts.constituent_id}).first()
-    return replace(match, facts=replace(facts, listed_sender=message.sender)) if listed else match
+    if facts.constituent_id is not None and \
+            connection.execute(_LISTED, {"value": message.sender, "party_id": facts.constituent_id}).first():
+        return replace(match, facts=replace(facts, listed_sender=message.sender))
+    person = connection.execute(_PERSON, {"case_id": facts.case_id, "sender": message.sender}).first()
+    return replace(match, facts=replace(facts, person=f"{person.name} ({person.role})")) if person else match
 
 
 def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],
@@ -147,7 +164,8 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
             return CaseMatch(_kept(connection, _facts(row)), "control-number")
     if message.channel == "sms":
         rows = (connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all() or
-                connection.execute(_FACTS_BY_LISTED_PHONE, {"phone": message.sender}).all())
+                connection.execute(_FACTS_BY_LISTED_PHONE, {"phone": message.sender}).all() or
+                connection.execute(_FACTS_BY_PERSON_PHONE, {"phone": message.sender}).all())
         if rows:
             return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
     return NO_CASE

@@ -607,11 +607,11 @@ def test_help_mails_the_commands_back(office: Hub, smtp: SmtpServer) -> None:
     reply, _ = command(hub, smtp, ref, "#help")
     assert subject(reply).startswith(f"[{ref}] Done")
     text = text_of(reply)
-    assert len(help_lines()) == 18
+    assert len(help_lines()) == 19
     for line in help_lines():
         assert line in text, line
     for name in ("assign", "agency", "label", "unlabel", "status", "close", "reopen", "followup", "note", "to", "send",
-                 "release", "attach", "merge", "contact", "channel", "help"):
+                 "release", "attach", "merge", "contact", "channel", "person", "help"):
         assert f"\n#{name} " in text
     assert state(hub, ref) == before and len(smtp.sent_to(PAT)) == 1
 

@@ -144,3 +144,43 @@ def test_a_bad_zip_codes_entry_is_a_one_line_config_error(tmp_path: Path, databa
     assert hub_cli(["--config", str(config), "cases"]) != 0
     error = capsys.readouterr().err.strip()
     assert "zip_codes" in error and "\n" not in error
+
+
+def test_a_new_address_checks_the_district_again(tmp_path: Path, database_url: str, smtp: SmtpServer,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A move out of the district (or back in) by #address, the command line or a later web form is an event, and
+    the caseworker reads it in the command's confirmation or in the form's notice."""
+    hub = with_zip_codes(open_office(tmp_path / "office", database_url, smtp), '["27701"]', FORMS_CONFIG)
+    try:
+        case = new_case(hub, sender="Robert Chen <rchen58@example.org>")
+        (notice,) = smtp.sent_to(STAFF)
+        from_staff(hub, answer(notice, STAFF, "#address 214 Oak Street, Durham, NC 27701\n"))
+        cycle(hub)
+        assert "address set (ZIP 27701)\n" in text_of(smtp.sent_to(STAFF)[-1]) + "\n"
+        assert [event for event in events(hub, case.ref) if event.kind == "district"] == []
+
+        capsys.readouterr()
+        assert hub_cli(["--config", str(hub.config.path), "case", "address", case.ref,
+                        "9 Sunset Blvd, Beverly Hills, CA 90210"]) == 0
+        moved_out = "moved outside the district: ZIP 90210 is not in [office] zip_codes (it was 27701)"
+        assert moved_out in capsys.readouterr().out
+
+        from_staff(hub, answer(notice, STAFF, "#address 214 Oak Street, Durham, NC 27701-1234\n"))
+        cycle(hub)
+        moved_in = "moved into the district: ZIP 27701-1234 is in [office] zip_codes (it was 90210)"
+        assert moved_in in " ".join(text_of(smtp.sent_to(STAFF)[-1]).split())
+
+        follow_up = casework_form().replace(b"New submission from", f"{case.ref}: New submission from".encode())
+        assert feed(hub, follow_up).case_ref == case.ref
+        with hub.sessions() as session:
+            form_notice = session.scalars(select(Outbox).where(Outbox.letter == "caseworker-notification")
+                                          .order_by(Outbox.id.desc())).first()
+            assert form_notice is not None
+            assert "Moved outside the district: ZIP 27713 is not in [office] zip_codes (it was 27701-1234)." in \
+                str(form_notice.context.get("text"))
+        assert [(event.detail[:30], event.via) for event in events(hub, case.ref) if event.kind == "district"] == [
+            ("Moved outside the district: ZI", "cli"), ("Moved into the district: ZIP 2", "mail"),
+            ("Moved outside the district: ZI", "rule")]
+        assert shown(hub, case.ref, capsys)["in_district"] is False
+    finally:
+        hub.close()
