@@ -1,13 +1,13 @@
 """case_people: the other people on a case (a spouse, a representative), whose mail joins it
 
-Revision ID: 0020
+Revision ID: 0017
 Revises: 0016
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
