@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -34,6 +35,7 @@ class Addressed:
     agency: Agency | None  # the directory agency the recipient belongs to
     channel: str = "email"
     person: str = ""  # the name of the case's person it goes to (`person:NAME`)
+    role: str = ""  # and their role on the case
 
 
 def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
@@ -71,7 +73,9 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
                    f"agency-inquiry sent without a valid release: {problem}", now)
     if addressed.agency is not None and case.agency is None:
         set_agency(session, case, addressed.agency, actor, now, config)
-    words = {"text": text} if text else {}
+    words: dict[str, Any] = {"text": text} if text else {}
+    if addressed.person:  # greeted by name, here and when a text is rendered again to go
+        words["recipient"] = {"name": addressed.person, "role": addressed.role}
     letter = letters.render(name, case_context(session, config, case, now, {"letter": name, **words}),
                             addressed.channel)
     # A text is rendered again when it goes: it is cut to the segment limit then, and the caseworker told.
@@ -95,7 +99,7 @@ def address(session: Session, config: Config, case: Case, name: str, to: str | N
     if where.lower().startswith(PREFIX):
         person = person_named(session, case, where[len(PREFIX):])
         channel, recipient = person_channel(person, name in letters.names("sms"))
-        return Addressed(recipient, None, channel, person.name)
+        return Addressed(recipient, None, channel, person.name, person.role)
     if where == "constituent":
         email = case.constituent.email if case.constituent else None
         phone = case.constituent.phone if case.constituent else None

@@ -71,6 +71,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
                         "phone": (person.phone if person else None) or "",
                         "address": (person.postal_address if person else None) or "",
                         "zip": (person.zip_code if person else None) or ""},
+        "recipient": recipient_fields(extra.get("recipient"), name),
         "caseworker": staff_fields(staff) if staff else team_fields(config),
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days}
@@ -91,6 +92,14 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
     }
 
 
+def recipient_fields(person: Any, constituent_name: str) -> dict[str, str]:
+    """Whom a letter greets: the person on the case it goes to (`{"name", "role"}` in the outbox row's
+    context), else the constituent."""
+    name, role = (str(person["name"]), str(person["role"])) if isinstance(person, dict) else (
+        constituent_name, "constituent")
+    return {"name": name, "first_name": name.split()[0] if name.split() else "", "role": role}
+
+
 def office_context(config: Config, now: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The context of a letter that concerns no case (the answer to HELP from an unknown number): the
     office's fields filled in, every case field blank."""
@@ -101,6 +110,7 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "case": {"ref": "", "subject": "", "status": "", "opened_on": "", "agency_control": "", "summary": "",
                  "identifiers": []},
         "constituent": {"name": "", "first_name": "", "email": "", "phone": "", "address": "", "zip": ""},
+        "recipient": recipient_fields(None, ""),
         "caseworker": team_fields(config),
         "agency": NO_AGENCY,
         "release": NO_RELEASE,

@@ -45,6 +45,7 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "office": ("name", "member", "district", "address", "phone", "hours", "website"),
     "case": ("ref", "subject", "status", "opened_on", "agency_control", "summary", "identifiers"),
     "constituent": ("name", "first_name", "email", "phone", "address", "zip"),
+    "recipient": ("name", "first_name", "role"),  # whom the letter greets: the constituent, or a person on the case
     "caseworker": ("name", "first_name", "title", "email"),
     "agency": ("key", "name", "liaison", "response_days", "business_days"),
     "release": ("on_file", "signed_on", "attached"),
@@ -374,6 +375,7 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
                                  {"label": "Mailing address", "value": "214 Oak Street, Durham, NC 27701"}]},
         "constituent": {"name": "Pat Rivera", "first_name": "Pat", "email": "pat.rivera@example.com",
                         "phone": "(919) 555-0142", "address": "214 Oak Street\nDurham, NC", "zip": "27701"},
+        "recipient": {"name": "Pat Rivera", "first_name": "Pat", "role": "constituent"},
         "caseworker": ({"name": person.name, "first_name": person.first_name, "title": person.title,
                         "email": person.email} if person else
                        {"name": "Casework Team", "first_name": "", "title": "", "email": office.intake_address}),

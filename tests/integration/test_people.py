@@ -71,6 +71,8 @@ def test_a_spouse_added_by_mail_writes_on_the_case_gets_a_letter_once_and_runs_n
     cycle(office)
     cycle(office)
     assert len(mail_to(smtp, SPOUSE)) == 1
+    assert "Dear Sam," in text_of(mail_to(smtp, SPOUSE)[0]), "the letter greets whom it goes to"
+    assert "Dear Pat" not in text_of(mail_to(smtp, SPOUSE)[0])
     with pytest.raises(UserError, match=r"already sent"):
         letter_send.send(office, "constituent-update", case.ref, "person:Sam Lee", False)
     with pytest.raises(UserError, match=r"no person named 'Alex' \(its people: Sam Lee \(spouse\)\)"):
@@ -143,6 +145,7 @@ def test_a_representative_by_phone_from_the_command_line_texts_and_is_texted(
     assert letter_send.send(office, "constituent-checkin", case.ref, "person:Dana Ortiz", False)[1] == PAT
     cycle(office)
     assert len(texts_to(twilio, PAT)) == 1 and case.ref in texts_to(twilio, PAT)[0]
+    assert "Hi Dana," in texts_to(twilio, PAT)[0], "a text greets its person too, when it is rendered again to go"
     assert hub_run(office, "letter", "send", "constituent-checkin", "--case", case.ref, "--to", "person:Pat") == 1
     assert "its people: Dana Ortiz (representative)" in capsys.readouterr().err
 

@@ -43,6 +43,7 @@ def empty(context: dict[str, Any]) -> dict[str, Any]:
     context["office"].update(member="", phone="", hours="", website="")
     context["case"].update(subject="", agency_control="", summary="", identifiers=[])
     context["constituent"] = {"name": "", "first_name": "", "email": "", "phone": "", "address": "", "zip": ""}
+    context["recipient"] = {"name": "", "first_name": "", "role": "constituent"}
     context["caseworker"] = {"name": "Casework Team", "first_name": "", "title": "", "email": "team@example.gov"}
     context["agency"] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
     context["release"] = {"on_file": False, "signed_on": "", "attached": False}
@@ -104,8 +105,12 @@ def test_long_agency_names_still_fit_the_line(config: Config, name: str) -> None
 def test_the_greeting_uses_the_first_name_else_the_name(config: Config) -> None:
     context = sample_context(config)
     assert Letters(None).render("constituent-update", context).body.startswith("Dear Pat,\n")
-    context["constituent"]["first_name"] = ""
+    context["recipient"]["first_name"] = ""
     assert Letters(None).render("constituent-update", context).body.startswith("Dear Pat Rivera,\n")
+    context["recipient"] = {"name": "Sam Lee", "first_name": "Sam", "role": "spouse"}  # a person on the case
+    assert Letters(None).render("constituent-update", context).body.startswith("Dear Sam,\n")
+    assert Letters(None).render("constituent-update", context, "sms").body.startswith(
+        "Office of Representative Jane Doe: Hi Sam, ")
 
 
 def test_letters_are_signed_by_the_caseworker_for_the_office(config: Config) -> None:
