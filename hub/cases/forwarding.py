@@ -8,12 +8,12 @@ is on this list: exactly as imported, in any of the forms a reference is written
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select
 
-from hub.core.models import ForwardedRef
+from hub.core.models import Case, ForwardedRef
 from hub.core.refs import References, token_key
 
 _CASES_OF = select(ForwardedRef.key, ForwardedRef.case_id).where(ForwardedRef.key.in_(bindparam("keys",
@@ -33,17 +33,33 @@ def forwarded_case(connection: Connection, old_ref: str) -> int | None:
     return forwarded_cases(connection, [token_key(old_ref)]).get(token_key(old_ref))
 
 
-def unforwardable(refs: References, old_ref: str) -> str:
-    """Why `old_ref` cannot be forwarded here ("" when it can): it is, or will be, one of this office's own."""
-    key = token_key(old_ref)
-    if not key or len(key) > 64:
-        return f"{old_ref!r} is not a reference"
-    if refs.is_own_key(key):
+def is_recordable(old_ref: str) -> bool:
+    """True when `old_ref` has a compact form to be kept by (letters and digits, at most 64 of them)."""
+    return 0 < len(token_key(old_ref)) <= 64
+
+
+def unthreadable(refs: References, old_ref: str) -> str:
+    """Why mail quoting `old_ref` will not reach its case here ("" when it will): it is, or will be, one of
+    this office's own references, which are read as such (it is still kept, so a second import skips it)."""
+    if refs.is_own_key(token_key(old_ref)):
         return f"{old_ref} is also a reference of this office (same prefix, and its check code verifies here)"
     return ""
 
 
 def forward(connection: Connection, old_ref: str, case_id: int, origin: str, now: datetime) -> None:
-    """Mail quoting `old_ref` goes to case `case_id` from now on (`unforwardable` said it may)."""
+    """Mail quoting `old_ref` goes to case `case_id` from now on (`is_recordable` said it may be kept)."""
     connection.execute(_INSERT, {"key": token_key(old_ref), "old_ref": old_ref[:200], "case_id": case_id,
                                  "origin": origin[:200], "created_at": now})
+
+
+def keep_forwarded(connection: Connection, refs: References, old_ref: str, case: Case, origin: str, now: datetime,
+                   note: Callable[[str], None]) -> None:
+    """Forwards `old_ref` to the imported `case` unless it is already; `note` is told what will not thread."""
+    if not is_recordable(old_ref):
+        note(f"{case.ref}: {old_ref!r} has no letters or digits to be looked up by (or too many); not kept")
+        return
+    why = unthreadable(refs, old_ref)
+    if why:
+        note(f"{case.ref}: mail quoting {old_ref} will not reach it: {why}")
+    if forwarded_case(connection, old_ref) is None:
+        forward(connection, old_ref, case.id, origin, now)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.cases.casework import STATUSES
-from hub.cases.forwarding import forward, forwarded_case, unforwardable
+from hub.cases.forwarding import forwarded_case, keep_forwarded
 from hub.cases.numbering import next_reference
 from hub.core.app import Hub
 from hub.core.clock import as_utc
@@ -54,11 +54,7 @@ def import_case(session: Session, hub: Hub, archive: Archive, folder: str, origi
     session.flush()
     _note_strangers(hub, case, old_ref, note)
     for former in dict.fromkeys([old_ref, *(_text({"r": r}, "r", 200) for r in _list(record, "former_refs"))]):
-        why = unforwardable(hub.refs, former)
-        if why:
-            note(f"{old_ref}: mail quoting {former} will not thread to {ref}: {why}")
-        elif forwarded_case(connection, former) is None:
-            forward(connection, former, case.id, origin, now)
+        keep_forwarded(connection, hub.refs, former, case, origin, now, note)
     messages, files = _messages(session, archive, folder, case, note)
     _rows(session, archive, folder, case, messages, files)
     session.add(Event(case_id=case.id, kind="imported", detail=f"imported from {origin}: was {old_ref}",

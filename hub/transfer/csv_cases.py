@@ -9,9 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
-from hub.cases.forwarding import forward, forwarded_case, unforwardable
+from hub.cases.forwarding import forwarded_case, keep_forwarded
 from hub.cases.numbering import next_reference
 from hub.core.app import Hub
 from hub.core.errors import UserError
@@ -46,7 +44,8 @@ def import_csv(hub: Hub, path: Path) -> ImportSummary:
                         contact_channel="email" if row.email or not row.phone else "sms")
             session.add(case)
             session.flush()
-            _forward(session.connection(), hub, case, row, origin, summary)
+            if row.reference:
+                keep_forwarded(connection, hub.refs, row.reference, case, origin, now, summary.notes.append)
             detail = f"imported from {origin}, row {row.number}" + (f": was {row.reference}" if row.reference else "")
             session.add(Event(case_id=case.id, kind="imported", detail=detail, actor="hub", via="cli", at=now))
             if row.notes:
@@ -59,16 +58,6 @@ def import_csv(hub: Hub, path: Path) -> ImportSummary:
 def _subject(row: Row) -> str:
     first = row.notes.strip().splitlines()[0] if row.notes.strip() else ""
     return first[:200] or "Imported case"
-
-
-def _forward(connection: Connection, hub: Hub, case: Case, row: Row, origin: str, summary: ImportSummary) -> None:
-    if not row.reference:
-        return
-    why = unforwardable(hub.refs, row.reference)
-    if why:
-        summary.notes.append(f"{case.ref} (row {row.number}): {why}; not forwarded")
-        return
-    forward(connection, row.reference, case.id, origin, case.updated_at)
 
 
 def _strangers(hub: Hub, case: Case, row: Row, summary: ImportSummary) -> None:

@@ -373,3 +373,26 @@ def test_a_csv_of_open_cases_loads_whole_or_not_at_all(cli_office: Hub, capsys: 
     status, again = run_import(hub, capsys, "--csv", str(good))
     assert status == 0 and again["imported"] == [] and len(again["already_imported"]) == 2
     assert count(hub, Case) == 2
+
+
+def test_an_old_reference_this_office_could_give_itself_is_kept_but_said(
+        offices: tuple[Hub, Hub], archive_of_two: tuple[Path, list[str]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """One in about a thousand old references with our prefix verifies here: it is this office's to give, so
+    it cannot thread to the imported case; the import says so, and a second import still skips the case."""
+    _, second = offices
+    path, (pension, _) = archive_of_two
+    own = str(second.refs.make(26, 900))
+    name = f"cases/{pension}/case.json"
+    with zipfile.ZipFile(path) as opened:
+        manifest = json.loads(opened.read("manifest.json"))
+        record = json.loads(opened.read(name)) | {"ref": own}
+    changed = json.dumps(record).encode()
+    files = manifest["files"] | {name: {"sha256": hashlib.sha256(changed).hexdigest(), "size": len(changed)}}
+    archive = rewritten(path, tmp_path / "own.zip", {name: changed}, manifest={"files": files})
+    status, summary = run_import(second, capsys, str(archive))
+    assert status == 0 and len(summary["imported"]) == 2
+    assert any(f"mail quoting {own} will not reach it: {own} is also a reference of this office" in note
+               for note in summary["notes"])
+    status, again = run_import(second, capsys, str(archive))
+    assert again["imported"] == [] and {item["old_ref"] for item in again["already_imported"]} >= {own}
