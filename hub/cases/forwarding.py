@@ -58,7 +58,7 @@ def keep_forwarded(connection: Connection, refs: References, old_ref: str, case:
     if not is_recordable(old_ref):
         note(f"{case.ref}: {old_ref!r} has no letters or digits to be looked up by (or too many); not kept")
         return
-    why = unthreadable(refs, old_ref)
+    why = unthreadable(refs, old_ref) if old_ref != case.ref else ""  # the same words: it is the case's own
     if why:
         note(f"{case.ref}: mail quoting {old_ref} will not reach it: {why}")
     if forwarded_case(connection, old_ref) is None:

@@ -13,7 +13,6 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +43,6 @@ def write_file(path: Path, data: bytes | str) -> None:
     with os.fdopen(descriptor, "wb") as handle:
         os.fchmod(descriptor, FILE_MODE)  # a file that was there keeps its old mode through O_CREAT
         handle.write(data.encode() if isinstance(data, str) else data)
-
-
-def open_for_writing(path: Path) -> BinaryIO:
-    """`path` opened for writing from its start (what it held is replaced), mode 0600: for a file written in
-    pieces, such as an export archive."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    os.fchmod(descriptor, FILE_MODE)
-    return os.fdopen(descriptor, "wb")
 
 
 def create_file(path: Path) -> None:

@@ -17,12 +17,11 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from hub.core.private_files import open_for_writing
 
 FORMAT = "casework-hub-export"
 VERSION = 1
@@ -45,13 +44,15 @@ def to_json(value: Any) -> bytes:
 
 
 class ArchiveWriter:
-    """A ZIP written to `path` entry by entry (0600, through a `.partial` file renamed at the end, so an export
-    that fails leaves no half archive under the name asked for)."""
+    """A ZIP written to `path` entry by entry, through a file of its own beside it (`.NAME.XXXX.partial`, 0600
+    as mkstemp makes it) renamed at the end: an export that fails leaves no half archive under the name asked
+    for, and two exports to one name cannot write into each other."""
 
     def __init__(self, path: Path, now: datetime) -> None:
         self.path = path
-        self._partial = path.with_name(path.name + ".partial")
-        self._handle = open_for_writing(self._partial)
+        descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        self._partial = Path(partial)
+        self._handle = os.fdopen(descriptor, "wb")
         self._zip = zipfile.ZipFile(self._handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
         self._stamp = now.timetuple()[:6]
         self.files: dict[str, dict[str, Any]] = {}

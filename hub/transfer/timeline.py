@@ -2,14 +2,17 @@
 closed), then every message, event, release and reminder in time order with who, when, the subject and the
 new text.
 
-Names and messages come in every script, and the PDF core fonts know Latin-1 only, so the text is set in a
-TrueType font: DejaVu Sans (Debian's fonts-dejavu-core: Latin, Greek, Cyrillic, Vietnamese, …), with Droid Sans
-Fallback (fonts-droid-fallback) for Chinese, Japanese and Korean when it is installed. Without DejaVu the PDF
-is still written, in Helvetica, with every other character shown as "?" and a line at the top that says so.
+Names and messages come in every script, and the PDF core fonts know Latin-1 only. A case whose text is
+Latin-1 (once typographic quotes and dashes are written plainly) is set in Helvetica, which costs nothing to
+load or embed; any other in a TrueType font: DejaVu Sans (Debian's fonts-dejavu-core: Latin, Greek, Cyrillic,
+Vietnamese, …), with Droid Sans Fallback (fonts-droid-fallback) for Chinese, Japanese and Korean when it is
+installed and the case needs it. Without DejaVu such a case is still written, in Helvetica, with every other
+character shown as "?" and a line at the top that says so.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 FONT_FOLDERS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
@@ -40,22 +44,37 @@ def unicode_fonts() -> tuple[Path, Path, Path | None] | None:
     return None
 
 
+@functools.cache
+def _covered(path: Path) -> frozenset[int]:
+    """The characters a font has glyphs for (read once: loading the CJK fallback costs half a second a PDF, so it
+    is loaded only for a case that needs it)."""
+    with TTFont(path, lazy=True) as font:
+        return frozenset(font["cmap"].getBestCmap())
+
+
 class _Timeline(FPDF):
-    def __init__(self) -> None:
+    """Helvetica (a core font: nothing to load or embed, four times quicker) when the case's text is Latin-1 once
+    typographic quotes and dashes are written plainly, as most are; DejaVu Sans otherwise, with the CJK fallback
+    only when a character needs it."""
+
+    def __init__(self, texts: list[str]) -> None:
         super().__init__(format="letter")
         self.set_auto_page_break(True, margin=15)
+        self.family, self.core, self.lossy = "helvetica", True, False
+        if all(_is_latin1(text.translate(_PLAIN)) for text in texts):
+            return
         fonts = unicode_fonts()
-        self.latin_only = fonts is None
         if fonts is None:
-            self.family = "helvetica"
-        else:
-            regular, bold, fallback = fonts
-            self.family = "dejavu"
-            self.add_font("dejavu", fname=str(regular))
-            self.add_font("dejavu", style="B", fname=str(bold))
-            if fallback is not None:
-                self.add_font("fallback", fname=str(fallback))
-                self.set_fallback_fonts(["fallback"])
+            self.lossy = True
+            return
+        regular, bold, fallback = fonts
+        self.family, self.core = "dejavu", False
+        self.add_font("dejavu", fname=str(regular))
+        self.add_font("dejavu", style="B", fname=str(bold))
+        covered = _covered(regular)
+        if fallback is not None and any(ord(c) not in covered for text in texts for c in text if c > "\x7f"):
+            self.add_font("fallback", fname=str(fallback))
+            self.set_fallback_fonts(["fallback"])
 
     def text_line(self, text: str, size: int = 10, bold: bool = False, gap: float = 0) -> None:
         self.set_font(self.family, "B" if bold else "", size)
@@ -65,23 +84,26 @@ class _Timeline(FPDF):
 
     def _printable(self, text: str) -> str:
         text = _CONTROL.sub("", text.replace("\t", "    ").replace("\r\n", "\n").replace("\r", "\n"))
-        return text.encode("latin-1", "replace").decode("latin-1") if self.latin_only else text
+        if self.core:
+            return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
+        return text
+
+
+# Typography the core fonts lack, written plainly.
+_PLAIN = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'",
+                        "\u2013": "-", "\u2014": "--", "\u2026": "...", "\u2022": "*", "\u20ac": "EUR",
+                        "\u2122": "(TM)", "\u200b": "", "\ufeff": "", "\u2212": "-"})
+
+
+def _is_latin1(text: str) -> bool:
+    return all(c <= "\xff" for c in text)
 
 
 def render(case: dict[str, Any], messages: Iterable[dict[str, Any]], events: list[dict[str, Any]],
            reminders: list[dict[str, Any]], releases: list[dict[str, Any]], office: str, timezone: str) -> bytes:
     """The PDF of one case, from the plain data of hub.transfer.case_record."""
     zone = ZoneInfo(timezone)
-    pdf = _Timeline()
-    pdf.set_title(f"Case {case['ref']}")
-    pdf.add_page()
-    if pdf.latin_only:
-        pdf.text_line(f"Note: {NO_UNICODE_FONT}.", size=8, gap=2)
-    pdf.text_line(f"Case {case['ref']}", size=16, bold=True, gap=2)
-    for line in _header(case, office, zone):
-        pdf.text_line(line)
-    pdf.ln(4)
-    pdf.text_line("Timeline", size=13, bold=True, gap=1)
+    header = _header(case, office, zone)
     entries = [(m["at"], 0, _message(m, zone)) for m in messages]
     entries += [(e["at"], 1, [(f"{_when(e['at'], zone)}  event {e['kind']}, by {e['actor']} ({e['via']})", False),
                               (e["detail"], None)]) for e in events]
@@ -91,7 +113,18 @@ def render(case: dict[str, Any], messages: Iterable[dict[str, Any]], events: lis
     entries += [(r["due_at"], 3, [(f"{_when(r['due_at'], zone)}  reminder {r['kind']} due ({r['state']}"
                                    f"{', ' + r['closed_by'] if r['closed_by'] else ''})", False),
                                   (r["note"], None)]) for r in reminders]
-    for _, _, lines in sorted(entries, key=lambda entry: (entry[0] or "", entry[1])):
+    entries.sort(key=lambda entry: (entry[0] or "", entry[1]))
+    pdf = _Timeline([*header, *(text for _, _, lines in entries for text, _ in lines)])
+    pdf.set_title(f"Case {case['ref']}")
+    pdf.add_page()
+    if pdf.lossy:
+        pdf.text_line(f"Note: {NO_UNICODE_FONT}.", size=8, gap=2)
+    pdf.text_line(f"Case {case['ref']}", size=16, bold=True, gap=2)
+    for line in header:
+        pdf.text_line(line)
+    pdf.ln(4)
+    pdf.text_line("Timeline", size=13, bold=True, gap=1)
+    for _, _, lines in entries:
         for text, bold in lines:
             if text:
                 pdf.text_line(text, size=10 if bold is not None else 9, bold=bool(bold))

@@ -115,6 +115,7 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
     assert cli(first, "export", "--out", str(archive)) == 0
     assert capsys.readouterr().out.startswith(f"wrote {archive}: 3 cases, {len(exported)} messages, ")
     assert archive.stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob(".*.partial"))
     with zipfile.ZipFile(archive) as opened:
         manifest = json.loads(opened.read("manifest.json"))
         assert (manifest["format"], manifest["version"], manifest["scope"]) == ("casework-hub-export", 1, "office")
@@ -153,6 +154,9 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
         assert {hit.ref for hit in search(session, "sapphire").hits} == {new_refs[kept]}
     assert case_of(second, new_refs[merged]).merged_into_id == case_of(second, new_refs[kept]).id
     assert case_of(second, new_refs[nguyen]).assignee == "former.staffer@doe.example.gov"
+    capsys.readouterr()
+    assert cli(second, "case", "show", nguyen, "--json") == 0, "the command line knows the old reference too"
+    assert json.loads(capsys.readouterr().out)["ref"] == new_refs[nguyen]
 
     # The same archive again changes nothing.
     counts = (count(second, Case), count(second, Message))
@@ -214,7 +218,7 @@ def test_one_case_exports_alone_and_a_message_already_here_is_reported_not_doubl
 
     assert cli(first, "case", "export", "CW-26-99999-AA", "--out", str(tmp_path / "none.zip")) == 1
     assert "no case 'CW-26-99999-AA'" in capsys.readouterr().err
-    assert not (tmp_path / "none.zip").exists() and not (tmp_path / "none.zip.partial").exists()
+    assert not (tmp_path / "none.zip").exists() and not list(tmp_path.glob(".*.partial"))
 
 
 # ---------------------------------------------------------------------------------------------------
