@@ -14,6 +14,21 @@ if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null; then
     echo "warning: Dovecot is missing (apt-get install dovecot-imapd); IMAP tests will skip outside CI" >&2
   fi
 fi
+# The export tests read the PDF timelines with pdftotext (poppler-utils), set in DejaVu Sans with Droid Sans
+# Fallback for Chinese, Japanese and Korean names (hub.transfer.timeline).
+missing=()
+command -v pdftotext >/dev/null || missing+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || missing+=(fonts-droid-fallback)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${missing[*]} (the export tests read the PDF timelines)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  else
+    echo "warning: ${missing[*]} missing (apt-get install ${missing[*]}); the export tests will fail" >&2
+  fi
+fi
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" = 0 ]; then
     for version in $(ls /etc/postgresql 2>/dev/null); do

@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hub.cases.due_dates import OVERDUE_KINDS
+from hub.cases.forwarding import forwarded_case
 from hub.cases.people import people_of
 from hub.core.district import in_district
 from hub.core.errors import NotFoundError
@@ -109,9 +110,12 @@ def list_cases(session: Session, wanted: CaseFilter = CaseFilter(),
 
 
 def find_case(session: Session, refs: References, text: str) -> Case:
-    """The case named by a reference as a person types it; the check code must verify."""
+    """The case named by a reference as a person types it; the check code must verify, or the reference must be one
+    another office gave a case imported here (hub.cases.forwarding)."""
     reference = refs.parse(text)
     case = session.scalar(select(Case).where(Case.ref == str(reference))) if reference else None
+    if case is None and (forwarded := forwarded_case(session.connection(), text.strip().strip("[]"))) is not None:
+        case = session.get(Case, forwarded)
     if case is None:
         raise NotFoundError(f"no case {text!r}" + ("" if reference else " (not a valid reference)"))
     return case

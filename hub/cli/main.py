@@ -32,6 +32,7 @@ from hub.cli.casework import (
 )
 from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
 from hub.cli.purge import cmd_purge
+from hub.cli.records import cmd_case_export, cmd_export, cmd_import
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
 from hub.cli.sending import (
     cmd_letter_check,
@@ -121,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     merging.add_argument("kept", metavar="INTO")
     merging.add_argument("--force", action="store_true", help="merge even when the constituents differ")
     merging.set_defaults(handler=cmd_case_merge)
+    exporting = case.add_parser("export", help="the case as a ZIP: its timeline as a PDF, every message as .eml, "
+                                "its files, its rows as JSON, SHA-256 checksums")
+    exporting.add_argument("ref")
+    exporting.add_argument("--out", type=Path, required=True, metavar="PATH", help="the archive to write")
+    exporting.set_defaults(handler=cmd_case_export)
+
+    export = commands.add_parser("export", help="every case of the office as one ZIP (as hub case export), for a "
+                                 "transition or an archive")
+    export.add_argument("--out", type=Path, required=True, metavar="PATH", help="the archive to write")
+    export.set_defaults(handler=cmd_export)
+    importing = commands.add_parser("import", help="read another office's export (nothing is sent; old references "
+                                    "keep threading), or open cases from a CSV file with --csv")
+    importing.add_argument("path", type=Path, nargs="?", metavar="PATH", help="an archive of hub export")
+    importing.add_argument("--csv", type=Path, metavar="FILE", help="open cases from another system (see README)")
+    importing.add_argument("--json", action="store_true", help="machine-readable summary")
+    importing.set_defaults(handler=cmd_import)
 
     letter = commands.add_parser("letter", help="the office's letters: list, show, preview, send").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

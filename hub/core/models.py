@@ -125,6 +125,20 @@ class Case(Base):
     constituent: Mapped[Party | None] = relationship(lazy="joined")
 
 
+class ForwardedRef(Base):
+    """A reference another office (or another system) gave a case that now lives here (hub.transfer): mail
+    quoting it threads to the case (hub.intake.thread), and importing the same case again is a no-op. `key` is
+    the reference in its compact form (hub.core.refs.token_key), the way every token of it is looked up."""
+
+    __tablename__ = "forwarded_refs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    old_ref: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    origin: Mapped[str] = mapped_column(String(200), default="")  # the office or system it came from
+    created_at: Mapped[datetime]
+
+
 class Release(Base):
     """A signed Privacy Act release on file for a case: when, how, for which agencies, and the evidence."""
 

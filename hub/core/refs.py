@@ -30,6 +30,11 @@ TOKEN_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 # The envelope sender of each letter (VERP): `casework+bounce-<outbox row>.<long code>@…`, so that a bounce
 # names the letter it is about by the address it comes back to. The dash keeps it apart from a reference.
 BOUNCE_MARK = "bounce-"
+# Reference-shaped tokens of any office (another prefix, another secret): found only to be looked up among the
+# references other offices gave the cases imported here (hub.cases.forwarding), never verified.
+_ANY_TEXT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,10}[-\s]?\d{2}[-\s]?\d{5,7}[-\s]?[A-Za-z0-9]{2}(?![A-Za-z0-9])")
+_ANY_COMPACT = re.compile(r"^[a-z]{1,10}\d{7,9}[a-z0-9]{2}$")
+MAX_TOKEN_KEYS = 20  # a message listing more reference-shaped tokens is looked up by its first ones
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,37 @@ class References:
         tag = self.tag(reference) if reference else "office"
         return f"<{MESSAGE_ID_MARK}{tag}.{secrets.token_hex(8)}@{domain}>"
 
+    def is_own_key(self, key: str) -> bool:
+        """True for a compact token (`token_key`) that is one of this office's verified references."""
+        match = self._compact.match(key)
+        return match is not None and self._verified(match) is not None
+
     def redact(self, text: str) -> str:
         """Logs keep the sequence but lose the check code, so a log line cannot be used to attach mail."""
         return self._text.sub(lambda m: f"{m.group(1).upper()}-{m.group(2)}-{m.group(3)}-**", text or "")
+
+
+def token_key(written: str) -> str:
+    """The compact form a reference-shaped token is looked up by: `cw2600042k7` for `CW-26-00042-K7` as people
+    write it, for the plus-address `casework+cw2600042k7.<code>@…` and for `<hub.cw2600042k7.<code>.<random>@…>`."""
+    if "@" in written:
+        left = written.strip("<> ").split("@", 1)[0]
+        if left.lower().startswith(MESSAGE_ID_MARK):
+            left = left[len(MESSAGE_ID_MARK):]
+        elif "+" in left:
+            left = left.split("+", 1)[1]
+        return left.split(".", 1)[0].lower()
+    return re.sub(r"[^A-Za-z0-9]", "", written).lower()
+
+
+def token_keys(texts: Iterable[str], addresses: Iterable[str], message_ids: Iterable[str]) -> list[str]:
+    """The compact form of every reference-shaped token, of any office, in a message's texts, its recipients'
+    plus-addresses and the Message-IDs a hub generated."""
+    keys = [token_key(match.group(0)) for text in texts for match in _ANY_TEXT.finditer(text or "")]
+    keys += [token_key(address) for address in addresses if "+" in address.rsplit("@", 1)[0]]
+    keys += [token_key(message_id) for message_id in message_ids
+             if message_id.strip("<> ").lower().startswith(MESSAGE_ID_MARK)]
+    return list(dict.fromkeys(key for key in keys if _ANY_COMPACT.match(key)))[:MAX_TOKEN_KEYS]
 
 
 def is_our_message_id(message_id: str, domain: str) -> bool:

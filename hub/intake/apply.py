@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy.exc import IntegrityError
 
 from hub.cases.assignment import choose, chosen_detail
+from hub.cases.numbering import next_reference
 from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reopened
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
 from hub.core.district import district_change
-from hub.core.models import Attachment, Case, Counter, Event, Message, Outbox, Party, Release
+from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
 from hub.intake.form_party import fill_in, form_constituent, record_release
 from hub.intake.list_requests import answer
@@ -62,14 +62,11 @@ _INSERT_ATTACHMENT = insert(Attachment)
 _INSERT_EVENT = insert(Event)
 _INSERT_PARTY = insert(Party).returning(Party.id)
 _INSERT_CASE = insert(Case).returning(Case.id)
-_INSERT_COUNTER = insert(Counter)
 # Mail from whoever the case was waiting on wakes it: the status goes back to open.
 _TOUCH_CASE = update(Case).where(Case.id == bindparam("case_id")).values(
     updated_at=bindparam("now"),
     status=sql_case((Case.status.in_(bindparam("wake", expanding=True)), "open"), else_=Case.status))
 WAKES = {"agency": ["new", "pending-agency"], "constituent": ["pending-constituent"]}
-_NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
-                  .values(value=Counter.value + 1).returning(Counter.value))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
                 .order_by(Party.id).limit(1))
 _CONSTITUENT_BY_PHONE = (select(Party.id, Party.name, Party.email)
@@ -289,7 +286,7 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
             if not found.name and message.sender_name:
                 connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
     year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
-    reference = str(refs.make(year, _next_sequence(connection, f"case-{year:02d}")))
+    reference = next_reference(connection, refs, year)
     chosen = choose(connection, config, now, None) if config.assignment.rules else None
     case_id = connection.execute(_INSERT_CASE, dict(
         ref=reference, status="new", labels=["urgent"] if urgent else [], subject=_case_subject(message),
@@ -318,19 +315,6 @@ def _case_subject(message: InboundMessage) -> str:
     if len(words) <= 60:
         return f"Text: {words}" if words else "Text message"
     return f"Text: {words[:60].rsplit(' ', 1)[0]}..."
-
-
-def _next_sequence(connection: Connection, name: str) -> int:
-    # UPDATE … RETURNING takes the row lock first, so two writers can never get the same number.
-    value = connection.execute(_NEXT_SEQUENCE, {"counter": name}).scalar()
-    if value is not None:
-        return int(value)
-    try:
-        with connection.begin_nested():
-            connection.execute(_INSERT_COUNTER, {"name": name, "value": 1})
-        return 1
-    except IntegrityError:
-        return _next_sequence(connection, name)
 
 
 def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail: str, actor: str, via: str,

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, or_, select
 
 from hub.cases.contacts import constituent_channel
+from hub.cases.forwarding import forwarded_cases
 from hub.core.models import Case, CasePerson, Message, Outbox, Party, PartyContact
-from hub.core.refs import Candidate, Reference, References
+from hub.core.refs import Candidate, Reference, References, token_key, token_keys
 from hub.intake.message import InboundMessage
 
 
@@ -64,7 +65,8 @@ class CaseFacts:
 @dataclass(frozen=True)
 class CaseMatch:
     facts: CaseFacts | None
-    via: str = "none"  # plus-address | message-id | body | subject | in-reply-to | control-number | phone | none
+    # plus-address | message-id | body | subject | forwarded | in-reply-to | control-number | phone | none
+    via: str = "none"
     others: tuple[str, ...] = ()  # by phone: the references of the sender's other open cases
     refused: str = ""  # why the message's references may not thread it (it goes to triage)
     triage_item: int | None = None  # staff mail answering the notice of this held message (hub.intake.triage_reply)
@@ -143,6 +145,9 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
     found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
     found += [("body", c) for c in refs.candidates_in_text(message.text)]
     found += [("subject", c) for c in refs.candidates_in_text(message.subject)]
+    forwarded = _forwarded(connection, refs, message, message_ids)
+    # Another office's reference with our prefix fails our check code: on the list, it is not a forgery.
+    found = [(where, c) for where, c in found if token_key(c.written) not in forwarded]
     reference, via, keyed, refused = judge(found)
     if refused:
         return CaseMatch(None, "refused", refused=refused)
@@ -152,6 +157,8 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
             return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this sender "
                                                       "in the last day, so its references are not trusted for now")
     facts = facts_of_reference(connection, reference) if reference is not None else None
+    if forwarded:
+        return _with_forwarded(connection, facts, via, forwarded)
     if facts is not None:
         return CaseMatch(facts, via)
     if message_ids:
@@ -169,6 +176,27 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
         if rows:
             return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
     return NO_CASE
+
+
+def _forwarded(connection: Connection, refs: References, message: InboundMessage,
+               message_ids: tuple[str, ...]) -> dict[str, int]:
+    """{token: case} for the message's references that other offices gave cases imported here
+    (hub.cases.forwarding); our own verified references are not looked up."""
+    keys = token_keys((message.subject, message.text), message.recipients, message_ids)
+    return forwarded_cases(connection, [key for key in keys if not refs.is_own_key(key)])
+
+
+def _with_forwarded(connection: Connection, facts: CaseFacts | None, via: str,
+                    forwarded: dict[str, int]) -> CaseMatch:
+    """The one case the message's forwarded references (and our own reference, `facts`, if any) name."""
+    cases = {facts_of_case(connection, case_id).case_id: case_id for case_id in dict.fromkeys(forwarded.values())}
+    named = set(cases) | ({facts.case_id} if facts else set())
+    if len(named) > 1:
+        return CaseMatch(None, "refused", refused=f"references to {len(named)} different cases "
+                                                  f"({_named(sorted(forwarded))}, forwarded from another office)")
+    if facts is not None:
+        return CaseMatch(facts, via)
+    return CaseMatch(facts_of_case(connection, next(iter(cases.values()))), "forwarded")
 
 
 _FAILURES = (select(func.count()).select_from(Message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.core.redact import addresses
-from hub.core.refs import References, is_our_message_id
+from hub.core.refs import References, is_our_message_id, token_key, token_keys
 
 refs = References("CW", "a-secret-of-sufficient-length")
 REF = refs.make(2026, 42)
@@ -94,3 +94,20 @@ def test_redaction_drops_the_check_code() -> None:
 def test_log_lines_keep_only_the_first_letter_and_domain_of_an_address() -> None:
     text = "550 5.1.1 <pat.example@mail.example.com>: no such user; cc maria@doe.example.gov"
     assert addresses(text) == "550 5.1.1 <p…@mail.example.com>: no such user; cc m…@doe.example.gov"
+
+
+def test_another_offices_references_are_found_in_every_form_by_one_key() -> None:
+    """An imported case's old reference (hub.cases.forwarding) is looked up by its compact form, however written."""
+    old = References("NC", "the-other-office-secret-of-length")
+    theirs = old.make(25, 1234)
+    key = theirs.compact
+    assert {token_key(written) for written in (str(theirs), str(theirs).lower().replace("-", " "),
+                                               old.plus_address("casework@old.example.gov", theirs),
+                                               old.message_id("old.example.gov", theirs))} == {key}
+    found = token_keys([f"Re: [{theirs}] and our {REF}", "Room 12 on floor 3"],
+                       [old.plus_address("casework@old.example.gov", theirs), "casework@doe.example.gov"],
+                       [old.message_id("old.example.gov", theirs), "<abc@mail.example.net>"])
+    assert found == [key, REF.compact]
+    assert refs.is_own_key(REF.compact) and not refs.is_own_key(key)
+    assert not refs.is_own_key(f"cw2600042{'zz' if REF.check != 'ZZ' else 'yy'}")
+    assert len(token_keys([" ".join(f"NC-25-{n:05d}-AB" for n in range(100))], [], [])) == 20
