@@ -31,6 +31,9 @@ from hub.letters.templates import TO_STAFF
 
 # Every message the hub writes carries it; intake's screening knows its own mail by it.
 LOOP_HEADER = "X-Casework-Hub-Loop"
+# A file of a type the stdlib writes only from parsed header blocks (a bounce's report, kept as bytes):
+# enclosed as plain text, or composing the whole letter fails.
+WRITTEN_AS_TEXT = frozenset({("message", "delivery-status")})
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
     for attachment in outgoing.attachments:
         kind, _, parameters = attachment.content_type.partition(";")
         main, sub = kind.strip().split("/", 1)
+        if (main.lower(), sub.lower()) in WRITTEN_AS_TEXT:
+            main, sub, parameters = "text", "plain", ""
         message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
                                params=_parameters(parameters))
     return message.as_bytes(policy=SMTP)
