@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
+from hub.core.file_store import attachment_bytes
 from hub.core.models import Attachment as StoredAttachment
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
@@ -80,9 +81,10 @@ def enclosed_files(session: Session, context: dict[str, Any]) -> tuple[Attachmen
     enclosed: tuple[Attachment, ...] = ()
     for attachment_id in context.get("enclosures", ()):
         kept = session.get(StoredAttachment, int(attachment_id))
-        if kept is None or kept.data is None:
+        data = attachment_bytes(session, kept) if kept is not None else None
+        if kept is None or data is None:
             raise ValueError(f"the file {attachment_id} the letter encloses is no longer on the case")
-        enclosed += (Attachment(kept.filename or f"attachment-{kept.id}", kept.content_type, kept.data),)
+        enclosed += (Attachment(kept.filename or f"attachment-{kept.id}", kept.content_type, data),)
     return enclosed
 
 
