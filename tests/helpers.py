@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from hub.cli.main import main
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
-from hub.core.models import Case, Message, QuarantineItem
+from hub.core.file_store import attachment_bytes, raw_of
+from hub.core.models import Attachment, Case, Message, QuarantineItem
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake, Outcome, process
 from hub.run.office import init_office
@@ -120,6 +121,18 @@ def trust_warnings(config: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
 def feed(hub: Hub, raw: bytes, source: str = "test") -> Outcome:
     """Take one message through the whole inbound path."""
     return process(Intake.of(hub), raw, source, parse_email)
+
+
+def stored_raw(hub: Hub, message: Message) -> bytes | None:
+    """A stored message's raw bytes, as hub.core.file_store gives them back."""
+    with hub.engine.connect() as connection:
+        return raw_of(connection, message.id)
+
+
+def stored_file(hub: Hub, attachment: Attachment) -> bytes | None:
+    """A stored attachment's bytes, as hub.core.file_store gives them back."""
+    with hub.sessions() as session:
+        return attachment_bytes(session, attachment)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.cases.casework import CaseworkError
+from hub.core.file_store import attachment_bytes, bytes_are_kept
 from hub.core.models import Attachment, Case, Message
 from hub.core.private_files import make_folder, write_file
 
@@ -46,7 +47,7 @@ def case_files(session: Session, case: Case) -> list[CaseFile]:
     """Every file the case's messages carried, oldest first, named so that no two are alike (their bytes
     stay in the database: a case's files can be hundreds of megabytes)."""
     rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                                  Attachment.oversized, Attachment.data.is_not(None), Message.at, Message.id)
+                                  Attachment.oversized, bytes_are_kept(), Message.at, Message.id)
                            .join(Message, Message.id == Attachment.message_id)
                            .where(Message.case_id == case.id).order_by(Message.at, Attachment.id))
     taken: set[str] = set()
@@ -99,8 +100,8 @@ def write_case_files(session: Session, files: list[CaseFile], folder: Path) -> l
     make_folder(folder)
     written = []
     for file in files:
-        data = session.scalar(select(Attachment.data).where(Attachment.id == file.attachment_id)) \
-            if file.kept else None
+        attachment = session.get(Attachment, file.attachment_id) if file.kept else None
+        data = attachment_bytes(session, attachment) if attachment is not None else None
         if data is not None:
             write_file(folder / file.name, data)
             written.append(folder / file.name)

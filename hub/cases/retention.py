@@ -197,7 +197,8 @@ def _quarantine_due(raw_before: datetime) -> ColumnElement[bool]:
 
 def _forget_raw(session: Session, message_ids: list[int]) -> int:
     freed = session.scalar(select(func.coalesce(func.sum(raw_size()), 0)).where(Message.id.in_(message_ids))) or 0
-    for message in session.scalars(select(Message).where(Message.id.in_(message_ids)).options(defer(Message.raw))):
+    rows = select(Message).where(Message.id.in_(message_ids)).options(defer(Message.raw_skeleton))
+    for message in session.scalars(rows):
         forget_message_raw(session, message)
     return int(freed)
 

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
 from hub.core.file_store import forget_attachment_bytes, forget_message_raw
-from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, PartyContact, Reminder
+from hub.core.models import Case, Event, Message, Outbox, Party, PartyContact, Reminder
 
 PURGED = "purged"
 # What an event's actor becomes where it was the constituent's own address or number.
@@ -75,7 +75,7 @@ def empty_messages(session: Session, message_ids: list[int]) -> None:
 
 def _empty_messages(session: Session, which: Select[int]) -> None:
     rows = session.scalars(select(Message).where(Message.id.in_(which))
-                           .options(defer(Message.raw), selectinload(Message.attachments).defer(Attachment.data)))
+                           .options(defer(Message.raw_skeleton), selectinload(Message.attachments)))
     for message in rows:
         forget_message_raw(session, message)
         for attachment in message.attachments:

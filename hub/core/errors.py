@@ -6,6 +6,7 @@
 - TemporaryError: the outside world is unavailable for now (server down, timeout): retry with backoff.
   Unreachable, one of them, says the whole server is down, not just this message refused for now.
 - PermanentError: the outside world said no for good (e.g. SMTP 5xx): record it, do not retry.
+- DamagedRecordError: stored bytes that do not match their SHA-256; said in one line, never used.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class Unreachable(TemporaryError):
 
 class PermanentError(HubError):
     """A failure that will not pass by retrying."""
+
+
+class DamagedRecordError(HubError):
+    """Bytes the database keeps that no longer add up to what was stored (their SHA-256 differs): changed
+    outside the hub, or damaged. Nothing is made of them."""
 
 
 def describe(error: BaseException, limit: int = 500) -> str:

@@ -182,12 +182,17 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
     full_text: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The raw bytes with the base64 of stored files cut out (message_file_cuts says where), and the SHA-256
+    # of the whole raw message; read and written only through hub.core.file_store.
+    raw_skeleton: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     received_at: Mapped[datetime]
 
     attachments: Mapped[list[Attachment]] = relationship(back_populates="message", lazy="selectin",
                                                          order_by="Attachment.id")
+    file_cuts: Mapped[list[MessageFileCut]] = relationship(cascade="all, delete-orphan",
+                                                           order_by="MessageFileCut.position")
 
 
 class Attachment(Base):
@@ -198,9 +203,31 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     oversized: Mapped[bool] = mapped_column(Boolean, default=False)
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The file's bytes in stored_files; None for a file too large to keep or one purged (hub.core.file_store).
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("stored_files.sha256"), index=True)
 
     message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class StoredFile(Base):
+    """A file's bytes, kept once however many messages carry or enclose it, by their SHA-256 (hex)."""
+
+    __tablename__ = "stored_files"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MessageFileCut(Base):
+    """Where the base64 of a stored file was cut out of a message's raw bytes (hub.core.file_cuts): at
+    `position` in the skeleton, in lines of `line_length` characters ended by `line_ending` (crlf | lf)."""
+
+    __tablename__ = "message_file_cuts"
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_files.sha256"), index=True)
+    line_length: Mapped[int] = mapped_column(Integer)
+    line_ending: Mapped[str] = mapped_column(String(4))
 
 
 class Event(Base):

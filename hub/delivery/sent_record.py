@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import reminders
 from hub.core.app import Hub
+from hub.core.file_store import keep_message_raw
 from hub.core.models import Case, Event, Message, Outbox
 from hub.delivery.sent_journal import SentJournal, journal_lines, journal_path
 from hub.letters.compose import Outgoing, compose, outgoing_for, subject_line
@@ -245,8 +246,10 @@ def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: by
         dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
         references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
         recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "", body=outgoing.body,
-        full_text=outgoing.body, raw=raw, at=at, received_at=at)
+        full_text=outgoing.body, at=at, received_at=at)
     session.add(message)
+    if raw is not None:  # the files it carried are stored once, those on the case with them
+        keep_message_raw(session, message, raw, [attachment.data for attachment in outgoing.attachments])
     session.flush()
     session.add(Event(case_id=row.case_id, message_id=message.id, kind="message-sent", actor=row.actor,
                       via="mail" if row.letter == "relay" else "rule", at=at,

@@ -8,6 +8,7 @@ overhead cost several times what the database does.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
 from hub.core.district import district_change
+from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, Release
 from hub.core.refs import References
 from hub.intake.form_party import fill_in, form_constituent, record_release
@@ -326,6 +328,9 @@ def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail
 def _store_message(connection: Connection, message: InboundMessage, decision: Decision, case: CaseFacts | None,
                    now: datetime) -> int:
     sent_at = message.date if message.date and message.date <= now + timedelta(days=1) else now
+    files = [hashlib.sha256(a.data).hexdigest() if a.data is not None else None for a in message.attachments]
+    kept = cut_raw(message.raw, {sha256: a.data for sha256, a in zip(files, message.attachments, strict=True)
+                                 if sha256 is not None and a.data is not None})
     row_id: int = connection.execute(_INSERT_MESSAGE, dict(
         case_id=case.case_id if case and decision.disposition == "case" else None,
         direction="in", channel=message.channel, kind=decision.kind, disposition=decision.disposition,
@@ -333,13 +338,18 @@ def _store_message(connection: Connection, message: InboundMessage, decision: De
         message_id=message.message_id, in_reply_to=" ".join(message.in_reply_to) or None,
         references=" ".join(message.references) or None, source=message.source[:200],
         sender=message.sender, sender_name=message.sender_name[:200], recipients=list(message.recipients),
-        subject=message.subject, body=message.new_text, full_text=message.text, raw=message.raw,
+        subject=message.subject, body=message.new_text, full_text=message.text, **kept.columns(),
         at=sent_at, received_at=now,
     )).scalar_one()
+    # The files after the message: a duplicate's insert fails (hub.intake.pipeline) before they are sent.
+    for sha256, attachment in zip(files, message.attachments, strict=True):
+        if sha256 is not None and attachment.data is not None:
+            keep_file(connection, attachment.data, sha256)
     if message.attachments:
         connection.execute(_INSERT_ATTACHMENT, [dict(
             message_id=row_id, filename=a.filename, content_type=a.content_type, size=a.size, oversized=a.oversized,
-            data=a.data) for a in message.attachments])
+            sha256=sha256) for a, sha256 in zip(message.attachments, files, strict=True)])
+    keep_cuts(connection, row_id, kept)
     return row_id
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from hub.cases.triage_queue import FILED, held_item, placed_reason
 from hub.core.config import Config
 from hub.core.errors import NotFoundError
+from hub.core.file_store import raw_of
 from hub.core.models import Case
 from hub.core.refs import References
 from hub.intake.apply import refile
@@ -47,7 +48,7 @@ def file_on_case(connection: Connection, item_id: int, ref: str, actor: str, via
     facts = facts_of_reference(connection, reference) if reference is not None else None
     if facts is None:
         raise NotFoundError(f"no case {ref!r}" + ("" if reference else " (not a valid reference)"))
-    message = _message_of(row, config)
+    message = _message_of(connection, row, config)
     if row.kind in AUTOMATIC_KINDS:
         decision = Decision("case", row.kind, "an automatic message, filed by a caseworker", case_id=facts.case_id)
     else:
@@ -62,7 +63,7 @@ def open_for_sender(connection: Connection, item_id: int, actor: str, via: str, 
                     letters: Letters, now: datetime) -> Placed:
     """Open a new case for the sender of held message `item_id`, as their message would have."""
     row = held_item(connection, item_id)
-    message = _message_of(row, config)
+    message = _message_of(connection, row, config)
     reason = placed_reason(f"{FILED} as a new case", actor, row.reason)
     applied = refile(connection, item_id, message, new_case_for(message, config, now), None, config, refs, letters,
                      now, reason, actor, via)
@@ -75,12 +76,13 @@ def _placed(connection: Connection, ref: str | None, line: str) -> Placed:
     return Placed(line, ref, int(connection.execute(select(Case.id).where(Case.ref == ref)).scalar_one()))
 
 
-def _message_of(row: Any, config: Config) -> InboundMessage:
+def _message_of(connection: Connection, row: Any, config: Config) -> InboundMessage:
     """The held message as intake read it: mail parsed again from its bytes (its headers, its files), a text
     from its row."""
-    if row.channel == "email" and row.raw:
-        return parse_email(row.raw, row.source, config.limits.max_attachment_bytes)
-    return InboundMessage(channel=row.channel, source=row.source, dedupe_key=row.dedupe_key, raw=row.raw or b"",
+    raw = raw_of(connection, row.id)
+    if row.channel == "email" and raw:
+        return parse_email(raw, row.source, config.limits.max_attachment_bytes)
+    return InboundMessage(channel=row.channel, source=row.source, dedupe_key=row.dedupe_key, raw=raw or b"",
                           sender=row.sender, sender_name=row.sender_name, recipients=tuple(row.recipients or ()),
                           subject=row.subject, text=row.full_text, new_text=row.body, message_id=row.message_id,
                           in_reply_to=tuple((row.in_reply_to or "").split()),

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
+from hub.core.file_store import attachment_bytes
 from hub.core.models import Attachment as StoredAttachment
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
@@ -31,6 +32,9 @@ from hub.letters.templates import TO_STAFF
 
 # Every message the hub writes carries it; intake's screening knows its own mail by it.
 LOOP_HEADER = "X-Casework-Hub-Loop"
+# A file of a type the stdlib writes only from parsed header blocks (a bounce's report, kept as bytes):
+# enclosed as plain text, or composing the whole letter fails.
+WRITTEN_AS_TEXT = frozenset({("message", "delivery-status")})
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,10 @@ def enclosed_files(session: Session, context: dict[str, Any]) -> tuple[Attachmen
     enclosed: tuple[Attachment, ...] = ()
     for attachment_id in context.get("enclosures", ()):
         kept = session.get(StoredAttachment, int(attachment_id))
-        if kept is None or kept.data is None:
+        data = attachment_bytes(session, kept) if kept is not None else None
+        if kept is None or data is None:
             raise ValueError(f"the file {attachment_id} the letter encloses is no longer on the case")
-        enclosed += (Attachment(kept.filename or f"attachment-{kept.id}", kept.content_type, kept.data),)
+        enclosed += (Attachment(kept.filename or f"attachment-{kept.id}", kept.content_type, data),)
     return enclosed
 
 
@@ -150,6 +155,8 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
     for attachment in outgoing.attachments:
         kind, _, parameters = attachment.content_type.partition(";")
         main, sub = kind.strip().split("/", 1)
+        if (main.lower(), sub.lower()) in WRITTEN_AS_TEXT:
+            main, sub, parameters = "text", "plain", ""
         message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
                                params=_parameters(parameters))
     return message.as_bytes(policy=SMTP)

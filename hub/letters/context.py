@@ -23,7 +23,7 @@ from hub.letters.notice_thread import FIRST
 from hub.letters.release import evidence, valid_release
 
 # A letter needs a message's fields, never its raw bytes, which can be 50 MB.
-WITHOUT_RAW = defer(Message.raw)
+WITHOUT_RAW = defer(Message.raw_skeleton)
 
 TEAM_NAME = "Casework Team"
 NO_RELEASE: dict[str, Any] = {"on_file": False, "signed_on": "", "attached": False}

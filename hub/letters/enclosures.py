@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
+from hub.core.file_store import bytes_are_kept
 from hub.core.models import Attachment, Case
 from hub.letters.notice_digest import NOTICE
 from hub.letters.release import evidence, valid_release
@@ -34,7 +35,7 @@ def message_files(session: Session, message_row_id: int, budget: int) -> list[Me
     no more than `budget` bytes. Their bytes are not read here: the notice's text and its enclosures
     both ask, and only the composed message needs them."""
     rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                                  Attachment.oversized, Attachment.data.is_not(None))
+                                  Attachment.oversized, bytes_are_kept())
                            .where(Attachment.message_id == message_row_id).order_by(Attachment.id)).all()
     fitting = within_budget([(size, held and not oversized) for _, _, _, size, oversized, held in rows], budget)
     return [MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits)

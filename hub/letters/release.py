@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.agency_directory import Agency
+from hub.core.file_store import bytes_are_kept
 from hub.core.models import Attachment, Case, Release
 
 
@@ -31,5 +32,4 @@ def evidence(session: Session, release: Release | None) -> int | None:
     large); asked without reading them."""
     if release is None or release.attachment_id is None:
         return None
-    return session.scalar(select(Attachment.id).where(Attachment.id == release.attachment_id,
-                                                      Attachment.data.is_not(None)))
+    return session.scalar(select(Attachment.id).where(Attachment.id == release.attachment_id, bytes_are_kept()))

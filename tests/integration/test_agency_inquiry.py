@@ -14,6 +14,7 @@ from hub.cases import letter_send
 from hub.cli.case_actions import run_action
 from hub.core.app import Hub
 from hub.core.errors import UserError
+from hub.core.file_store import message_raw
 from hub.core.models import Message, Outbox
 from tests.integration.test_commands import (
     LIAISON,
@@ -75,8 +76,9 @@ def test_the_inquiry_encloses_the_release_on_file_and_dates_it(office: Hub, smtp
     with hub.sessions() as session:
         (row,) = session.scalars(select(Outbox).where(Outbox.letter == "agency-inquiry"))
         sent = session.scalars(select(Message).where(Message.message_id == row.message_id)).one()
-        assert sent.case_id is not None and sent.raw is not None
-    kept = message_from_bytes(sent.raw, policy=policy.default)
+        raw = message_raw(session, sent)
+        assert sent.case_id is not None and raw is not None
+    kept = message_from_bytes(raw, policy=policy.default)
     assert [part.get_payload(decode=True) for part in kept.iter_attachments()] == [RELEASE_PDF]
 
 

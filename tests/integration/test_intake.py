@@ -14,7 +14,7 @@ from hub.core.app import Hub
 from hub.core.db import MIGRATIONS, migrate
 from hub.core.models import Case, Event, Message, Outbox, Party
 from hub.core.refs import Reference
-from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, tally, vouched
+from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, stored_file, stored_raw, tally, vouched
 
 pytestmark = pytest.mark.integration
 
@@ -309,10 +309,10 @@ def test_attachments_are_kept_and_oversized_ones_recorded(hub: Hub) -> None:
     ref = hub.refs.parse(outcome.case_ref or "")
     assert ref is not None
     [stored] = messages_on(hub, ref)
-    found = {a.filename: (a.size, a.oversized, a.data) for a in stored.attachments}
+    found = {a.filename: (a.size, a.oversized, stored_file(hub, a)) for a in stored.attachments}
     assert found["release.pdf"] == (14, False, b"%PDF-1.4 small")
     assert found["huge.bin"] == (len(big), True, None)
-    assert stored.raw == message.as_bytes(), "the raw message always keeps everything"
+    assert stored_raw(hub, stored) == message.as_bytes(), "the raw message always keeps everything"
 
 
 def test_unreadable_and_oversized_messages_are_quarantined_with_the_reason(hub: Hub) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from hub.cli.main import main
 from hub.core.app import Hub, open_hub
+from hub.core.file_store import raw_of
 from hub.core.models import Message, QuarantineItem
 from hub.intake.drain import drain
 from hub.intake.parse.email import parse_email
@@ -53,8 +54,8 @@ def held(hub: Hub) -> list[QuarantineItem]:
 
 
 def stored_raw(hub: Hub, message_id: str) -> bytes | None:
-    with hub.sessions() as session:
-        return session.scalars(select(Message.raw).where(Message.message_id == message_id)).one()
+    with hub.engine.connect() as connection:
+        return raw_of(connection, connection.scalars(select(Message.id).where(Message.message_id == message_id)).one())
 
 
 def test_an_oversized_file_is_held_by_its_header_and_stays_where_it_is(hub: Hub, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from hub.cases import letter_send
 from hub.core.app import Hub
 from hub.core.clock import FixedClock
 from hub.core.errors import UserError
+from hub.core.file_store import attachment_bytes
 from hub.core.models import Attachment, Case, Event, Message, Outbox, SmsOptOut
 from hub.delivery.twilio import READ_ATTEMPTS
 from hub.letters.outbox import AUTO_GENERATED, enqueue
@@ -242,7 +243,7 @@ def test_a_photo_arrives_as_an_attachment(office: Hub, twilio: FakeTwilio) -> No
     cycle(office)
     with office.sessions() as session:
         (attachment,) = session.scalars(select(Attachment)).all()
-        assert attachment.data == PHOTO and attachment.content_type == "image/png"
+        assert attachment_bytes(session, attachment) == PHOTO and attachment.content_type == "image/png"
         assert attachment.message.case_id == the_case(office).id
 
 

@@ -40,6 +40,7 @@ from twilio.request_validator import RequestValidator
 
 from hub.core.app import Hub
 from hub.core.clock import FixedClock, as_utc
+from hub.core.file_store import attachment_bytes
 from hub.core.models import Attachment, Case, Event, Message, Outbox, QuarantineItem, SourceCursor
 from hub.delivery import twilio as twilio_channel
 from hub.delivery.deliver import LEASE, deliver_due
@@ -203,7 +204,8 @@ def test_polling_1000_texts_stores_each_exactly_once_across_a_kill_in_the_middle
         for n, sid in enumerate(sids):
             assert (by_sid[sid].body, by_sid[sid].sender) == (body_of(n), senders[n]), sid
         with hub.sessions() as session:
-            photos = {a.message.dedupe_key.removeprefix("twilio:"): a.data for a in session.scalars(select(Attachment))}
+            photos = {a.message.dedupe_key.removeprefix("twilio:"): attachment_bytes(session, a)
+                      for a in session.scalars(select(Attachment))}
         assert photos == {sid: photo_of(n) for n, sid in enumerate(sids) if sid in mms}
 
         # One case per number, all of that number's texts on it; one acknowledgement per case.
@@ -508,7 +510,7 @@ def test_a_text_by_webhook_and_by_polling_is_stored_once(hooked: tuple[Hub, Webh
     assert message.dedupe_key == f"twilio:{sid}" and message.body == body and message.case_id is not None
     with hub.sessions() as session:
         (attachment,) = session.scalars(select(Attachment)).all()
-        assert attachment.data == PHOTO and attachment.content_type == "image/png"
+        assert attachment_bytes(session, attachment) == PHOTO and attachment.content_type == "image/png"
         assert attachment.message_id == message.id
         assert session.get_one(Case, message.case_id).constituent.phone == PAT  # type: ignore[union-attr]
 

@@ -91,3 +91,12 @@ def test_mail_to_staff_has_its_text_and_footer_between_notice_markers(config: Co
     assert len(lines[0]) <= 72 and len(lines[-1]) <= 72, "short enough to survive `> > ` quoting unwrapped"
     letter, _ = sent(config)
     assert "casework-hub notice" not in letter.get_content()
+
+
+def test_a_bounce_report_a_notice_encloses_goes_as_text(config: Config) -> None:
+    report = b"Reporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; pat@example.com\r\nAction: failed\r\n"
+    message, _ = sent(config, to_staff=True, attachments=(Attachment("delivery-status.txt", "message/delivery-status",
+                                                                     report),))
+    (part,) = list(message.iter_attachments())
+    assert part.get_filename() == "delivery-status.txt" and part.get_content_type() == "text/plain"
+    assert part.get_payload(decode=True) == report
