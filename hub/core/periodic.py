@@ -58,5 +58,7 @@ def claim(connection: Connection, job: str, period: str, recipient: str, now: da
     recorded already (by an earlier cycle, or another daemon), and the caller then queues nothing."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(PeriodicSend).values(job=job, period=period, recipient=recipient, at=now)
-    result = connection.execute(statement.on_conflict_do_nothing(index_elements=["job", "period", "recipient"]))
+    # SQLAlchemy keeps an INSERT's row count only when asked; without it PostgreSQL's reads -1, "claimed".
+    result = connection.execute(statement.on_conflict_do_nothing(index_elements=["job", "period", "recipient"])
+                                .execution_options(preserve_rowcount=True))
     return bool(result.rowcount)  # type: ignore[attr-defined]

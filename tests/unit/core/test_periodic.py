@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from hub.core.periodic import Period, due_today
+from hub.core.app import Hub
+from hub.core.periodic import Period, claim, due_today
 
 NEW_YORK = "America/New_York"
 EIGHT = time(8, 0)
@@ -32,3 +33,14 @@ def test_a_daily_job_gets_a_period_a_day() -> None:
     labels = [due_today(datetime(2026, 11, day, 15, tzinfo=UTC), NEW_YORK, weekdays, EIGHT) for day in range(23, 30)]
     assert [period.label if period else None for period in labels] == [
         "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27", None, None]
+
+
+def test_a_period_is_claimed_once_per_recipient_on_either_database(hub: Hub) -> None:
+    """The claim is what keeps two daemons (or a crash and its rerun) from queueing the same mail twice."""
+    now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    with hub.engine.begin() as connection:
+        first = claim(connection, "caseworker-digest", "2026-11-23", "maria@doe.example.gov", now)
+        again = claim(connection, "caseworker-digest", "2026-11-23", "maria@doe.example.gov", now)
+        other = claim(connection, "caseworker-digest", "2026-11-23", "sam@doe.example.gov", now)
+        next_week = claim(connection, "caseworker-digest", "2026-11-30", "maria@doe.example.gov", now)
+    assert (first, again, other, next_week) == (True, False, True, True)
