@@ -105,17 +105,20 @@ def _messages(session: Session, archive: Archive, folder: str, case: Case,
             subject=_text(fields, "subject", 100_000), body=_text(fields, "body", 50_000_000),
             full_text=_text(fields, "full_text", 50_000_000), at=_time(fields, "at"),
             received_at=_time(fields, "received_at"))
-        if fields.get("eml") is not None:
-            keep_message_raw(session, message, archive.read(_text(fields, "eml", 300)))
+        items = list(map(_dict, _list(fields, "attachments")))
+        data = [archive.read(_text(item, "file", 300)) if item.get("file") is not None else None for item in items]
+        if fields.get("eml") is not None:  # its files stored once, as when the mail was first filed
+            keep_message_raw(session, message, archive.read(_text(fields, "eml", 300)),
+                             [file for file in data if file is not None])
         session.add(message)
         session.flush()
         numbers[number] = message.id
-        for item in map(_dict, _list(fields, "attachments")):
+        for item, file in zip(items, data, strict=True):
             attachment = Attachment(message_id=message.id, filename=_text(item, "filename", 500),
                                     content_type=_text(item, "content_type", 200), size=int(item["size"]),
                                     oversized=bool(item.get("oversized")))
-            if item.get("file") is not None:
-                keep_attachment_bytes(session, attachment, archive.read(_text(item, "file", 300)))
+            if file is not None:
+                keep_attachment_bytes(session, attachment, file)
             session.add(attachment)
             session.flush()
             files[(number, int(item["number"]))] = attachment.id

@@ -22,7 +22,16 @@ from hub.cases.search import search
 from hub.cli.main import main as hub_cli
 from hub.core.app import Hub, open_hub
 from hub.core.file_store import attachment_bytes, message_raw
-from hub.core.models import Attachment, Case, Event, Message, Outbox, Release, Reminder
+from hub.core.models import (
+    Attachment,
+    Case,
+    Event,
+    Message,
+    MessageFileCut,
+    Outbox,
+    Release,
+    Reminder,
+)
 from hub.transfer import archive_reader
 from tests.helpers import OFFICE_ADDRESS
 from tests.integration.test_commands import PAT, arrive, case_of, cycle, mail, new_case, open_office
@@ -83,6 +92,14 @@ def count(hub: Hub, table: type[Outbox | Case | Message]) -> int:
         return session.scalar(select(func.count()).select_from(table)) or 0
 
 
+def inbound_cuts(hub: Hub) -> int:
+    """Files cut out of received messages' raw bytes, stored once (sent copies are cut against the files their
+    letters enclosed, which an archive does not say)."""
+    with hub.sessions() as session:
+        return session.scalar(select(func.count()).select_from(MessageFileCut).join(Message)
+                              .where(Message.direction == "in")) or 0
+
+
 def run_import(hub: Hub, capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, dict[str, list]]:
     capsys.readouterr()
     status = cli(hub, "import", *words, "--json")
@@ -98,6 +115,10 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
     assert cli(first, "case", "merge", merged, kept) == 0
     nguyen = new_case(first, sender=NGUYEN, subject="Passport renewal",
                       body="My passport renewal is late. My cousin 王小明 is travelling with me.").ref
+    scan = mail(NGUYEN, OFFICE_ADDRESS, f"Re: [{nguyen}] My passport", "The old passport, scanned.")
+    scan.add_attachment(bytes(range(256)) * 64, maintype="application", subtype="pdf", filename="passport.pdf")
+    arrive(first, scan)
+    cycle(first)
     with first.sessions.begin() as session:
         session.execute(update(Case).where(Case.ref == nguyen).values(agency="old-agency",
                                                                       assignee="former.staffer@doe.example.gov"))
@@ -142,6 +163,7 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
                for note in summary["notes"])
     assert count(second, Outbox) == 0 and len(smtp.messages) == sent_before
     assert messages_of(second) == exported
+    assert inbound_cuts(second) == inbound_cuts(first) > 0, "its files stored once here too"
     assert rows_of(second, Reminder, *reminder_fields) == reminders
     assert rows_of(second, Release, "signed_on", "received_on", "method", "scope", "recorded_by") == releases
     imported_events = rows_of(second, Event, "kind", "detail", "actor", "via", "at")
