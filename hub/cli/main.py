@@ -30,7 +30,8 @@ from hub.cli.casework import (
     cmd_quarantine_retry,
     cmd_search,
 )
-from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
+from hub.cli.context import EXIT_ERROR, EXIT_SCHEMA, EXIT_TEMPORARY, EXIT_USAGE
+from hub.cli.database import cmd_db_status, cmd_db_upgrade
 from hub.cli.purge import cmd_purge
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
 from hub.cli.sending import (
@@ -43,7 +44,7 @@ from hub.cli.sending import (
 )
 from hub.cli.triage import cmd_triage_dismiss, cmd_triage_file, cmd_triage_list, cmd_triage_new, cmd_triage_show
 from hub.core import logs, private_files, redact
-from hub.core.errors import HubError, TemporaryError, UserError
+from hub.core.errors import HubError, SchemaError, TemporaryError, UserError
 from hub.intake.commands import REGISTRY
 
 
@@ -178,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
             placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper())
         placing.set_defaults(handler=handler)
 
+    database = commands.add_parser("db", help="the database's schema: status, upgrade").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    schema = database.add_parser("status", help="the schema's revision and this hub's; the upgrades waiting")
+    schema.add_argument("--json", action="store_true", help="machine-readable output")
+    schema.set_defaults(handler=cmd_db_status)
+    database.add_parser("upgrade", help="upgrade the schema to this hub's (creates the tables in an empty "
+                        "database); back up first").set_defaults(handler=cmd_db_upgrade)
+
     purging = commands.add_parser("purge", help="apply [retention]: empty long-closed cases to their tombstones, "
                                   "drop old original mail (--dry-run: list what would go)")
     purging.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
@@ -249,6 +258,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except TemporaryError as error:
         print(f"hub: {error} (temporary; try again later)", file=sys.stderr)
         return EXIT_TEMPORARY
+    except SchemaError as error:
+        # Named as typed ("hub case show: …"), so that a script's log says which command stopped.
+        print(f"hub {' '.join(filter(None, (args.command, getattr(args, 'action', None))))}: {error}", file=sys.stderr)
+        return EXIT_SCHEMA
     except (UserError, HubError) as error:
         print(f"hub: {error}", file=sys.stderr)
         return EXIT_ERROR
