@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub import __version__
 from hub.cases.casework import STATUSES as CASE_STATUSES
+from hub.cli.backups import cmd_backup, cmd_restore
 from hub.cli.case_actions import ACTIONS
 from hub.cli.casework import (
     cmd_case_action,
@@ -186,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=cmd_db_status)
     database.add_parser("upgrade", help="upgrade the schema to this hub's (creates the tables in an empty "
                         "database); back up first").set_defaults(handler=cmd_db_upgrade)
+
+    backup = commands.add_parser("backup", help="the office in one file (0600): database, configuration, letters, "
+                                 "the sent journal; while the daemon runs")
+    backup.add_argument("path", type=Path, metavar="PATH", help="the file to write (not there yet)")
+    backup.set_defaults(handler=cmd_backup)
+    restoring = commands.add_parser("restore", help="a backup made into a new office folder; overwrites nothing")
+    restoring.add_argument("path", type=Path, metavar="PATH", help="a file `hub backup` wrote")
+    restoring.add_argument("--into", type=Path, required=True, metavar="DIR", help="the office folder (new or empty)")
+    restoring.add_argument("--database-url", metavar="URL", help="an empty PostgreSQL database to restore into "
+                           "(default: the one the backup's hub.toml names); written into the restored hub.toml")
+    restoring.set_defaults(handler=cmd_restore)
 
     purging = commands.add_parser("purge", help="apply [retention]: empty long-closed cases to their tombstones, "
                                   "drop old original mail (--dry-run: list what would go)")
