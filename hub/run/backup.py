@@ -43,8 +43,8 @@ from hub.core.private_files import FILE_MODE, create_file
 MANIFEST = "manifest.json"
 FORMAT = 1
 SQLITE_ENTRY, PGDUMP_ENTRY = "database/hub.db", "database/hub.pgdump"
-NO_PG_DUMP = ("pg_dump is not installed: install the PostgreSQL client (apt-get install postgresql-client), "
-              "or back the database up with your own pg_dump and `hub backup` an office on SQLite")
+NO_PG_DUMP = ("pg_dump is not installed: install the PostgreSQL client (apt-get install postgresql-client), or "
+              "dump the database with your own pg_dump and copy config/, the letters folder and var/ beside it")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ def back_up(config: Config, path: Path, now: datetime) -> Backup:
         raise UserError(f"{path} already exists; not overwriting it (name each backup, e.g. by its date)")
     if not path.parent.is_dir():
         raise UserError(f"{path.parent} is not a folder")
+    for folder in (config.resolve("var"), config.resolve(config.letters.folder)):
+        if path.parent.resolve().is_relative_to(folder.resolve()):
+            raise UserError(f"{path} is inside {folder}, which the next backup would copy: write it elsewhere")
     dialect = make_url(config.database_url).get_backend_name()
     if dialect == "postgresql" and shutil.which("pg_dump") is None:
         raise UserError(NO_PG_DUMP)

@@ -269,3 +269,28 @@ def test_a_backup_of_an_older_schema_restores_and_says_to_upgrade(
     capsys.readouterr()
     assert hub_cli(["--config", str(config), "cases"]) == 0
     assert "Help please" in capsys.readouterr().out
+
+
+def test_without_pg_dump_a_backup_of_postgresql_says_what_to_install_and_writes_nothing(
+        hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    if hub.config.database_url.startswith("sqlite"):
+        pytest.skip("SQLite is backed up by the hub itself")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    backup = tmp_path / "office.tar.gz"
+    capsys.readouterr()
+    assert hub_cli(["--config", str(hub.config.path), "backup", str(backup)]) == 1
+    assert capsys.readouterr().err == ("hub: pg_dump is not installed: install the PostgreSQL client (apt-get install "
+                                       "postgresql-client), or dump the database with your own pg_dump and copy "
+                                       "config/, the letters folder and var/ beside it\n")
+    assert list(tmp_path.glob("*.tar.gz")) == [] and list(tmp_path.glob(".hub-backup-*")) == []
+
+
+def test_a_backup_is_not_written_where_the_next_one_would_copy_it(
+        hub: Hub, capsys: pytest.CaptureFixture[str]) -> None:
+    inside = hub.config.resolve("var") / "backups" / "office.tar.gz"
+    inside.parent.mkdir()
+    capsys.readouterr()
+    assert hub_cli(["--config", str(hub.config.path), "backup", str(inside)]) == 1
+    assert capsys.readouterr().err == (f"hub: {inside} is inside {hub.config.resolve('var')}, which the next backup "
+                                       "would copy: write it elsewhere\n")
+    assert list(inside.parent.iterdir()) == []
