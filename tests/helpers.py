@@ -19,8 +19,10 @@ from sqlalchemy import func, select
 from hub.cli.main import main
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
+from hub.core.db import make_engine
 from hub.core.file_store import attachment_bytes, raw_of
 from hub.core.models import Attachment, Case, Message, QuarantineItem
+from hub.core.schema import upgrade
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake, Outcome, process
 from hub.run.office import init_office
@@ -70,7 +72,17 @@ def make_office(folder: Path, database_url: str, inbox_url: str | None = None,
             written = f"'{value}'" if isinstance(value, str) else _toml(value)
             table = f"{name} = {written}\n{table}"
         directory.write_text(f"{head}[agencies.{key}]\n{table}")
+    upgrade_database(database_url)
     return open_hub(path, clock or FixedClock(START))
+
+
+def upgrade_database(url: str) -> None:
+    """The database brought to this hub's schema, as `hub db upgrade` does (opening it never migrates)."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine, url)
+    finally:
+        engine.dispose()
 
 
 def _toml(value: object) -> str:

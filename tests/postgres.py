@@ -60,6 +60,11 @@ class PostgresDatabases:
         self._count += 1
         return self._create(f"{self.prefix}_{self._count}", self.template)
 
+    def empty(self) -> str:
+        """The URL of a new database without any table, as an administrator creates one for the hub."""
+        self._count += 1
+        return self._create(f"{self.prefix}_{self._count}")
+
     def drop_all(self) -> None:
         with self.admin.connect() as connection:
             for name in reversed(self.made):

@@ -13,6 +13,8 @@ from hub.core.app import Hub, config_path, open_hub
 from hub.core.clock import FixedClock
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TEMPORARY = 1, 2, 75
+# The database's schema is not this hub's (sysexits' EX_CONFIG): a unit can stop restarting on it.
+EXIT_SCHEMA = 78
 
 
 def with_hub(args: argparse.Namespace, work: Callable[[Hub], Any], clock: FixedClock | None = None) -> Any:

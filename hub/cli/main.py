@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub import __version__
 from hub.cases.casework import STATUSES as CASE_STATUSES
+from hub.cli.backups import cmd_backup, cmd_restore
 from hub.cli.case_actions import ACTIONS
 from hub.cli.casework import (
     cmd_case_action,
@@ -30,7 +31,8 @@ from hub.cli.casework import (
     cmd_quarantine_retry,
     cmd_search,
 )
-from hub.cli.context import EXIT_ERROR, EXIT_TEMPORARY, EXIT_USAGE
+from hub.cli.context import EXIT_ERROR, EXIT_SCHEMA, EXIT_TEMPORARY, EXIT_USAGE
+from hub.cli.database import cmd_db_status, cmd_db_upgrade
 from hub.cli.purge import cmd_purge
 from hub.cli.records import cmd_case_export, cmd_export, cmd_import
 from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
@@ -44,7 +46,7 @@ from hub.cli.sending import (
 )
 from hub.cli.triage import cmd_triage_dismiss, cmd_triage_file, cmd_triage_list, cmd_triage_new, cmd_triage_show
 from hub.core import logs, private_files, redact
-from hub.core.errors import HubError, TemporaryError, UserError
+from hub.core.errors import HubError, SchemaError, TemporaryError, UserError
 from hub.intake.commands import REGISTRY
 
 
@@ -195,6 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
             placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper())
         placing.set_defaults(handler=handler)
 
+    database = commands.add_parser("db", help="the database's schema: status, upgrade").add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    schema = database.add_parser("status", help="the schema's revision and this hub's; the upgrades waiting")
+    schema.add_argument("--json", action="store_true", help="machine-readable output")
+    schema.set_defaults(handler=cmd_db_status)
+    database.add_parser("upgrade", help="upgrade the schema to this hub's (creates the tables in an empty "
+                        "database); back up first").set_defaults(handler=cmd_db_upgrade)
+
+    backup = commands.add_parser("backup", help="the office in one file (0600): database, configuration, letters, "
+                                 "the sent journal; while the daemon runs")
+    backup.add_argument("path", type=Path, metavar="PATH", help="the file to write (not there yet)")
+    backup.set_defaults(handler=cmd_backup)
+    restoring = commands.add_parser("restore", help="a backup made into a new office folder; overwrites nothing")
+    restoring.add_argument("path", type=Path, metavar="PATH", help="a file `hub backup` wrote")
+    restoring.add_argument("--into", type=Path, required=True, metavar="DIR", help="the office folder (new or empty)")
+    restoring.add_argument("--database-url", metavar="URL", help="an empty PostgreSQL database to restore into "
+                           "(default: the one the backup's hub.toml names); written into the restored hub.toml")
+    restoring.set_defaults(handler=cmd_restore)
+
     purging = commands.add_parser("purge", help="apply [retention]: empty long-closed cases to their tombstones, "
                                   "drop old original mail (--dry-run: list what would go)")
     purging.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
@@ -266,6 +287,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except TemporaryError as error:
         print(f"hub: {error} (temporary; try again later)", file=sys.stderr)
         return EXIT_TEMPORARY
+    except SchemaError as error:
+        # Named as typed ("hub case show: …"), so that a script's log says which command stopped.
+        print(f"hub {' '.join(filter(None, (args.command, getattr(args, 'action', None))))}: {error}", file=sys.stderr)
+        return EXIT_SCHEMA
     except (UserError, HubError) as error:
         print(f"hub: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -45,9 +45,11 @@ _NEXT_STEPS = """next steps:
   2. edit {agencies}: each agency's congressional liaison address
   3. give the passwords in the environment the hub runs in: HUB_INBOX_PASSWORD and HUB_SMTP_PASSWORD
      (or [oauth2]: README "Microsoft 365 and Google Workspace (OAuth 2.0)")
-  4. hub --config {config} check          tries the logins and the database, sends nothing
-  5. hub --config {config} letter check   renders every letter with sample data
-  6. hub --config {config} run --once     one cycle; then run the daemon (README: "Running as a service")"""
+  4. on PostgreSQL ([database] url): hub --config {config} db upgrade   makes the tables
+  5. hub --config {config} check          tries the logins and the database, sends nothing
+  6. hub --config {config} letter check   renders every letter with sample data
+  7. hub --config {config} run --once     one cycle; then run the daemon (README: "Running as a service");
+     back it up daily (README: "Upgrades and backups")"""
 
 
 def cmd_run(args: argparse.Namespace) -> int:

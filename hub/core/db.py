@@ -1,4 +1,7 @@
-"""The database engine, sessions, and schema migration (Alembic) for SQLite and PostgreSQL."""
+"""The database engine, sessions, and schema migration (Alembic) for SQLite and PostgreSQL.
+
+Only `hub init` and `hub db upgrade` (hub.core.schema) migrate; every other command opens a database at
+this hub's HEAD or stops with one line saying what to do (`open_database`)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.core.errors import TemporaryError, UserError
+from hub.core.errors import SchemaError, TemporaryError, UserError
 from hub.core.migrations import HEAD
 from hub.core.private_files import FILE_MODE, create_file, make_folder, tighten
 
@@ -144,24 +147,58 @@ def migrate(engine: Engine) -> None:
     command.upgrade(_alembic_config(engine), "head")
 
 
-def is_current(engine: Engine) -> bool:
-    """Whether the database's schema is at HEAD (Alembic's own version table, read directly)."""
+def schema_revision(engine: Engine) -> str | None:
+    """The database's schema revision (Alembic's own version table, read directly); None without one."""
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
-            return False
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+            return None
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if revision is None else str(revision)
 
 
-def open_database(url: str) -> Engine:
-    """An engine for a database that is reachable and migrated, or a one-line UserError saying why not."""
-    engine = make_engine(url)
+def is_current(engine: Engine) -> bool:
+    """Whether the database's schema is at HEAD."""
+    return schema_revision(engine) == HEAD
+
+
+def connected_revision(engine: Engine, url: str) -> str | None:
+    """`schema_revision`, or a one-line UserError when the database cannot be reached."""
     try:
-        current = is_current(engine)
+        return schema_revision(engine)
     except OperationalError as error:
         reason = " ".join(str(error.orig).split("\n")[0].split())
         raise UserError(f"database {redact_url(url)}: cannot connect: {reason}") from None
-    if not current:
-        migrate(engine)
+
+
+def known_revisions(engine: Engine) -> list[str]:
+    """This hub's revisions, newest first."""
+    from alembic.script import ScriptDirectory
+
+    return [script.revision for script in ScriptDirectory.from_config(_alembic_config(engine)).walk_revisions()]
+
+
+def mismatch(engine: Engine, revision: str | None) -> str:
+    """What to do about a database whose schema is `revision`, not HEAD: one line."""
+    if revision is None:
+        return "the database has no hub tables yet: run `hub db upgrade` to create them"
+    if revision not in known_revisions(engine):
+        return (f"the database is at schema {revision}, newer than this hub (which knows up to {HEAD}): a newer "
+                "casework-hub has upgraded it; install that version again")
+    return (f"the database is at schema {revision}, this hub needs {HEAD}: run `hub db upgrade` "
+            "(after a backup: `hub backup PATH`)")
+
+
+def open_database(url: str) -> Engine:
+    """An engine for a database that is reachable and at HEAD, or a one-line UserError (a SchemaError for
+    the schema) saying why not. It never migrates: an upgrade is the administrator's `hub db upgrade`."""
+    engine = make_engine(url)
+    try:
+        revision = connected_revision(engine, url)
+        if revision != HEAD:
+            raise SchemaError(mismatch(engine, revision))
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 

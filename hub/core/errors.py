@@ -1,6 +1,7 @@
 """The exception tree; the class of an error decides its fate.
 
 - UserError: a mistake on the command line or in the configuration: one line on stderr, exit non-zero.
+  SchemaError, one of them: the database's schema is not the one this version of the hub needs.
 - QuarantineError: an inbound item that cannot be parsed or processed: kept with its raw bytes, set
   aside with the reason, and the rest of the batch goes on.
 - TemporaryError: the outside world is unavailable for now (server down, timeout): retry with backoff.
@@ -22,6 +23,10 @@ class UserError(HubError):
 
 class ConfigError(UserError):
     """A configuration file is missing, unreadable or holds a bad value; the message names the key."""
+
+
+class SchemaError(UserError):
+    """The database is behind this hub (run `hub db upgrade`), ahead of it, or has no tables yet."""
 
 
 class NotFoundError(UserError):

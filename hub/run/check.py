@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.core import redact
 from hub.core.config import Config
-from hub.core.db import is_current, make_engine, redact_url
-from hub.core.errors import HubError
+from hub.core.db import make_engine, mismatch, redact_url, schema_revision
+from hub.core.errors import HubError, SchemaError
+from hub.core.migrations import HEAD
 from hub.delivery.smtp import SmtpAddress, SmtpSender
 from hub.delivery.twilio import SmsLine
 from hub.oauth2.source import TokenSource, office_tokens
@@ -63,11 +64,12 @@ def _database(config: Config) -> str:
     url = redact_url(config.database_url)
     engine = make_engine(config.database_url)
     try:
-        current = is_current(engine)
+        revision = schema_revision(engine)
+        if revision != HEAD:
+            raise SchemaError(f"{url}: connected, but {mismatch(engine, revision)}")
     finally:
         engine.dispose()
-    return f"{url}: connected, " + ("schema up to date" if current else "schema older than this version "
-                                    "(the next `hub run` upgrades it)")
+    return f"{url}: connected, schema up to date"
 
 
 def _inbox(config: Config, tokens: TokenSource | None) -> str:

@@ -12,7 +12,7 @@ import pytest
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
 from tests.helpers import make_office
-from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.dovecot import SENT, DovecotServer, require_dovecot, running_dovecot
 from tests.servers.oauth2 import REFRESH_ENV, SECRET_ENV, OAuthServer, running_oauth
 from tests.servers.smtp import SmtpServer, running_smtp
 
@@ -43,6 +43,21 @@ def imap_office(tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.Monk
     hub = make_office(tmp_path / "office", database_url, inbox_url=dovecot.imap_url())
     yield hub
     hub.close()
+
+
+@pytest.fixture
+def sent_dovecot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DovecotServer]:
+    """The office mailbox, with a folder marked \\Sent that the SMTP server files what it accepts in."""
+    require_dovecot()
+    with running_dovecot(tmp_path / "dovecot", sent_folder=SENT) as server:
+        monkeypatch.setenv("HUB_INBOX_PASSWORD", server.password)
+        yield server
+
+
+@pytest.fixture
+def filing_smtp(smtp: SmtpServer, sent_dovecot: DovecotServer) -> SmtpServer:
+    smtp.file_sent_mail(sent_dovecot, SENT)
+    return smtp
 
 
 @pytest.fixture

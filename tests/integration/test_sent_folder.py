@@ -33,27 +33,11 @@ from tests.helpers import START, make_office
 from tests.hub_process import wait_until
 from tests.integration.test_delivery import outbox
 from tests.integration.test_delivery_crash import finish, hub_once, sent_records, write_in
-from tests.servers.dovecot import DovecotServer, require_dovecot, running_dovecot
+from tests.servers.dovecot import SENT, DovecotServer
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
-SENT = "Sent Items"
 NEXT = LEASE + timedelta(minutes=1)  # the killed run's lease has run out
-
-
-@pytest.fixture
-def sent_dovecot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DovecotServer]:
-    """The office mailbox, with a folder marked \\Sent that the SMTP server files what it accepts in."""
-    require_dovecot()
-    with running_dovecot(tmp_path / "dovecot", sent_folder=SENT) as server:
-        monkeypatch.setenv("HUB_INBOX_PASSWORD", server.password)
-        yield server
-
-
-@pytest.fixture
-def filing_smtp(smtp: SmtpServer, sent_dovecot: DovecotServer) -> SmtpServer:
-    smtp.file_sent_mail(sent_dovecot, SENT)
-    return smtp
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 SUPPORTED_SERIES = "2.3"  # 2.4 rewrote the configuration syntax
+SENT = "Sent Items"  # the folder marked \\Sent by `sent_folder=SENT`, as Microsoft 365 names it
 
 # Non-root PATHs often lack the sbin directories, where Debian puts the binary.
 _SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
