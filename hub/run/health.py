@@ -120,8 +120,9 @@ def job_problems(jobs: Sequence[Job], successes: Mapping[str, datetime], now: da
             limit = max(limit, RUNNING_GRACE)
         quiet = now - max(moments)
         if quiet > limit:
+            question = "; is the daemon running?" if since is None else ""  # asked of the database, not the daemon
             problems.append(Problem(f"job {job.name}", "stale", f"stale: no success for {spoken_duration(quiet)} "
-                                                                f"(it runs {job.every}); is the daemon running?"))
+                                                                f"(it runs {job.every}){question}"))
     return problems
 
 
