@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (Python packages in ./.venv; Dovecot when missing and
-# root; starts the local PostgreSQL cluster when it is installed but stopped), checks the import
+# Installs everything the test suite needs (Python packages in ./.venv; Dovecot and systemd-analyze when
+# missing and root; starts the local PostgreSQL cluster when it is installed but stopped), checks the import
 # layers, then runs the suite.
 # Arguments go to pytest.
 set -euo pipefail
@@ -15,18 +15,20 @@ if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null; then
   fi
 fi
 # The export tests read the PDF timelines with pdftotext (poppler-utils), set in DejaVu Sans with Droid Sans
-# Fallback for Chinese, Japanese and Korean names (hub.transfer.timeline).
+# Fallback for Chinese, Japanese and Korean names (hub.transfer.timeline); the test of the shipped systemd unit
+# runs systemd-analyze verify (no service is started).
 missing=()
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || missing+=(fonts-droid-fallback)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${missing[*]} (the export tests read the PDF timelines)"
+    echo "installing ${missing[*]} (the export tests read the PDF timelines; the unit's test verifies it)"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   else
-    echo "warning: ${missing[*]} missing (apt-get install ${missing[*]}); the export tests will fail" >&2
+    echo "warning: ${missing[*]} missing (apt-get install ${missing[*]}); the export tests will fail and the unit's test will skip outside CI" >&2
   fi
 fi
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--at", type=_iso_time, help="with --once: run as if it were this time (ISO 8601)")
     run.set_defaults(handler=cmd_run)
 
-    status = commands.add_parser("status", help="sources, outbox, reminders, quarantine and triage at a glance")
+    status = commands.add_parser("status", help="healthy or degraded, sources, jobs, outbox, reminders, quarantine "
+                                 "and triage at a glance; exit 0 healthy, 1 degraded")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
 
     check = commands.add_parser("check", help="try the inbox and outbound logins (nothing sent), the database and "

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.cases import letter_send
 from hub.cases.views import case_summary, find_case
-from hub.cli.context import print_case_table, with_hub
+from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
 from hub.core import config as config_module
 from hub.core.app import Hub, config_path
 from hub.core.clock import FixedClock
@@ -24,7 +24,7 @@ from hub.intake.pipeline import Intake
 from hub.run.check import run_checks
 from hub.run.cycle import Cycle, run_once
 from hub.run.office import init_office
-from hub.run.status import status_lines
+from hub.run.status import json_of, lines_of, office_status
 from hub.sources.files import FileSource
 from hub.sources.sms_poll import poll_texts
 from hub.sources.sms_webhook import serve_webhook
@@ -160,6 +160,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    for line in with_hub(args, status_lines):
-        print(line)
-    return 0
+    """Exit 0 when healthy, 1 when degraded (hub.run.health), for a monitor."""
+    status = with_hub(args, office_status)
+    if args.json:
+        print_json(json_of(status))
+    else:
+        for line in lines_of(status):
+            print(line)
+    return 0 if status.health.healthy else EXIT_ERROR

@@ -9,7 +9,6 @@ relative to the office folder: the folder that holds `config/`.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -40,6 +39,7 @@ from hub.core.config_values import (
     person_named,
 )
 from hub.core.district import ZIP_PREFIX
+from hub.core.secrets import secret as read_secret
 from hub.core.urgency_rules import DEFAULT_RULES, UrgencyRules
 
 PREFIX = re.compile(r"^[A-Z]{1,6}$")
@@ -234,7 +234,7 @@ def _office(table: Table) -> Office:
     if not PREFIX.match(prefix):
         raise table.fail("reference_prefix", f"must be 1 to 6 letters, got {prefix!r}")
     written = table.text("secret", "")  # read even when HUB_SECRET replaces it: a key of this table all the same
-    secret = os.environ.get("HUB_SECRET") or written
+    secret = read_secret("HUB_SECRET") or written
     if len(secret) < 16:
         raise table.fail("secret", "must be at least 16 characters (`hub init` writes a random one)")
     return Office(

@@ -5,17 +5,18 @@ with OAuth 2.0 tokens instead of a password.
 frozen `OAuth2` for its provider: "microsoft" (Microsoft 365, app-only, msal), "google" (Google
 Workspace, a service account with domain-wide delegation, google-auth) or "generic" (any RFC 6749 token
 endpoint: client credentials, or a refresh token). A key that belongs to another provider is an error
-that says which provider it belongs to; secrets come only from the environment, named by `*_env` keys.
+that says which provider it belongs to; secrets come from the environment or
+systemd's credentials, named by `*_env` keys (hub.core.secrets).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hub.core.config_table import Table
+from hub.core.secrets import secret
 
 AUTH_KINDS = ("password", "oauth2")
 PROVIDERS = ("microsoft", "google", "generic")
@@ -51,11 +52,11 @@ class OAuth2:
 
     @property
     def client_secret(self) -> str | None:
-        return os.environ.get(self.client_secret_env) if self.client_secret_env else None
+        return secret(self.client_secret_env)
 
     @property
     def refresh_token(self) -> str | None:
-        return os.environ.get(self.refresh_token_env) if self.refresh_token_env else None
+        return secret(self.refresh_token_env)
 
 
 def read_auth(table: Table) -> str:

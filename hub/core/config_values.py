@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import time
+
+from hub.core.secrets import secret
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # [office] mail_system: whose word says who sent a message (hub.intake.authentication).
@@ -62,7 +63,7 @@ class Inbox:
 
     @property
     def password(self) -> str | None:
-        return os.environ.get(self.password_env)
+        return secret(self.password_env)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Outbound:
 
     @property
     def password(self) -> str | None:
-        return os.environ.get(self.password_env)
+        return secret(self.password_env)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Sms:
 
     @property
     def auth_token(self) -> str | None:
-        return os.environ.get(self.auth_token_env)
+        return secret(self.auth_token_env)
 
     @property
     def listen(self) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
+from hub.core import tallies
 from hub.core.db import make_durable
 from hub.intake.message import Oversized
 from hub.intake.parse.workers import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
@@ -85,6 +86,7 @@ def drain(intake: Intake, source: Source, parser: Parser,
                     assert result is not None
                     outcome = file_parsed(intake, item.raw, item.source, result)
                 summary.add(outcome)
+                tallies.add(tallies.MESSAGES, outcome.fate)
                 (quarantined if outcome.fate == "quarantine" else done).append(item.key)
                 if should_stop():
                     break

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.core import tallies
 from hub.core.config import Config
 from hub.core.config_oauth2 import OAuth2
-from hub.oauth2.token import AccessToken, TokenUnavailable
+from hub.oauth2.token import AccessToken, TokenRefused, TokenUnavailable
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 4
@@ -68,7 +69,11 @@ class TokenSource:
         for attempt in range(1, self.attempts + 1):
             try:
                 token = self.provider.fetch()
+            except TokenRefused:
+                tallies.add(tallies.TOKEN_FAILURES, "refused")
+                raise
             except TokenUnavailable as error:
+                tallies.add(tallies.TOKEN_FAILURES, "unavailable")
                 if attempt == self.attempts:
                     raise
                 log.warning("%s; asking again in %.0f s", error, pause)

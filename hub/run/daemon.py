@@ -7,6 +7,11 @@ A job runs one instance at a time; a wake-up that comes while it runs makes it r
 A job that fails for now is tried again after growing pauses (1 s doubling to 5 minutes), and its last
 success and error are kept for `hub status`; only a configuration error stops the daemon. Jobs use the
 hub's clock for what they decide; the scheduler uses the real time.
+
+Under systemd (`Type=notify`, hub.run.sd_notify) it says READY=1 with the start line, once the IDLE
+watcher has connected (or given up for now); with a watchdog it pings at half its period while no job is
+stale (hub.run.health.job_problems, judged from memory: the database may be what failed), and falls silent
+when one is, so that systemd restarts it; STOPPING=1 at a stop.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from hub.core.db import redact_url
 from hub.core.errors import ConfigError
 from hub.oauth2.source import office_tokens
 from hub.run.cycle import inbox_name, inbox_tokens
+from hub.run.health import job_problems
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
 from hub.run.jobs import Job, office_jobs
+from hub.run.sd_notify import Notifier
 from hub.sources.backoff import FIRST_PAUSE, Backoff, is_temporary, one_line
 from hub.sources.imap import ImapAddress
 from hub.sources.imap_idle import IdleWatcher
@@ -44,8 +51,10 @@ DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report", "digest", "triage"
 
 
 class Daemon:
-    def __init__(self, hub: Hub, jobs: list[Job] | None = None, first_pause: float = FIRST_PAUSE) -> None:
+    def __init__(self, hub: Hub, jobs: list[Job] | None = None, first_pause: float = FIRST_PAUSE,
+                 notifier: Notifier | None = None) -> None:
         self.hub = hub
+        self.notifier = notifier or Notifier({})
         self.tokens = office_tokens(hub.config)  # one OAuth 2.0 token, refreshed as it ages, for every login
         self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens) if jobs is None else jobs)}
         self.stopping = threading.Event()  # the jobs' threads look at it between messages
@@ -64,6 +73,12 @@ class Daemon:
         self._hurry = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        # For the watchdog, in real time: when the daemon started, each job's last success, and the last sign
+        # of life (its start, or a look at whether to stop, between messages) of each job running now.
+        self._started = datetime.now(UTC)
+        self._successes: dict[str, datetime] = {}
+        self._alive: dict[str, datetime] = {}
+        self._silent_for = ""  # the problem the watchdog last fell silent for
 
     async def run(self, announce: Callable[[str], None]) -> None:
         """Until a signal or a configuration error (raised once everything has stopped)."""
@@ -82,8 +97,13 @@ class Daemon:
                     self._scheduler.add_job(self._run, job.trigger, args=[job.name], id=job.name, name=job.name,
                                             next_run_time=now)
                 self._scheduler.start()
-                announce(self.describe())
+                line = self.describe()
+                announce(line)
+                self.notifier.send("READY=1", f"STATUS={line}")
+                watchdog = asyncio.create_task(self._watchdog(line)) if self.notifier.watchdog else None
                 await self._stop.wait()
+                if watchdog is not None:
+                    watchdog.cancel()
             await self._shut_down()
             log.info("stopped")
         finally:
@@ -99,6 +119,7 @@ class Daemon:
             self._hurry = True
             return
         log.info("stopping: the current message finishes first")
+        self.notifier.send("STOPPING=1", "STATUS=stopping: the current message finishes first")
         self.stopping.set()
         assert self._stop is not None
         self._stop.set()
@@ -175,9 +196,36 @@ class Daemon:
 
     def _attempt(self, job: Job) -> bool:
         """In a worker thread: the job's work, then its success recorded."""
-        produced = job.work(self.hub, self.stopping.is_set)
-        record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())
+        self._alive[job.name] = datetime.now(UTC)
+        try:
+            produced = job.work(self.hub, lambda: self._should_stop(job.name))
+            record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())
+        finally:
+            self._alive.pop(job.name, None)
+        self._successes[job.name] = datetime.now(UTC)
         return produced
+
+    def _should_stop(self, name: str) -> bool:
+        """What a job asks between messages: a sign of life for the watchdog."""
+        self._alive[name] = datetime.now(UTC)
+        return self.stopping.is_set()
+
+    async def _watchdog(self, line: str) -> None:
+        """WATCHDOG=1 at half systemd's period while no job is stale; silence (and a STATUS saying why) while one is."""
+        assert self.notifier.watchdog is not None
+        while True:
+            problems = job_problems(list(self.jobs.values()), self._successes, datetime.now(UTC), since=self._started,
+                                    busy=dict(self._alive))
+            said = "; ".join(problem.line() for problem in problems)
+            if not problems:
+                self.notifier.send("WATCHDOG=1", *([f"STATUS={line}"] if self._silent_for else []))
+                if self._silent_for:
+                    log.warning("watchdog: the jobs run again; telling systemd all is well")
+            elif said != self._silent_for:
+                log.warning("watchdog: not telling systemd all is well, which restarts the hub: %s", said)
+                self.notifier.send(f"STATUS=degraded: {said}")
+            self._silent_for = said
+            await asyncio.sleep(self.notifier.watchdog / 2)
 
     async def _failed(self, job: Job, error: Exception) -> None:
         assert self._loop is not None
@@ -249,6 +297,6 @@ def run_daemon(hub: Hub, announce: Callable[[str], None]) -> bool:
     rather than wait for its thread); raises ConfigError when the configuration stopped the daemon."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per run, even with -v
     logging.getLogger("apscheduler.scheduler").addFilter(_NoSkipNotices())
-    daemon = Daemon(hub)
+    daemon = Daemon(hub, notifier=Notifier())
     asyncio.run(daemon.run(announce))
     return daemon.abandoned

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -38,6 +38,8 @@ from hub.sources.sms_poll import poll_texts
 OUTBOX_SECONDS = 30
 REMINDER_SECONDS = 60
 RETENTION_TIME = time(2, 30)  # a quiet hour for the database
+WEEK = timedelta(days=7)
+WEEKEND = timedelta(days=3)  # a weekday job's longest wait: Friday to Monday
 ShouldStop = Callable[[], bool]
 
 
@@ -47,6 +49,14 @@ class Job:
     work: Callable[[Hub, ShouldStop], bool]  # blocking; True when it may have queued something to send
     trigger: BaseTrigger
     every: str  # for the start line
+    gap: timedelta | None = None  # the longest wait between two runs of a timetable (cron) job
+
+    @property
+    def interval(self) -> timedelta | None:
+        """The longest wait between two runs; a job with no success for twice as long is stale (hub.run.health)."""
+        if self.gap is not None:
+            return self.gap
+        return self.trigger.interval if isinstance(self.trigger, IntervalTrigger) else None
 
 
 class _Inbox:
@@ -120,17 +130,17 @@ def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
                      f"every {REMINDER_SECONDS} s"))
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone
     found.append(Job("report", _report, CronTrigger(day_of_week=day[:3], hour=at.hour, minute=at.minute,
-                                                    timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}"))
+                                                    timezone=ZoneInfo(zone)), f"{day} {at:%H:%M} {zone}", WEEK))
     start = config.schedule.workday_start
-    found.append(Job("triage", _triage, CronTrigger(day_of_week="mon-fri", hour=start.hour, minute=start.minute,
-                                                    timezone=ZoneInfo(zone)), f"weekdays {start:%H:%M} {zone}"))
+    weekdays = CronTrigger(day_of_week="mon-fri", hour=start.hour, minute=start.minute, timezone=ZoneInfo(zone))
+    found.append(Job("triage", _triage, weekdays, f"weekdays {start:%H:%M} {zone}", WEEKEND))
     if config.schedule.caseworker_digest:
         at = config.schedule.caseworker_digest_time
         found.append(Job("digest", _digest, CronTrigger(day_of_week=DAY[:3], hour=at.hour, minute=at.minute,
-                                                        timezone=ZoneInfo(zone)), f"{DAY} {at:%H:%M} {zone}"))
+                                                        timezone=ZoneInfo(zone)), f"{DAY} {at:%H:%M} {zone}", WEEK))
     if config.retention.enabled:
         at = RETENTION_TIME
         found.append(Job("retention", _retention, CronTrigger(hour=at.hour, minute=at.minute, timezone=ZoneInfo(zone)),
-                         f"daily {at:%H:%M} {zone}"))
+                         f"daily {at:%H:%M} {zone}", timedelta(days=1)))
     found.append(Job("outbox", _Outbox(tokens), IntervalTrigger(seconds=OUTBOX_SECONDS), f"every {OUTBOX_SECONDS} s"))
     return found

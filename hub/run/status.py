@@ -1,81 +1,101 @@
-"""`hub status`: what an administrator needs at a glance: when each source was last read and each daemon
-job last ran (and their last errors), the outbox, due reminders, quarantine and triage.
-
-Every count is an index range (outbox and reminders by state and time, triage messages among those
-without a case), so the answer stays quick on a database of years.
+"""`hub status`: what an administrator, or a monitor, needs at a glance: healthy or degraded and why
+(hub.run.health), when each source was last read and each daemon job last ran (and their last errors),
+the outbox, due reminders, quarantine and triage; as lines, or as JSON (`--json`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy import case, func, select, true
-from sqlalchemy.orm import Session
+from typing import Any
 
 from hub.core.app import Hub
 from hub.core.clock import as_utc
-from hub.core.models import Message, Outbox, QuarantineItem, Reminder, SourceCursor
-from hub.run.heartbeat import JOB_PREFIX
+from hub.run.health import Health, Record, assess
+from hub.run.jobs import office_jobs
+from hub.run.queues import Queues, queues
 
 JOB_ORDER = ("inbox", "sms", "outbox", "reminders", "report")
 
 
-def status_lines(hub: Hub) -> list[str]:
-    now = hub.clock.now()
+@dataclass(frozen=True)
+class Status:
+    health: Health
+    queues: Queues
+
+
+def office_status(hub: Hub) -> Status:
     with hub.sessions() as session:
-        return [*_runs(session, now), *_outbox(session, now), *_counts(session, now)]
+        health = assess(hub, session, office_jobs(hub))
+        return Status(health, queues(session, health.checked_at))
 
 
-def _runs(session: Session, now: datetime) -> list[str]:
-    cursors = list(session.scalars(select(SourceCursor).order_by(SourceCursor.source)))
-    sources = [cursor for cursor in cursors if not cursor.source.startswith(JOB_PREFIX)]
-    jobs = sorted((cursor for cursor in cursors if cursor.source.startswith(JOB_PREFIX)),
-                  key=lambda cursor: _job_rank(cursor.source[len(JOB_PREFIX):]))
-    lines = [f"source {cursor.source}: {_health(cursor, now)}" for cursor in sources]
-    lines += [f"job {cursor.source[len(JOB_PREFIX):]}: {_health(cursor, now)}" for cursor in jobs]
-    if not jobs:
+def status_lines(hub: Hub) -> list[str]:
+    return lines_of(office_status(hub))
+
+
+def lines_of(status: Status) -> list[str]:
+    health, now = status.health, status.health.checked_at
+    count = len(health.problems)
+    lines = ["healthy"] if health.healthy else [f"degraded ({count} problem{'' if count == 1 else 's'}):"]
+    lines += [f"  {problem.line()}" for problem in health.problems]
+    lines += [f"source {source.name}: {_record(source, now)}" for source in health.sources]
+    if any(problem.kind == "not-run" for problem in health.problems):
         lines.append("jobs: none has run here yet (they run under `hub run`)")
-    return lines
+    else:
+        lines += [f"job {job.name}: {_record(job, now)}" for job in sorted(health.jobs, key=_job_rank)]
+    return [*lines, _outbox(status.queues, now), *_counts(status.queues)]
 
 
-def _job_rank(name: str) -> tuple[int, str]:
-    return (JOB_ORDER.index(name) if name in JOB_ORDER else len(JOB_ORDER), name)
+def json_of(status: Status) -> dict[str, Any]:
+    """Stable field names, ISO 8601 times in UTC."""
+    health, counts = status.health, status.queues
+    return {
+        "healthy": health.healthy,
+        "checked_at": _iso(health.checked_at),
+        "problems": [{"subject": p.subject, "kind": p.kind, "text": p.text} for p in health.problems],
+        "sources": [{"name": s.name, "last_success_at": _iso(s.last_success_at), "last_error": s.last_error,
+                     "watched": s.judged} for s in health.sources],
+        "jobs": [{"name": j.name, "last_success_at": _iso(j.last_success_at), "last_error": j.last_error,
+                  "configured": j.judged, "interval_seconds": j.interval and int(j.interval.total_seconds())}
+                 for j in sorted(health.jobs, key=_job_rank)],
+        "outbox": {"waiting": counts.waiting, "due": counts.due, "oldest_due_at": _iso(counts.oldest_due_at),
+                   "retrying": counts.retrying, "failed": counts.failed, "unrecorded": counts.unrecorded},
+        "reminders": {"due": counts.reminders_due, "oldest_due_at": _iso(counts.oldest_reminder_due_at)},
+        "quarantine": {"held": counts.quarantine},
+        "triage": {"waiting": counts.triage},
+    }
 
 
-def _health(cursor: SourceCursor, now: datetime) -> str:
-    success = cursor.last_success_at
+def _iso(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat() if moment else None
+
+
+def _job_rank(job: Record) -> tuple[int, str]:
+    return (JOB_ORDER.index(job.name) if job.name in JOB_ORDER else len(JOB_ORDER), job.name)
+
+
+def _record(record: Record, now: datetime) -> str:
+    success = record.last_success_at
     line = f"last success {_when(success, now)}" if success else "last success never"
-    return line + (f"; last error {cursor.last_error}" if cursor.last_error else "")
+    return line + (f"; last error {record.last_error}" if record.last_error else "")
 
 
-def _outbox(session: Session, now: datetime) -> list[str]:
-    waiting_states = Outbox.state.in_(("pending", "sending"))
-    waiting, retrying = session.execute(select(func.count(), func.coalesce(func.sum(case((Outbox.attempts > 0, 1),
-                                                                                         else_=0)), 0))
-                                        .where(waiting_states)).one()
-    due, oldest = session.execute(select(func.count(), func.min(Outbox.not_before))
-                                  .where(Outbox.state == "pending", Outbox.not_before <= now)).one()
-    failed = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == "failed"))
-    unrecorded = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.unrecorded == true()))
-    line = f"outbox: {waiting} waiting"
-    if waiting:
-        line += f" ({due} due now" + (f", the oldest due since {_when(oldest, now)}" if oldest else "")
-        line += f"; {retrying} retrying after a failure)" if retrying else ")"
-    line += f"; {failed} failed"
-    if unrecorded:  # an interruption between the sent mark and the record (hub.delivery.sent_record)
-        line += f"; {unrecorded} sent, not yet recorded on their case (the next delivery does it)"
-    return [line]
+def _outbox(counts: Queues, now: datetime) -> str:
+    line = f"outbox: {counts.waiting} waiting"
+    if counts.waiting:
+        oldest = counts.oldest_due_at
+        line += f" ({counts.due} due now" + (f", the oldest due since {_when(oldest, now)}" if oldest else "")
+        line += f"; {counts.retrying} retrying after a failure)" if counts.retrying else ")"
+    line += f"; {counts.failed} failed"
+    if counts.unrecorded:  # an interruption between the sent mark and the record (hub.delivery.sent_record)
+        line += f"; {counts.unrecorded} sent, not yet recorded on their case (the next delivery does it)"
+    return line
 
 
-def _counts(session: Session, now: datetime) -> list[str]:
-    due = session.scalar(select(func.count()).select_from(Reminder)
-                         .where(Reminder.state == "pending", Reminder.due_at <= now))
-    held = session.scalar(select(func.count()).select_from(QuarantineItem).where(QuarantineItem.state == "held"))
-    # A triage message never has a case (it waits for someone to place it): counting among the messages
-    # without one keeps to the case_id index instead of reading every message.
-    triage = session.scalar(select(func.count()).select_from(Message)
-                            .where(Message.case_id.is_(None), Message.disposition == "triage"))
-    return [f"reminders due: {due}", f"quarantine: {held} held", f"triage: {triage} waiting for a caseworker"]
+def _counts(counts: Queues) -> list[str]:
+    return [f"reminders due: {counts.reminders_due}", f"quarantine: {counts.quarantine} held",
+            f"triage: {counts.triage} waiting for a caseworker"]
 
 
 def _when(moment: datetime, now: datetime) -> str:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from hub.core import redact
+from hub.core import redact, tallies
 from hub.core.app import Hub
 from hub.core.errors import ConfigError
 from hub.core.models import Event
@@ -52,6 +52,7 @@ def webhook_server(hub: Hub) -> WebhookServer:
         # the parser refuses is then held in quarantine once).
         raw = sms_record(sid, params.get("From", ""), params.get("To", ""), params.get("Body", ""), None, media)
         outcome = process(intake, raw, SOURCE, parse_sms)
+        tallies.add(tallies.MESSAGES, outcome.fate)
         log.info("webhook text %s: %s", params.get("MessageSid", "?"), outcome.fate)
 
     def refused(remote: str, reason: str) -> None:

@@ -160,9 +160,14 @@ def test_status_shows_sources_and_jobs_with_their_last_error(hub: Hub) -> None:
     record(hub.sessions, "job:inbox", now)
     record(hub.sessions, "job:inbox", now, "imap:…: ConnectionRefusedError")
     lines = status_lines(hub)
+    # The jobs that never ran make the office degraded (hub.run.health; tests/unit/run/test_health.py).
+    assert lines[1:4] == ["  job reminders: has never run to the end here (configured since the daemon started? "
+                          "restart it)", *lines[2:4]] and lines[0] == "degraded (3 problems):"
+    lines = lines[4:]
     assert lines[0].startswith(f"source maildir:/srv/inbox: last success {now:%Y-%m-%d %H:%M:%S} UTC (")
     assert lines[1].startswith("job inbox: last success ") and lines[1].endswith(
         f"; last error {now:%Y-%m-%d %H:%M:%S} UTC: imap:…: ConnectionRefusedError")
     assert lines[2].startswith("job outbox: last success ") and "error" not in lines[2]
-    assert lines[3:] == ["outbox: 0 waiting; 0 failed", "reminders due: 0", "quarantine: 0 held",
-                         "triage: 0 waiting for a caseworker"]
+    assert lines[3] == "job reminders: last success never"
+    assert lines[-4:] == ["outbox: 0 waiting; 0 failed", "reminders due: 0", "quarantine: 0 held",
+                          "triage: 0 waiting for a caseworker"]
