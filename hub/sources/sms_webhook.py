@@ -9,7 +9,9 @@ an event, so an administrator sees probing in event lists and logs, without the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from functools import partial
 
 from hub.core import redact
@@ -33,6 +35,9 @@ def twilio_webhook(hub: Hub) -> TwilioWebhook:
         raise ConfigError(f"{hub.config.path}: [sms] webhook_url is not set: the webhook needs the public URL "
                           "configured at Twilio")
     intake = Intake.of(hub)
+    # SQLite takes one writer at a time and makes the others sleep and try again (up to 100 ms a try):
+    # waiting here instead hands the database to the next request the moment it is free.
+    one_writer = threading.Lock() if hub.engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     def receive(params: dict[str, str]) -> Afterwards | None:
         sid = params.get("MessageSid") or params.get("SmsSid") or ""
@@ -45,7 +50,8 @@ def twilio_webhook(hub: Hub) -> TwilioWebhook:
         # No time in the record: the webhook carries none, and a retry must make the same bytes (a text
         # the parser refuses is then held in quarantine once).
         raw = sms_record(sid, params.get("From", ""), params.get("To", ""), params.get("Body", ""), None, media)
-        outcome = process(intake, raw, SOURCE, parse_sms)
+        with one_writer:
+            outcome = process(intake, raw, SOURCE, parse_sms)
         log.info("webhook text %s: %s", sid or "?", outcome.fate)
         return fetch
 
