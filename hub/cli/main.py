@@ -35,7 +35,7 @@ from hub.cli.context import EXIT_ERROR, EXIT_SCHEMA, EXIT_TEMPORARY, EXIT_USAGE
 from hub.cli.database import cmd_db_status, cmd_db_upgrade
 from hub.cli.purge import cmd_purge
 from hub.cli.records import cmd_case_export, cmd_export, cmd_import
-from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_sms_webhook, cmd_status
+from hub.cli.running import cmd_check, cmd_ingest, cmd_init, cmd_run, cmd_sms_poll, cmd_status, cmd_web
 from hub.cli.sending import (
     cmd_letter_check,
     cmd_letter_list,
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="do one full cycle and exit")
     run.add_argument("--at", type=_iso_time, help="with --once: run as if it were this time (ISO 8601)")
     run.set_defaults(handler=cmd_run)
+
+    commands.add_parser("web", help="serve the web app ([web] listen: Twilio's webhook, /healthz, /readyz, "
+                        "/metrics) until SIGTERM, without the daemon's jobs").set_defaults(handler=cmd_web)
 
     status = commands.add_parser("status", help="healthy or degraded, sources, jobs, outbox, reminders, quarantine "
                                  "and triage at a glance; exit 0 healthy, 1 degraded")
@@ -180,8 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     sms.add_parser("poll", help="read the texts received since the last poll, once").set_defaults(
         handler=cmd_sms_poll)
-    sms.add_parser("webhook", help="serve Twilio's incoming-message webhook ([sms] webhook_url) until stopped"
-                   ).set_defaults(handler=cmd_sms_webhook)
+    sms.add_parser("webhook", help="the same as `hub web` (its older name)").set_defaults(handler=cmd_web)
 
     triage = commands.add_parser("triage", help="messages held for a caseworker to place").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)

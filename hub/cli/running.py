@@ -1,4 +1,5 @@
-"""Commands that run the hub: a new office, the daemon or one cycle, feeding files, the SMS line, status."""
+"""Commands that run the hub: a new office, the daemon or one cycle, the web server, feeding files, the SMS
+line, status."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from hub.run.office import init_office
 from hub.run.status import json_of, lines_of, office_status
 from hub.sources.files import FileSource
 from hub.sources.sms_poll import poll_texts
-from hub.sources.sms_webhook import serve_webhook
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -145,9 +145,11 @@ def cmd_sms_poll(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sms_webhook(args: argparse.Namespace) -> int:
-    if with_hub(args, lambda hub: serve_webhook(hub, lambda line: print(line, flush=True))):
-        _leave_at_once()  # a request was left at the stop: it committed nothing, polling finds its text
+def cmd_web(args: argparse.Namespace) -> int:
+    from hub.run.web import serve_web  # here, not at the top: the web server is for `web` and `run` alone
+
+    if with_hub(args, lambda hub: serve_web(hub, lambda line: print(line, flush=True))):
+        _leave_at_once()  # a request was left at the stop: what it had not committed is done again later
     return 0
 
 

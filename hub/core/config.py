@@ -19,7 +19,7 @@ from hub.core.agency_directory import Agency, load_agencies
 from hub.core.config_checks import check_staff
 from hub.core.config_forms import Form, read_forms
 from hub.core.config_oauth2 import OAuth2, read_auth, read_oauth2
-from hub.core.config_readers import read_assignment, read_retention, read_schedule, read_sms, read_urgency
+from hub.core.config_readers import read_assignment, read_retention, read_schedule, read_sms, read_urgency, read_web
 from hub.core.config_table import Table, read_toml
 from hub.core.config_values import (
     MAIL_SYSTEMS,
@@ -36,6 +36,7 @@ from hub.core.config_values import (
     Schedule,
     Sms,
     Staff,
+    Web,
     person_named,
 )
 from hub.core.district import ZIP_PREFIX
@@ -64,6 +65,7 @@ class Config:
     schedule: Schedule = field(default=Schedule())
     oauth2: OAuth2 | None = None
     retention: Retention = field(default=Retention())
+    web: Web | None = None  # None: no [web] table, `hub run` serves no web app
 
     @property
     def oauth2_tenant(self) -> str:
@@ -181,6 +183,7 @@ def load(path: Path) -> Config:
         sms=read_sms(sms) if root.has("sms") else None,
         schedule=read_schedule(root.table("schedule")),
         retention=read_retention(root.table("retention")),
+        web=read_web(root.table("web")) if root.has("web") else None,
         oauth2=_oauth2(root, home),
         forms=read_forms(root.tables("forms"), office, staff),
     )

@@ -12,7 +12,7 @@ from dataclasses import fields
 from datetime import time
 
 from hub.core.config_table import Table
-from hub.core.config_values import WEEKDAYS, Assignment, Retention, Schedule, Sms, Staff, person_named
+from hub.core.config_values import WEEKDAYS, Assignment, Retention, Schedule, Sms, Staff, Web, person_named
 from hub.core.errors import ConfigError
 from hub.core.urgency_rules import UrgencyRules
 
@@ -60,9 +60,7 @@ def read_sms(table: Table) -> Sms:
     webhook_url = table.text("webhook_url", "")
     if webhook_url and not re.match(r"^https?://[^/\s]+", webhook_url):
         raise table.fail("webhook_url", f"expected the public http(s):// URL set at Twilio, got {webhook_url!r}")
-    listen = table.text("webhook_listen", "127.0.0.1:8025")
-    if not re.match(r"^[^:\s]*:\d{1,5}$", listen):
-        raise table.fail("webhook_listen", f"expected HOST:PORT, got {listen!r}")
+    listen = read_listen(table, "webhook_listen", "")
     return Sms(
         account_sid=account, number=number, auth_token_env=table.text("auth_token_env", "TWILIO_AUTH_TOKEN"),
         api_base=api_base, poll=table.get("poll", bool, True), backlog_days=table.positive("backlog_days", 1),
@@ -70,6 +68,19 @@ def read_sms(table: Table) -> Sms:
         quiet_start=_clock_time(table, "quiet_start", "20:00"), quiet_end=_clock_time(table, "quiet_end", "09:00"),
         max_segments=table.positive("max_segments", 3), region=region,
         timeout_seconds=table.positive("timeout_seconds", 30), poll_seconds=table.positive("poll_seconds", 60))
+
+
+def read_web(table: Table) -> Web:
+    return Web(listen=read_listen(table, "listen", Web.listen))
+
+
+def read_listen(table: Table, key: str, default: str) -> str:
+    """A HOST:PORT to listen on ([::1]:PORT for IPv6; an empty host is 127.0.0.1)."""
+    listen = table.text(key, default)
+    found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]*):(\d{1,5})", listen)
+    if listen and (found is None or int(found.group(2)) > 65535):
+        raise table.fail(key, f"expected HOST:PORT (such as 127.0.0.1:8025), got {listen!r}")
+    return listen
 
 
 def read_schedule(table: Table) -> Schedule:

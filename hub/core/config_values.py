@@ -93,7 +93,7 @@ class Sms:
     poll: bool = True
     backlog_days: int = 1           # how far back the first poll reads
     webhook_url: str = ""           # the public URL set at Twilio; signatures are checked against it
-    webhook_listen: str = "127.0.0.1:8025"
+    webhook_listen: str = ""        # deprecated: [web] listen ("": not set)
     quiet_start: time = time(20, 0)  # scheduled texts wait from here ...
     quiet_end: time = time(9, 0)     # ... until here, in the constituent's time zone
     max_segments: int = 3
@@ -105,10 +105,18 @@ class Sms:
     def auth_token(self) -> str | None:
         return secret(self.auth_token_env)
 
+
+
+@dataclass(frozen=True)
+class Web:
+    """[web]: the hub's web server (Twilio's webhook, /healthz, /readyz, /metrics), hosted by `hub run` or `hub web`."""
+
+    listen: str = "127.0.0.1:8025"  # HOST:PORT ([::1]:PORT for IPv6); port 0: a free one
+
     @property
-    def listen(self) -> tuple[str, int]:
-        host, _, port = self.webhook_listen.rpartition(":")
-        return host or "127.0.0.1", int(port)
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @dataclass(frozen=True)

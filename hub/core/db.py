@@ -119,10 +119,11 @@ def is_outage(error: BaseException, engine: Engine) -> bool:
         return state[:2] in SERVER_TROUBLE
     if engine.dialect.name == "sqlite" and any(word in str(error.orig).lower() for word in SQLITE_TROUBLE):
         return True
-    return not _answers(engine)  # a refusal without a code (client-side limits): only the server can say
+    return not answers(engine)  # a refusal without a code (client-side limits): only the server can say
 
 
-def _answers(engine: Engine) -> bool:
+def answers(engine: Engine) -> bool:
+    """Whether the database answers a trivial query now."""
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")

@@ -1,5 +1,6 @@
 """`hub run`: the daemon. Runs the office's jobs (hub.run.jobs; APScheduler on asyncio, each run in a worker
-thread) until SIGTERM or SIGINT, then lets the current message finish and stops. Every job runs once at
+thread), and the web app when [web] is configured (hub.run.web, in the same loop), until SIGTERM or SIGINT,
+then lets the current message and the requests under way finish and stops. Every job runs once at
 start; the inbox runs again the moment the IDLE watcher sees new mail, the outbox after another job
 filed or queued something.
 
@@ -38,6 +39,8 @@ from hub.run.health import job_problems
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
 from hub.run.jobs import Job, office_jobs
 from hub.run.sd_notify import Notifier
+from hub.run.web import host, web_server
+from hub.run.web_server import WebServer
 from hub.sources.backoff import FIRST_PAUSE, Backoff, is_temporary, one_line
 from hub.sources.imap import ImapAddress
 from hub.sources.imap_idle import IdleWatcher
@@ -70,7 +73,9 @@ class Daemon:
         self._running: set[str] = set()
         self._watcher: IdleWatcher | None = None
         self._fatal: ConfigError | None = None
-        self._hurry = False
+        self._hurry = asyncio.Event()
+        # Bound now: a port in use is an error before any job runs.
+        self._web: WebServer | None = web_server(hub) if hub.config.web is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         # For the watchdog, in real time: when the daemon started, each job's last success, and the last sign
@@ -84,6 +89,7 @@ class Daemon:
         """Until a signal or a configuration error (raised once everything has stopped)."""
         loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        hosting: asyncio.Task[bool] | None = None
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, self.request_stop)
         try:
@@ -97,6 +103,7 @@ class Daemon:
                     self._scheduler.add_job(self._run, job.trigger, args=[job.name], id=job.name, name=job.name,
                                             next_run_time=now)
                 self._scheduler.start()
+                hosting = asyncio.create_task(host(self.hub, self._web, self._stop, self._hurry)) if self._web else None
                 line = self.describe()
                 announce(line)
                 self.notifier.send("READY=1", f"STATUS={line}")
@@ -105,6 +112,8 @@ class Daemon:
                 if watchdog is not None:
                     watchdog.cancel()
             await self._shut_down()
+            if hosting is not None and await hosting:
+                self.abandoned = True
             log.info("stopped")
         finally:
             for number in (signal.SIGTERM, signal.SIGINT):
@@ -116,7 +125,7 @@ class Daemon:
     def request_stop(self) -> None:
         if self.stopping.is_set():
             log.warning("stopping now, without waiting for the running jobs")
-            self._hurry = True
+            self._hurry.set()
             return
         log.info("stopping: the current message finishes first")
         self.notifier.send("STOPPING=1", "STATUS=stopping: the current message finishes first")
@@ -139,6 +148,8 @@ class Daemon:
         parts = [self._describe(name, self.jobs[name].every) for name in names]
         if "sms" not in self.jobs:
             parts.insert(1, "no sms line" if self.hub.config.sms is None else "sms sending only (poll = false)")
+        if self._web is not None:
+            parts.append(f"web {self._web.address}")
         return "hub running: " + ", ".join(parts) + "; SIGTERM stops"
 
     def _describe(self, name: str, every: str) -> str:
@@ -271,7 +282,7 @@ class Daemon:
         if self._scheduler.running:
             self._scheduler.pause()
         deadline = self._loop.time() + STOP_GRACE_SECONDS
-        while self._running and not self._hurry and self._loop.time() < deadline:
+        while self._running and not self._hurry.is_set() and self._loop.time() < deadline:
             await asyncio.sleep(0.05)
         if self._running:
             self.abandoned = True

@@ -1,4 +1,5 @@
-"""One poll of the office's SMS line: every text received since the last poll, through the intake path."""
+"""One poll of the office's SMS line: every text received since the last poll, through the intake path, and
+the photos of texts the webhook stored that are still to download."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hub.delivery.twilio import SmsLine
 from hub.intake.drain import Summary, drain
 from hub.intake.parse.sms import parse_sms
 from hub.intake.pipeline import Intake
+from hub.sources.sms_media import fetch_pending_media
 from hub.sources.twilio_source import TwilioSource
 
 
@@ -22,7 +24,9 @@ def poll_texts(hub: Hub, should_stop: Callable[[], bool] = lambda: False) -> Sum
     source = TwilioSource(SmsLine(sms, hub.config.limits.max_attachment_bytes), hub.sessions, hub.clock.now,
                           sms.backlog_days)
     try:
-        return drain(Intake.of(hub), source, parse_sms, should_stop)
+        summary = drain(Intake.of(hub), source, parse_sms, should_stop)
+        fetch_pending_media(hub, should_stop=should_stop)
+        return summary
     except TemporaryError as error:
         source.record_error(str(error))
         raise

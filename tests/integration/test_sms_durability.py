@@ -48,11 +48,12 @@ from hub.delivery.sms import SENDING
 from hub.delivery.twilio import READ_ATTEMPTS, SmsLine
 from hub.delivery.twilio_http import twilio_client
 from hub.run.cycle import run_once
+from hub.run.web import host, web_app
 from hub.sources.sms_poll import poll_texts
-from hub.sources.sms_webhook import webhook_server
-from hub.sources.twilio_webhook import WebhookServer
 from tests.helpers import make_office
+from tests.hub_process import wait_until
 from tests.servers.twilio import API, FakeTwilio, Reply, running_twilio
+from tests.web_thread import ServedApp
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +84,8 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 def sms_office(folder: Path, database_url: str, twilio: FakeTwilio, clock: FixedClock | None = None,
-               **extra: object) -> Hub:
-    return make_office(folder, database_url, clock=clock, sms={
+               tables: str = "", **extra: object) -> Hub:
+    return make_office(folder, database_url, clock=clock, tables=tables, sms={
         "account_sid": twilio.account_sid, "number": OFFICE_NUMBER, "auth_token_env": TOKEN_ENV,
         "api_base": twilio.api_base, "backlog_days": 1, **extra})
 
@@ -456,12 +457,11 @@ def test_a_lost_send_is_not_mistaken_for_an_identical_text_another_row_holds(
 
 @pytest.fixture
 def hooked(tmp_path: Path, database_url: str, twilio: FakeTwilio,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, WebhookServer]]:
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Hub, ServedApp]]:
+    """The hub's web app, as `hub web` hosts it (the photo sweep included), on a free loopback port."""
     monkeypatch.setenv(TOKEN_ENV, twilio.auth_token)
-    hub = sms_office(tmp_path / "office", database_url, twilio, webhook_url=PUBLIC_URL,
-                     webhook_listen="127.0.0.1:0")
-    server = webhook_server(hub)
-    server.start()
+    hub = sms_office(tmp_path / "office", database_url, twilio, webhook_url=PUBLIC_URL)
+    server = ServedApp(web_app(hub), serve=lambda web, stop, hurry: host(hub, web, stop, hurry))
     try:
         yield hub, server
     finally:
@@ -469,7 +469,12 @@ def hooked(tmp_path: Path, database_url: str, twilio: FakeTwilio,
         hub.close()
 
 
-def post(server: WebhookServer, params: dict[str, str], token: str) -> int:
+def photos(hub: Hub) -> list[bytes | None]:
+    with hub.sessions() as session:
+        return [attachment.data for attachment in session.scalars(select(Attachment).order_by(Attachment.id))]
+
+
+def post(server: ServedApp, params: dict[str, str], token: str) -> int:
     """POST the form Twilio would, signed with `token`; the HTTP status."""
     signature = RequestValidator(token).compute_signature(PUBLIC_URL, params)
     request = urllib.request.Request(f"http://127.0.0.1:{server.port}/twilio/sms", data=urlencode(params).encode(),
@@ -498,7 +503,7 @@ def webhook_form(twilio: FakeTwilio, sid: str, sender: str, body: str) -> dict[s
     return form
 
 
-def test_a_text_by_webhook_and_by_polling_is_stored_once(hooked: tuple[Hub, WebhookServer],
+def test_a_text_by_webhook_and_by_polling_is_stored_once(hooked: tuple[Hub, ServedApp],
                                                          twilio: FakeTwilio) -> None:
     hub, server = hooked
     body = "Here is the letter the VA sent me"
@@ -506,6 +511,7 @@ def test_a_text_by_webhook_and_by_polling_is_stored_once(hooked: tuple[Hub, Webh
     form = webhook_form(twilio, sid, PAT, body)
 
     assert post(server, form, twilio.auth_token) == 200
+    wait_until(lambda: photos(hub) == [PHOTO], 30, "the photo, fetched after the answer")
     (message,) = inbound(hub)
     assert message.dedupe_key == f"twilio:{sid}" and message.body == body and message.case_id is not None
     with hub.sessions() as session:
@@ -527,7 +533,7 @@ def test_a_text_by_webhook_and_by_polling_is_stored_once(hooked: tuple[Hub, Webh
 
 
 def test_a_text_polled_first_and_then_posted_by_the_webhook_is_stored_once(
-        hooked: tuple[Hub, WebhookServer], twilio: FakeTwilio) -> None:
+        hooked: tuple[Hub, ServedApp], twilio: FakeTwilio) -> None:
     hub, server = hooked
     sid = twilio.text_office(PAT, "Any news on my claim?", date_sent=hub.clock.now())
     assert poll_texts(hub).fates["new-case"] == 1
@@ -538,7 +544,7 @@ def test_a_text_polled_first_and_then_posted_by_the_webhook_is_stored_once(
 
 
 def test_a_webhook_request_with_a_bad_signature_stores_nothing_and_is_recorded(
-        hooked: tuple[Hub, WebhookServer], twilio: FakeTwilio) -> None:
+        hooked: tuple[Hub, ServedApp], twilio: FakeTwilio) -> None:
     hub, server = hooked
     sid = twilio.text_office(PAT, "Please help", media=(("image/png", PHOTO),), date_sent=hub.clock.now())
     form = webhook_form(twilio, sid, PAT, "Please help")

@@ -1,5 +1,6 @@
-"""`hub sms webhook` against the local Twilio-like server, on SQLite and PostgreSQL: the strict checks of a
-text's fields, and stopping.
+"""Twilio's webhook in the hub's web app (`hub web`, and its older name `hub sms webhook`) against the local
+Twilio-like server, on SQLite and PostgreSQL: the strict checks of a text's fields, photos fetched after the
+answer, and stopping.
 
 What these tests prove:
 
@@ -8,10 +9,14 @@ What these tests prove:
   "webhook-refused" event, and stores no second text. So is each request that breaks one rule of a
   genuine text: the MessageSid's shape, SmsSid or SmsMessageSid other than MessageSid, another account,
   NumMedia missing or not matching the MediaUrlN fields, a field given twice, no From or To.
-- The command, as a real process, exits 0 within 5 s of SIGTERM or SIGINT, without a traceback; a text
-  whose photo is still downloading, or whose request body is still arriving, when the signal comes is
-  stored and answered before the exit; a client that never finishes its request does not hold the exit
-  up (after the grace, or at a second signal), and the warning says a request was left unanswered.
+- A text with a photo is stored and answered at once, while the media server holds the photo back; the
+  photo lands on the case once the media server lets it go.
+- The command, as a real process, exits 0 within 5 s of SIGTERM or SIGINT, without a traceback; a photo
+  still downloading when the signal comes lands before the exit, and a text whose request body is still
+  arriving is stored and answered before it; a client that never finishes its request does not hold the
+  exit up (after the grace, or at a second signal), and the warning says a request was cut short. A photo
+  the media server holds past the grace is left on the case as "to be fetched", and the next start
+  fetches it. `hub sms webhook` with the deprecated [sms] webhook_listen still serves, with a warning.
 
 Only the tests where the database takes part (a text stored or refused) run on both databases.
 """
@@ -21,7 +26,6 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,7 +39,6 @@ from twilio.request_validator import RequestValidator
 
 from hub.core.app import Hub
 from hub.core.models import Attachment, Event, QuarantineItem
-from hub.sources.twilio_webhook import WebhookServer
 from tests.hub_process import HubProcess, wait_until
 from tests.integration import test_sms_durability
 from tests.integration.test_sms_durability import (
@@ -48,10 +51,12 @@ from tests.integration.test_sms_durability import (
     count,
     inbound,
     outbox,
+    photos,
     sms_office,
     webhook_form,
 )
 from tests.servers.twilio import FakeTwilio, running_twilio
+from tests.web_thread import ServedApp
 
 pytestmark = pytest.mark.integration
 hooked = test_sms_durability.hooked  # the fixture: a hub with its webhook server on a free port
@@ -108,7 +113,7 @@ def assert_refused_quietly(caplog: pytest.LogCaptureFixture, hub: Hub, reason: s
 
 
 def test_a_resplice_of_a_captured_request_is_refused_and_stores_nothing_twice(
-        hooked: tuple[Hub, WebhookServer], twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+        hooked: tuple[Hub, ServedApp], twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
     hub, server = hooked
     body = "My check did not come this month"
     sid = twilio.text_office(PAT, body, date_sent=hub.clock.now())
@@ -173,7 +178,7 @@ BROKEN_RULES = {
 
 
 @pytest.mark.parametrize("rule", BROKEN_RULES)
-def test_a_signed_request_breaking_one_rule_is_refused(rule: str, hooked: tuple[Hub, WebhookServer],
+def test_a_signed_request_breaking_one_rule_is_refused(rule: str, hooked: tuple[Hub, ServedApp],
                                                        twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
     hub, server = hooked
     body = "Photo of the letter attached"
@@ -195,20 +200,60 @@ def test_a_signed_request_breaking_one_rule_is_refused(rule: str, hooked: tuple[
     assert message.dedupe_key == f"twilio:{sid}" and count(hub, Attachment) == 1
 
 
+# --- photos after the answer -------------------------------------------------------------------------
+
+
+def pending_files(hub: Hub) -> list[str]:
+    with hub.sessions() as session:
+        return [a.filename for a in session.scalars(select(Attachment).order_by(Attachment.id))
+                if a.filename.endswith(" (to be fetched)")]
+
+
+def test_the_answer_does_not_wait_for_a_slow_media_server(hooked: tuple[Hub, ServedApp],
+                                                          twilio: FakeTwilio) -> None:
+    hub, server = hooked
+    body = "Photo of the denial letter"
+    sid = twilio.text_office(PAT, body, media=(("image/png", PHOTO),), date_sent=hub.clock.now())
+    form = list(webhook_form(twilio, sid, PAT, body).items())
+    twilio.hold_media()  # the media server keeps the photo back (up to 5 s per attempt) until released
+    try:
+        started = time.monotonic()
+        assert post(server.port, form, signature_of(twilio.auth_token, form)) == 200
+        assert time.monotonic() - started < 1.0
+        (message,) = inbound(hub)
+        assert message.case_id is not None and len(outbox(hub, "acknowledgement")) == 1
+        media_sid = dict(form)["MediaUrl0"].rsplit("/", 1)[1]
+        assert pending_files(hub) == [f"{media_sid}.png (to be fetched)"] and photos(hub) == [None]
+        wait_until(lambda: any(path.startswith("/storage/") for _, path in twilio.requests), 10, "the download")
+    finally:
+        twilio.release_media()
+    wait_until(lambda: photos(hub) == [PHOTO], 30, "the photo on the case")
+    with hub.sessions() as session:
+        (attachment,) = session.scalars(select(Attachment)).all()
+    assert attachment.filename == f"{media_sid}.png" and attachment.size == len(PHOTO)
+    assert attachment.content_type == "image/png" and not attachment.oversized
+    assert attachment.message_id == message.id
+
+
 # --- stopping, as a process -------------------------------------------------------------------------
 
 
 class Webhook:
-    """`hub sms webhook` in a subprocess, started and listening."""
+    """`hub web` (or `command`) in a subprocess, started and listening on [web] listen (or on the
+    deprecated [sms] webhook_listen, when `old_config`)."""
 
-    def __init__(self, tmp_path: Path, database_url: str, twilio: FakeTwilio) -> None:
-        hub = sms_office(tmp_path / "office", database_url, twilio, webhook_url=PUBLIC_URL,
-                         webhook_listen="127.0.0.1:0")
+    def __init__(self, tmp_path: Path, database_url: str, twilio: FakeTwilio,
+                 command: tuple[str, ...] = ("web",), old_config: bool = False, hub: Hub | None = None) -> None:
+        if hub is None:
+            listen = {"webhook_listen": "127.0.0.1:0"} if old_config else {}
+            hub = sms_office(tmp_path / "office", database_url, twilio, webhook_url=PUBLIC_URL,
+                             tables="" if old_config else '\n[web]\nlisten = "127.0.0.1:0"\n', **listen)
         self.hub = hub
         self.token = twilio.auth_token
-        self.process = HubProcess(hub.config.path, tmp_path / "webhook.log", {TOKEN_ENV: twilio.auth_token},
-                                  command=("sms", "webhook"))
+        self.process = HubProcess(hub.config.path, tmp_path / f"webhook-{time.monotonic_ns()}.log",
+                                  {TOKEN_ENV: twilio.auth_token}, command=command)
         start = self.process.wait_for_start()
+        assert start.startswith("listening on "), start
         self.port = int(start.split()[2].rpartition(":")[2])
 
     def signal(self, number: signal.Signals) -> float:
@@ -250,35 +295,76 @@ def test_a_signal_stops_the_webhook(webhook: Webhook, number: signal.Signals) ->
         socket.create_connection(("127.0.0.1", webhook.port), timeout=5).close()
 
 
+def test_the_old_command_and_listen_key_still_serve_with_a_warning(tmp_path: Path, sqlite_url: str,
+                                                                   twilio: FakeTwilio) -> None:
+    webhook = Webhook(tmp_path, sqlite_url, twilio, command=("sms", "webhook"), old_config=True)
+    try:
+        sid = twilio.text_office(PAT, "Is the office open?", date_sent=webhook.hub.clock.now())
+        form = list(webhook_form(twilio, sid, PAT, "Is the office open?").items())
+        assert post(webhook.port, form, signature_of(webhook.token, form)) == 200
+        assert [m.dedupe_key for m in inbound(webhook.hub)] == [f"twilio:{sid}"]
+        code, seconds = webhook.exit_after(webhook.signal(signal.SIGTERM))
+        assert code == 0 and seconds < STOP_LIMIT
+        assert ("[sms] webhook_listen is deprecated: write [web] listen = '127.0.0.1:0' instead"
+                in webhook.process.stderr())
+    finally:
+        webhook.close()
+
+
+def post_with_a_held_photo(webhook: Webhook, twilio: FakeTwilio) -> str:
+    """A text with a photo the media server holds back, posted and answered at once; its SID."""
+    body = "Here is the letter they sent"
+    sid = twilio.text_office(PAT, body, media=(("image/png", PHOTO),), date_sent=webhook.hub.clock.now())
+    form = list(webhook_form(twilio, sid, PAT, body).items())
+    twilio.hold_media()
+    started = time.monotonic()
+    assert post(webhook.port, form, signature_of(webhook.token, form)) == 200
+    assert time.monotonic() - started < 1.0
+    wait_until(lambda: any(path.startswith("/storage/") for _, path in twilio.requests), 30, "the download")
+    return sid
+
+
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_text_whose_photo_is_downloading_is_stored_and_answered_before_the_exit(
+def test_a_photo_still_downloading_at_the_signal_lands_before_the_exit(
         tmp_path: Path, database_url: str, twilio: FakeTwilio, number: signal.Signals) -> None:
     webhook = Webhook(tmp_path, database_url, twilio)
     try:
-        body = "Here is the letter they sent"
-        sid = twilio.text_office(PAT, body, media=(("image/png", PHOTO),), date_sent=webhook.hub.clock.now())
-        form = list(webhook_form(twilio, sid, PAT, body).items())
-        twilio.hold_media()
-        answers: list[int] = []
-        client = threading.Thread(target=lambda: answers.append(
-            post(webhook.port, form, signature_of(webhook.token, form))))
-        client.start()
-        wait_until(lambda: any(path.startswith("/storage/") for _, path in twilio.requests), 30, "the download")
-
+        sid = post_with_a_held_photo(webhook, twilio)
         sent = webhook.signal(number)
         webhook.wait_for_stopping()
         twilio.release_media()
         code, seconds = webhook.exit_after(sent)
-        client.join(30)
-        assert answers == [200]
         assert code == 0 and seconds < STOP_LIMIT, (code, seconds)
         assert "Traceback" not in webhook.process.stderr()
         (message,) = inbound(webhook.hub)
-        assert message.dedupe_key == f"twilio:{sid}" and count(webhook.hub, Attachment) == 1
+        assert message.dedupe_key == f"twilio:{sid}" and photos(webhook.hub) == [PHOTO]
         assert len(outbox(webhook.hub, "acknowledgement")) == 1
     finally:
         twilio.release_media()
         webhook.close()
+
+
+def test_a_photo_held_past_the_stop_is_fetched_at_the_next_start(tmp_path: Path, database_url: str,
+                                                                 twilio: FakeTwilio) -> None:
+    webhook = Webhook(tmp_path, database_url, twilio)
+    try:
+        sid = post_with_a_held_photo(webhook, twilio)
+        code, seconds = webhook.exit_after(webhook.signal(signal.SIGTERM))
+        assert code == 0 and seconds < STOP_LIMIT, (code, seconds)
+        assert "stopping now: 1 request still under way cut short" in webhook.process.stderr()
+        (message,) = inbound(webhook.hub)
+        assert message.dedupe_key == f"twilio:{sid}" and len(pending_files(webhook.hub)) == 1
+        assert photos(webhook.hub) == [None]
+    finally:
+        twilio.release_media()
+        webhook.process.close()
+
+    again = Webhook(tmp_path, database_url, twilio, hub=webhook.hub)
+    try:
+        wait_until(lambda: photos(again.hub) == [PHOTO], 30, "the photo, fetched at the start")
+        assert pending_files(again.hub) == [] and [m.id for m in inbound(again.hub)] == [message.id]
+    finally:
+        again.close()
 
 
 def half_sent_request(webhook: Webhook, form: Pairs) -> tuple[socket.socket, bytes]:
@@ -310,7 +396,7 @@ def test_a_request_body_still_arriving_is_answered_before_the_exit(webhook: Webh
         connection.sendall(rest)
         answer = connection.makefile("rb").read()
     code, seconds = webhook.exit_after(sent)
-    assert answer.startswith(b"HTTP/1.0 200 ")
+    assert answer.startswith(b"HTTP/1.1 200 ")
     assert code == 0 and seconds < STOP_LIMIT, (code, seconds)
     assert [m.dedupe_key for m in inbound(webhook.hub)] == [f"twilio:{sid}"]
 
@@ -329,5 +415,5 @@ def test_a_client_that_never_finishes_does_not_hold_up_the_exit(webhook: Webhook
     assert code == 0 and seconds < STOP_LIMIT, (code, seconds)
     stderr = webhook.process.stderr()
     assert "Traceback" not in stderr
-    assert "stopping now: 1 request left unanswered" in stderr
+    assert "stopping now: 1 request still under way cut short" in stderr
     assert inbound(webhook.hub) == []

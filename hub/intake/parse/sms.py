@@ -38,8 +38,11 @@ def _attachment(item: dict[str, object], max_bytes: int) -> InboundAttachment:
     encoded = item.get("data")
     data = base64.b64decode(str(encoded), validate=True) if encoded is not None else None
     size = len(data) if data is not None else 0
-    extension = content_type.split("/")[-1].split(";")[0].strip() or "bin"
-    name = f"{item.get('sid') or 'media'}.{extension}"
-    if item.get("problem"):
-        name += f" ({item['problem']})"
+    name = media_filename(str(item.get("sid") or "media"), content_type, str(item.get("problem") or ""))
     return InboundAttachment(name, content_type, size, data if data is not None and size <= max_bytes else None)
+
+
+def media_filename(sid: str, content_type: str, problem: str = "") -> str:
+    """A media item's name on the case: its SID and an extension from its type, and why its bytes are missing."""
+    extension = content_type.split("/")[-1].split(";")[0].strip() or "bin"
+    return f"{sid}.{extension}" + (f" ({problem})" if problem else "")

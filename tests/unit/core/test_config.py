@@ -175,6 +175,7 @@ def test_every_commented_out_example_is_a_known_key(office: Path) -> None:
         file.write_text(example.sub(r"\1", text).replace("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "AC" + "0" * 32))
     loaded = config.load(office)
     assert loaded.sms is not None and loaded.inbox.poll_seconds == 60
+    assert loaded.web is not None and loaded.web.address == ("127.0.0.1", 8025)
     assert loaded.oauth2 is not None and loaded.oauth2.provider == "microsoft"
     assert [form.sender for form in loaded.forms] == ["noreply@forms.doe.example.gov"]
     assert loaded.agency("ssa").require_authentication is False
