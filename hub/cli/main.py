@@ -49,6 +49,9 @@ from hub.core import logs, private_files, redact
 from hub.core.errors import HubError, SchemaError, TemporaryError, UserError
 from hub.intake.commands import REGISTRY
 
+REF_HELP = "the case's reference, e.g. CW-26-00042-K7 (any case; brackets optional)"
+LETTER_HELP = "the letter's name (hub letter list)"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -65,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     init = commands.add_parser("init", help="make a new office folder (config/, var/, database)")
-    init.add_argument("dir", type=Path)
+    init.add_argument("dir", type=Path, help="the office folder to make (config/, var/, letters/)")
     init.add_argument("--demo", action="store_true", help="seed the Maildir inbox with demo messages")
     init.set_defaults(handler=cmd_init)
 
@@ -87,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     ingest = commands.add_parser("ingest", help="feed .eml or mbox files through the inbound path")
-    ingest.add_argument("files", nargs="+", type=Path)
+    ingest.add_argument("files", nargs="+", type=Path, help=".eml files (one message each) or mbox files")
     ingest.add_argument("--archive", action="store_true",
                         help="old mail: file and thread it on cases dated by their messages, but send nothing, "
                              "apply no commands and schedule nothing")
@@ -116,22 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     case = commands.add_parser("case", help="one case").add_subparsers(dest="action", required=True,
                                                                         metavar="ACTION", parser_class=_Parser)
     show = case.add_parser("show", help="a case with its parties, messages, reminders and events")
-    show.add_argument("ref")
+    show.add_argument("ref", help=REF_HELP)
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_case_show)
     files = case.add_parser("files", help="the files on a case: listed, or written out with --out")
-    files.add_argument("ref")
+    files.add_argument("ref", help=REF_HELP)
     files.add_argument("--out", type=Path, metavar="DIR", help="write them into DIR (made if missing)")
     files.set_defaults(handler=cmd_case_files)
     merging = case.add_parser("merge", help="fold case FROM into case INTO: its messages, events, releases and "
                               "reminders move; FROM closes and its reference threads to INTO (as #merge by mail)")
-    merging.add_argument("merged", metavar="FROM")
-    merging.add_argument("kept", metavar="INTO")
+    merging.add_argument("merged", metavar="FROM", help="the case that goes (it closes as merged into INTO)")
+    merging.add_argument("kept", metavar="INTO", help="the case kept")
     merging.add_argument("--force", action="store_true", help="merge even when the constituents differ")
     merging.set_defaults(handler=cmd_case_merge)
     exporting = case.add_parser("export", help="the case as a ZIP: its timeline as a PDF, every message as .eml, "
                                 "its files, its rows as JSON, SHA-256 checksums")
-    exporting.add_argument("ref")
+    exporting.add_argument("ref", help=REF_HELP)
     exporting.add_argument("--out", type=Path, required=True, metavar="PATH", help="the archive to write")
     exporting.set_defaults(handler=cmd_case_export)
 
@@ -154,13 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     letter.add_parser("check", help="fill in every letter for a sample case and list the problems").set_defaults(
         handler=cmd_letter_check)
     shown = letter.add_parser("show", help="a letter's template, to copy into the office's letters folder")
-    shown.add_argument("name")
+    shown.add_argument("name", help=LETTER_HELP)
     shown.add_argument("--sms", action="store_true", help="the text-message version (NAME.sms.j2)")
     shown.set_defaults(handler=cmd_letter_show)
     for name, handler, text in (("preview", cmd_letter_preview, "a letter filled in for a case, not sent"),
                                 ("send", cmd_letter_send, "queue a letter for a case (sent by the next cycle)")):
         action = letter.add_parser(name, help=text)
-        action.add_argument("name")
+        action.add_argument("name", help=LETTER_HELP)
         action.add_argument("--case", required=name == "send", metavar="REF",
                             help="the case" + ("" if name == "send" else " (default: a sample case)"))
         action.add_argument("--to", metavar="WHO", help="constituent, agency or an address (default: the "
@@ -175,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ACTIONS:
         usage = REGISTRY[verb][0]
         acting = case.add_parser(verb, help=f"{usage.lstrip(': ')} (as #{verb} by mail)")
-        acting.add_argument("ref")
-        acting.add_argument("words", nargs="*", metavar="ARG")
+        acting.add_argument("ref", help=REF_HELP)
+        acting.add_argument("words", nargs="*", metavar="ARG", help=_words_of(usage))
         acting.set_defaults(handler=cmd_case_action, action_name=verb)
 
     sms = commands.add_parser("sms", help="the office's SMS line (Twilio)").add_subparsers(
@@ -196,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
             ("new", cmd_triage_new, "open a new case for its sender", ()),
             ("dismiss", cmd_triage_dismiss, "take it out of triage, with the reason", ("reason",))):
         placing = triage.add_parser(name, help=text)
-        placing.add_argument("id", type=int, metavar="ID")
+        placing.add_argument("id", type=int, metavar="ID", help="the held message's number (hub triage list)")
         for word in words:
-            placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper())
+            placing.add_argument(word, nargs="+" if word == "reason" else None, metavar=word.upper(),
+                                 help=REF_HELP if word == "ref" else "why, in words (kept with the message)")
         placing.set_defaults(handler=handler)
 
     database = commands.add_parser("db", help="the database's schema: status, upgrade").add_subparsers(
@@ -239,14 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, text in (("retry", cmd_quarantine_retry, "run an item through the inbound path again"),
                                 ("discard", cmd_quarantine_discard, "give up on an item (kept, marked)")):
         action = held.add_parser(name, help=text)
-        action.add_argument("id", type=int)
+        action.add_argument("id", type=int, help="the item's number (hub quarantine list)")
         action.set_defaults(handler=handler)
     _config_after_the_command(parser)
     return parser
 
 
 def _config_after_the_command(parser: argparse.ArgumentParser) -> None:
-    """Every command takes `--config` after its own arguments too (`hub cases --config FILE`).
+    """Every command takes `--config` after its own arguments too (`hub cases --config FILE`), and its
+    `--help` opens with what it does (the line `hub --help` lists it with).
 
     Without a default of its own there, so that one given before the command stands when none comes after."""
     commands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
@@ -254,8 +259,17 @@ def _config_after_the_command(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--config", default=argparse.SUPPRESS,
                             help="office configuration (default: $HUB_CONFIG, then config/hub.toml)")
     for action in commands:
+        said = {listed.dest: listed.help for listed in action._choices_actions}
+        for name, command in action.choices.items():
+            if command.description is None:
+                command.description = said.get(name)
         for command in dict.fromkeys(action.choices.values()):  # each once: aliases share a parser
             _config_after_the_command(command)
+
+
+def _words_of(usage: str) -> str:
+    """What a case action takes, from its mail command's usage line ("14d | 2w | YYYY-MM-DD [note]: …")."""
+    return "nothing more" if usage.startswith(":") else usage.split(": ")[0]
 
 
 def _days(text: str) -> int:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 from hub import __version__
-from hub.cli.main import main
+from hub.cli.main import build_parser, main
 from tests.helpers import email
 
 
@@ -285,3 +287,22 @@ def test_check_passes_on_a_new_office_and_a_database_that_is_down_fails_alone(
     lines = out.splitlines()
     assert code == 1 and err == "" and len(lines) == 4
     assert lines[0].startswith("database: FAILED: OperationalError: ") and lines[1].startswith("inbox: ok")
+
+
+def leaf_commands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    commands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not commands:
+        yield words, parser
+    for action in commands:
+        for name, command in action.choices.items():
+            yield from leaf_commands(command, (*words, name))
+
+
+def test_every_command_s_help_describes_each_of_its_arguments() -> None:
+    undescribed = [" ".join((*words, action.dest)) for words, command in leaf_commands(build_parser())
+                   for action in command._actions if not action.help]
+    assert undescribed == []
+    unsaid = [" ".join(words) for words, command in leaf_commands(build_parser()) if not command.description]
+    assert unsaid == [], "each command's --help opens with what it does"
+    assert len(list(leaf_commands(build_parser()))) > 40
