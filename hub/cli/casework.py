@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from hub.cases.case_files import CaseFile, case_files, write_case_files
 from hub.cases.search import Found, search
-from hub.cases.views import CaseFilter, case_detail, find_case, list_cases
+from hub.cases.views import CaseFilter, case_detail, find_case, iso, list_cases
 from hub.cli.case_actions import run_action, run_merge
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
 from hub.core.app import Hub
@@ -156,13 +156,20 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    def work(hub: Hub) -> list[str]:
+    def work(hub: Hub) -> list[str] | list[dict[str, Any]]:
         with hub.sessions() as session:
+            items = quarantine.held_items(session)
+            if args.json:
+                return [{"id": item.id, "created_at": iso(item.created_at), "state": item.state,
+                         "channel": item.channel, "size": item.size, "source": item.source, "reason": item.reason,
+                         "whole_message_at": item.whole_message_at} for item in items]
             return [f"{item.id:>5}  {item.created_at:%Y-%m-%d %H:%M}  {item.size:>9} B  {item.source}  {item.reason}"
-                    + (f"\n        {where}" if (where := quarantine.whereabouts(item)) else "")
-                    for item in quarantine.held_items(session)]
-    lines = with_hub(args, work)
-    print("\n".join(lines) if lines else "quarantine is empty")
+                    + (f"\n        {where}" if (where := quarantine.whereabouts(item)) else "") for item in items]
+    found = with_hub(args, work)
+    if args.json:
+        print_json(found)
+    else:
+        print("\n".join(str(line) for line in found) if found else "quarantine is empty")
     return 0
 
 

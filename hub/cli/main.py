@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     listing = letter.add_parser("list", help="the letters there are (packaged and the office's own)")
     listing.add_argument("--sms", action="store_true", help="the text-message letters")
+    listing.add_argument("--json", action="store_true", help="machine-readable: each letter's name, its channels "
+                         "and those the office's own folder replaces")
     listing.set_defaults(handler=cmd_letter_list)
     letter.add_parser("check", help="fill in every letter for a sample case and list the problems").set_defaults(
         handler=cmd_letter_check)
@@ -235,11 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     weekly = report.add_parser("weekly", help="cases opened, closed and pending, response times, workloads")
     weekly.add_argument("--week", metavar="YYYY-Www", help="an ISO week, office time (default: the last complete week)")
     weekly.add_argument("--send", action="store_true", help="queue it for the supervisors, with the CSV attached")
+    weekly.add_argument("--json", action="store_true", help="machine-readable: the CSV's rows, numbers as numbers")
     weekly.set_defaults(handler=cmd_report_weekly)
 
     held = commands.add_parser("quarantine", help="messages the hub could not handle").add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-    held.add_parser("list", help="held items with their reasons").set_defaults(handler=cmd_quarantine_list)
+    held_list = held.add_parser("list", help="held items with their reasons")
+    held_list.add_argument("--json", action="store_true", help="machine-readable output")
+    held_list.set_defaults(handler=cmd_quarantine_list)
     for name, handler, text in (("retry", cmd_quarantine_retry, "run an item through the inbound path again"),
                                 ("discard", cmd_quarantine_discard, "give up on an item (kept, marked)")):
         action = held.add_parser(name, help=text)

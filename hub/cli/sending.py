@@ -6,13 +6,16 @@ import argparse
 import sys
 
 from hub.cases import letter_send
-from hub.cli.context import EXIT_ERROR, with_hub
+from hub.cli.context import EXIT_ERROR, print_json, with_hub
 from hub.core.app import Hub
 from hub.letters.sms_text import segments
 from hub.reports import weekly
 
 
 def cmd_letter_list(args: argparse.Namespace) -> int:
+    if args.json:
+        print_json(with_hub(args, lambda hub: letter_send.letters_of(hub).listing()))
+        return 0
     channel = "sms" if args.sms else "email"
     print("\n".join(with_hub(args, lambda hub: letter_send.letters_of(hub).names(channel))))
     return 0
@@ -56,7 +59,9 @@ def cmd_report_weekly(args: argparse.Namespace) -> int:
         report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week))
         return report, weekly.queue_report(hub, report) if args.send else None
     report, queued = with_hub(args, work)
-    if queued is None:
+    if queued is None and args.json:
+        print_json(report.data)
+    elif queued is None:
         print(report.text, end="")
     else:
         print(f"queued the weekly report {report.week.label} for {queued} supervisor(s); the next cycle sends it")

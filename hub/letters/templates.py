@@ -170,6 +170,14 @@ class Letters:
         return sorted({file[:-len(suffix)] for file in files if file.endswith(suffix)
                        and NAME.match(file[:-len(suffix)])})
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Every letter with the channels it has and those of them the office's own folder replaces."""
+        channels = {channel: set(self.names(channel)) for channel in CHANNELS}
+        return [{"name": name, "channels": [c for c in CHANNELS if name in channels[c]],
+                 "office": [c for c in CHANNELS if name in channels[c] and self._office is not None
+                            and (self._office / _file(name, c)).is_file()]}
+                for name in sorted(set().union(*channels.values()))]
+
     def source(self, name: str, channel: str = "email") -> str:
         """The template text the office would get (its own copy when it has one)."""
         self._known(name, channel)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 from hub.reports.figures import Ranked, WeeklyFigures
 
@@ -51,11 +53,33 @@ def report_text(figures: WeeklyFigures, office_name: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+CSV_HEADER = ("section", "item", "measure", "this_week", "same_week_last_year")
+
+
 def report_csv(figures: WeeklyFigures) -> bytes:
+    rows: list[Row] = [CSV_HEADER, ("week", "iso_week", "label", figures.week.label, figures.last_year.label),
+                       *_figure_rows(figures)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)  # RFC 4180 line ends
+    return buffer.getvalue().encode()
+
+
+def report_json(figures: WeeklyFigures) -> dict[str, Any]:
+    """The CSV's rows for a script: the same names, numbers as numbers and an empty cell as null."""
+    week = figures.week
+    return {"week": week.label, "start": week.monday.isoformat(), "end": (week.monday + timedelta(days=6)).isoformat(),
+            "same_week_last_year": figures.last_year.label,
+            "rows": [dict(zip(CSV_HEADER, (*row[:3], _number(row[3]), _number(row[4])), strict=True))
+                     for row in _figure_rows(figures)]}
+
+
+def _number(cell: str) -> int | float | None:
+    return None if cell == "" else float(cell) if "." in cell else int(cell)
+
+
+def _figure_rows(figures: WeeklyFigures) -> list[Row]:
     now, then = figures.counts, figures.counts_last_year
     rows: list[Row] = [
-        ("section", "item", "measure", "this_week", "same_week_last_year"),
-        ("week", "iso_week", "label", figures.week.label, figures.last_year.label),
         ("cases", "all", "opened", str(now.opened), str(then.opened)),
         ("cases", "all", "closed", str(now.closed), str(then.closed)),
         ("cases", "all", "pending", str(now.pending), str(then.pending)),
@@ -72,9 +96,7 @@ def report_csv(figures: WeeklyFigures) -> bytes:
     for load in figures.workloads:
         rows += [("caseworker", load.name, "open", str(load.open_cases), ""),
                  ("caseworker", load.name, "overdue_reminders", str(load.overdue_reminders), "")]
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)  # RFC 4180 line ends
-    return buffer.getvalue().encode()
+    return rows
 
 
 def _ranked(rows: Sequence[Ranked]) -> list[Row]:

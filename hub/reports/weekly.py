@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from hub.core.periodic import claim, claimed
 from hub.letters.compose import Attachment, attachment_context
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.reports.figures import weekly_figures
-from hub.reports.text import report_csv, report_text, title
+from hub.reports.text import report_csv, report_json, report_text, title
 from hub.reports.week import Week, parse_week, week_containing
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class WeeklyReport:
     subject: str
     text: str
     csv: bytes
+    data: dict[str, Any]  # the CSV's rows for `--json`
 
     @property
     def attachment(self) -> Attachment:
@@ -61,7 +63,8 @@ def chosen_week(hub: Hub, text: str | None) -> Week:
 def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
     with hub.sessions() as session:
         figures = weekly_figures(session, hub.config, week)
-    return WeeklyReport(week, title(figures), report_text(figures, hub.config.office.name), report_csv(figures))
+    return WeeklyReport(week, title(figures), report_text(figures, hub.config.office.name), report_csv(figures),
+                        report_json(figures))
 
 
 def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import mailbox
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -214,6 +215,15 @@ def test_the_command_prints_last_weeks_report(hub: Hub, cli: Path, capsys: pytes
     out, _ = capsys.readouterr()
     assert out.startswith("Weekly casework report, 2025-W47 (November 17–23, 2025)\n")
     assert ["opened", "2", "0"] in [line.split() for line in out.splitlines()]  # L1, L2; 2024-W47 had none
+    assert hub_cli(["--config", str(cli), "report", "weekly", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["week"], report["start"], report["end"]) == ("2026-W47", "2026-11-16", "2026-11-22")
+    assert report["same_week_last_year"] == "2025-W47"
+    rows = {(row["section"], row["item"], row["measure"]): (row["this_week"], row["same_week_last_year"])
+            for row in report["rows"]}
+    assert rows[("cases", "all", "opened")] == (3, 2) and rows[("cases", "all", "pending")] == (11, 2)
+    assert rows[("age", "all", "median_days")] == (20.0, None)
+    assert rows[("caseworker", "Maria Lopez", "open")] == (3, None), "the same rows as the CSV, as numbers"
 
 
 @pytest.mark.parametrize(("week", "problem"), [

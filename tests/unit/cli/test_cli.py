@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -172,11 +173,17 @@ def test_quarantine_list_retry_discard(office: Path, tmp_path: Path, capsys: pyt
     assert out.startswith("1 messages: 1 quarantine")
     code, out, _ = run(capsys, "--config", str(office), "quarantine", "list")
     assert out.split()[0] == "1" and "bad.eml" in out
+    code, out, _ = run(capsys, "--config", str(office), "quarantine", "list", "--json")
+    [item] = json.loads(out)
+    assert (item["id"], item["state"], item["channel"], item["size"]) == (1, "held", "email", 2)
+    assert item["source"].endswith("bad.eml") and item["reason"] and item["whole_message_at"] is None
+    assert datetime.fromisoformat(item["created_at"]).tzinfo is not None
     code, _, err = run(capsys, "--config", str(office), "quarantine", "retry", "1")
     assert code == 1 and err.startswith("hub: quarantine item 1 failed again")
     assert run(capsys, "--config", str(office), "quarantine", "discard", "1")[0] == 0
     code, out, _ = run(capsys, "--config", str(office), "quarantine", "list")
     assert out.strip() == "quarantine is empty"
+    assert json.loads(run(capsys, "--config", str(office), "quarantine", "list", "--json")[1]) == []
     code, _, err = run(capsys, "--config", str(office), "quarantine", "discard", "1")
     assert (code, err.strip()) == (1, "hub: quarantine item 1 is already discarded")
 

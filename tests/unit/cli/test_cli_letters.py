@@ -35,6 +35,15 @@ def demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
 def test_the_packaged_letters_are_listed(demo: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--config", demo[0], "letter", "list")
     assert (code, out.split()) == (0, PACKAGED)
+    letters_folder = Path(demo[0]).parents[1] / "letters"
+    (letters_folder / "acknowledgement.email.j2").write_text("Subject: Thank you\n\nWe have your message.\n")
+    code, out, _ = run(capsys, "--config", demo[0], "letter", "list", "--json")
+    listed = {letter["name"]: letter for letter in json.loads(out)}
+    assert code == 0 and sorted(listed) == sorted([*PACKAGED, "sms-help"])
+    assert listed["sms-help"]["channels"] == ["sms"], "a letter by text alone is listed too"
+    assert listed["acknowledgement"] == {"name": "acknowledgement", "channels": ["email", "sms"],
+                                         "office": ["email"]}, "the office's own copy is said"
+    assert listed["agency-inquiry"] == {"name": "agency-inquiry", "channels": ["email"], "office": []}
     code, out, _ = run(capsys, "--config", demo[0], "letter", "check")
     assert (code, out) == (0, "every letter fills in\n")
 
