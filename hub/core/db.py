@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,13 +34,32 @@ def make_engine(url: str) -> Engine:
     # otherwise carry the row's values: addresses, numbers, whole messages.
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = _engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
     # OperationalError that the caller treats as temporary.
-    return create_engine(url, pool_recycle=1800, hide_parameters=True)
+    return _engine(url, pool_recycle=1800, hide_parameters=True)
+
+
+def _engine(url: str, **options: Any) -> Engine:
+    """SQLAlchemy's engine, or a one-line UserError when the URL's dialect or driver cannot be loaded."""
+    try:
+        return create_engine(url, **options)
+    except NoSuchModuleError:
+        raise UserError(f"[database] url {redact_url(url)}: no such database or driver: "
+                        "write sqlite:///FILE or postgresql+psycopg://…") from None
+    except ImportError:  # SQLAlchemy imports the URL's driver here; psycopg without libpq says so too
+        raise UserError(_missing_driver(url)) from None
+
+
+def _missing_driver(url: str) -> str:
+    """What to install for a database URL whose driver cannot be imported (psycopg is an extra)."""
+    driver = make_url(url).get_driver_name()
+    if driver != "psycopg":  # e.g. psycopg2 (what SQLAlchemy 2.0 takes `postgresql://` to mean)
+        return f"[database] url names the driver {driver}, which is not installed: write postgresql+psycopg://…"
+    return "[database] url is PostgreSQL, whose driver is not installed: pip install 'casework-hub[postgresql]'"
 
 
 def _private_sqlite_file(url: str) -> None:

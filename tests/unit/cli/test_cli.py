@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -240,6 +241,63 @@ def test_unreachable_database_is_one_line(office: Path, capsys: pytest.CaptureFi
     code, _, err = run(capsys, "--config", str(office), "cases")
     assert code == 1 and err.startswith("hub: database postgresql+psycopg://nobody@127.0.0.1:1/none: cannot connect")
     assert err.count("\n") == 1
+
+
+WITHOUT_PSYCOPG = "import sys\nsys.modules['psycopg'] = None  # `import psycopg` raises ImportError, as uninstalled\n"
+MISSING_DRIVER = ("hub: [database] url is PostgreSQL, whose driver is not installed: "
+                  "pip install 'casework-hub[postgresql]'\n")
+
+
+def without_psycopg(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m hub ARGS` in an install where psycopg cannot be imported (`pip install casework-hub`)."""
+    site = tmp_path / "without-psycopg"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(WITHOUT_PSYCOPG)
+    return subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.getcwd()])})
+
+
+@pytest.mark.parametrize("command", [["cases"], ["run", "--once"], ["db", "status"], ["db", "upgrade"],
+                                     ["backup", "backup.tar.gz"]])
+def test_a_postgresql_office_without_the_driver_says_which_extra_to_install(office: Path, tmp_path: Path,
+                                                                          command: list[str]) -> None:
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+psycopg://hub@127.0.0.1:1/hub"'))
+    result = without_psycopg(tmp_path, "--config", str(office), *[str(tmp_path / word) if word.endswith(".gz")
+                                                                    else word for word in command])
+    assert (result.returncode, result.stderr) == (1, MISSING_DRIVER)
+
+
+def test_check_says_the_postgresql_driver_is_missing_on_its_database_line(office: Path, tmp_path: Path) -> None:
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+psycopg://hub@127.0.0.1:1/hub"'))
+    result = without_psycopg(tmp_path, "--config", str(office), "check")
+    lines = result.stdout.splitlines()
+    assert (result.returncode, result.stderr, len(lines)) == (1, "", 4)
+    assert lines[0] == "database: FAILED: " + MISSING_DRIVER.removeprefix("hub: ").strip()
+    assert lines[1].startswith("inbox: ok")
+
+
+def test_a_postgresql_url_without_a_driver_named_says_which_to_name(office: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+psycopg2://hub@127.0.0.1:1/hub"'))
+    code, _, err = run(capsys, "--config", str(office), "cases")
+    assert (code, err) == (1, "hub: [database] url names the driver psycopg2, which is not installed: "
+                              "write postgresql+psycopg://…\n")
+
+
+def test_a_database_url_sqlalchemy_cannot_load_is_one_line(office: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    office.write_text(office.read_text().replace('url = "sqlite:///var/hub.db"',
+                                                 'url = "postgresql+nosuch://hub:secret@127.0.0.1:1/hub"'))
+    code, _, err = run(capsys, "--config", str(office), "cases")
+    assert (code, err) == (1, "hub: [database] url postgresql+nosuch://hub@127.0.0.1:1/hub: no such database or "
+                              "driver: write sqlite:///FILE or postgresql+psycopg://…\n")
+
+
+def test_a_sqlite_office_needs_no_postgresql_driver(office: Path, tmp_path: Path) -> None:
+    result = without_psycopg(tmp_path, "--config", str(office), "cases")
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "no cases", "")
 
 
 def test_the_installed_command_runs_as_a_module(office: Path) -> None:
