@@ -20,7 +20,7 @@ from hub.cases.views import find_case
 from hub.core.app import Hub
 from hub.core.errors import UserError
 from hub.core.models import Case
-from hub.transfer import case_record, timeline
+from hub.transfer import case_record
 from hub.transfer.archive_format import ArchiveWriter, case_folder, file_name, to_json
 
 
@@ -64,6 +64,10 @@ def _export(hub: Hub, session: Session, case_ids: list[int], out: Path, scope: s
     except BaseException:
         writer.abort()
         raise
+    # Imported here, when an export runs: fpdf and fontTools take a fifth of a second to import, which every
+    # other `hub` command (a monitor's `hub status` each minute) would pay.
+    from hub.transfer import timeline
+
     warnings = () if timeline.unicode_fonts() else (timeline.NO_UNICODE_FONT,)
     return Exported(out, len(listed), counts["messages"], counts["files"], warnings)
 
@@ -87,6 +91,9 @@ def _write_case(hub: Hub, session: Session, case: Case, writer: ArchiveWriter, c
     for name, value in (("case", fields), ("messages", messages), ("events", events), ("reminders", reminders),
                         ("releases", releases)):
         writer.add(f"{folder}{name}.json", to_json(value))
+    from hub.transfer import timeline  # when an export runs (see _export)
+
     writer.add(f"{folder}timeline.pdf", timeline.render(fields, messages, events, reminders, releases,
                                                         hub.config.office.name, hub.config.office.timezone))
     return folder
+
