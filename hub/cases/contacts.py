@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hub.cases.casework import Actor, CaseworkError, record
 from hub.cases.sms_optout import opted_out
 from hub.core.config_table import ADDRESS
-from hub.core.models import Case, Party, PartyContact
+from hub.core.models import Case, CasePerson, Party, PartyContact
 from hub.core.phones import normalise as normalise_phone
 
 KINDS = ("email", "phone")
@@ -52,6 +52,11 @@ def add_contact(session: Session, case: Case, argument: str, actor: Actor, now: 
     kind, value = normalised((words[1] if len(words) > 1 else "") if kind else argument, kind)
     if value in listed(session, party):
         return f"{value} is already a contact of the constituent"
+    person = session.scalar(select(CasePerson.name).where(CasePerson.case_id == case.id,
+                                                          getattr(CasePerson, kind) == value))
+    if person is not None:  # mail from it would be filed as whose?
+        raise CaseworkError(f"{value} is {person}'s, a person on the case: not the constituent's too "
+                            f"(#person remove {person} first)")
     if getattr(party, kind) is None:
         setattr(party, kind, value)
     else:

@@ -126,6 +126,9 @@ def test_a_representative_by_phone_from_the_command_line_texts_and_is_texted(
     assert hub_run(office, "case", "person", case.ref, "add", "Dana", "Ortiz", "(919) 555-0142",
                    "representative") == 0
     assert f"Dana Ortiz (representative) is on the case: phone {PAT}" in capsys.readouterr().out
+    assert hub_run(office, "case", "contact", case.ref, "add", "919-555-0142") == 1
+    assert capsys.readouterr().err.strip() == (f"hub: {PAT} is Dana Ortiz's, a person on the case: not the "
+                                               "constituent's too (#person remove Dana Ortiz first)")
     view = shown(office, case.ref, capsys)
     assert view["contacts"] == [{"kind": "email", "value": "pat.home@example.net"}]
     assert view["people"] == [{"name": "Dana Ortiz", "role": "representative", "email": None, "phone": PAT}]
