@@ -95,7 +95,7 @@ def test_an_office_made_before_is_made_private_at_the_next_command(tmp_path: Pat
     var = tmp_path / "office" / "var"
     for path, mode in ((var, 0o755), (var / "hub.db", 0o644), (config, 0o644)):
         os.chmod(path, mode)
-    shown = hub_command("status", config=config)
+    shown = hub_command("cases", config=config)
     assert shown.returncode == 0, shown.stderr
     assert [stat.S_IMODE(path.stat().st_mode) for path in (var, var / "hub.db", config)] == [0o700, 0o600, 0o600]
     assert "var was open to other users (0755); now 0700" in shown.stderr

@@ -471,7 +471,8 @@ def hooked(tmp_path: Path, database_url: str, twilio: FakeTwilio,
 
 def photos(hub: Hub) -> list[bytes | None]:
     with hub.sessions() as session:
-        return [attachment.data for attachment in session.scalars(select(Attachment).order_by(Attachment.id))]
+        return [attachment_bytes(session, attachment)
+                for attachment in session.scalars(select(Attachment).order_by(Attachment.id))]
 
 
 def post(server: ServedApp, params: dict[str, str], token: str) -> int:
