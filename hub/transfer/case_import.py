@@ -22,7 +22,7 @@ from hub.cases.numbering import next_reference
 from hub.core.app import Hub
 from hub.core.clock import as_utc
 from hub.core.file_store import keep_attachment_bytes, keep_message_raw
-from hub.core.models import Attachment, Case, Event, Message, Release, Reminder
+from hub.core.models import Attachment, Case, CasePerson, Event, Message, Release, Reminder
 from hub.transfer.archive_reader import Archive, Damaged
 from hub.transfer.parties import constituent_for
 
@@ -57,6 +57,7 @@ def import_case(session: Session, hub: Hub, archive: Archive, folder: str, origi
         keep_forwarded(connection, hub.refs, former, case, origin, now, note)
     messages, files = _messages(session, archive, folder, case, note)
     _rows(session, archive, folder, case, messages, files)
+    _people(session, case, record)
     session.add(Event(case_id=case.id, kind="imported", detail=f"imported from {origin}: was {old_ref}",
                       actor="hub", via="cli", at=now))
     return old_ref, ref, True
@@ -127,7 +128,7 @@ def _messages(session: Session, archive: Archive, folder: str, case: Case,
 
 def _rows(session: Session, archive: Archive, folder: str, case: Case, numbers: dict[int, int],
           files: dict[tuple[int, int], int]) -> None:
-    """Events, reminders and releases, as they were."""
+    """Events, reminders, releases and the case's other people, as they were."""
     for item in map(_dict, _list({"e": archive.json(f"{folder}events.json")}, "e")):
         session.add(Event(case_id=case.id, message_id=numbers.get(item.get("message") or 0),
                           kind=_text(item, "kind", 64), detail=_text(item, "detail", 1_000_000),
@@ -147,6 +148,14 @@ def _rows(session: Session, archive: Archive, folder: str, case: Case, numbers: 
             recorded_by=_text(item, "recorded_by", 320), via=_text(item, "via", 16),
             created_at=_time(item, "created_at")))
     session.flush()
+
+
+def _people(session: Session, case: Case, record: dict[str, Any]) -> None:
+    """The spouse or representative on the case (an archive from before they were exported has none)."""
+    for item in map(_dict, _list(record, "people")):
+        session.add(CasePerson(case_id=case.id, name=_text(item, "name", 200), role=_text(item, "role", 32),
+                               email=_optional(item, "email", 320), phone=_optional(item, "phone", 32),
+                               created_at=_time(item, "created_at")))
 
 
 def _dict(value: Any, what: str = "an item") -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.cases.people import people_of
 from hub.cases.views import iso
 from hub.core.file_store import attachment_bytes, message_raw
 from hub.core.models import Case, Event, ForwardedRef, Message, Party, PartyContact, Release, Reminder
@@ -30,7 +31,9 @@ def case_fields(session: Session, case: Case) -> dict[str, Any]:
             "agency": case.agency, "agency_control": case.agency_control, "subject": case.subject,
             "opened_at": iso(case.opened_at), "updated_at": iso(case.updated_at), "closed_at": iso(case.closed_at),
             "close_reason": case.close_reason, "contact_channel": case.contact_channel, "merged_into": merged_into,
-            "former_refs": former, "constituent": _constituent(session, case.constituent)}
+            "former_refs": former, "constituent": _constituent(session, case.constituent),
+            "people": [{"name": person.name, "role": person.role, "email": person.email, "phone": person.phone,
+                        "created_at": iso(person.created_at)} for person in people_of(session, case.id)]}
 
 
 def _constituent(session: Session, party: Party | None) -> dict[str, Any] | None:

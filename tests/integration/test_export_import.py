@@ -115,6 +115,7 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
     assert cli(first, "case", "merge", merged, kept) == 0
     nguyen = new_case(first, sender=NGUYEN, subject="Passport renewal",
                       body="My passport renewal is late. My cousin 王小明 is travelling with me.").ref
+    assert cli(first, "case", "person", nguyen, "add", "Lan", "Tran", "lan.tran@example.com", "spouse") == 0
     scan = mail(NGUYEN, OFFICE_ADDRESS, f"Re: [{nguyen}] My passport", "The old passport, scanned.")
     scan.add_attachment(bytes(range(256)) * 64, maintype="application", subtype="pdf", filename="passport.pdf")
     arrive(first, scan)
@@ -178,7 +179,9 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
     assert case_of(second, new_refs[nguyen]).assignee == "former.staffer@doe.example.gov"
     capsys.readouterr()
     assert cli(second, "case", "show", nguyen, "--json") == 0, "the command line knows the old reference too"
-    assert json.loads(capsys.readouterr().out)["ref"] == new_refs[nguyen]
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ref"] == new_refs[nguyen]
+    assert shown["people"] == [{"name": "Lan Tran", "role": "spouse", "email": "lan.tran@example.com", "phone": None}]
 
     # The same archive again changes nothing.
     counts = (count(second, Case), count(second, Message))
