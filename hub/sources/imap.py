@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import ssl
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.core.errors import ConfigError, TemporaryError
+from hub.core.errors import ConfigError, HubError, TemporaryError
 from hub.core.models import SourceCursor
 from hub.intake.drain import Item
 from hub.intake.message import Oversized
@@ -44,6 +45,11 @@ FIRST_BATCH = 25
 HEADER_PART = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
 # UIDs per FETCH of sizes: a command line of about 20 KB, within what servers accept (Dovecot: 64 KB).
 SIZES_PER_COMMAND = 2000
+
+
+# RFC 5530: the server could not check the login (its password database or auth service is down, or it is
+# restarting), which is no verdict on the password: an outage to wait out, not a configuration to fix.
+TEMPORARY_LOGIN_FAILURE = re.compile(r"\[(UNAVAILABLE|SERVERBUG)\]|temporary authentication failure", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,10 +102,17 @@ def connect_and_log_in(address: ImapAddress, password: str | None, timeout: floa
             with contextlib.suppress(OSError, IMAPClientError):
                 client.shutdown()
             raise
-    except LoginError:
-        raise ConfigError(f"[inbox] {address.name}: login refused for {address.user}") from None
+    except LoginError as error:
+        raise login_failure(address, error) from None
     except (OSError, IMAPClientError) as error:
         raise TemporaryError(f"{address.name}: {type(error).__name__}: {error}") from None
+
+
+def login_failure(address: ImapAddress, error: LoginError) -> HubError:
+    """A refused password stops the daemon (ConfigError); a server that cannot check one for now is an outage."""
+    if TEMPORARY_LOGIN_FAILURE.search(str(error)):
+        return TemporaryError(f"{address.name}: the server cannot check the login for now: {error}")
+    return ConfigError(f"[inbox] {address.name}: login refused for {address.user}")
 
 
 class ImapSource:
