@@ -47,9 +47,11 @@ HEADER_PART = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
 SIZES_PER_COMMAND = 2000
 
 
-# RFC 5530: the server could not check the login (its password database or auth service is down, or it is
-# restarting), which is no verdict on the password: an outage to wait out, not a configuration to fix.
-TEMPORARY_LOGIN_FAILURE = re.compile(r"\[(UNAVAILABLE|SERVERBUG)\]|temporary authentication failure", re.IGNORECASE)
+# The server could not check the login (RFC 5530's UNAVAILABLE or SERVERBUG: its password database or auth
+# service is down), or it is going away (Dovecot answers a LOGIN during its shutdown with "NO Shutting down"):
+# no verdict on the password, so an outage to wait out, not a configuration to fix.
+TEMPORARY_LOGIN_FAILURE = re.compile(r"\[(UNAVAILABLE|SERVERBUG)\]|temporary authentication failure|shutting down",
+                                     re.IGNORECASE)
 
 
 @dataclass(frozen=True)
