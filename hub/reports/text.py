@@ -58,7 +58,7 @@ CSV_HEADER = ("section", "item", "measure", "this_week", "same_week_last_year")
 
 def report_csv(figures: WeeklyFigures) -> bytes:
     rows: list[Row] = [CSV_HEADER, ("week", "iso_week", "label", figures.week.label, figures.last_year.label),
-                       *_figure_rows(figures)]
+                       *((*row[:3], *(_cell(value) for value in row[3:])) for row in _figure_rows(figures))]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)  # RFC 4180 line ends
     return buffer.getvalue().encode()
@@ -69,33 +69,42 @@ def report_json(figures: WeeklyFigures) -> dict[str, Any]:
     week = figures.week
     return {"week": week.label, "start": week.monday.isoformat(), "end": (week.monday + timedelta(days=6)).isoformat(),
             "same_week_last_year": figures.last_year.label,
-            "rows": [dict(zip(CSV_HEADER, (*row[:3], _number(row[3]), _number(row[4])), strict=True))
+            "rows": [dict(zip(CSV_HEADER, (*row[:3], *(_rounded(value) for value in row[3:])), strict=True))
                      for row in _figure_rows(figures)]}
 
 
-def _number(cell: str) -> int | float | None:
-    return None if cell == "" else float(cell) if "." in cell else int(cell)
+Value = int | float | None
+FigureRow = tuple[str, str, str, Value, Value]
 
 
-def _figure_rows(figures: WeeklyFigures) -> list[Row]:
+def _rounded(value: Value) -> Value:
+    """A median as the CSV shows it: one decimal."""
+    return float(_decimal(value)) if isinstance(value, float) else value
+
+
+def _cell(value: Value) -> str:
+    return _decimal(value, "") if isinstance(value, float) or value is None else str(value)
+
+
+def _figure_rows(figures: WeeklyFigures) -> list[FigureRow]:
     now, then = figures.counts, figures.counts_last_year
-    rows: list[Row] = [
-        ("cases", "all", "opened", str(now.opened), str(then.opened)),
-        ("cases", "all", "closed", str(now.closed), str(then.closed)),
-        ("cases", "all", "pending", str(now.pending), str(then.pending)),
-        ("age", "all", "median_days", _decimal(figures.median_age_days, ""), ""),
-        *(("age", bucket, "cases", str(count), "") for bucket, count in figures.ages),
-        ("first_response", "all", "cases", str(figures.first_responses), ""),
-        ("first_response", "all", "median_hours", _decimal(figures.median_response_hours, ""), ""),
-        ("first_response", "pending", "without_response", str(figures.pending_without_response), ""),
+    rows: list[FigureRow] = [
+        ("cases", "all", "opened", now.opened, then.opened),
+        ("cases", "all", "closed", now.closed, then.closed),
+        ("cases", "all", "pending", now.pending, then.pending),
+        ("age", "all", "median_days", figures.median_age_days, None),
+        *(("age", bucket, "cases", count, None) for bucket, count in figures.ages),
+        ("first_response", "all", "cases", figures.first_responses, None),
+        ("first_response", "all", "median_hours", figures.median_response_hours, None),
+        ("first_response", "pending", "without_response", figures.pending_without_response, None),
     ]
     for section, ranked in (("agency", figures.agencies), ("issue_area", figures.issue_areas)):
         for item in ranked:
-            rows += [(section, item.name, "pending", str(item.pending), ""),
-                     (section, item.name, "opened", str(item.opened), "")]
+            rows += [(section, item.name, "pending", item.pending, None),
+                     (section, item.name, "opened", item.opened, None)]
     for load in figures.workloads:
-        rows += [("caseworker", load.name, "open", str(load.open_cases), ""),
-                 ("caseworker", load.name, "overdue_reminders", str(load.overdue_reminders), "")]
+        rows += [("caseworker", load.name, "open", load.open_cases, None),
+                 ("caseworker", load.name, "overdue_reminders", load.overdue_reminders, None)]
     return rows
 
 
