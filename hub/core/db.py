@@ -27,6 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SERVER_TROUBLE = frozenset({"08", "40", "53", "55", "57", "58", "XX"})
 # What SQLite says when the file, not the statement, is the problem.
 SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no such table", "malformed")
+CONNECT_TIMEOUT_SECONDS = 10  # libpq's connect_timeout, unless the database URL sets its own
 
 
 def make_engine(url: str) -> Engine:
@@ -40,7 +41,10 @@ def make_engine(url: str) -> Engine:
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
     # OperationalError that the caller treats as temporary.
-    return _engine(url, pool_recycle=1800, hide_parameters=True)
+    # A server that takes the connection and never answers would hold a job (or a request) for as long as
+    # libpq waits, which is for ever unless the URL says otherwise.
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return _engine(url, pool_recycle=1800, hide_parameters=True, connect_args=connect_args)
 
 
 def _engine(url: str, **options: Any) -> Engine:

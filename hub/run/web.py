@@ -6,8 +6,8 @@ of them to the hub: the webhook is hub.sources' adapter, the health answers ask 
 endpoints (/metrics) join them here.
 
 - `/healthz`: the process is up (200).
-- `/readyz`: the database answers a trivial query (200), or not (503): a load balancer or service
-  manager stops sending requests to a hub that could not store them.
+- `/readyz`: the database answers a trivial query within READY_SECONDS (200), or not (503): a load balancer
+  or service manager stops sending requests to a hub that could not store them.
 - `/metrics`: Prometheus' scrape (hub.run.metrics): the database's figures at each scrape and this
   process's counts, so the daemon's when `hub run` hosts the app.
 - the Twilio webhook, at the path of `[sms] webhook_url`, when that is set.
@@ -45,6 +45,7 @@ from hub.sources.sms_webhook import twilio_webhook
 log = logging.getLogger(__name__)
 MEDIA_SWEEP_SECONDS = 300.0
 SWEEP_STOP_SECONDS = 1.0  # how long a stop waits for a photo being fetched by the sweep
+READY_SECONDS = 5.0  # how long /readyz waits for the database before it answers 503
 
 
 def web_app(hub: Hub) -> Starlette:
@@ -52,8 +53,10 @@ def web_app(hub: Hub) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
-        if await run_in_threadpool(answers, hub.engine):
-            return PlainTextResponse("ready\n")
+        # A server that accepts and never answers would hold the request as long as the driver waits.
+        with contextlib.suppress(TimeoutError):
+            if await asyncio.wait_for(run_in_threadpool(answers, hub.engine), READY_SECONDS):
+                return PlainTextResponse("ready\n")
         return PlainTextResponse("the database does not answer\n", 503)
 
     async def metrics(request: Request) -> Response:

@@ -42,11 +42,12 @@ from tests.web_thread import ServedApp
 pytestmark = pytest.mark.integration
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
 STOP_LIMIT = 5.0
+READY_LIMIT = 15.0  # the answer's deadline is 5 s; a hung request would wait for the driver forever
 
 
-def get(port: int, path: str) -> tuple[int, str]:
+def get(port: int, path: str, timeout: float = 30) -> tuple[int, str]:
     try:
-        with OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+        with OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as error:
         with error:
@@ -87,6 +88,22 @@ def test_readyz_is_503_while_the_database_does_not_answer(hub: Hub) -> None:
     finally:
         served.stop()
         engine.dispose()
+
+
+def test_readyz_is_503_soon_while_the_database_server_accepts_and_never_answers(hub: Hub) -> None:
+    """A server that takes the connection and then says nothing (a hung host, a full backlog behind a proxy):
+    readiness is an answer within seconds, not a request left hanging on the driver."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        engine = make_engine(f"postgresql+psycopg://hub@127.0.0.1:{silent.getsockname()[1]}/hub")
+        hung = Hub(replace(hub.config, database_url=str(engine.url)), engine, session_factory(engine), hub.clock)
+        served = ServedApp(web_app(hung))
+        try:
+            assert get(served.port, "/readyz", timeout=READY_LIMIT) == (503, "the database does not answer\n")
+        finally:
+            served.stop()
+            engine.dispose()
 
 
 def test_hub_run_hosts_the_web_app_and_stops_on_sigterm(tmp_path: Path, database_url: str,
