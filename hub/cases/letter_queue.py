@@ -40,10 +40,11 @@ class Addressed:
 
 def queue_letter(session: Session, config: Config, refs: References, letters: Letters, case: Case, name: str,
                  to: str | None, force: bool, actor: Actor, now: datetime, files: tuple[int, ...] = (),
-                 text: str = "") -> tuple[int, str]:
+                 text: str = "", not_before: datetime | None = None) -> tuple[int, str]:
     """The letter rendered for the case and queued in the caller's transaction, after the checks:
     not twice unless forced, and an agency inquiry only with a valid privacy release unless forced.
-    `files` are more of the case's files for it to enclose; `text`, the caseworker's words it carries."""
+    `files` are more of the case's files for it to enclose; `text`, the caseworker's words it carries;
+    `not_before`, when it may go (default: now)."""
     addressed = address(session, config, case, name, to, letters)
     if files and addressed.channel == "sms":
         raise UserError(f"{name} goes to {addressed.person or 'the constituent'} by text, which carries no files "
@@ -84,6 +85,7 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     row_id = enqueue(session.connection(), case_id=case.id, case_ref=case.ref, letter=name,
                      recipient=addressed.recipient, refs=refs, domain=config.office.domain, now=now,
                      actor=actor.who, channel=addressed.channel, subject=None if by_text else letter.subject,
+                     not_before=not_before,
                      body=None if by_text else letter.body,
                      context={"queued_by": actor.who, **words,
                               "enclosures": enclosed + [file for file in files if file not in enclosed]})

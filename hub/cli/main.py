@@ -42,6 +42,7 @@ from hub.cli.sending import (
     cmd_letter_preview,
     cmd_letter_send,
     cmd_letter_show,
+    cmd_notify,
     cmd_report_weekly,
 )
 from hub.cli.triage import cmd_triage_dismiss, cmd_triage_file, cmd_triage_list, cmd_triage_new, cmd_triage_show
@@ -176,6 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--sms", action="store_true", help="the text-message version (for the sample "
                                 "case; a case's own channel decides otherwise)")
         action.set_defaults(handler=handler)
+
+    notify = commands.add_parser("notify", help="one letter to every open case of an agency (a shutdown, a "
+                                 "disaster), spaced out by [limits] group_letters_per_minute")
+    notify.add_argument("--agency", required=True, metavar="KEY", help="the agency's key in agencies.toml")
+    notify.add_argument("--label", metavar="L", help="only the cases with this label")
+    notify.add_argument("--status", metavar="S", help="only the cases with this status")
+    notify.add_argument("--letter", required=True, metavar="NAME", help=LETTER_HELP + ", e.g. agency-delay")
+    notify.add_argument("--text", default="", metavar="WORDS", help="the office's words the letter carries "
+                        "(its {{ text }}), the same for every case")
+    notify.add_argument("--dry-run", action="store_true", help="count the cases and show the letter filled in for "
+                        "the first; queue nothing")
+    notify.set_defaults(handler=cmd_notify)
 
     for verb in ACTIONS:
         usage = REGISTRY[verb][0]

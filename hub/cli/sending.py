@@ -1,4 +1,5 @@
-"""Commands on what the office sends: its letters (list, check, show, preview, queue) and the weekly report."""
+"""Commands on what the office sends: its letters (list, check, show, preview, queue, to a whole group) and the
+weekly report."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 import sys
 
 from hub.cases import letter_send
+from hub.cases.group_letters import Group, notify_group, preview_group
 from hub.cli.context import EXIT_ERROR, print_json, with_hub
 from hub.core.app import Hub
 from hub.letters.sms_text import segments
+from hub.letters.templates import Letter
 from hub.reports import weekly
 
 
@@ -39,12 +42,7 @@ def cmd_letter_show(args: argparse.Namespace) -> int:
 def cmd_letter_preview(args: argparse.Namespace) -> int:
     letter, recipient = with_hub(args, lambda hub: letter_send.preview(hub, args.name, args.case, args.to,
                                                                         "sms" if args.sms else "email"))
-    if letter.channel == "sms":
-        size = segments(letter.body)
-        print(f"To: {recipient}\nText: {size.count} segment(s), {size.encoding}, {size.units} characters\n\n"
-              f"{letter.body}")
-    else:
-        print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
+    _print_letter(letter, recipient)
     return 0
 
 
@@ -52,6 +50,37 @@ def cmd_letter_send(args: argparse.Namespace) -> int:
     row_id, recipient = with_hub(args, lambda hub: letter_send.send(hub, args.name, args.case, args.to, args.force))
     print(f"queued {args.name} for {recipient} (outbox {row_id}); the next cycle sends it")
     return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    group = Group(args.agency, args.label, args.status)
+
+    def work(hub: Hub) -> int:
+        shown = preview_group(hub, group, args.letter, args.text)
+        if shown.letter is None:
+            print(f"no case matches ({group.describe()}): nothing queued")
+            return 0
+        print(f"{shown.count} case(s): {group.describe()}\n")
+        _print_letter(shown.letter, f"{shown.recipient} ({shown.ref}, the first)")
+        if args.dry_run:
+            print(f"\n(dry run: nothing queued; without --dry-run, {args.letter} goes to each of the {shown.count})")
+            return 0
+        outcome = notify_group(hub, group, args.letter, args.text)
+        per_minute = hub.config.limits.group_letters_per_minute
+        print(f"\nqueued {args.letter} on {outcome.queued} case(s), {per_minute} a minute from the next cycle")
+        for reason, count in sorted(outcome.skipped.items()):
+            print(f"left out {count} case(s): {reason}")
+        return 0
+    return int(with_hub(args, work))
+
+
+def _print_letter(letter: Letter, recipient: str) -> None:
+    if letter.channel == "sms":
+        size = segments(letter.body)
+        print(f"To: {recipient}\nText: {size.count} segment(s), {size.encoding}, {size.units} characters\n\n"
+              f"{letter.body}")
+    else:
+        print(f"To: {recipient}\nSubject: {letter.subject}\n\n{letter.body}")
 
 
 def cmd_report_weekly(args: argparse.Namespace) -> int:

@@ -167,6 +167,7 @@ def load(path: Path) -> Config:
             notice_window_minutes=limits.positive("notice_window_minutes", 60),
             notices_per_sender=limits.positive("notices_per_sender", 5),
             refusals_per_sender=limits.positive("refusals_per_sender", 5),
+            group_letters_per_minute=limits.positive("group_letters_per_minute", 30),
         ),
         staff=staff,
         agencies=agencies,

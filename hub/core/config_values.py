@@ -183,6 +183,7 @@ class Limits:
     notice_window_minutes: int = 60  # floods: notices (and refusals) to one staff address about one sender ...
     notices_per_sender: int = 5      # ... at most this many caseworker notices one by one, the rest in a digest
     refusals_per_sender: int = 5     # ... and this many replies to refused commands
+    group_letters_per_minute: int = 30  # `hub notify` spaces its letters out (Exchange Online allows 30 a minute)
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,7 @@ SAMPLE_TEXT = {
                           "during a review of your file. They have restarted them, and the\n"
                           "payments you missed for September and October will be deposited\n"
                           "within two weeks.",
+    "agency-delay": "Social Security expects to answer again two weeks after the shutdown ends.",
     "case-closed": "Social Security restarted your monthly payments in November and\n"
                    "deposited the back payments for September and October on November 20.",
 }

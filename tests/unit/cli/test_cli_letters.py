@@ -9,9 +9,10 @@ import pytest
 
 from hub.cli.main import main
 
-PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "case-list", "caseworker-digest",
-            "caseworker-notification", "command-reply", "constituent-checkin", "constituent-update",
-            "followup-invitation", "followup-reminder", "privacy-release-request", "satisfaction-survey"]
+PACKAGED = ["acknowledgement", "agency-delay", "agency-followup", "agency-inquiry", "case-closed", "case-list",
+            "caseworker-digest", "caseworker-notification", "command-reply", "constituent-checkin",
+            "constituent-update", "followup-invitation", "followup-reminder", "privacy-release-request",
+            "satisfaction-survey"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

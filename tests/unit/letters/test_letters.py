@@ -15,7 +15,7 @@ from hub.letters.sms_text import gsm7_safe, segments
 from hub.letters.templates import CONTEXT_KEYS, TO_STAFF, LetterError, Letters, sample_context
 from hub.run.office import init_office
 
-PACKAGED = ["acknowledgement", "agency-followup", "agency-inquiry", "case-closed", "case-list",
+PACKAGED = ["acknowledgement", "agency-delay", "agency-followup", "agency-inquiry", "case-closed", "case-list",
             "caseworker-digest", "caseworker-notification",
             "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
             "privacy-release-request", "satisfaction-survey"]
@@ -368,9 +368,10 @@ def test_a_context_missing_a_key_is_a_bug_in_the_caller(config: Config) -> None:
 
 # --- SMS letters ---
 
-SMS_PACKAGED = ["acknowledgement", "case-closed", "constituent-checkin", "constituent-update", "satisfaction-survey",
-                "sms-help"]
-SMS_WITH_REF = ("acknowledgement", "constituent-checkin", "constituent-update")  # a reply should mention it
+SMS_PACKAGED = ["acknowledgement", "agency-delay", "case-closed", "constituent-checkin", "constituent-update",
+                "satisfaction-survey", "sms-help"]
+# A reply should mention it.
+SMS_WITH_REF = ("acknowledgement", "agency-delay", "constituent-checkin", "constituent-update")
 
 
 def assert_texts_well(body: str) -> None:
