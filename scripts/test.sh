@@ -2,7 +2,8 @@
 # Installs everything the test suite needs (Python packages in ./.venv; Dovecot and systemd-analyze when
 # missing and root; starts the local PostgreSQL cluster when it is installed but stopped), checks the import
 # layers, then runs the suite.
-# Arguments go to pytest.
+# Arguments go to pytest. PYTHON and VENV choose another interpreter and its environment (scripts/venv.sh);
+# scripts/test-pythons.sh runs the suite on the other supported versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null; then
@@ -40,9 +41,9 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
 fi
 EXTRAS="[test]" source scripts/venv.sh
 # The layers import one way (pyproject.toml's [tool.importlinter]): a wrong-way import fails here.
-.venv/bin/lint-imports --no-cache
+"$VENV/bin/lint-imports" --no-cache
 set +e
-.venv/bin/python -m pytest "$@"
+"$VENV/bin/python" -m pytest "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then
