@@ -21,15 +21,18 @@ def postgres() -> Iterator[PostgresDatabases]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.db'}"
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
     databases: PostgresDatabases = request.getfixturevalue("postgres")
     reason = databases.unavailable_reason()
     if reason:
         require(reason)
-    return databases.fresh()
+    url = databases.fresh()
+    yield url
+    databases.release(url)
 
 
 @pytest.fixture
