@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hub.cases import letter_send
 from hub.cli.context import EXIT_ERROR, print_json, with_hub
 from hub.core.app import Hub
+from hub.core.errors import UserError
+from hub.core.private_files import write_file
 from hub.letters.sms_text import segments
 from hub.reports import weekly
 
@@ -57,10 +60,17 @@ def cmd_letter_send(args: argparse.Namespace) -> int:
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> tuple[weekly.WeeklyReport, int | None]:
         report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week))
+        if args.html:  # before it is queued: a file that cannot be written stops both
+            try:
+                write_file(Path(args.html), report.page)
+            except OSError as error:
+                raise UserError(f"--html: cannot write {args.html}: {error.strerror}") from None
         return report, weekly.queue_report(hub, report) if args.send else None
     report, queued = with_hub(args, work)
     if queued is None and args.json:
         print_json(report.data)
+    elif queued is None and args.html:
+        print(f"wrote the weekly report {report.week.label} to {args.html} (one file: its charts inside it)")
     elif queued is None:
         print(report.text, end="")
     else:

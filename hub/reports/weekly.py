@@ -1,7 +1,8 @@
 """The weekly report: made for one week, shown on demand, and queued for the supervisors when it is due.
 
-The report goes out as one outbox row per supervisor: the text as the body, the CSV attached, sent by
-the next delivery pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
+The report goes out as one outbox row per supervisor: the text as the body, an HTML alternative with its
+charts as inline images (hub.reports.page, hub.reports.charts), the CSV attached, sent by the next delivery
+pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
 the last complete week. Its sending is claimed for that week in `periodic_sends` in the transaction that
 queues it (hub.core.periodic), so a hub that was down over the report time sends it once when it comes
 back, and a cycle that runs every minute, a restart or a second daemon sends it once. An office with no case
@@ -10,6 +11,7 @@ opened by the end of that week (a new one) gets no report of it.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,11 +26,13 @@ from hub.core.config_values import WEEKDAYS
 from hub.core.errors import UserError
 from hub.core.models import Case
 from hub.core.periodic import claim, claimed
-from hub.letters.compose import Attachment, attachment_context
+from hub.letters.compose import Attachment, HtmlPart, InlineImage, attachment_context, html_context
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.reports.agency_answers import agency_answers
 from hub.reports.figures import weekly_figures
 from hub.reports.text import report_csv, report_json, report_text, title
 from hub.reports.week import Week, parse_week, week_containing
+from hub.reports.year import year_series
 
 log = logging.getLogger(__name__)
 LETTER = "weekly-report"
@@ -42,6 +46,8 @@ class WeeklyReport:
     text: str
     csv: bytes
     data: dict[str, Any]  # the CSV's rows for `--json`
+    html: HtmlPart        # for the mail: the charts as cid: images
+    page: str             # for a browser (`--html FILE`): the same HTML, the charts as data: URIs
 
     @property
     def attachment(self) -> Attachment:
@@ -61,10 +67,25 @@ def chosen_week(hub: Hub, text: str | None) -> Week:
 
 
 def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
+    from hub.reports.charts import Chart, draw_charts  # matplotlib: only when a report is made
+    from hub.reports.page import report_html
+
     with hub.sessions() as session:
         figures = weekly_figures(session, hub.config, week)
-    return WeeklyReport(week, title(figures), report_text(figures, hub.config.office.name), report_csv(figures),
-                        report_json(figures))
+        year, answers = year_series(session, week), agency_answers(session, hub.config, week)
+    charts = draw_charts(figures, year, answers)
+    office = hub.config.office
+
+    def cid(chart: Chart) -> str:
+        return f"chart-{chart.name}.{week.label}@{office.domain}"
+
+    def data_uri(chart: Chart) -> str:
+        return "data:image/png;base64," + base64.b64encode(chart.png).decode("ascii")
+
+    html = HtmlPart(report_html(figures, year, answers, charts, office.name, lambda chart: f"cid:{cid(chart)}"),
+                    tuple(InlineImage(cid(chart), "image/png", chart.png, f"{chart.name}.png") for chart in charts))
+    return WeeklyReport(week, title(figures), report_text(figures, office.name), report_csv(figures),
+                        report_json(figures), html, report_html(figures, year, answers, charts, office.name, data_uri))
 
 
 def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None) -> int:
@@ -78,7 +99,8 @@ def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None)
         enqueue(session.connection(), case_id=None, case_ref=None, letter=LETTER, recipient=address, refs=hub.refs,
                 domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, subject=report.subject,
                 body=report.text, context={"week": report.week.label,
-                                           "attachments": attachment_context(report.attachment)})
+                                           "attachments": attachment_context(report.attachment),
+                                           "html": html_context(report.html)})
     log.info("weekly report %s queued for %d supervisor(s)", report.week.label, len(recipients))
     return len(recipients)
 
