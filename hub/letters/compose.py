@@ -114,14 +114,15 @@ def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
 
 
 def html_context(part: HtmlPart) -> dict[str, Any]:
-    """What `carried_html` reads back: the HTML and its images (base64) kept on the outbox row, so that a
-    resend, or the sent copy composed again after a crash, carries the same bytes."""
+    """What `carried_html` reads back from the row's context `html`: the HTML and its images (base64), kept
+    on the outbox row so that a resend, or the sent copy composed again after a crash, carries the same bytes."""
     return {"html": part.html, "images": [
         {"cid": image.cid, "content_type": image.content_type, "filename": image.filename,
          "base64": base64.b64encode(image.data).decode("ascii")} for image in part.images]}
 
 
 def carried_html(context: dict[str, Any]) -> HtmlPart | None:
+    """The HTML alternative an outbox row carries in its context (`html`, as `html_context` wrote it), if any."""
     kept = context.get("html")
     if not kept:
         return None

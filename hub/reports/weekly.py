@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,11 +30,13 @@ from hub.core.models import Case
 from hub.core.periodic import claim, claimed
 from hub.letters.compose import Attachment, HtmlPart, InlineImage, attachment_context, html_context
 from hub.letters.outbox import AUTO_GENERATED, enqueue
-from hub.reports.agency_answers import agency_answers
-from hub.reports.figures import weekly_figures
+from hub.reports.agency_answers import AgencyAnswers, agency_answers
+from hub.reports.charts import Chart, draw_charts  # matplotlib itself only when a chart is drawn
+from hub.reports.figures import WeeklyFigures, weekly_figures
+from hub.reports.page import report_html
 from hub.reports.text import report_csv, report_json, report_text, title
 from hub.reports.week import Week, parse_week, week_containing
-from hub.reports.year import year_series
+from hub.reports.year import YearSeries, year_series
 
 log = logging.getLogger(__name__)
 LETTER = "weekly-report"
@@ -66,14 +70,13 @@ def chosen_week(hub: Hub, text: str | None) -> Week:
     return week
 
 
-def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
-    from hub.reports.charts import Chart, draw_charts  # matplotlib: only when a report is made
-    from hub.reports.page import report_html
-
+def weekly_report(hub: Hub, week: Week, apart: bool = False) -> WeeklyReport:
+    """The week's report; `apart`: its charts drawn in a child process (the daemon's), so that matplotlib's
+    tens of megabytes are given back when they are drawn."""
     with hub.sessions() as session:
         figures = weekly_figures(session, hub.config, week)
         year, answers = year_series(session, week), agency_answers(session, hub.config, week)
-    charts = draw_charts(figures, year, answers)
+    charts = _charts(figures, year, answers, apart)
     office = hub.config.office
 
     def cid(chart: Chart) -> str:
@@ -86,6 +89,19 @@ def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
                     tuple(InlineImage(cid(chart), "image/png", chart.png, f"{chart.name}.png") for chart in charts))
     return WeeklyReport(week, title(figures), report_text(figures, office.name), report_csv(figures),
                         report_json(figures), html, report_html(figures, year, answers, charts, office.name, data_uri))
+
+
+def _charts(figures: WeeklyFigures, year: YearSeries, answers: AgencyAnswers, apart: bool) -> tuple[Chart, ...]:
+    """The charts; none when they cannot be drawn: the report still goes, its numbers in tables."""
+    try:
+        if not apart:
+            return draw_charts(figures, year, answers)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(draw_charts, figures, year, answers).result()
+    except Exception as error:  # a chart is never worth the report: it goes with its tables alone
+        log.warning("weekly report %s: charts not drawn (%s: %s); it goes without them",
+                    figures.week.label, type(error).__name__, error)
+        return ()
 
 
 def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None) -> int:
@@ -117,7 +133,7 @@ def send_weekly_if_due(hub: Hub) -> str | None:
             return None  # the common case, every cycle after the report went: one small read, no report
         if session.scalar(select(Case.id).where(Case.opened_at < week.end).limit(1)) is None:
             return None  # a new office: no case yet that week, nothing to report
-    report = weekly_report(hub, week)
+    report = weekly_report(hub, week, apart=True)
     with hub.sessions.begin() as session:  # the rows and the claim commit together
         if not claim(session.connection(), LETTER, week.label, SUPERVISORS, now):
             return None  # another daemon queued it first

@@ -9,6 +9,7 @@ the mail as Chromium shows it (the README's picture is made so).
 from __future__ import annotations
 
 import base64
+import logging
 import mailbox
 import os
 import re
@@ -20,12 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import func, select
 
 from hub.cli.main import main as hub_cli
 from hub.core.app import Hub
+from hub.core.clock import FixedClock
+from hub.core.models import Outbox
 from hub.delivery.deliver import deliver_due
+from hub.letters.compose import carried_html
 from hub.reports.week import parse_week
-from hub.reports.weekly import queue_report, weekly_report
+from hub.reports.weekly import queue_report, send_weekly_if_due, weekly_report
 from tests.integration.test_report_year import answer
 from tests.integration.test_reports import MARIA, Office, at, cli, fill  # noqa: F401 (cli is a fixture)
 
@@ -161,7 +166,32 @@ def test_html_into_a_folder_that_is_not_there_is_one_line(hub: Hub, cli: Path,  
     out, err = capsys.readouterr()
     assert out == "" and err == f"hub: --html: cannot write {tmp_path / 'no' / 'r.html'}: No such file or directory\n"
     with hub.sessions() as session:
-        from sqlalchemy import func, select
-
-        from hub.core.models import Outbox
         assert session.scalar(select(func.count()).select_from(Outbox)) == 0, "nothing queued when the file fails"
+
+
+def test_the_daemons_report_draws_its_charts_in_a_child_process(hub: Hub) -> None:
+    with_agency_mail(hub)
+    clock = hub.clock
+    assert isinstance(clock, FixedClock)
+    clock.at = at(2026, 11, 23, 12)  # Monday 07:00 New York: W47's report is due
+    assert send_weekly_if_due(hub) == "weekly report 2026-W47 queued for 1 supervisor(s)"
+    with hub.sessions() as session:
+        [row] = session.scalars(select(Outbox).where(Outbox.letter == "weekly-report")).all()
+        kept = carried_html(row.context)
+    assert kept is not None and len(kept.images) == CHARTS
+    assert all(image.data.startswith(b"\x89PNG\r\n\x1a\n") for image in kept.images)
+    assert set(CID.findall(kept.html)) == {image.cid for image in kept.images}
+
+
+def test_a_report_whose_charts_fail_goes_with_its_tables(hub: Hub, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr("hub.reports.weekly.draw_charts", broken)
+    fill(hub)
+    with caplog.at_level(logging.WARNING, logger="hub"):
+        report = weekly_report(hub, parse_week("2026-W47", hub.config.office.timezone))
+    assert report.html.images == () and "<img" not in report.html.html and "Top agencies" in report.html.html
+    assert [record.getMessage() for record in caplog.records] == [
+        "weekly report 2026-W47: charts not drawn (RuntimeError: no fonts); it goes without them"]
