@@ -128,6 +128,11 @@ def test_every_chart_of_the_mail_loads_in_chromium(hub: Hub, browser: None, tmp_
     assert len(referenced) == CHARTS and set(referenced) == set(parts), "every cid has its part and every part a cid"
     for part in parts.values():
         assert part.get_content_type() == "image/png" and part.get_content_disposition() == "inline"
+    with hub.sessions() as session:  # what a resend, or the sent copy composed again, is made from
+        [row] = session.scalars(select(Outbox).where(Outbox.letter == "weekly-report")).all()
+        kept = carried_html(row.context)
+    assert kept is not None and {image.cid: image.data for image in kept.images} == {
+        cid: part.get_payload(decode=True) for cid, part in parts.items()}
     for marker in ("<script", "<svg", "http://", "https://", "<link", "<style"):
         assert marker not in document.lower()
 
