@@ -9,11 +9,13 @@ the tests' START (Monday 23 November 2026; default 53, so that the same week a y
 most of them closed after a few days to a few months; M messages and M outbox rows a case (default 8
 each, so ~100,000 rows together: notices by the hub, replies by the caseworker), and 2 reminders a case.
 Then, R times each (default 7), alternating:
-  report    hub.reports.weekly.weekly_report for the last complete week (2026-W47): every query, the text and
-            the CSV, as `hub report weekly` makes them.
+  report    hub.reports.weekly.weekly_report for the last complete week (2026-W47): every query, the text,
+            the CSV, the charts and the HTML, as `hub report weekly` makes them.
+  queries   its queries alone: the week's figures, the year's weeks and the agencies' answers.
   baseline  one full read of the cases and outbox tables: count(*) and min/max of an unindexed time
             column in each, the least any report over these tables has to do.
-It prints the best and median of each and the ratio of the medians. Nothing asserts a time.
+It prints the best and median of each and the ratios of the medians (report and queries against the
+baseline). Nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ from sqlalchemy import Connection, func, insert, select, text  # noqa: E402
 
 from hub.core.app import Hub  # noqa: E402
 from hub.core.models import Case, Message, Outbox, Reminder  # noqa: E402
-from hub.reports.week import week_containing  # noqa: E402
+from hub.reports.agency_answers import agency_answers  # noqa: E402
+from hub.reports.figures import weekly_figures  # noqa: E402
+from hub.reports.week import Week, week_containing  # noqa: E402
 from hub.reports.weekly import weekly_report  # noqa: E402
+from hub.reports.year import year_series  # noqa: E402
 from tests.helpers import START, make_office  # noqa: E402
 from tests.postgres import bench_database  # noqa: E402
 
@@ -111,6 +116,13 @@ def full_read(hub: Hub) -> None:
         session.execute(select(func.count(), func.min(Outbox.created_at), func.max(Outbox.not_before))).one()
 
 
+def queries(hub: Hub, week: Week) -> None:
+    with hub.sessions() as session:
+        weekly_figures(session, hub.config, week)
+        year_series(session, week)
+        agency_answers(session, hub.config, week)
+
+
 def timed(work: Callable[[], Any]) -> float:
     start = time.perf_counter()
     work()
@@ -125,13 +137,15 @@ def measure(args: argparse.Namespace, folder: Path, url: str) -> None:
     built = time.perf_counter() - started
     week = week_containing(START, hub.config.office.timezone).previous()
     report = weekly_report(hub, week)  # untimed: warms the connection pool and the database's cache
-    reports, baselines = [], []
+    reports, asked, baselines = [], [], []
     for _ in range(args.repeat):
         reports.append(timed(lambda: weekly_report(hub, week)))
+        asked.append(timed(lambda: queries(hub, week)))
         baselines.append(timed(lambda: full_read(hub)))
     hub.close()
     cases_line = next(line for line in report.text.splitlines() if line.strip().startswith("pending"))
     ratio = statistics.median(reports) / statistics.median(baselines)
+    asked_ratio = statistics.median(asked) / statistics.median(baselines)
     print(f"""
 weekly report benchmark: {args.database}, seed {args.seed}
   machine   {os.cpu_count()} CPUs, 1-min load average up to {max(load, os.getloadavg()[0]):.1f}
@@ -139,10 +153,11 @@ weekly report benchmark: {args.database}, seed {args.seed}
 {counts['messages']} messages,
             {counts['outbox']} outbox rows, {counts['reminders']} reminders; written in {built:.1f} s
   report    {week.label}: best {min(reports) * 1000:7.1f} ms, median {statistics.median(reports) * 1000:7.1f} ms \
-({args.repeat} runs; queries, text and CSV)
+({args.repeat} runs; queries, text, CSV, charts, HTML)
+  queries   best {min(asked) * 1000:7.1f} ms, median {statistics.median(asked) * 1000:7.1f} ms
   baseline  full read of cases + outbox: best {min(baselines) * 1000:7.1f} ms, median \
 {statistics.median(baselines) * 1000:7.1f} ms
-  ratio     report/baseline (medians) {ratio:.1f}
+  ratio     report/baseline (medians) {ratio:.1f}, queries/baseline {asked_ratio:.1f}
   sanity    {' '.join(cases_line.split())} (pending at the end of {week.label}: this week, a year before)""")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (Python packages in ./.venv; Dovecot and systemd-analyze when
+# Installs everything the test suite needs (Python packages in ./.venv; Dovecot, Chromium and systemd-analyze when
 # missing and root; starts the local PostgreSQL cluster when it is installed but stopped), checks the import
 # layers, then runs the suite.
 # Arguments go to pytest. PYTHON and VENV choose another interpreter and its environment (scripts/venv.sh);
@@ -30,6 +30,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   else
     echo "warning: ${missing[*]} missing (apt-get install ${missing[*]}); the export tests will fail and the unit's test will skip outside CI" >&2
+  fi
+fi
+# The weekly report's HTML is opened in Debian's Chromium, driven by Playwright (never Playwright's own browsers).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (the weekly report's test renders its HTML headless)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  else
+    echo "warning: chromium is missing (apt-get install chromium); the report's browser test will skip outside CI" >&2
   fi
 fi
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

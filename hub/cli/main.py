@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     weekly.add_argument("--week", metavar="YYYY-Www", help="an ISO week, office time (default: the last complete week)")
     weekly.add_argument("--send", action="store_true", help="queue it for the supervisors, with the CSV attached")
     weekly.add_argument("--json", action="store_true", help="machine-readable: the CSV's rows, numbers as numbers")
+    weekly.add_argument("--html", metavar="FILE", help="also write it as one HTML file for a browser, with its "
+                        "charts inside (data: URIs)")
     weekly.set_defaults(handler=cmd_report_weekly)
 
     held = commands.add_parser("quarantine", help="messages the hub could not handle").add_subparsers(

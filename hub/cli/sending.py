@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hub.cases import letter_send
 from hub.cases.group_letters import Group, notify_group, preview_group
 from hub.cli.context import EXIT_ERROR, print_json, with_hub
 from hub.core.app import Hub
+from hub.core.errors import UserError
+from hub.core.private_files import write_file
 from hub.letters.sms_text import segments
 from hub.letters.templates import Letter
 from hub.reports import weekly
@@ -86,10 +89,17 @@ def _print_letter(letter: Letter, recipient: str) -> None:
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> tuple[weekly.WeeklyReport, int | None]:
         report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week))
+        if args.html:  # before it is queued: a file that cannot be written stops both
+            try:
+                write_file(Path(args.html), report.page)
+            except OSError as error:
+                raise UserError(f"--html: cannot write {args.html}: {error.strerror}") from None
         return report, weekly.queue_report(hub, report) if args.send else None
     report, queued = with_hub(args, work)
     if queued is None and args.json:
         print_json(report.data)
+    elif queued is None and args.html:
+        print(f"wrote the weekly report {report.week.label} to {args.html} (one file: its charts inside it)")
     elif queued is None:
         print(report.text, end="")
     else:

@@ -10,6 +10,7 @@ thread per case, Outlook's conversation headers included (hub.letters.notice_thr
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,24 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows, as `<img src="cid:CID">`: sent in multipart/related beside it."""
+
+    cid: str  # without the angle brackets: "chart-year.2026-W47@office.example.org"
+    content_type: str
+    data: bytes
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class HtmlPart:
+    """An HTML alternative to the text body, with the images it refers to by cid:."""
+
+    html: str
+    images: tuple[InlineImage, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """What compose needs from an outbox row and its case."""
 
@@ -68,6 +87,7 @@ class Outgoing:
     to_staff: bool = False  # the hub's own mail to the office's people: its text goes between notice markers
     thread_topic: str = ""  # Outlook's conversation of the mail to staff about a case (hub.letters.notice_thread)
     thread_index: str = ""
+    html: HtmlPart | None = None
 
 
 def carried_attachments(context: dict[str, Any]) -> tuple[Attachment, ...]:
@@ -93,6 +113,24 @@ def attachment_context(*attachments: Attachment) -> list[dict[str, str]]:
     return [{"filename": a.filename, "content_type": a.content_type, "text": a.data.decode()} for a in attachments]
 
 
+def html_context(part: HtmlPart) -> dict[str, Any]:
+    """What `carried_html` reads back from the row's context `html`: the HTML and its images (base64), kept
+    on the outbox row so that a resend, or the sent copy composed again after a crash, carries the same bytes."""
+    return {"html": part.html, "images": [
+        {"cid": image.cid, "content_type": image.content_type, "filename": image.filename,
+         "base64": base64.b64encode(image.data).decode("ascii")} for image in part.images]}
+
+
+def carried_html(context: dict[str, Any]) -> HtmlPart | None:
+    """The HTML alternative an outbox row carries in its context (`html`, as `html_context` wrote it), if any."""
+    kept = context.get("html")
+    if not kept:
+        return None
+    return HtmlPart(str(kept["html"]), tuple(
+        InlineImage(str(item["cid"]), str(item["content_type"]), base64.b64decode(item["base64"]),
+                    str(item.get("filename", ""))) for item in kept.get("images", ())))
+
+
 def outgoing_for(session: Session, row: Outbox, case: Case | None, config: Config) -> Outgoing:
     """What compose needs for an outbox row whose subject and body are rendered: the same each time it
     is asked, for the send and for composing the sent copy again after a crash."""
@@ -111,7 +149,8 @@ def outgoing_for(session: Session, row: Outbox, case: Case | None, config: Confi
         recipient=row.recipient, subject=row.subject, body=row.body, message_id=row.message_id,
         case_ref=case.ref if case else None, in_reply_to=row.in_reply_to, references=row.references,
         automatic=row.automatic, agency_control=case.agency_control if case and to_agency else None,
-        attachments=attachments, to_staff=to_staff, thread_topic=topic, thread_index=index)
+        attachments=attachments, to_staff=to_staff, thread_topic=topic, thread_index=index,
+        html=carried_html(row.context))
 
 
 def subject_line(outgoing: Outgoing) -> str:
@@ -152,6 +191,8 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
     tail = footer(outgoing.case_ref)
     text = outgoing.body.rstrip() + ("\n\n" + tail if tail else "")
     message.set_content((marked(text, outgoing.case_ref) if outgoing.to_staff else text) + "\n")
+    if outgoing.html is not None:
+        _add_html(message, outgoing.html)
     for attachment in outgoing.attachments:
         kind, _, parameters = attachment.content_type.partition(";")
         main, sub = kind.strip().split("/", 1)
@@ -160,6 +201,17 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
         message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
                                params=_parameters(parameters))
     return message.as_bytes(policy=SMTP)
+
+
+def _add_html(message: EmailMessage, part: HtmlPart) -> None:
+    """multipart/alternative (text, then HTML); the HTML in multipart/related with its images inline."""
+    message.add_alternative(part.html, subtype="html")
+    html = list(message.iter_parts())[-1]
+    assert isinstance(html, EmailMessage)
+    for image in part.images:
+        main, sub = image.content_type.split("/", 1)
+        html.add_related(image.data, maintype=main, subtype=sub, cid=f"<{image.cid}>", disposition="inline",
+                         filename=image.filename or None)
 
 
 def _parameters(text: str) -> dict[str, str]:

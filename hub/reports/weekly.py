@@ -1,7 +1,8 @@
 """The weekly report: made for one week, shown on demand, and queued for the supervisors when it is due.
 
-The report goes out as one outbox row per supervisor: the text as the body, the CSV attached, sent by
-the next delivery pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
+The report goes out as one outbox row per supervisor: the text as the body, an HTML alternative with its
+charts as inline images (hub.reports.page, hub.reports.charts), the CSV attached, sent by the next delivery
+pass. It is due at `[schedule] report_day` and `report_time`, office time, and covers
 the last complete week. Its sending is claimed for that week in `periodic_sends` in the transaction that
 queues it (hub.core.periodic), so a hub that was down over the report time sends it once when it comes
 back, and a cycle that runs every minute, a restart or a second daemon sends it once. An office with no case
@@ -10,7 +11,10 @@ opened by the end of that week (a new one) gets no report of it.
 
 from __future__ import annotations
 
+import base64
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +28,15 @@ from hub.core.config_values import WEEKDAYS
 from hub.core.errors import UserError
 from hub.core.models import Case
 from hub.core.periodic import claim, claimed
-from hub.letters.compose import Attachment, attachment_context
+from hub.letters.compose import Attachment, HtmlPart, InlineImage, attachment_context, html_context
 from hub.letters.outbox import AUTO_GENERATED, enqueue
-from hub.reports.figures import weekly_figures
+from hub.reports.agency_answers import AgencyAnswers, agency_answers
+from hub.reports.charts import Chart, draw_charts  # matplotlib itself only when a chart is drawn
+from hub.reports.figures import WeeklyFigures, weekly_figures
+from hub.reports.page import report_html
 from hub.reports.text import report_csv, report_json, report_text, title
 from hub.reports.week import Week, parse_week, week_containing
+from hub.reports.year import YearSeries, year_series
 
 log = logging.getLogger(__name__)
 LETTER = "weekly-report"
@@ -42,6 +50,8 @@ class WeeklyReport:
     text: str
     csv: bytes
     data: dict[str, Any]  # the CSV's rows for `--json`
+    html: HtmlPart        # for the mail: the charts as cid: images
+    page: str             # for a browser (`--html FILE`): the same HTML, the charts as data: URIs
 
     @property
     def attachment(self) -> Attachment:
@@ -60,11 +70,38 @@ def chosen_week(hub: Hub, text: str | None) -> Week:
     return week
 
 
-def weekly_report(hub: Hub, week: Week) -> WeeklyReport:
+def weekly_report(hub: Hub, week: Week, apart: bool = False) -> WeeklyReport:
+    """The week's report; `apart`: its charts drawn in a child process (the daemon's), so that matplotlib's
+    tens of megabytes are given back when they are drawn."""
     with hub.sessions() as session:
         figures = weekly_figures(session, hub.config, week)
-    return WeeklyReport(week, title(figures), report_text(figures, hub.config.office.name), report_csv(figures),
-                        report_json(figures))
+        year, answers = year_series(session, week), agency_answers(session, hub.config, week)
+    charts = _charts(figures, year, answers, apart)
+    office = hub.config.office
+
+    def cid(chart: Chart) -> str:
+        return f"chart-{chart.name}.{week.label}@{office.domain}"
+
+    def data_uri(chart: Chart) -> str:
+        return "data:image/png;base64," + base64.b64encode(chart.png).decode("ascii")
+
+    html = HtmlPart(report_html(figures, year, answers, charts, office.name, lambda chart: f"cid:{cid(chart)}"),
+                    tuple(InlineImage(cid(chart), "image/png", chart.png, f"{chart.name}.png") for chart in charts))
+    return WeeklyReport(week, title(figures), report_text(figures, office.name), report_csv(figures),
+                        report_json(figures), html, report_html(figures, year, answers, charts, office.name, data_uri))
+
+
+def _charts(figures: WeeklyFigures, year: YearSeries, answers: AgencyAnswers, apart: bool) -> tuple[Chart, ...]:
+    """The charts; none when they cannot be drawn: the report still goes, its numbers in tables."""
+    try:
+        if not apart:
+            return draw_charts(figures, year, answers)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(draw_charts, figures, year, answers).result()
+    except Exception as error:  # a chart is never worth the report: it goes with its tables alone
+        log.warning("weekly report %s: charts not drawn (%s: %s); it goes without them",
+                    figures.week.label, type(error).__name__, error)
+        return ()
 
 
 def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None) -> int:
@@ -78,7 +115,8 @@ def queue_report(hub: Hub, report: WeeklyReport, session: Session | None = None)
         enqueue(session.connection(), case_id=None, case_ref=None, letter=LETTER, recipient=address, refs=hub.refs,
                 domain=hub.config.office.domain, now=now, automatic=AUTO_GENERATED, subject=report.subject,
                 body=report.text, context={"week": report.week.label,
-                                           "attachments": attachment_context(report.attachment)})
+                                           "attachments": attachment_context(report.attachment),
+                                           "html": html_context(report.html)})
     log.info("weekly report %s queued for %d supervisor(s)", report.week.label, len(recipients))
     return len(recipients)
 
@@ -95,7 +133,7 @@ def send_weekly_if_due(hub: Hub) -> str | None:
             return None  # the common case, every cycle after the report went: one small read, no report
         if session.scalar(select(Case.id).where(Case.opened_at < week.end).limit(1)) is None:
             return None  # a new office: no case yet that week, nothing to report
-    report = weekly_report(hub, week)
+    report = weekly_report(hub, week, apart=True)
     with hub.sessions.begin() as session:  # the rows and the claim commit together
         if not claim(session.connection(), LETTER, week.label, SUPERVISORS, now):
             return None  # another daemon queued it first

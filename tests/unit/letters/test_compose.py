@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -9,7 +10,17 @@ import pytest
 
 from hub.core.config import Config, load
 from hub.core.refs import References
-from hub.letters.compose import Attachment, Outgoing, attachment_context, carried_attachments, compose
+from hub.letters.compose import (
+    Attachment,
+    HtmlPart,
+    InlineImage,
+    Outgoing,
+    attachment_context,
+    carried_attachments,
+    carried_html,
+    compose,
+    html_context,
+)
 from hub.run.office import init_office
 from tests.helpers import START
 
@@ -100,3 +111,34 @@ def test_a_bounce_report_a_notice_encloses_goes_as_text(config: Config) -> None:
     (part,) = list(message.iter_attachments())
     assert part.get_filename() == "delivery-status.txt" and part.get_content_type() == "text/plain"
     assert part.get_payload(decode=True) == report
+
+
+# The smallest PNG there is: one white pixel.
+PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                      "1f15c4890000000d49444154789c63f8ffff3f0005fe02fea7d6a4f50000000049454e44ae426082")
+
+
+def test_an_html_alternative_carries_its_images_as_related_parts(config: Config) -> None:
+    part = HtmlPart('<p>Chart:</p><img src="cid:chart-year.2026-W47@doe.example.gov" alt="a chart">',
+                    (InlineImage("chart-year.2026-W47@doe.example.gov", "image/png", PIXEL, "year.png"),))
+    kept = carried_html(json.loads(json.dumps({"html": html_context(part)})))  # as the outbox row's JSON keeps it
+    assert kept == part
+    message, _ = sent(config, html=kept, attachments=carried_attachments({"attachments": attachment_context(
+        Attachment("report.csv", "text/csv; charset=utf-8", b"a,b\r\n"))}))
+    assert message.get_content_type() == "multipart/mixed"
+    alternative, attached = message.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    text, related = alternative.iter_parts()
+    assert text.get_content_type() == "text/plain" and related.get_content_type() == "multipart/related"
+    html, image = related.iter_parts()
+    assert html.get_content_type() == "text/html" and "cid:chart-year.2026-W47@doe.example.gov" in html.get_content()
+    assert image["Content-ID"] == "<chart-year.2026-W47@doe.example.gov>"
+    assert image.get_content_disposition() == "inline" and image.get_payload(decode=True) == PIXEL
+    assert attached.get_filename() == "report.csv"
+    assert message.get_body(("plain",)) is text and message.get_body(("html",)) is html
+
+
+def test_a_row_without_html_is_text_alone(config: Config) -> None:
+    assert carried_html({"attachments": []}) is None
+    message, _ = sent(config)
+    assert message.get_content_type() == "text/plain"
