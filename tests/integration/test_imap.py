@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from hub.core.app import Hub, open_hub
 from hub.core.models import Message, Outbox, SourceCursor
-from hub.run.cycle import drain_inbox
+from hub.run.cycle import drain_inbox, inbox_source
 from tests.helpers import email, make_office, tally
 from tests.servers.dovecot import DovecotServer
 
@@ -77,6 +77,23 @@ def test_without_move_messages_are_flagged_and_not_read_again(imap_office: Hub, 
         client.select_folder("INBOX", readonly=True)
         flags = {tuple(sorted(f)) for f in client.get_flags(client.search()).values()}
     assert flags == {(b"$HubProcessed",), (b"$HubQuarantined",)}
+
+
+def test_messages_another_client_moved_away_before_our_move_are_done(imap_office: Hub, dovecot: DovecotServer) -> None:
+    dovecot.deliver_many([email(sender=f"p{n}@example.com", message_id=f"<g{n}@example.com>") for n in range(10)])
+    with inbox_source(imap_office) as source:
+        batches = source.batches()
+        batch = next(batches)
+        with IMAPClient(dovecot.host, port=dovecot.port, ssl=False) as other:  # another process files half
+            other.login(dovecot.user, dovecot.password)
+            other.create_folder("Processed")
+            other.select_folder("INBOX")
+            other.move([item.key for item in batch[:5]], "Processed")
+        source.acknowledge([item.key for item in batch], [])
+        assert list(batches) == []
+    assert folder_counts(dovecot) == {"INBOX": 0, "Processed": 10}
+    with imap_office.sessions() as session:
+        assert session.scalars(select(SourceCursor)).one().position == 10
 
 
 def _crash_office(tmp_path: Path, dovecot: DovecotServer, database_url: str) -> Path:
