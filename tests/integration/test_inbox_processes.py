@@ -5,9 +5,11 @@ What these tests prove:
 - Two `hub run --once` started at once on one IMAP inbox both exit 0 without a traceback; every message
   is filed once, and the Processed folder holds each message once (one of them reads the mailbox; the
   other skips it: the inbox lease, hub.core.leases).
-- Two daemons on one inbox: one reads it; when it is killed (SIGKILL) the other takes over within 30 s
-  and files the mail that arrives after the kill.
-- A message another process moved away between our fetch and our move is done, not an error.
+- Two daemons on one inbox: one reads it, the other says once that it leaves the inbox alone; when the
+  reader is killed (SIGKILL) the other takes over within 30 s and files the mail that arrives after the
+  kill; `hub status` names the process that holds the inbox's lease.
+A message another client moved away between our fetch and our move: tests/integration/test_imap.py.
+Two `hub db upgrade` at once on a new database: tests/integration/test_schema_upgrade.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from imapclient import IMAPClient
 from hub.core.app import Hub, open_hub
 from hub.core.leases import holder_of
 from hub.run.cycle import inbox_lease_name
+from hub.run.status import status_lines
 from tests.helpers import email, make_office, tally
 from tests.hub_process import HubProcess, wait_until
 from tests.servers.dovecot import DovecotServer
@@ -117,6 +120,8 @@ def test_a_killed_holder_hands_the_inbox_to_the_other_daemon_within_30_s(
         wait_until(lambda: tally(hub).messages == 10, TAKEOVER + 10, "the other daemon files the later mail")
         assert time.monotonic() - killed_at < TAKEOVER
         assert _holder_pid(hub, name) == other.process.pid
+        said = [line for line in status_lines(hub) if line.startswith(f"lease {name}: ")]
+        assert len(said) == 1 and f" pid {other.process.pid} since " in said[0], said
         code, _ = other.stop()
         assert code == 0
         assert other.stderr().count("another hub process reads it") == 1, "said once, not per cycle"
