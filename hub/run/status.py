@@ -43,11 +43,11 @@ def lines_of(status: Status) -> list[str]:
     lines = ["healthy"] if health.healthy else [f"degraded ({count} problem{'' if count == 1 else 's'}):"]
     lines += [f"  {problem.line()}" for problem in health.problems]
     lines += [f"source {source.name}: {_record(source, now)}" for source in health.sources]
-    lines += [f"lease {lease.name}: {lease.line()}" for lease in status.leases]
     if any(problem.kind == "not-run" for problem in health.problems):
         lines.append("jobs: none has run here yet (they run under `hub run`)")
     else:
         lines += [f"job {job.name}: {_record(job, now)}" for job in sorted(health.jobs, key=_job_rank)]
+    lines += [f"lease {lease.name}: {lease.line()}" for lease in status.leases]
     return [*lines, _outbox(status.queues, now), *_counts(status.queues)]
 
 
