@@ -355,6 +355,19 @@ class SourceCursor(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class Lease(Base):
+    """A named piece of work that one process at a time does ("inbox:imap:…"), held until `expires_at`
+    unless its holder renews it (hub.core.leases)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))  # a random id of the holding process
+    host: Mapped[str] = mapped_column(String(255))   # where it runs, for `hub status`
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class PeriodicSend(Base):
     """Mail the hub sends by itself once a period, recorded as queued for one recipient (hub.core.periodic):
     the unique key is what makes a second cycle, a restart or a second daemon queue it no more."""

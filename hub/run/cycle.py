@@ -1,6 +1,7 @@
 """One full cycle of the hub's work: what `hub run --once` does and the daemon repeats.
 
-Poll the SMS line (when there is one), drain the configured inbox through the intake path, queue the
+Poll the SMS line (when there is one), drain the configured inbox through the intake path (when no other
+hub process holds its lease, hub.core.leases: one process at a time reads a mailbox), queue the
 caseworkers' Monday digest when it is due (before the sweep, so that it shows what was overdue before
 this cycle's own chasing), turn the reminders that are due into letters and notices, queue the weekly
 report and the weekday triage list when they are due, apply `[retention]` when it is set (the daemon does so
@@ -29,6 +30,7 @@ from hub.oauth2.source import TokenSource, office_tokens
 from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
 from hub.run.heartbeat import watched
+from hub.run.lease_keeper import LeaseKeeper
 from hub.schedule.caseworker_digest import send_digests_if_due
 from hub.schedule.sweep import SweepReport, sweep_due
 from hub.sources.imap import ImapAddress, ImapSource, connect
@@ -44,6 +46,27 @@ def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
     with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers(parse_email) as workers, \
             inbox_source(hub, tokens) as source:
         return drain(Intake.of(hub), source, parse_email, should_stop, workers)
+
+
+def drain_held_inbox(hub: Hub, keeper: LeaseKeeper, should_stop: Callable[[], bool] = lambda: False,
+                     tokens: TokenSource | None = None) -> Summary | None:
+    """The inbox drained when this process holds its lease (`keeper`: inbox_lease_name), stopping between
+    messages if it loses it; None when another hub process holds it, which then reads the mailbox alone."""
+    if not keeper.claim():
+        return None
+    return drain_inbox(hub, lambda: should_stop() or not keeper.held, tokens)
+
+
+def inbox_lease_name(hub: Hub) -> str:
+    """The lease one hub process at a time holds to read the inbox (hub.core.leases)."""
+    return f"inbox:{inbox_name(hub)}"
+
+
+def skipped_line(keeper: LeaseKeeper) -> str:
+    """What a process says when it leaves the inbox to the process that holds its lease."""
+    holding = keeper.holding()
+    who = f" ({holding.host} pid {holding.pid})" if holding is not None else ""
+    return f"{keeper.name.removeprefix('inbox:')}: another hub process reads it{who}; this one leaves it alone"
 
 
 def inbox_name(hub: Hub) -> str:
@@ -103,8 +126,10 @@ def run_once(hub: Hub, progress: Callable[[str], None] = lambda line: None) -> C
             progress("sms: " + texts.line().replace("messages", "texts", 1))
         except TemporaryError as error:
             progress(f"sms: {error} (temporary; the next cycle tries again)")
-    inbox = drain_inbox(hub, tokens=tokens)
-    progress(inbox.line())
+    with LeaseKeeper(hub.sessions, inbox_lease_name(hub)) as keeper:
+        held = drain_held_inbox(hub, keeper, tokens=tokens)
+        progress(held.line() if held is not None else skipped_line(keeper))
+    inbox = held or Summary()
     digest = send_digests_if_due(hub)
     if digest:
         progress(digest)

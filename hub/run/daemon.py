@@ -2,7 +2,9 @@
 thread), and the web app when [web] is configured (hub.run.web, in the same loop), until SIGTERM or SIGINT,
 then lets the current message and the requests under way finish and stops. Every job runs once at
 start; the inbox runs again the moment the IDLE watcher sees new mail, the outbox after another job
-filed or queued something.
+filed or queued something. The inbox is read only while this process holds its lease (hub.run.lease_keeper;
+several daemons may share one database): another daemon takes it over within 30 s of this one's death, and
+at its next claim (5 s) after a clean stop, which releases it.
 
 A job runs one instance at a time; a wake-up that comes while it runs makes it run again right after.
 A job that fails for now is tried again after growing pauses (1 s doubling to 5 minutes), and its last
@@ -34,10 +36,11 @@ from hub.core.clock import spoken_duration
 from hub.core.db import redact_url
 from hub.core.errors import ConfigError
 from hub.oauth2.source import office_tokens
-from hub.run.cycle import inbox_name, inbox_tokens
+from hub.run.cycle import inbox_lease_name, inbox_name, inbox_tokens
 from hub.run.health import job_problems
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
 from hub.run.jobs import Job, office_jobs
+from hub.run.lease_keeper import LeaseKeeper
 from hub.run.sd_notify import Notifier
 from hub.run.web import host, web_server
 from hub.run.web_server import WebServer
@@ -59,7 +62,11 @@ class Daemon:
         self.hub = hub
         self.notifier = notifier or Notifier({})
         self.tokens = office_tokens(hub.config)  # one OAuth 2.0 token, refreshed as it ages, for every login
-        self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens) if jobs is None else jobs)}
+        # One hub process at a time reads the inbox; this one takes it over when its holder stops or dies.
+        self.inbox_keeper = LeaseKeeper(hub.sessions, inbox_lease_name(hub),
+                                        on_gain=lambda: self._from_thread(self.wake, "inbox")) if jobs is None else None
+        self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens, self.inbox_keeper) if jobs is None
+                                               else jobs)}
         self.stopping = threading.Event()  # the jobs' threads look at it between messages
         self.abandoned = False  # a job was still running when the daemon stopped
         # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
@@ -103,6 +110,8 @@ class Daemon:
                     self._scheduler.add_job(self._run, job.trigger, args=[job.name], id=job.name, name=job.name,
                                             next_run_time=now)
                 self._scheduler.start()
+                if self.inbox_keeper is not None:
+                    self.inbox_keeper.start()
                 hosting = asyncio.create_task(host(self.hub, self._web, self._stop, self._hurry)) if self._web else None
                 line = self.describe()
                 announce(line)
@@ -293,6 +302,8 @@ class Daemon:
             await asyncio.sleep(0)  # the scheduler shuts down in a callback on this loop
         if self._watcher is not None:
             await self._loop.run_in_executor(self._threads, self._watcher.stop)
+        if self.inbox_keeper is not None and not self.abandoned:  # a job still reading keeps the lease till it expires
+            await self._loop.run_in_executor(self._threads, self.inbox_keeper.close)
 
 
 class _NoSkipNotices(logging.Filter):

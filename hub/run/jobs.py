@@ -1,6 +1,7 @@
 """The daemon's jobs: what each one does (a blocking call into the hub) and when it runs.
 
-  inbox      drain the inbox every [inbox] poll_seconds (and whenever the IDLE watcher sees new mail)
+  inbox      drain the inbox every [inbox] poll_seconds (and whenever the IDLE watcher sees new mail, or this
+             process takes over the inbox's lease from another one), while this process holds that lease
   sms        poll the SMS line every [sms] poll_seconds
   outbox     deliver what is due every 30 s (and after another job filed or queued something)
   reminders  sweep the reminders that are due, every minute
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -29,12 +31,14 @@ from hub.delivery.outage import Outage
 from hub.oauth2.source import TokenSource
 from hub.reports.triage_digest import send_triage_digest_if_due
 from hub.reports.weekly import send_weekly_if_due
-from hub.run.cycle import drain_inbox
+from hub.run.cycle import drain_held_inbox, drain_inbox, skipped_line
+from hub.run.lease_keeper import LeaseKeeper
 from hub.schedule.caseworker_digest import DAY, send_digests_if_due
 from hub.schedule.sweep import sweep_due
 from hub.sources.sent_folder import office_sent_folder
 from hub.sources.sms_poll import poll_texts
 
+log = logging.getLogger(__name__)
 OUTBOX_SECONDS = 30
 REMINDER_SECONDS = 60
 RETENTION_TIME = time(2, 30)  # a quiet hour for the database
@@ -60,13 +64,26 @@ class Job:
 
 
 class _Inbox:
-    """The inbox, logged in to with the daemon's OAuth 2.0 tokens when it uses them."""
+    """The inbox, logged in to with the daemon's OAuth 2.0 tokens when it uses them; with a `keeper`, read only
+    while this process holds the inbox's lease (hub.run.cycle.drain_held_inbox). That another process reads it
+    is said once, when it starts to be so, not at every run."""
 
-    def __init__(self, tokens: TokenSource | None) -> None:
+    def __init__(self, tokens: TokenSource | None, keeper: LeaseKeeper | None = None) -> None:
         self.tokens = tokens
+        self.keeper = keeper
+        self.told = False
 
     def __call__(self, hub: Hub, should_stop: ShouldStop) -> bool:
-        return drain_inbox(hub, should_stop, self.tokens).total > 0
+        if self.keeper is None:
+            return drain_inbox(hub, should_stop, self.tokens).total > 0
+        summary = drain_held_inbox(hub, self.keeper, should_stop, self.tokens)
+        if summary is None:
+            if not self.told:
+                log.info("%s", skipped_line(self.keeper))
+            self.told = True
+            return False
+        self.told = False
+        return summary.total > 0
 
 
 def _sms(hub: Hub, should_stop: ShouldStop) -> bool:
@@ -116,16 +133,16 @@ def _retention(hub: Hub, should_stop: ShouldStop) -> bool:
     return False
 
 
-def office_jobs(hub: Hub, tokens: TokenSource | None = None) -> list[Job]:
+def office_jobs(hub: Hub, tokens: TokenSource | None = None, inbox_keeper: LeaseKeeper | None = None) -> list[Job]:
     """The jobs for this office's configuration, in the order they first run; the inbox and the outbox log
-    in with `tokens` when they use OAuth 2.0."""
+    in with `tokens` when they use OAuth 2.0; the inbox is read while `inbox_keeper` holds its lease."""
     config = hub.config
     found = []
     if config.sms is not None and config.sms.poll:
         seconds = config.sms.poll_seconds
         found.append(Job("sms", _sms, IntervalTrigger(seconds=seconds), f"every {seconds} s"))
     seconds = config.inbox.poll_seconds
-    found.append(Job("inbox", _Inbox(tokens), IntervalTrigger(seconds=seconds), f"every {seconds} s"))
+    found.append(Job("inbox", _Inbox(tokens, inbox_keeper), IntervalTrigger(seconds=seconds), f"every {seconds} s"))
     found.append(Job("reminders", _Reminders(), IntervalTrigger(seconds=REMINDER_SECONDS),
                      f"every {REMINDER_SECONDS} s"))
     day, at, zone = config.schedule.report_day, config.schedule.report_time, config.office.timezone

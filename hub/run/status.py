@@ -1,16 +1,18 @@
 """`hub status`: what an administrator, or a monitor, needs at a glance: healthy or degraded and why
 (hub.run.health), when each source was last read and each daemon job last ran (and their last errors),
-the outbox, due reminders, quarantine and triage; as lines, or as JSON (`--json`).
+which hub process holds each lease (the inbox's: which one reads it), the outbox, due reminders,
+quarantine and triage; as lines, or as JSON (`--json`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from hub.core.app import Hub
 from hub.core.clock import as_utc
+from hub.core.leases import Holding, leases
 from hub.run.health import Health, Record, assess
 from hub.run.jobs import office_jobs
 from hub.run.queues import Queues, queues
@@ -22,12 +24,13 @@ JOB_ORDER = ("inbox", "sms", "outbox", "reminders", "report")
 class Status:
     health: Health
     queues: Queues
+    leases: list[Holding] = field(default_factory=list)  # which process reads the inbox (hub.core.leases)
 
 
 def office_status(hub: Hub) -> Status:
     with hub.sessions() as session:
         health = assess(hub, session, office_jobs(hub))
-        return Status(health, queues(session, health.checked_at))
+        return Status(health, queues(session, health.checked_at), leases(session))
 
 
 def status_lines(hub: Hub) -> list[str]:
@@ -44,6 +47,7 @@ def lines_of(status: Status) -> list[str]:
         lines.append("jobs: none has run here yet (they run under `hub run`)")
     else:
         lines += [f"job {job.name}: {_record(job, now)}" for job in sorted(health.jobs, key=_job_rank)]
+    lines += [f"lease {lease.name}: {lease.line()}" for lease in status.leases]
     return [*lines, _outbox(status.queues, now), *_counts(status.queues)]
 
 
@@ -59,6 +63,9 @@ def json_of(status: Status) -> dict[str, Any]:
         "jobs": [{"name": j.name, "last_success_at": _iso(j.last_success_at), "last_error": j.last_error,
                   "configured": j.judged, "interval_seconds": j.interval and int(j.interval.total_seconds())}
                  for j in sorted(health.jobs, key=_job_rank)],
+        "leases": [{"name": lease.name, "host": lease.host, "pid": lease.pid, "live": lease.live,
+                    "acquired_at": _iso(lease.acquired_at), "expires_at": _iso(lease.expires_at)}
+                   for lease in status.leases],
         "outbox": {"waiting": counts.waiting, "due": counts.due, "oldest_due_at": _iso(counts.oldest_due_at),
                    "retrying": counts.retrying, "failed": counts.failed, "unrecorded": counts.unrecorded},
         "reminders": {"due": counts.reminders_due, "oldest_due_at": _iso(counts.oldest_reminder_due_at)},

@@ -2,7 +2,10 @@
 
 Reads new mail by UID in batches, remembers UIDVALIDITY + the last UID done, and after each batch has
 committed moves the messages to the Processed folder (or the Quarantine folder), creating them when
-missing; a server without MOVE gets a keyword flag instead. The next batch is fetched, and the last one
+missing; a server without MOVE gets a keyword flag instead. A message another client moved away meanwhile
+is done, not an error (the MOVE goes again for the rest). One hub process at a time reads a mailbox (the
+inbox lease, hub.run.cycle): two processes' MOVEs of the same messages at once both succeed on Dovecot,
+and leave two copies in the Processed folder. The next batch is fetched, and the last one
 moved, in a thread while the caller files the current one.
 
 The new messages' sizes (`RFC822.SIZE`, 2,000 to a command) come first: batches are bounded in bytes, a
@@ -21,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from urllib.parse import quote, unquote, urlsplit
 
 from imapclient import IMAPClient
@@ -45,6 +49,7 @@ FIRST_BATCH = 25
 HEADER_PART = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
 # UIDs per FETCH of sizes: a command line of about 20 KB, within what servers accept (Dovecot: 64 KB).
 SIZES_PER_COMMAND = 2000
+GONE_TRIES = 3  # a MOVE refused because another client expunged some of its messages, tried again
 
 
 # The server could not check the login (RFC 5530's UNAVAILABLE or SERVERBUG: its password database or auth
@@ -217,10 +222,26 @@ class ImapSource:
                 continue
             if self.can_move:
                 self._ensure_folder(folder)
-                self.client.move(keys, folder)
+                self._again_if_gone(partial(self.client.move, keys, folder), folder)
             else:
-                self.client.add_flags(keys, [keyword])
+                self._again_if_gone(partial(self.client.add_flags, keys, [keyword]), keyword)
         self._save_position(max(int(str(k)) for k in (*done, *quarantined)))
+
+    def _again_if_gone(self, command: Callable[[], object], where: str) -> None:
+        """`command` on a set of UIDs, once more after `NO [EXPUNGEISSUED]` (RFC 5530): some of them were
+        moved or deleted meanwhile by another client. Dovecot then moves none of them and tells this session
+        which are gone; the same UID set again moves the rest, as a UID set ignores UIDs no longer there. A
+        message already gone counts as done: it was filed here before this move (a copy that another
+        process filed too is a duplicate by its Message-ID)."""
+        for attempt in range(1, GONE_TRIES + 1):
+            try:
+                command()
+                return
+            except IMAPClientError as error:
+                if "EXPUNGEISSUED" not in str(error).upper() or attempt == GONE_TRIES:
+                    raise
+                log.info("%s: some of the messages done were gone from the mailbox (moved by another client); "
+                         "the rest go to %s", self.name, where)
 
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._folders_made:

@@ -1,5 +1,6 @@
-"""The IMAP source against a private Dovecot: fetch, move after commit, quarantine folder, cursor,
-and a process killed in the middle of a batch that loses and duplicates nothing."""
+"""The IMAP source against a private Dovecot: fetch, move after commit, quarantine folder, cursor, messages
+another client moved away before our move, and a process killed in the middle of a batch that loses and
+duplicates nothing."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from imapclient import IMAPClient
 from sqlalchemy import func, select
 
 from hub.core.app import Hub, open_hub
+from hub.core.leases import holder_of
 from hub.core.models import Message, Outbox, SourceCursor
-from hub.run.cycle import drain_inbox
+from hub.run.cycle import drain_inbox, inbox_lease_name, inbox_source
 from tests.helpers import email, make_office, tally
+from tests.hub_process import wait_until
 from tests.servers.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
@@ -79,12 +82,35 @@ def test_without_move_messages_are_flagged_and_not_read_again(imap_office: Hub, 
     assert flags == {(b"$HubProcessed",), (b"$HubQuarantined",)}
 
 
+def test_messages_another_client_moved_away_before_our_move_are_done(imap_office: Hub, dovecot: DovecotServer) -> None:
+    dovecot.deliver_many([email(sender=f"p{n}@example.com", message_id=f"<g{n}@example.com>") for n in range(10)])
+    with inbox_source(imap_office) as source:
+        batches = source.batches()
+        batch = next(batches)
+        with IMAPClient(dovecot.host, port=dovecot.port, ssl=False) as other:  # another process files half
+            other.login(dovecot.user, dovecot.password)
+            other.create_folder("Processed")
+            other.select_folder("INBOX")
+            other.move([item.key for item in batch[:5]], "Processed")
+        source.acknowledge([item.key for item in batch], [])
+        assert list(batches) == []
+    assert folder_counts(dovecot) == {"INBOX": 0, "Processed": 10}
+    with imap_office.sessions() as session:
+        assert session.scalars(select(SourceCursor)).one().position == 10
+
+
 def _crash_office(tmp_path: Path, dovecot: DovecotServer, database_url: str) -> Path:
     hub = make_office(tmp_path / "crash-office", database_url, inbox_url=dovecot.imap_url())
     hub.close()
     config = hub.config.path
     config.write_text(config.read_text().replace("batch_size = 250", "batch_size = 50"))
     return config
+
+
+def _lease_is_free(hub: Hub) -> bool:
+    with hub.sessions() as session:
+        holding = holder_of(session, inbox_lease_name(hub))
+    return holding is None or not holding.live
 
 
 def _stored(hub: Hub) -> int:
@@ -113,6 +139,9 @@ def test_killed_in_the_middle_of_a_batch_the_rerun_loses_and_duplicates_nothing(
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait(timeout=30)
+        # The killed run's inbox lease lapses within its term (15 s); a run started before that leaves the inbox
+        # to the holder it cannot know is dead.
+        wait_until(lambda: _lease_is_free(watcher), 30, "the killed run's inbox lease to lapse")
     assert kills >= 2, "the runs finished before they could be killed; the test proves nothing"
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr

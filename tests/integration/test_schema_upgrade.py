@@ -137,4 +137,7 @@ def test_two_upgrades_at_once_never_race(tmp_path: Path, empty_database_url: str
                                                            f"schema {HEAD}: already up to date\n"])
     engine = make_engine(empty_database_url)
     assert schema_revision(engine) == HEAD
+    with engine.connect() as connection:  # the schema once: one version row, the newest table there and empty
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert connection.execute(text("SELECT count(*) FROM leases")).scalar() == 0
     engine.dispose()

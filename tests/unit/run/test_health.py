@@ -69,9 +69,9 @@ def test_a_daemon_whose_jobs_just_ran_is_healthy_exit_0_and_json_has_stable_fiel
     code, out = status(capsys, hub, "--json")
     report = json.loads(out)
     assert code == 0
-    assert set(report) == {"healthy", "checked_at", "problems", "sources", "jobs", "outbox", "reminders",
+    assert set(report) == {"healthy", "checked_at", "problems", "sources", "jobs", "leases", "outbox", "reminders",
                            "quarantine", "triage"}
-    assert report["healthy"] is True and report["problems"] == []
+    assert report["healthy"] is True and report["problems"] == [] and report["leases"] == []
     assert datetime.fromisoformat(report["checked_at"]).tzinfo is not None
     jobs = {job["name"]: job for job in report["jobs"]}
     assert jobs["outbox"]["interval_seconds"] == 30 and jobs["report"]["interval_seconds"] == 7 * 86400

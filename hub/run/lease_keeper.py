@@ -1,0 +1,103 @@
+"""Keeps a named lease (hub.core.leases) for as long as a process may want its work: a thread claims it every
+RENEW_SECONDS, which renews it while this process holds it and takes it over once its holder has let it
+expire (died, or lost the database), then tells the owner (`on_gain`), so that the work starts within
+TERM + RENEW_SECONDS of the holder's death. Closing the keeper releases the lease, so a clean stop hands
+the work over at the next claim of another process.
+
+`held` is what the work asks between its steps: True while this process's last successful claim is less
+than TERM - MARGIN old, measured from before that claim was sent. A holder whose renewals fail (the database
+unreachable) so stops before its lease can expire and pass to another process, even if this host's clock
+and the database's drift apart by up to MARGIN.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.core.leases import Holder, Holding, claim, holder_of, release
+from hub.sources.backoff import one_line
+
+log = logging.getLogger(__name__)
+TERM = timedelta(seconds=15)
+RENEW_SECONDS = 5.0
+MARGIN = 3.0  # seconds before the lease's expiry at which its holder stops doing the work
+
+
+class LeaseKeeper:
+    def __init__(self, sessions: sessionmaker[Session], name: str, on_gain: Callable[[], None] = lambda: None,
+                 holder: Holder | None = None, term: timedelta = TERM, every: float = RENEW_SECONDS) -> None:
+        self.sessions = sessions
+        self.name = name
+        self.holder = holder or Holder()
+        self.on_gain = on_gain
+        self.term = term
+        self.every = every
+        self._until = 0.0  # time.monotonic() before which this process holds the lease
+        self._lock = threading.Lock()  # one claim at a time: the thread's and the work's own
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def held(self) -> bool:
+        return time.monotonic() < self._until
+
+    def claim(self) -> bool:
+        """Claim the lease now (take it, or renew it); whether this process holds it. Database errors are raised."""
+        with self._lock:
+            was_held, sent = self.held, time.monotonic()
+            if not claim(self.sessions, self.name, self.holder, self.term):
+                self._until = 0.0
+                if was_held:
+                    log.warning("%s: another hub process took it over; this one stops its work on it", self.name)
+                return False
+            self._until = sent + self.term.total_seconds() - MARGIN
+        if not was_held:
+            log.info("%s: this process holds it now", self.name)
+        return True
+
+    def holding(self) -> Holding | None:
+        """Who holds the lease, as the database says."""
+        with self.sessions() as session:
+            return holder_of(session, self.name)
+
+    def start(self) -> LeaseKeeper:
+        """Claim now and then every `every` seconds in a thread, until `close`."""
+        self._thread = threading.Thread(target=self._keep, name=f"lease {self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop claiming, and give the lease up if this process holds it."""
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        with self._lock:
+            held, self._until = self.held, 0.0
+        if held:
+            try:
+                release(self.sessions, self.name, self.holder)
+            except SQLAlchemyError as error:  # it expires by itself
+                log.debug("%s: could not release it: %s", self.name, one_line(error))
+
+    def __enter__(self) -> LeaseKeeper:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _keep(self) -> None:
+        while not self._closing.is_set():
+            was_held = self.held
+            try:
+                if self.claim() and not was_held:
+                    self.on_gain()
+            except (SQLAlchemyError, OSError) as error:  # the work's own database use reports the outage
+                log.debug("%s: could not claim it: %s", self.name, one_line(error))
+            self._closing.wait(self.every)

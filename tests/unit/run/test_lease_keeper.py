@@ -1,0 +1,42 @@
+"""The lease keeper (hub.run.lease_keeper), on SQLite and PostgreSQL: it holds a lease while it renews it,
+stops counting it as held before it can expire, releases it when closed, and takes it over by itself
+(telling its owner) once the holder lets it go."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from hub.core.app import Hub
+from hub.run.lease_keeper import MARGIN, LeaseKeeper
+
+NAME = "inbox:maildir:/var/office/inbox"
+
+
+def test_a_closed_holder_hands_the_lease_to_the_keeper_waiting_for_it(hub: Hub) -> None:
+    gained = threading.Event()
+    first = LeaseKeeper(hub.sessions, NAME).start()
+    second = LeaseKeeper(hub.sessions, NAME, on_gain=gained.set, every=0.05).start()
+    try:
+        assert first.claim() and first.held
+        assert not second.claim() and not second.held
+        holding = second.holding()
+        assert holding is not None and holding.holder == first.holder.id
+        first.close()
+        assert not first.held
+        assert gained.wait(10) and second.held
+        assert not first.claim()
+    finally:
+        first.close()
+        second.close()
+    assert second.holding() is None, "closing releases the lease"
+
+
+def test_a_holder_that_cannot_renew_stops_counting_it_as_held_before_it_expires(hub: Hub) -> None:
+    keeper = LeaseKeeper(hub.sessions, NAME, term=timedelta(seconds=MARGIN + 0.3))  # never started: no renewals
+    assert keeper.claim() and keeper.held
+    time.sleep(0.5)
+    assert not keeper.held
+    holding = keeper.holding()
+    assert holding is not None and holding.live, "it stops while the database still has it as its holder"
