@@ -29,7 +29,9 @@ SERVER_TROUBLE = frozenset({"08", "40", "53", "55", "57", "58", "XX"})
 SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no such table", "malformed")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
+    """`pool`: PostgreSQL's (pool_size, max_overflow) when not SQLAlchemy's 5 and 10, as for the many
+    offices of a deployment sharing one server's connections (hub.run.offices)."""
     # hide_parameters: a failed statement's error (and so every traceback and log line quoting it) would
     # otherwise carry the row's values: addresses, numbers, whole messages.
     if url.startswith("sqlite"):
@@ -40,7 +42,8 @@ def make_engine(url: str) -> Engine:
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
     # OperationalError that the caller treats as temporary.
-    return _engine(url, pool_recycle=1800, hide_parameters=True)
+    sizes = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1]}
+    return _engine(url, pool_recycle=1800, hide_parameters=True, **sizes)
 
 
 def _engine(url: str, **options: Any) -> Engine:
@@ -208,10 +211,10 @@ def mismatch(engine: Engine, revision: str | None) -> str:
             "(after a backup: `hub backup PATH`)")
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, pool: tuple[int, int] | None = None) -> Engine:
     """An engine for a database that is reachable and at HEAD, or a one-line UserError (a SchemaError for
     the schema) saying why not. It never migrates: an upgrade is the administrator's `hub db upgrade`."""
-    engine = make_engine(url)
+    engine = make_engine(url, pool)
     try:
         revision = connected_revision(engine, url)
         if revision != HEAD:
