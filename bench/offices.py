@@ -14,6 +14,10 @@ For each worker count W, one after another and each on offices of its own:
   3. Checks that every office's inbox is empty and that filed + quarantined + duplicates = N × M.
   4. With W = 1 only: one more run over the emptied inboxes, the fixed cost of an office's cycle.
 The rate is N × M messages over the wall time; the scaling ratio is each W's rate over W = 1's.
+
+With `--daemon SECONDS` it measures the daemon instead: one `hub run --deployment F` process runs all N
+offices for SECONDS (their Maildir inboxes checked every 5 s, the default), then SIGTERM; it prints when every
+inbox was empty, the most connections open at once, its CPU time over the run and its peak RSS.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import mailbox
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -95,10 +100,7 @@ def run_workers(deployment: Path, workers: int, postgres: PostgresDatabases, log
     def sample() -> None:
         nonlocal most
         while not done.wait(0.2):
-            with postgres.admin.connect() as connection:
-                open_now = connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE :p"),
-                                              {"p": f"{postgres.prefix}_%"}).scalar() or 0
-            most = max(most, open_now)
+            most = max(most, connections(postgres))
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
@@ -117,6 +119,38 @@ def run_workers(deployment: Path, workers: int, postgres: PostgresDatabases, log
     done.set()
     sampler.join()
     return seconds, results, most
+
+
+def run_daemon(deployment: Path, seconds: float, postgres: PostgresDatabases, work: Path, count: int) -> None:
+    most = 0
+    drained_at = None
+    start = time.perf_counter()
+    with open(work / "hub.log", "a") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "hub", "run", "--deployment", str(deployment)],
+                                stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        while time.perf_counter() - start < seconds:
+            time.sleep(0.5)
+            most = max(most, connections(postgres))
+            if drained_at is None and not any(
+                    os.listdir(work / f"office-{n:03d}" / "var" / "inbox" / part)
+                    for n in range(count) for part in ("new", "cur")):
+                drained_at = time.perf_counter() - start
+        idle = connections(postgres)
+        proc.send_signal(signal.SIGTERM)
+        _, status, usage = os.wait4(proc.pid, 0)
+    total = time.perf_counter() - start
+    drained = f"{drained_at:.0f} s" if drained_at is not None else "not within the run"
+    print(f"daemon, {count} offices in one process for {total:.0f} s: every inbox empty after {drained}; "
+          f"at most {most} connections, {idle} at the end; CPU {usage.ru_utime + usage.ru_stime:.0f} s "
+          f"({(usage.ru_utime + usage.ru_stime) / total * 100:.0f}% of a core); peak RSS "
+          f"{usage.ru_maxrss / 1024:.0f} MB; exit {os.waitstatus_to_exitcode(status)}")
+
+
+def connections(postgres: PostgresDatabases) -> int:
+    """Connections open now to this run's databases."""
+    with postgres.admin.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE :p"),
+                                  {"p": f"{postgres.prefix}_%"}).scalar() or 0
 
 
 def account(work: Path, count: int) -> Counter[str]:
@@ -142,7 +176,20 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=40, help="messages in each office's inbox")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--daemon", type=float, metavar="SECONDS", help="measure the daemon instead (see above)")
     args = parser.parse_args()
+    if args.daemon:
+        postgres = PostgresDatabases()
+        if (why := postgres.unavailable_reason()) is not None:
+            sys.exit(f"cannot run: {why}")
+        work = Path(tempfile.mkdtemp(prefix="hub-offices-daemon-"))
+        try:
+            deployment, _ = make_offices(work, postgres, args.offices, args.messages, args.seed)
+            run_daemon(deployment, args.daemon, postgres, work, args.offices)
+        finally:
+            postgres.drop_all()
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     counts = [int(each) for each in args.workers.split(",")]
     total = args.offices * args.messages
     print(f"{args.offices} offices × {args.messages} messages = {total} messages a run; workers {counts}; "

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from hub.core.errors import SchemaError, TemporaryError, UserError
 from hub.core.migrations import HEAD
@@ -31,7 +32,8 @@ SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no su
 
 def make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     """`pool`: PostgreSQL's (pool_size, max_overflow) when not SQLAlchemy's 5 and 10, as for the many
-    offices of a deployment sharing one server's connections (hub.run.offices)."""
+    offices of a deployment sharing one server's connections (hub.run.offices); (0, 0) keeps none: each
+    connection is closed when given back."""
     # hide_parameters: a failed statement's error (and so every traceback and log line quoting it) would
     # otherwise carry the row's values: addresses, numbers, whole messages.
     if url.startswith("sqlite"):
@@ -42,7 +44,9 @@ def make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
     # OperationalError that the caller treats as temporary.
-    sizes = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1]}
+    sizes: dict[str, Any] = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1]}
+    if pool == (0, 0):
+        sizes = {"poolclass": NullPool}
     return _engine(url, pool_recycle=1800, hide_parameters=True, **sizes)
 
 

@@ -7,9 +7,11 @@ configuration, its database) or whose daemon stops on a configuration error is l
 tried again after growing pauses (1 s doubling to 5 minutes), as a job is; the others run on. SIGTERM or
 SIGINT stops every office (the current message finishing first); a second one stops them at once.
 
-Every log line written in an office's threads starts with the office's name. Each office's database
-engine keeps a small pool (POOL): a process of fifty offices stays well inside PostgreSQL's default
-max_connections (README "Scaling out" has the figures).
+Every log line written in an office's threads starts with the office's name. The connections to the shared
+PostgreSQL server are budgeted per process, not per office: at most JOBS_AT_ONCE jobs of all its offices run
+at a time (the others wait for a turn), each office's engine keeps a small pool (POOL), and an office lets its
+connections go when none of its jobs runs. So a process holds at most about JOBS_AT_ONCE × 3 connections,
+however many offices it runs (README "Scaling out" has the figures).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
 
@@ -31,11 +33,14 @@ from hub.core.errors import UserError
 from hub.run.cycle import Cycle, run_once
 from hub.run.daemon import Daemon, quiet_scheduler
 from hub.run.deployment import Deployment, OfficeEntry, Worker
+from hub.run.jobs import Job, ShouldStop
 from hub.run.sd_notify import Notifier
 from hub.sources.backoff import FIRST_PAUSE, Backoff, one_line
 
 log = logging.getLogger(__name__)
 POOL = (1, 2)  # each office's PostgreSQL pool: one connection kept, two more while jobs overlap
+NO_POOL = (0, 0)  # hub.core.db: each connection closed when given back
+JOBS_AT_ONCE = 8  # jobs of a process's offices running at the same time
 THREAD = "office "  # an office's threads are named "office NAME", its jobs' "office NAME job_N"
 Prepare = Callable[[Hub], None]  # what the command line checks before an office runs (its letters, …)
 Announce = Callable[[str], None]
@@ -78,7 +83,8 @@ def run_offices(deployment: Deployment, worker: Worker, prepare: Prepare, announ
     """Run the assigned offices' daemons until SIGTERM or SIGINT. Returns True when a job was left running
     at the stop (the caller then exits at once, as `hub run` does)."""
     quiet_scheduler()
-    offices = [_Office(office, prepare, announce, first_pause) for office in deployment.assigned(worker)]
+    turns = threading.BoundedSemaphore(JOBS_AT_ONCE)
+    offices = [_Office(office, prepare, announce, first_pause, turns) for office in deployment.assigned(worker)]
     signalled = threading.Event()
 
     def on_signal(_number: int, _frame: FrameType | None) -> None:
@@ -108,8 +114,10 @@ def run_offices(deployment: Deployment, worker: Worker, prepare: Prepare, announ
 class _Office:
     """One office's daemon in its thread, started again after a failure until the process stops."""
 
-    def __init__(self, entry: OfficeEntry, prepare: Prepare, announce: Announce, first_pause: float) -> None:
-        self.entry, self.prepare, self.announce = entry, prepare, announce
+    def __init__(self, entry: OfficeEntry, prepare: Prepare, announce: Announce, first_pause: float,
+                 turns: threading.BoundedSemaphore) -> None:
+        self.entry, self.prepare, self.announce, self.turns = entry, prepare, announce, turns
+        self._jobs_running = 0
         self.backoff = Backoff(first_pause)
         self.thread = threading.Thread(target=self._run, name=THREAD + entry.name)
         self.abandoned = False
@@ -130,14 +138,21 @@ class _Office:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
+            hub = lone = None
             try:
                 hub = open_hub(self.entry.config, pool=POOL)
+                lone = open_hub(self.entry.config, pool=NO_POOL)
             except Exception as error:  # its configuration or its database: tried again, the others run on
+                for opened in (hub, lone):
+                    if opened is not None:
+                        opened.close()
                 self._failed(error)
                 continue
             try:
                 self.prepare(hub)
-                daemon = Daemon(hub, signals=False, thread_name=f"{THREAD}{self.entry.name} job")
+                # The daemon's own writes through `lone`; the jobs' work through the pooled `hub`, in turns.
+                daemon = Daemon(lone, signals=False, thread_name=f"{THREAD}{self.entry.name} job")
+                daemon.jobs = {name: replace(job, work=self._in_turn(job, hub)) for name, job in daemon.jobs.items()}
                 asyncio.run(self._serve(daemon))
                 self.abandoned = self.abandoned or daemon.abandoned
                 return
@@ -145,6 +160,23 @@ class _Office:
                 self._failed(error)
             finally:
                 hub.close()
+                lone.close()
+
+    def _in_turn(self, job: Job, hub: Hub) -> Callable[[Hub, ShouldStop], bool]:
+        """The job's work on the pooled `hub` when the process gives it a turn; the pool's connections closed
+        when the office's last running job ends."""
+        def work(_lone: Hub, should_stop: ShouldStop) -> bool:
+            with self.turns:
+                with self._lock:
+                    self._jobs_running += 1
+                try:
+                    return job.work(hub, should_stop)
+                finally:
+                    with self._lock:
+                        self._jobs_running -= 1
+                        if not self._jobs_running:
+                            hub.engine.dispose()  # none checked out: each is closed, and a new pool waits empty
+        return work
 
     async def _serve(self, daemon: Daemon) -> None:
         running = asyncio.create_task(daemon.run(self._started))
