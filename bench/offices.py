@@ -16,8 +16,9 @@ For each worker count W, one after another and each on offices of its own:
 The rate is N × M messages over the wall time; the scaling ratio is each W's rate over W = 1's.
 
 With `--daemon SECONDS` it measures the daemon instead: one `hub run --deployment F` process runs all N
-offices for SECONDS (their Maildir inboxes checked every 5 s, the default), then SIGTERM; it prints when every
-inbox was empty, the most connections open at once, its CPU time over the run and its peak RSS.
+offices for SECONDS (their Maildir inboxes checked every 60 s, as an IMAP inbox with IDLE is), then
+SIGTERM; it prints when every inbox was empty, the most connections open at once, its CPU time over the
+run and its peak RSS.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from tests.helpers import START, make_office, tally  # noqa: E402
 from tests.mailgen import office_mailbox  # noqa: E402
 from tests.postgres import PostgresDatabases  # noqa: E402
 
+DAEMON_POLL = 60  # seconds between checks of each inbox in the daemon run: IMAP's default
+
 
 @dataclass(frozen=True)
 class Process:
@@ -64,10 +67,15 @@ class Phase:
     filed: int
 
 
-def make_offices(work: Path, postgres: PostgresDatabases, count: int, messages: int, seed: int) -> tuple[Path, int]:
-    """`count` offices under `work` with their inboxes filled; the deployment file and the duplicates made."""
-    first = make_office(work / "office-000", postgres.fresh())
-    first.close()
+def make_offices(work: Path, postgres: PostgresDatabases, count: int, messages: int, seed: int,
+                 poll_seconds: int | None = None) -> tuple[Path, int]:
+    """`count` offices under `work` with their inboxes filled (checked every `poll_seconds`, when given); the
+    deployment file and the duplicates made."""
+    make_office(work / "office-000", postgres.fresh()).close()
+    if poll_seconds is not None:
+        config = work / "office-000" / "config" / "hub.toml"
+        every = f"\npoll_seconds = {poll_seconds}\n"
+        config.write_text(config.read_text().replace("\n# poll_seconds = 60\n", every, 1))
     duplicates = 0
     lines = []
     for number in range(count):
@@ -184,7 +192,7 @@ def main() -> int:
             sys.exit(f"cannot run: {why}")
         work = Path(tempfile.mkdtemp(prefix="hub-offices-daemon-"))
         try:
-            deployment, _ = make_offices(work, postgres, args.offices, args.messages, args.seed)
+            deployment, _ = make_offices(work, postgres, args.offices, args.messages, args.seed, DAEMON_POLL)
             run_daemon(deployment, args.daemon, postgres, work, args.offices)
         finally:
             postgres.drop_all()
