@@ -167,6 +167,8 @@ class _Office:
         when the office's last running job ends."""
         def work(_lone: Hub, should_stop: ShouldStop) -> bool:
             with self.turns:
+                if should_stop():  # stopped while it waited for its turn: nothing begun, nothing to finish
+                    return False
                 with self._lock:
                     self._jobs_running += 1
                 try:
