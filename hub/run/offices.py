@@ -138,18 +138,12 @@ class _Office:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            hub = lone = None
             try:
-                hub = open_hub(self.entry.config, pool=POOL)
-                lone = open_hub(self.entry.config, pool=NO_POOL)
-            except Exception as error:  # its configuration or its database: tried again, the others run on
-                for opened in (hub, lone):
-                    if opened is not None:
-                        opened.close()
+                hub, lone = self._start()
+            except Exception as error:  # its configuration, its database, its letters: tried again, the others run on
                 self._failed(error)
                 continue
             try:
-                self.prepare(hub)
                 # The daemon's own writes through `lone`; the jobs' work through the pooled `hub`, in turns.
                 daemon = Daemon(lone, signals=False, thread_name=f"{THREAD}{self.entry.name} job")
                 daemon.jobs = {name: replace(job, work=self._in_turn(job, hub)) for name, job in daemon.jobs.items()}
@@ -161,6 +155,25 @@ class _Office:
             finally:
                 hub.close()
                 lone.close()
+
+    def _start(self) -> tuple[Hub, Hub]:
+        """The office opened twice (pooled, and keeping no connection) and checked, in a turn of the process's:
+        a hundred offices starting at once would otherwise open a hundred connections."""
+        with self.turns:
+            hub = open_hub(self.entry.config, pool=POOL)
+            try:
+                lone = open_hub(self.entry.config, pool=NO_POOL)
+            except BaseException:
+                hub.close()
+                raise
+            try:
+                self.prepare(hub)
+            except BaseException:
+                hub.close()
+                lone.close()
+                raise
+            hub.engine.dispose()  # the connection the checks used is not kept while the office waits
+            return hub, lone
 
     def _in_turn(self, job: Job, hub: Hub) -> Callable[[Hub, ShouldStop], bool]:
         """The job's work on the pooled `hub` when the process gives it a turn; the pool's connections closed
