@@ -17,10 +17,12 @@ START_TIMEOUT = 60.0
 
 
 class HubProcess:
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None, verbose: bool = True,
+    def __init__(self, config: Path | None, log: Path, env: dict[str, str] | None = None, verbose: bool = True,
                  command: Sequence[str] = ("run",)) -> None:
         self.log = log
-        command = [sys.executable, "-m", "hub", *(["-v"] if verbose else []), "--config", str(config), *command]
+        # Without `config`, the command names what it runs (`run --deployment FILE`).
+        office = ["--config", str(config)] if config is not None else []
+        command = [sys.executable, "-m", "hub", *(["-v"] if verbose else []), *office, *command]
         with open(log, "ab") as stderr:
             self.process = subprocess.Popen(command, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
                                             stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daemon until SIGTERM (--once: one full cycle, then exit)")
     run.add_argument("--once", action="store_true", help="do one full cycle and exit")
     run.add_argument("--at", type=_iso_time, help="with --once: run as if it were this time (ISO 8601)")
+    run.add_argument("--deployment", type=Path, metavar="FILE",
+                     help="run the offices this file lists, instead of --config's one (README \"Scaling out\")")
+    run.add_argument("--worker", metavar="K/N", help="with --deployment: run only worker K's share of N")
     run.set_defaults(handler=cmd_run)
 
     commands.add_parser("web", help="serve the web app ([web] listen: Twilio's webhook, /healthz, /readyz, "

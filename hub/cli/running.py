@@ -13,6 +13,7 @@ from typing import Any
 from hub.cases import letter_send
 from hub.cases.views import case_summary, find_case
 from hub.cli.context import EXIT_ERROR, print_case_table, print_json, with_hub
+from hub.cli.offices import run_deployment
 from hub.core import config as config_module
 from hub.core.app import Hub, config_path
 from hub.core.clock import FixedClock
@@ -53,6 +54,10 @@ _NEXT_STEPS = """next steps:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.deployment is not None:
+        return run_deployment(args, _before_running)
+    if args.worker:
+        raise UserError("--worker goes with --deployment: it takes a share of a deployment's offices")
     if not args.once:
         if args.at:
             raise UserError("--at goes with --once: the daemon runs on the real time")

@@ -37,11 +37,12 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("HUB_CONFIG") or "config/hub.toml")
 
 
-def open_hub(path: Path, clock: Clock | None = None) -> Hub:
+def open_hub(path: Path, clock: Clock | None = None, pool: tuple[int, int] | None = None) -> Hub:
+    """The office of the hub.toml at `path`; `pool` sizes its PostgreSQL connection pool (hub.core.db)."""
     config = config_module.load(path)
     # An office made by an older version, or by hand: its secret and its var/ (the database, the Maildirs)
     # become the service user's alone. The SQLite database itself is tightened where it is opened.
     tighten(path, FILE_MODE)
     tighten(config.resolve("var"), FOLDER_MODE)
-    engine = open_database(config.database_url)
+    engine = open_database(config.database_url, pool)
     return Hub(config, engine, session_factory(engine), clock or SystemClock())

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from hub.core.errors import SchemaError, TemporaryError, UserError
 from hub.core.migrations import HEAD
@@ -30,7 +31,10 @@ SQLITE_TROUBLE = ("locked", "busy", "disk", "unable to open", "readonly", "no su
 CONNECT_TIMEOUT_SECONDS = 10  # libpq's connect_timeout, unless the database URL sets its own
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
+    """`pool`: PostgreSQL's (pool_size, max_overflow) when not SQLAlchemy's 5 and 10, as for the many
+    offices of a deployment sharing one server's connections (hub.run.offices); (0, 0) keeps none: each
+    connection is closed when given back."""
     # hide_parameters: a failed statement's error (and so every traceback and log line quoting it) would
     # otherwise carry the row's values: addresses, numbers, whole messages.
     if url.startswith("sqlite"):
@@ -44,7 +48,10 @@ def make_engine(url: str) -> Engine:
     # A server that takes the connection and never answers would hold a job (or a request) for as long as
     # libpq waits, which is for ever unless the URL says otherwise.
     connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    return _engine(url, pool_recycle=1800, hide_parameters=True, connect_args=connect_args)
+    sizes: dict[str, Any] = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1]}
+    if pool == (0, 0):
+        sizes = {"poolclass": NullPool}
+    return _engine(url, pool_recycle=1800, hide_parameters=True, connect_args=connect_args, **sizes)
 
 
 def _engine(url: str, **options: Any) -> Engine:
@@ -212,10 +219,10 @@ def mismatch(engine: Engine, revision: str | None) -> str:
             "(after a backup: `hub backup PATH`)")
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, pool: tuple[int, int] | None = None) -> Engine:
     """An engine for a database that is reachable and at HEAD, or a one-line UserError (a SchemaError for
     the schema) saying why not. It never migrates: an upgrade is the administrator's `hub db upgrade`."""
-    engine = make_engine(url)
+    engine = make_engine(url, pool)
     try:
         revision = connected_revision(engine, url)
         if revision != HEAD:

@@ -58,8 +58,11 @@ DESCRIBED = ("inbox", "sms", "outbox", "reminders", "report", "digest", "triage"
 
 class Daemon:
     def __init__(self, hub: Hub, jobs: list[Job] | None = None, first_pause: float = FIRST_PAUSE,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, signals: bool = True, thread_name: str = "hub-job") -> None:
+        """`signals`: whether SIGTERM and SIGINT stop it (False where a deployment's process stops each of its
+        offices, hub.run.offices); `thread_name`: the prefix of its job threads' names."""
         self.hub = hub
+        self.signals = signals
         self.notifier = notifier or Notifier({})
         self.tokens = office_tokens(hub.config)  # one OAuth 2.0 token, refreshed as it ages, for every login
         # One hub process at a time reads the inbox; this one takes it over when its holder stops or dies.
@@ -71,7 +74,7 @@ class Daemon:
         self.abandoned = False  # a job was still running when the daemon stopped
         # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
         # not hold up the end of asyncio.run (which waits for the default executor's threads).
-        self._threads = ThreadPoolExecutor(max_workers=len(self.jobs) + 3, thread_name_prefix="hub-job")
+        self._threads = ThreadPoolExecutor(max_workers=len(self.jobs) + 3, thread_name_prefix=thread_name)
         self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._backoffs = {name: Backoff(first_pause) for name in self.jobs}
@@ -97,7 +100,7 @@ class Daemon:
         loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         hosting: asyncio.Task[bool] | None = None
-        for number in (signal.SIGTERM, signal.SIGINT):
+        for number in (signal.SIGTERM, signal.SIGINT) if self.signals else ():
             loop.add_signal_handler(number, self.request_stop)
         try:
             self._watcher = self._make_watcher()
@@ -125,7 +128,7 @@ class Daemon:
                 self.abandoned = True
             log.info("stopped")
         finally:
-            for number in (signal.SIGTERM, signal.SIGINT):
+            for number in (signal.SIGTERM, signal.SIGINT) if self.signals else ():
                 loop.remove_signal_handler(number)
             self._threads.shutdown(wait=not self.abandoned, cancel_futures=True)
         if self._fatal is not None:
@@ -314,11 +317,16 @@ class _NoSkipNotices(logging.Filter):
         return "maximum number of running instances" not in record.getMessage()
 
 
+def quiet_scheduler() -> None:
+    """No line per run from APScheduler, even with -v; none for a skipped run either (_NoSkipNotices)."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_NoSkipNotices())
+
+
 def run_daemon(hub: Hub, announce: Callable[[str], None]) -> bool:
     """Run until SIGTERM or SIGINT. Returns True when a job was left running (the caller then exits at once
     rather than wait for its thread); raises ConfigError when the configuration stopped the daemon."""
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per run, even with -v
-    logging.getLogger("apscheduler.scheduler").addFilter(_NoSkipNotices())
+    quiet_scheduler()
     daemon = Daemon(hub, notifier=Notifier())
     asyncio.run(daemon.run(announce))
     return daemon.abandoned

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import re
 import ssl
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,7 +142,9 @@ class ImapSource:
         self.can_move = b"MOVE" in client.capabilities()
         self.validity = 0
         self._folders_made: set[str] = set()
-        self._conversation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        # Named after the caller's thread: a deployment's logs tell its office by that (hub.run.offices).
+        self._conversation = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix=f"{threading.current_thread().name} imap")
         self._acknowledgements: list[Future[None]] = []
 
     def batches(self) -> Iterator[list[Item]]:

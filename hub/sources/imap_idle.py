@@ -51,7 +51,9 @@ class IdleWatcher:
         self.ready = threading.Event()  # set once the first attempt to connect has an outcome
         self._stopping = threading.Event()
         # A daemon thread: a server that stops answering mid-command must not keep the process alive.
-        self._thread = threading.Thread(target=self._run, name="imap-idle", daemon=True)
+        # Named after the thread that starts it: a deployment's logs tell its office by that (hub.run.offices).
+        self._thread = threading.Thread(target=self._run, name=f"{threading.current_thread().name} imap-idle",
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()
