@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, ScalarSelect, func, select
+from sqlalchemy.orm import aliased
 
 from hub.core.models import Outbox
 from hub.letters.templates import TO_STAFF
@@ -42,11 +43,22 @@ def thread_roots(connection: Connection, case_ids: Iterable[int]) -> dict[int, s
     return {int(case_id): str(message_id) for case_id, message_id in rows}
 
 
-def thread(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def root_query(case_id: int) -> ScalarSelect[Any]:
+    """`thread_roots` of one case as a scalar subquery, for a caller to ask in a statement it sends anyway."""
+    first, root = aliased(Outbox), aliased(Outbox)
+    first_id = (select(func.min(first.id)).where(first.case_id == case_id, first.letter.in_(TO_STAFF),
+                                                 first.folded_into.is_(None)).scalar_subquery())
+    return select(root.message_id).where(root.id == first_id).scalar_subquery()
+
+
+def thread(connection: Connection, rows: list[dict[str, Any]], known: Mapping[int, str | None] | None = None) -> None:
     """Thread outbox rows about to be inserted (column dicts, in order): each one to staff about a case answers
-    the case's first, or is that first and says so in its context."""
+    the case's first, or is that first and says so in its context. `known` is the roots the caller already
+    looked up (`root_query`), None for a case that has none yet."""
+    known = known or {}
     mine = [row for row in rows if _is_staff_notice(row)]
-    roots = thread_roots(connection, (row["case_id"] for row in mine))
+    roots = {case_id: root for case_id, root in known.items() if root is not None}
+    roots.update(thread_roots(connection, (row["case_id"] for row in mine if row["case_id"] not in known)))
     for row in mine:
         root = roots.setdefault(row["case_id"], row["message_id"])
         if root == row["message_id"]:
