@@ -139,7 +139,9 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
                                           "case_id": facts.case_id}).one()
     if sender.listed:
         return replace(match, facts=replace(facts, listed_sender=message.sender))
-    return replace(match, facts=replace(facts, person=f"{sender.name} ({sender.role})")) if sender.role is not None else match
+    if sender.role is None:
+        return match
+    return replace(match, facts=replace(facts, person=f"{sender.name} ({sender.role})"))
 
 
 def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],
