@@ -19,14 +19,14 @@ import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, null, select, true, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
 from hub.core.config_values import Limits
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
-from hub.letters.notice_thread import root_query
+from hub.letters.notice_thread import ROOT_OF_CASE
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.templates import NOTICE_DIGEST, TRIAGE_NOTICE
 
@@ -42,6 +42,17 @@ _OPEN = (Outbox.state == "pending") & Outbox.body.is_(None)
 _OPEN_DIGESTS = (select(Outbox.id, Outbox.context)
                  .where(Outbox.about == bindparam("about"), Outbox.recipient == bindparam("recipient"),
                         Outbox.letter == NOTICE_DIGEST, _OPEN).order_by(Outbox.id))
+# Only the rows sent one by one count; the count stops at the cap (ix_outbox_about). It comes in the same
+# statement as the open digests and the case's thread: a notice is queued for nearly every message, and each
+# statement is a round trip to PostgreSQL.
+_ALONE = (select(Outbox.id).where(Outbox.about == bindparam("about"), Outbox.recipient == bindparam("recipient"),
+                                  Outbox.letter == bindparam("letter"), Outbox.created_at >= bindparam("since"),
+                                  Outbox.folded_into.is_(None))
+          .limit(bindparam("cap", type_=Integer)).subquery())
+_COUNTED = select(func.count().label("alone"), ROOT_OF_CASE.label("root")).select_from(_ALONE).subquery()
+_DIGESTS = _OPEN_DIGESTS.subquery()
+_FOLD = (select(_COUNTED.c.alone, _COUNTED.c.root, _DIGESTS.c.id, _DIGESTS.c.context)
+         .select_from(_COUNTED.outerjoin(_DIGESTS, true())).order_by(_DIGESTS.c.id))
 _HOLD = update(Outbox).where(Outbox.id == bindparam("digest_id"), _OPEN).values(not_before=Outbox.not_before)
 
 
@@ -62,18 +73,8 @@ def _digest_for(connection: Connection, config: Config, refs: References, now: d
     Message-ID of the case's first mail to staff (hub.letters.notice_thread), asked in the same statement."""
     cap = _cap(config.limits, letter)
     window = timedelta(minutes=config.limits.notice_window_minutes)
-    # Only the rows sent one by one count; the count stops at the cap (ix_outbox_about). It comes in the same
-    # statement as the open digests and the case's thread: a notice is queued for nearly every message, and
-    # each statement is a round trip to PostgreSQL.
-    alone = (select(Outbox.id).where(Outbox.about == about, Outbox.recipient == recipient, Outbox.letter == letter,
-                                     Outbox.created_at >= now - window, Outbox.folded_into.is_(None))
-             .limit(cap).subquery())
-    root = root_query(case_id) if case_id is not None else null()
-    counted = select(func.count().label("alone"), root.label("root")).select_from(alone).subquery()
-    digests = _OPEN_DIGESTS.subquery()
-    rows = connection.execute(select(counted.c.alone, counted.c.root, digests.c.id, digests.c.context)
-                              .select_from(counted.outerjoin(digests, true())).order_by(digests.c.id),
-                              {"about": about, "recipient": recipient}).all()
+    rows = connection.execute(_FOLD, {"about": about, "recipient": recipient, "letter": letter, "cap": cap,
+                                      "since": now - window, "case_id": case_id}).all()
     root_id = rows[0].root
     for _, _, digest_id, context in rows:
         if digest_id is not None and context.get("folds") == letter and \
