@@ -91,26 +91,26 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
 
 
 class Batch:
-    """One transaction for a batch of messages, each filed in a savepoint of its own: a message that fails is
-    rolled back alone and held in quarantine with the reason, and the rest of the batch goes on.
+    """One transaction for a batch of messages on PostgreSQL, each message filed in a savepoint of its own: a
+    message that fails is rolled back alone and held in quarantine with the reason, and the rest of the batch
+    goes on. There every statement is a round trip: a transaction per message cost three more (BEGIN, SET
+    LOCAL, COMMIT) where the savepoint costs one. Nothing is committed until `commit`; a source acknowledges
+    the batch's messages only after it.
 
-    On PostgreSQL every statement is a round trip: a transaction per message cost three more (BEGIN, SET
-    LOCAL, COMMIT) where the savepoint costs one, and the duplicate check is one query for the whole batch.
-    Nothing is committed until `commit`; a source acknowledges the batch's messages only after it.
+    On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
+    as long as a batch would keep every other writer waiting (the IMAP source records its position from
+    another thread while the next batch is filed; a `hub` command), while a commit there costs no round trip.
+    On both, the duplicate check is one query for the whole batch.
     """
 
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
         self.connection = intake.engine.connect()
-        self.connection.begin()
-        if self.connection.dialect.name == "sqlite":
-            # pysqlite opens a transaction only before a write: the first SAVEPOINT would be one of its own,
-            # and its RELEASE a commit.
-            self.connection.exec_driver_sql("BEGIN")
-        skip_disk_wait(self.connection)
+        self._per_message = self.connection.dialect.name == "sqlite"
         self._quarantine = sessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
         self._stored: set[str] = set()
         self._saving = False
+        self._begin()
 
     def __enter__(self) -> Batch:
         return self
@@ -134,11 +134,11 @@ class Batch:
 
     def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
         message, screening = parsed.message, parsed.screening
+        if message is not None and message.dedupe_key in self._stored:
+            return _duplicate(message)
+        self._next_message()
         if message is None or screening is None:
             return self._hold(raw, source, parsed.problem)
-        if message.dedupe_key in self._stored:
-            return _duplicate(message)
-        self._savepoint()
         try:
             outcome = _file(self.intake, self.connection, message, screening)
         except IntegrityError as error:
@@ -164,6 +164,7 @@ class Batch:
     def hold_oversized(self, header: bytes, source: str, oversized: Oversized) -> Outcome:
         """Hold a message over the size limit by its header; the message itself stays where the source left it."""
         reason = oversize_reason(oversized.size, self.intake.config.limits.max_message_bytes)
+        self._next_message()
         item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
                                   oversized)
         return Outcome("quarantine", reason, quarantine_id=item_id)
@@ -173,15 +174,21 @@ class Batch:
         item_id = quarantine.hold(self._quarantine, raw, source, channel, reason, self.intake.clock.now())
         return Outcome("quarantine", reason, quarantine_id=item_id)
 
-    def _savepoint(self) -> None:
-        """A savepoint before the message; the previous message's is released in the same round trip."""
-        if not self._saving:
+    def _begin(self) -> None:
+        self.connection.begin()
+        skip_disk_wait(self.connection)
+
+    def _next_message(self) -> None:
+        """A transaction (SQLite) or a savepoint (PostgreSQL) for the next message, the previous message's
+        committed or released in the same step."""
+        if self._per_message:
+            if self._saving:
+                self.connection.commit()
+                self._begin()
+        elif not self._saving:
             self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
-        elif self.connection.dialect.name == "postgresql":
+        else:
             self.connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}")
-        else:  # pysqlite runs one statement at a time (and in process: no round trip to save)
-            self.connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-            self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
         self._saving = True
 
     def _roll_back(self) -> None:
@@ -190,7 +197,11 @@ class Batch:
             nested = self.connection.get_nested_transaction()
             assert nested is not None
             nested.rollback()
-        self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        if self._per_message:
+            self.connection.rollback()
+            self._begin()
+        else:
+            self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
 
 _SAVEPOINT = "intake_message"

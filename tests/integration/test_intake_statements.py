@@ -1,6 +1,7 @@
-"""What a batch of ordinary mail costs the database: one transaction for the batch and a bounded number of
-statements a message. On PostgreSQL every statement is a round trip, so these counts set intake's rate
-there (bench/ingest.py measures it); a change that adds a statement to every message shows here."""
+"""What a batch of ordinary mail costs the database: on PostgreSQL one transaction for the batch, and a bounded
+number of statements a message. There every statement is a round trip, so these counts set intake's rate
+(bench/ingest.py measures it); a change that adds a statement to every message shows here. SQLite keeps a
+transaction a message (hub.intake.pipeline.Batch says why)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from tests.mailgen import office_mailbox
 
 MESSAGES = 200
 BATCH = 100
-# Measured at 9.45 (PostgreSQL) and 10.39 (SQLite, where a savepoint's release is a statement of its own) a
-# message over mailgen's first 200; with a transaction a message PostgreSQL had about 13 round trips.
-MOST_A_MESSAGE = {"postgresql": 10.0, "sqlite": 11.0}
+# Measured at 9.45 a message on PostgreSQL (with a transaction a message it was 11.3, and BEGIN and COMMIT
+# are round trips too) and 8.5 on SQLite, over mailgen's first 200.
+MOST_A_MESSAGE = {"postgresql": 10.0, "sqlite": 9.0}
 
 
 class ListSource:
@@ -63,7 +64,7 @@ def test_a_batch_is_one_transaction_with_few_statements_a_message(hub: Hub) -> N
     assert summary.total == MESSAGES and len(source.acknowledged) == MESSAGES
     counts = tally(hub)
     assert counts.messages + counts.quarantine + summary.fates["duplicate"] == MESSAGES
-    # The batch's commit and the one that makes it durable, per batch: not one a message.
-    assert commits <= 2 * (MESSAGES // BATCH)
+    if hub.engine.dialect.name == "postgresql":  # the batch's commit and the one that makes it durable
+        assert commits <= 2 * (MESSAGES // BATCH)
     total = sum(statements.values())
     assert total <= MOST_A_MESSAGE[hub.engine.dialect.name] * MESSAGES, (total / MESSAGES, statements.most_common())
