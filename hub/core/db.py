@@ -106,8 +106,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def make_durable(sessions: sessionmaker[Session]) -> None:
     """Force every committed transaction onto disk, before a source lets go of the originals.
 
-    Intake commits each message without waiting for the disk (see `skip_disk_wait`); this one wait per
-    batch makes them all durable. SQLite in WAL mode syncs the WAL before a checkpoint
+    Intake commits without waiting for the disk (see `skip_disk_wait`: a batch on PostgreSQL, each message
+    on SQLite); this one wait after a batch makes it all durable. SQLite in WAL mode syncs the WAL before a checkpoint
     (sqlite.org/pragma.html#pragma_synchronous); on PostgreSQL a synchronous commit that writes a
     commit record flushes the WAL up to it, and so every earlier asynchronous commit.
     """

@@ -1,4 +1,4 @@
-"""Drains an inbound source through the intake path, acknowledging each batch only after its commits.
+"""Drains an inbound source through the intake path, acknowledging each batch only after its commit.
 
 A source hands out batches of (key, raw bytes); once every item in a batch has a durable fate, the
 source is told which keys are done and which went to quarantine, and moves or flags them. A message over
@@ -21,7 +21,7 @@ from hub.core import tallies
 from hub.core.db import make_durable
 from hub.intake.message import Oversized
 from hub.intake.parse.workers import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
-from hub.intake.pipeline import Intake, Outcome, file_parsed, hold_oversized
+from hub.intake.pipeline import Batch, Intake, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +76,28 @@ def drain(intake: Intake, source: Source, parser: Parser,
     parse = partial(parse_stage, parser=parser, max_message_bytes=limits.max_message_bytes,
                     max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain)
     for batch, parsed in _parsed_batches(source.batches(), parse, workers):
-        done: list[Hashable] = []
-        quarantined: list[Hashable] = []
-        try:
-            for item, result in zip(batch, parsed, strict=False):  # a cut-short batch leaves results unread
+        results = list(parsed)  # the whole batch's results, for its one duplicate check
+        filed: list[tuple[Item, Outcome]] = []
+        with Batch(intake) as filing:
+            filing.look_up(results)
+            for item, result in zip(batch, results, strict=True):
                 if item.oversized is not None:
-                    outcome = hold_oversized(intake, item.raw, item.source, item.oversized)
+                    outcome = filing.hold_oversized(item.raw, item.source, item.oversized)
                 else:
                     assert result is not None
-                    outcome = file_parsed(intake, item.raw, item.source, result)
-                summary.add(outcome)
-                tallies.add(tallies.MESSAGES, outcome.fate)
-                (quarantined if outcome.fate == "quarantine" else done).append(item.key)
+                    outcome = filing.file(item.raw, item.source, result)
+                filed.append((item, outcome))
                 if should_stop():
                     break
-        finally:
-            # Whatever committed is acknowledged even when the batch is cut short, once it is on disk.
-            if done or quarantined:
-                make_durable(intake.sessions)
-                source.acknowledge(done, quarantined)
+        # Committed (an outage raised above, and the source keeps the whole batch): now made durable, then
+        # acknowledged, even when the batch was cut short.
+        if filed:
+            make_durable(intake.sessions)
+            for _, outcome in filed:
+                summary.add(outcome)
+                tallies.add(tallies.MESSAGES, outcome.fate)
+            source.acknowledge([item.key for item, outcome in filed if outcome.fate != "quarantine"],
+                               [item.key for item, outcome in filed if outcome.fate == "quarantine"])
         if should_stop():
             break
     log.info("%s: %s", source.name, summary.line())

@@ -1,15 +1,16 @@
 """The inbound path, named once and in order: parse, screen, web forms, identify, thread, route, apply.
 
-Every channel hands raw bytes to `process`; each message gets its own transaction and one fate —
+Every channel hands raw bytes to `process` (or a batch of them to a `Batch`); each message gets one fate —
 on a case, in triage, a duplicate of one already stored, or in quarantine with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,60 +85,163 @@ def process(intake: Intake, raw: bytes, source: str, parser: Parser) -> Outcome:
 
 
 def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outcome:
-    """The rest of the path for a message already through the parse stage."""
-    message, screening = parsed.message, parsed.screening
-    if message is None or screening is None:
-        return _quarantine(intake, raw, source, parsed.problem)
-    try:
-        return _file(intake, message, screening)
-    except IntegrityError as error:
-        # The unique dedupe key is the duplicate check: a message stored before (in an earlier run,
-        # earlier in this batch, or by another process a moment ago) rolls the whole transaction back.
-        # Looking first would cost a statement per message for the few in a hundred that are repeats.
-        if is_stored(intake.engine, message):
-            return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
-        log.exception("could not file a message from %s", source)
-        return _quarantine(intake, raw, source, f"processing failed: {describe(error)}")
-    except Exception as error:
-        # Only an outage stops the batch (the source keeps the message for the next pass); anything else
-        # this one message made the code raise is its own fate, so the messages behind it are filed.
-        if is_outage(error, intake.engine):
-            raise
-        log.exception("could not file a message from %s", source)
-        return _quarantine(intake, raw, source, f"processing failed: {describe(error)}")
+    """The rest of the path for a message already through the parse stage, in a transaction of its own."""
+    with Batch(intake) as batch:
+        return batch.file(raw, source, parsed)
 
 
-def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outcome:
+class Batch:
+    """One transaction for a batch of messages on PostgreSQL, each message filed in a savepoint of its own: a
+    message that fails is rolled back alone and held in quarantine with the reason, and the rest of the batch
+    goes on. There every statement is a round trip: a transaction per message cost three more (BEGIN, SET
+    LOCAL, COMMIT) where the savepoint costs one. Nothing is committed until `commit`; a source acknowledges
+    the batch's messages only after it.
+
+    On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
+    as long as a batch would keep every other writer waiting (the IMAP source records its position from
+    another thread while the next batch is filed; a `hub` command), while a commit there costs no round trip.
+    On both, the duplicate check is one query for the whole batch.
+    """
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.connection = intake.engine.connect()
+        self._per_message = self.connection.dialect.name == "sqlite"
+        self._quarantine = sessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
+        self._stored: set[str] = set()
+        self._saving = False
+        self._begin()
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self.commit()
+        finally:
+            self.connection.close()  # rolls back what was not committed
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def look_up(self, parsed: Iterable[Parsed | None]) -> None:
+        """Learn in one query which of the batch's messages are stored already (the duplicates)."""
+        keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
+        for start in range(0, len(keys), LOOK_UP_CHUNK):
+            chunk = keys[start:start + LOOK_UP_CHUNK]
+            self._stored.update(self.connection.execute(_STORED_KEYS, {"keys": chunk}).scalars())
+
+    def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
+        message, screening = parsed.message, parsed.screening
+        if message is not None and message.dedupe_key in self._stored:
+            return _duplicate(message)
+        self._next_message()
+        if message is None or screening is None:
+            return self._hold(raw, source, parsed.problem)
+        try:
+            outcome = _file(self.intake, self.connection, message, screening)
+        except IntegrityError as error:
+            # The unique dedupe key is the duplicate check of last resort: another process may have stored
+            # the message a moment ago.
+            self._roll_back()
+            if self.connection.execute(_STORED, {"key": message.dedupe_key}).first() is not None:
+                self._stored.add(message.dedupe_key)
+                return _duplicate(message)
+            log.exception("could not file a message from %s", source)
+            return self._hold(raw, source, f"processing failed: {describe(error)}")
+        except Exception as error:
+            # Only an outage stops the batch (the source keeps its messages for the next pass); anything else
+            # this one message made the code raise is its own fate, so the messages behind it are filed.
+            if is_outage(error, self.intake.engine):
+                raise
+            log.exception("could not file a message from %s", source)
+            self._roll_back()
+            return self._hold(raw, source, f"processing failed: {describe(error)}")
+        self._stored.add(message.dedupe_key)
+        return outcome
+
+    def hold_oversized(self, header: bytes, source: str, oversized: Oversized) -> Outcome:
+        """Hold a message over the size limit by its header; the message itself stays where the source left it."""
+        reason = oversize_reason(oversized.size, self.intake.config.limits.max_message_bytes)
+        self._next_message()
+        item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
+                                  oversized)
+        return Outcome("quarantine", reason, quarantine_id=item_id)
+
+    def _hold(self, raw: bytes, source: str, reason: str) -> Outcome:
+        channel = "sms" if source.startswith("sms:") else "email"
+        item_id = quarantine.hold(self._quarantine, raw, source, channel, reason, self.intake.clock.now())
+        return Outcome("quarantine", reason, quarantine_id=item_id)
+
+    def _begin(self) -> None:
+        self.connection.begin()
+        skip_disk_wait(self.connection)
+
+    def _next_message(self) -> None:
+        """A transaction (SQLite) or a savepoint (PostgreSQL) for the next message, the previous message's
+        committed or released in the same step."""
+        if self._per_message:
+            if self._saving:
+                self.connection.commit()
+                self._begin()
+        elif not self._saving:
+            self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+        else:
+            self.connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}")
+        self._saving = True
+
+    def _roll_back(self) -> None:
+        """Undo the failed message: the savepoints the code left open inside it first, then its own."""
+        while self.connection.in_nested_transaction():
+            nested = self.connection.get_nested_transaction()
+            assert nested is not None
+            nested.rollback()
+        if self._per_message:
+            self.connection.rollback()
+            self._begin()
+        else:
+            self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+
+
+_SAVEPOINT = "intake_message"
+# Keys per duplicate query: a batch is a few hundred messages; SQLite allows 32,766 parameters.
+LOOK_UP_CHUNK = 500
+
+
+def _duplicate(message: InboundMessage) -> Outcome:
+    return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
+
+
+def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening) -> Outcome:
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
         now = min(now, message.date)  # an archived message happened when it was written (never later than now)
     identity = identify(message, intake.config)
-    # A Core connection, not an ORM session: the session's bookkeeping per transaction costs more
-    # than the statements of a typical message.
-    with intake.engine.begin() as connection:
-        skip_disk_wait(connection)
-        number = control_number(identity.agency, message)
-        # A caseworker's reply to a triage notice is about the held message, whatever references it quotes.
-        item = answered_item(connection, message) if identity.role == "staff" and not intake.archive else None
-        match = CaseMatch(None, "triage-notice", triage_item=item) if item is not None else find_case(
-            connection, message, intake.refs, screening.returned_ids,
-            (identity.agency.key, number) if identity.agency and number else None, now)
-        if screening.verdict == "bounce":
-            link = link_bounce(connection, message, screening, match, intake.refs)
-            match = link.match
-            screening = replace(screening, failed_recipients=link.failed,
-                                reason=screening.reason if link.linked else f"{screening.reason}; {UNLINKED}")
-        decision = route(screening, identity, match, message, intake.config, now)
-        if intake.archive:
-            kept = tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL))
-            opens = any(isinstance(e, OpenCase) for e in kept)
-            decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
-        applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
-        for effect in decision.effects:
-            if isinstance(effect, AnswerTriage):
-                answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,
-                              intake.refs, intake.letters, now)
+    # A Core connection, not an ORM session: the session's bookkeeping costs more than the statements of a
+    # typical message.
+    number = control_number(identity.agency, message)
+    # A caseworker's reply to a triage notice is about the held message, whatever references it quotes.
+    item = answered_item(connection, message) if identity.role == "staff" and not intake.archive else None
+    match = CaseMatch(None, "triage-notice", triage_item=item) if item is not None else find_case(
+        connection, message, intake.refs, screening.returned_ids,
+        (identity.agency.key, number) if identity.agency and number else None, now)
+    if screening.verdict == "bounce":
+        link = link_bounce(connection, message, screening, match, intake.refs)
+        match = link.match
+        screening = replace(screening, failed_recipients=link.failed,
+                            reason=screening.reason if link.linked else f"{screening.reason}; {UNLINKED}")
+    decision = route(screening, identity, match, message, intake.config, now)
+    if intake.archive:
+        kept = tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL))
+        opens = any(isinstance(e, OpenCase) for e in kept)
+        decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
+    applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
+    for effect in decision.effects:
+        if isinstance(effect, AnswerTriage):
+            answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,
+                          intake.refs, intake.letters, now)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged
         log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,
@@ -146,6 +250,7 @@ def _file(intake: Intake, message: InboundMessage, screening: Screening) -> Outc
 
 
 _STORED = select(Message.id).where(Message.dedupe_key == bindparam("key")).limit(1)
+_STORED_KEYS = select(Message.dedupe_key).where(Message.dedupe_key.in_(bindparam("keys", expanding=True)))
 
 
 def is_stored(engine: Engine, message: InboundMessage) -> bool:
@@ -157,17 +262,10 @@ def is_stored_key(engine: Engine, key: str) -> bool:
         return connection.execute(_STORED, {"key": key}).first() is not None
 
 
-def _quarantine(intake: Intake, raw: bytes, source: str, reason: str) -> Outcome:
-    channel = "sms" if source.startswith("sms:") else "email"
-    item_id = quarantine.hold(intake.sessions, raw, source, channel, reason, intake.clock.now())
-    return Outcome("quarantine", reason, quarantine_id=item_id)
-
-
 def hold_oversized(intake: Intake, header: bytes, source: str, oversized: Oversized) -> Outcome:
-    """Hold a message over the size limit by its header; the message itself stays where the source left it."""
-    reason = oversize_reason(oversized.size, intake.config.limits.max_message_bytes)
-    item_id = quarantine.hold(intake.sessions, header, source, "email", reason, intake.clock.now(), oversized)
-    return Outcome("quarantine", reason, quarantine_id=item_id)
+    """Hold a message over the size limit by its header, in a transaction of its own."""
+    with Batch(intake) as batch:
+        return batch.hold_oversized(header, source, oversized)
 
 
 def retry_quarantined(intake: Intake, item_id: int, parser: Parser, actor: str) -> Outcome:

@@ -106,16 +106,20 @@ _FACTS_BY_PHONE = (_FACTS.where(Party.phone == bindparam("phone"), Party.role ==
 _FACTS_BY_LISTED_PHONE = (_FACTS.join(PartyContact, PartyContact.party_id == Case.constituent_id)
                           .where(PartyContact.value == bindparam("phone"), Case.status != "closed")
                           .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
-_LISTED = select(PartyContact.id).where(PartyContact.value == bindparam("value"),
-                                        PartyContact.party_id == bindparam("party_id")).limit(1)
-# A number of one of a case's other people (hub.cases.people), and whether a sender is one of a case's.
+# A number of one of a case's other people (hub.cases.people).
 _FACTS_BY_PERSON_PHONE = (_FACTS.join(CasePerson, CasePerson.case_id == Case.id)
                           .where(CasePerson.phone == bindparam("phone"), Case.status != "closed")
                           .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
+# Whether a sender is among the constituent's further contacts, and else which of the case's people: one
+# statement, for every message not from the constituent's own address.
+_LISTED = (select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
+                                         PartyContact.party_id == bindparam("party_id")).exists())
 _PERSON = (select(CasePerson.name, CasePerson.role)
            .where(CasePerson.case_id == bindparam("case_id"),
                   or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
            .order_by(CasePerson.id).limit(1))
+_SENDER = select(_LISTED.label("listed"), _PERSON.with_only_columns(CasePerson.name).scalar_subquery().label("name"),
+                 _PERSON.with_only_columns(CasePerson.role).scalar_subquery().label("role"))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -131,11 +135,13 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
     facts = match.facts
     if facts is None or facts.constituent_is(message.sender):
         return match
-    if facts.constituent_id is not None and \
-            connection.execute(_LISTED, {"value": message.sender, "party_id": facts.constituent_id}).first():
+    sender = connection.execute(_SENDER, {"sender": message.sender, "party_id": facts.constituent_id,
+                                          "case_id": facts.case_id}).one()
+    if sender.listed:
         return replace(match, facts=replace(facts, listed_sender=message.sender))
-    person = connection.execute(_PERSON, {"case_id": facts.case_id, "sender": message.sender}).first()
-    return replace(match, facts=replace(facts, person=f"{person.name} ({person.role})")) if person else match
+    if sender.role is None:
+        return match
+    return replace(match, facts=replace(facts, person=f"{sender.name} ({sender.role})"))
 
 
 def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],

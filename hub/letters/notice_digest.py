@@ -19,13 +19,14 @@ import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
 from hub.core.config_values import Limits
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
+from hub.letters.notice_thread import ROOT_OF_CASE
 from hub.letters.outbox import AUTO_GENERATED, enqueue
 from hub.letters.templates import NOTICE_DIGEST, TRIAGE_NOTICE
 
@@ -41,6 +42,17 @@ _OPEN = (Outbox.state == "pending") & Outbox.body.is_(None)
 _OPEN_DIGESTS = (select(Outbox.id, Outbox.context)
                  .where(Outbox.about == bindparam("about"), Outbox.recipient == bindparam("recipient"),
                         Outbox.letter == NOTICE_DIGEST, _OPEN).order_by(Outbox.id))
+# Only the rows sent one by one count; the count stops at the cap (ix_outbox_about). It comes in the same
+# statement as the open digests and the case's thread: a notice is queued for nearly every message, and each
+# statement is a round trip to PostgreSQL.
+_ALONE = (select(Outbox.id).where(Outbox.about == bindparam("about"), Outbox.recipient == bindparam("recipient"),
+                                  Outbox.letter == bindparam("letter"), Outbox.created_at >= bindparam("since"),
+                                  Outbox.folded_into.is_(None))
+          .limit(bindparam("cap", type_=Integer)).subquery())
+_COUNTED = select(func.count().label("alone"), ROOT_OF_CASE.label("root")).select_from(_ALONE).subquery()
+_DIGESTS = _OPEN_DIGESTS.subquery()
+_FOLD = (select(_COUNTED.c.alone, _COUNTED.c.root, _DIGESTS.c.id, _DIGESTS.c.context)
+         .select_from(_COUNTED.outerjoin(_DIGESTS, true())).order_by(_DIGESTS.c.id))
 _HOLD = update(Outbox).where(Outbox.id == bindparam("digest_id"), _OPEN).values(not_before=Outbox.not_before)
 
 
@@ -48,28 +60,31 @@ def enqueue_capped(connection: Connection, config: Config, refs: References, now
                    recipient: str, about: str, **options: Any) -> int:
     """Queue a notice (NOTICE or TRIAGE_NOTICE) or a refusal (REFUSAL) to a staff address about `about`'s message,
     folded into that address's digest about `about` once the window's cap is reached; returns the row's id."""
-    digest = _digest_for(connection, config, refs, now, letter, recipient, about)
+    case_id = options.get("case_id")
+    digest, root = _digest_for(connection, config, refs, now, letter, recipient, about, case_id)
     return enqueue(connection, letter=letter, recipient=recipient, refs=refs, domain=config.office.domain, now=now,
-                   about=about, folded_into=digest, **options)
+                   about=about, folded_into=digest, known_roots={case_id: root} if case_id is not None else None,
+                   **options)
 
 
 def _digest_for(connection: Connection, config: Config, refs: References, now: datetime, letter: str,
-                recipient: str, about: str) -> int | None:
-    """The digest this notice goes into, made when the cap is reached; None while under the cap."""
-    for digest_id, context in connection.execute(_OPEN_DIGESTS, {"about": about, "recipient": recipient}).all():
-        if context.get("folds") == letter and connection.execute(_HOLD, {"digest_id": digest_id}).rowcount:
-            return int(digest_id)
+                recipient: str, about: str, case_id: int | None) -> tuple[int | None, str | None]:
+    """The digest this notice goes into, made when the cap is reached (None while under the cap), and the
+    Message-ID of the case's first mail to staff (hub.letters.notice_thread), asked in the same statement."""
     cap = _cap(config.limits, letter)
     window = timedelta(minutes=config.limits.notice_window_minutes)
-    # Only the rows sent one by one count; the query stops at the cap (ix_outbox_about).
-    alone = (select(Outbox.id).where(Outbox.about == about, Outbox.recipient == recipient, Outbox.letter == letter,
-                                     Outbox.created_at >= now - window, Outbox.folded_into.is_(None))
-             .limit(cap).subquery())
-    if connection.execute(select(func.count()).select_from(alone)).scalar_one() < cap:
-        return None
+    rows = connection.execute(_FOLD, {"about": about, "recipient": recipient, "letter": letter, "cap": cap,
+                                      "since": now - window, "case_id": case_id}).all()
+    root_id = rows[0].root
+    for _, _, digest_id, context in rows:
+        if digest_id is not None and context.get("folds") == letter and \
+                connection.execute(_HOLD, {"digest_id": digest_id}).rowcount:
+            return int(digest_id), root_id
+    if rows[0].alone < cap:
+        return None, root_id
     return enqueue(connection, case_id=None, case_ref=None, letter=NOTICE_DIGEST, recipient=recipient, refs=refs,
                    domain=config.office.domain, now=now, automatic=AUTO_GENERATED, about=about,
-                   context={"folds": letter, "cap": cap}, not_before=now + window)
+                   context={"folds": letter, "cap": cap}, not_before=now + window), root_id
 
 
 def _cap(limits: Limits, letter: str) -> int:

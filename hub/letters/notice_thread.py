@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from hub.core.models import Outbox
 from hub.letters.templates import TO_STAFF
@@ -28,6 +29,13 @@ FIRST = "first_notice"
 # A folded notice is never sent: it cannot be the root the others answer.
 _ROOTS = (select(Outbox.case_id, func.min(Outbox.id).label("first"))
           .where(Outbox.letter.in_(TO_STAFF), Outbox.folded_into.is_(None)).group_by(Outbox.case_id))
+# `thread_roots` of the case `case_id` as a scalar subquery, for a caller to ask in a statement it sends anyway.
+_FIRST, _ROOT = aliased(Outbox), aliased(Outbox)
+ROOT_OF_CASE = (select(_ROOT.message_id)
+                .where(_ROOT.id == select(func.min(_FIRST.id))
+                       .where(_FIRST.case_id == bindparam("case_id"), _FIRST.letter.in_(TO_STAFF),
+                              _FIRST.folded_into.is_(None)).scalar_subquery())
+                .scalar_subquery())
 # FILETIME counts 100 ns from 1601-01-01 UTC.
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
@@ -42,11 +50,14 @@ def thread_roots(connection: Connection, case_ids: Iterable[int]) -> dict[int, s
     return {int(case_id): str(message_id) for case_id, message_id in rows}
 
 
-def thread(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def thread(connection: Connection, rows: list[dict[str, Any]], known: Mapping[int, str | None] | None = None) -> None:
     """Thread outbox rows about to be inserted (column dicts, in order): each one to staff about a case answers
-    the case's first, or is that first and says so in its context."""
+    the case's first, or is that first and says so in its context. `known` is the roots the caller already
+    looked up (`ROOT_OF_CASE`), None for a case that has none yet."""
+    known = known or {}
     mine = [row for row in rows if _is_staff_notice(row)]
-    roots = thread_roots(connection, (row["case_id"] for row in mine))
+    roots = {case_id: root for case_id, root in known.items() if root is not None}
+    roots.update(thread_roots(connection, (row["case_id"] for row in mine if row["case_id"] not in known)))
     for row in mine:
         root = roots.setdefault(row["case_id"], row["message_id"])
         if root == row["message_id"]:

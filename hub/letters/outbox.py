@@ -8,6 +8,7 @@ send is recognisably the same message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,19 +30,19 @@ def enqueue(connection: Connection, *, case_id: int | None, case_ref: str | None
             references: str | None = None, channel: str = "email", automatic: str = "",
             context: dict[str, Any] | None = None, actor: str = "hub", not_before: datetime | None = None,
             subject: str | None = None, body: str | None = None, about: str | None = None,
-            folded_into: int | None = None) -> int:
+            folded_into: int | None = None, known_roots: Mapping[int, str | None] | None = None) -> int:
     """Add an outbound message to the outbox in the caller's transaction; returns the row's id.
 
     `subject` and `body`, when given, are the text already rendered (what a person previewed);
     otherwise delivery renders the letter on its first attempt. `about` is the sender a notice is about;
     with `folded_into` the row is not sent but listed in that digest (hub.letters.notice_digest). Mail to
-    staff about a case joins the case's thread (hub.letters.notice_thread)."""
+    staff about a case joins the case's thread (hub.letters.notice_thread; `known_roots` when the caller asked)."""
     row = dict(
         case_id=case_id, channel=channel, letter=letter, recipient=recipient,
         message_id=refs.message_id(domain, case_ref), in_reply_to=in_reply_to, references=references,
         context=context or {}, automatic=automatic, actor=actor, subject=subject, body=body,
         state="pending" if folded_into is None else "folded", attempts=0, not_before=not_before or now,
         created_at=now, about=about, folded_into=folded_into)
-    thread(connection, [row])
+    thread(connection, [row], known_roots)
     row_id: int = connection.execute(_INSERT, row).scalar_one()
     return row_id
