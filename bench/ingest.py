@@ -30,7 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,7 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from hub.core.models import Outbox  # noqa: E402
 from hub.core.refs import References  # noqa: E402
@@ -64,6 +65,8 @@ class Run:
     peak_rss_mb: float
     cpu_seconds: float    # user + system time of the hub process
     stderr: Counter[str]  # lines by "LEVEL logger" (or "other")
+    tree: TreePeaks = field(default_factory=TreePeaks)  # the hub and its parse worker processes, sampled
+    summary_offset: float = 0.0  # the summary line, in the tree sampler's seconds
 
 
 def fill(server: DovecotServer, n: int, refs: References, seed: int, expected: Counter[str]) -> int:
@@ -111,6 +114,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
     with open(log, "w") as stderr:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         assert proc.stdout is not None
+        sampler = TreeSampler(proc.pid).start()
 
         def stop() -> None:
             if proc.poll() is None:
@@ -124,6 +128,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
                 timer.start()
             elif outbox_at is None and line.startswith("outbox: "):
                 outbox_at = time.perf_counter()
+        tree = sampler.stop()  # before the wait: the tree is gone, but not yet reaped
         _, status, usage = os.wait4(proc.pid, 0)
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -132,7 +137,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
         sys.exit(f"hub run --once failed (exit {proc.returncode}); see {log}")
     return Run(summary_at - start, end - start, (outbox_at or end) - summary_at, stopped.is_set(), fates,
                usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-               _log_lines(log))
+               _log_lines(log), tree, summary_at - sampler.started)
 
 
 def _log_lines(log: Path) -> Counter[str]:
@@ -222,6 +227,20 @@ def main() -> int:
     return 0
 
 
+def _tree_lines(full: Run) -> str:
+    """The whole process tree's peaks (the hub, the fork server, the parse worker), and how the tree's PSS moved
+    during intake: a tree that grows with N shows it between the quarters."""
+    tree, until = full.tree, full.summary_offset
+    quarters = " → ".join(f"{tree.pss_mb_at(q, until):.0f}" for q in (0.25, 0.5, 0.75, 1.0))
+    processes = "; ".join(f"{kb / 1024:.0f} MB {name.split(' ', 1)[1][:40]}"
+                          for name, kb in sorted(tree.by_process.items(), key=lambda item: -item[1])[:4])
+    return f"""  tree      hub + workers      {tree.rss_mb:8.0f} MB RSS  {tree.pss_mb:.0f} MB PSS   (peak of the sums, \
+sampled every 50 ms; {tree.processes} processes; target RSS <= 200)
+            intake PSS at 1/4, 1/2, 3/4, end: {quarters} MB; delivery's peak \
+{tree.max_pss_mb_between(until, float("inf")):.0f} MB
+            each process's own peak RSS: {processes}"""
+
+
 def report(args: argparse.Namespace, r: Results) -> None:
     n, full, counts = r.n, r.full, r.tally
     bare, rate = r.fetched / r.bare_seconds, n / full.seconds
@@ -244,6 +263,7 @@ ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
   full      hub run --once     {rate:8.0f} msgs/s  ({n} in {full.seconds:.1f} s to the summary line)
   ratio     full/bare          {rate / bare:8.2f}         (target >= 0.50)
   peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
+{_tree_lines(full)}
   hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
 the rest is waiting for Dovecot or the database)
   fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox)
