@@ -41,6 +41,7 @@ from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
+from bench.tree_memory import measure as measure_tree  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from hub.core.models import Outbox  # noqa: E402
 from hub.core.refs import References  # noqa: E402
@@ -171,6 +172,7 @@ class Results:
     expected: Counter[str]
     load: float
     letters: Counter[str]  # outbox rows by state after the full run
+    floor: TreePeaks = field(default_factory=TreePeaks)  # a bare `python -c "import hub.cli.main"`, same sampler
 
 
 def measure(args: argparse.Namespace, work: Path, server: DovecotServer, url: str) -> Results:
@@ -194,8 +196,9 @@ def measure(args: argparse.Namespace, work: Path, server: DovecotServer, url: st
         letters = Counter({str(state): int(count) for state, count in rows})
     hub.close()
     idle = full_run(config, server.password, work / "idle.log", delivery_window=0)
+    floor = measure_tree([sys.executable, "-c", "import hub.cli.main"])[1]
     return Results(n, fill_seconds, fetched, bare_seconds, unparsed, full, idle, folder_counts(server), counts,
-                   expected, max(load, os.getloadavg()[0]), letters)
+                   expected, max(load, os.getloadavg()[0]), letters, floor)
 
 
 def main() -> int:
@@ -227,7 +230,7 @@ def main() -> int:
     return 0
 
 
-def _tree_lines(full: Run) -> str:
+def _tree_lines(full: Run, floor: TreePeaks) -> str:
     """The whole process tree's peaks (the hub, the fork server, the parse worker), and how the tree's PSS moved
     during intake: a tree that grows with N shows it between the quarters."""
     tree, until = full.tree, full.summary_offset
@@ -238,7 +241,9 @@ def _tree_lines(full: Run) -> str:
 sampled every 50 ms; {tree.processes} processes; target RSS <= 200)
             intake PSS at 1/4, 1/2, 3/4, end: {quarters} MB; delivery's peak \
 {tree.max_pss_mb_between(until, float("inf")):.0f} MB
-            each process's own peak RSS: {processes}"""
+            each process's own peak RSS: {processes}
+  floor     import hub.cli.main {floor.rss_mb:7.0f} MB RSS  {floor.pss_mb:.0f} MB PSS   (a bare interpreter importing \
+the hub; tree/floor RSS {tree.rss_kb / max(floor.rss_kb, 1):.2f})"""
 
 
 def report(args: argparse.Namespace, r: Results) -> None:
@@ -263,7 +268,7 @@ ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
   full      hub run --once     {rate:8.0f} msgs/s  ({n} in {full.seconds:.1f} s to the summary line)
   ratio     full/bare          {rate / bare:8.2f}         (target >= 0.50)
   peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
-{_tree_lines(full)}
+{_tree_lines(full, r.floor)}
   hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
 the rest is waiting for Dovecot or the database)
   fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox)
