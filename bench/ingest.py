@@ -11,8 +11,12 @@ One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailge
         caused (acknowledgements, caseworker notices, into the office's sent Maildir) comes after that
         line: it is timed apart, and stopped after 90 s (a large import causes more letters than
         that; delivery is crash-safe and the rest would go in the next cycle). A second run on the
-        emptied inbox, stopped at its summary line, gives the fixed start-up cost. Peak memory is the
-        subprocess's ru_maxrss (os.wait4), i.e. the whole hub process, Python included.
+        emptied inbox, stopped at its summary line, gives the fixed start-up cost. Peak memory: the hub
+        process's ru_maxrss (os.wait4), and the whole tree's (the hub, the fork server, the parse worker,
+        multiprocessing's resource tracker) sampled every 50 ms by bench/tree_memory.py: the peak of the
+        sum of RSS (shared pages counted in each process) and of PSS (shared pages divided among them),
+        the tree's PSS at each quarter of the intake (flat after warm-up, or growing with N), and beside
+        it the floor: a bare interpreter importing the hub, measured the same way.
 Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
 Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
 """
@@ -230,18 +234,27 @@ def main() -> int:
     return 0
 
 
+def _role(name: str) -> str:
+    """What a process of the hub's tree is, from its "pid command line"."""
+    for marker, role in (("-m hub", "hub"), ("(forked)", "parse worker"), ("forkserver", "fork server"),
+                         ("resource_tracker", "resource tracker"), ("spawn_main", "parse worker")):
+        if marker in name:
+            return role
+    return name.split(" ", 1)[1][:40]
+
+
 def _tree_lines(full: Run, floor: TreePeaks) -> str:
     """The whole process tree's peaks (the hub, the fork server, the parse worker), and how the tree's PSS moved
     during intake: a tree that grows with N shows it between the quarters."""
     tree, until = full.tree, full.summary_offset
     quarters = " → ".join(f"{tree.pss_mb_at(q, until):.0f}" for q in (0.25, 0.5, 0.75, 1.0))
-    processes = "; ".join(f"{kb / 1024:.0f} MB {name.split(' ', 1)[1][:40]}"
-                          for name, kb in sorted(tree.by_process.items(), key=lambda item: -item[1])[:4])
+    processes = "; ".join(f"{rss / 1024:.0f}/{pss / 1024:.0f} MB {_role(name)}"
+                          for name, (rss, pss) in sorted(tree.by_process.items(), key=lambda item: -item[1][0]))
     return f"""  tree      hub + workers      {tree.rss_mb:8.0f} MB RSS  {tree.pss_mb:.0f} MB PSS   (peak of the sums, \
 sampled every 50 ms; {tree.processes} processes; target RSS <= 200)
             intake PSS at 1/4, 1/2, 3/4, end: {quarters} MB; delivery's peak \
 {tree.max_pss_mb_between(until, float("inf")):.0f} MB
-            each process's own peak RSS: {processes}
+            each process's own peak RSS/PSS: {processes}
   floor     import hub.cli.main {floor.rss_mb:7.0f} MB RSS  {floor.pss_mb:.0f} MB PSS   (a bare interpreter importing \
 the hub; tree/floor RSS {tree.rss_kb / max(floor.rss_kb, 1):.2f})"""
 

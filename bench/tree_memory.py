@@ -37,7 +37,7 @@ class TreePeaks:
     rss_kb: int = 0
     pss_kb: int = 0
     processes: int = 0
-    by_process: dict[str, int] = field(default_factory=dict)  # "pid command" -> its own peak RSS (kB)
+    by_process: dict[str, tuple[int, int]] = field(default_factory=dict)  # "pid command" -> own peak RSS, PSS (kB)
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -61,8 +61,8 @@ class TreePeaks:
         return max(inside, default=0) / 1024
 
 
-def descendants(root: int) -> list[int]:
-    """The root and every living process under it."""
+def descendants(root: int) -> list[tuple[int, int]]:
+    """The root and every living process under it, each with its parent's pid."""
     children: dict[int, list[int]] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
@@ -74,11 +74,11 @@ def descendants(root: int) -> list[int]:
         # The command (field 2) is in parentheses and may hold spaces; the parent is the 2nd field after it.
         parent = int(stat[stat.rindex(")") + 2:].split(" ", 2)[1])
         children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [root]
+    found, todo = [], [(root, 0)]
     while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
+        pid, parent = todo.pop()
+        found.append((pid, parent))
+        todo.extend((child, pid) for child in children.get(pid, []))
     return found
 
 
@@ -134,7 +134,7 @@ class TreeSampler:
 
     def sample(self) -> None:
         rss = pss = count = 0
-        for pid in descendants(self.pid):
+        for pid, parent in descendants(self.pid):
             found = rollup(pid)
             if found is None:
                 continue
@@ -142,9 +142,13 @@ class TreeSampler:
             rss += found[0]
             pss += found[1]
             if pid not in self._names:
-                self._names[pid] = f"{pid} {command(pid)}"
+                # A process forked by another without exec has its parent's command line: say so.
+                line = command(pid)
+                forked = " (forked)" if parent in self._names and self._names[parent].endswith(line) else ""
+                self._names[pid] = f"{pid}{forked} {line}"
             name = self._names[pid]
-            self.peaks.by_process[name] = max(self.peaks.by_process.get(name, 0), found[0])
+            seen = self.peaks.by_process.get(name, (0, 0))
+            self.peaks.by_process[name] = (max(seen[0], found[0]), max(seen[1], found[1]))
         if count == 0:
             return
         p = self.peaks
@@ -173,8 +177,8 @@ def main() -> int:
     code, peaks = measure(sys.argv[1:])
     print(f"tree peak RSS {peaks.rss_mb:.0f} MB, PSS {peaks.pss_mb:.0f} MB, {peaks.processes} processes at most; "
           f"largest single process (RUSAGE_CHILDREN) {children_maxrss_mb():.0f} MB", file=sys.stderr)
-    for name, kb in sorted(peaks.by_process.items(), key=lambda item: -item[1]):
-        print(f"  {kb / 1024:6.0f} MB  {name}", file=sys.stderr)
+    for name, (rss, pss) in sorted(peaks.by_process.items(), key=lambda item: -item[1][0]):
+        print(f"  {rss / 1024:6.0f} MB RSS {pss / 1024:6.0f} MB PSS  {name}", file=sys.stderr)
     return code
 
 
