@@ -11,8 +11,12 @@ One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailge
         caused (acknowledgements, caseworker notices, into the office's sent Maildir) comes after that
         line: it is timed apart, and stopped after 90 s (a large import causes more letters than
         that; delivery is crash-safe and the rest would go in the next cycle). A second run on the
-        emptied inbox, stopped at its summary line, gives the fixed start-up cost. Peak memory is the
-        subprocess's ru_maxrss (os.wait4), i.e. the whole hub process, Python included.
+        emptied inbox, stopped at its summary line, gives the fixed start-up cost. Peak memory: the hub
+        process's ru_maxrss (os.wait4), and the whole tree's (the hub, the fork server, the parse worker,
+        multiprocessing's resource tracker) sampled every 50 ms by bench/tree_memory.py: the peak of the
+        sum of RSS (shared pages counted in each process) and of PSS (shared pages divided among them),
+        the tree's PSS at each quarter of the intake (flat after warm-up, or growing with N), and beside
+        it the floor: a bare interpreter importing the hub, measured the same way.
 Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
 Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
 """
@@ -30,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +44,8 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
+from bench.tree_memory import measure as measure_tree  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from hub.core.models import Outbox  # noqa: E402
 from hub.core.refs import References  # noqa: E402
@@ -64,6 +70,8 @@ class Run:
     peak_rss_mb: float
     cpu_seconds: float    # user + system time of the hub process
     stderr: Counter[str]  # lines by "LEVEL logger" (or "other")
+    tree: TreePeaks = field(default_factory=TreePeaks)  # the hub and its parse worker processes, sampled
+    summary_offset: float = 0.0  # the summary line, in the tree sampler's seconds
 
 
 def fill(server: DovecotServer, n: int, refs: References, seed: int, expected: Counter[str]) -> int:
@@ -111,6 +119,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
     with open(log, "w") as stderr:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         assert proc.stdout is not None
+        sampler = TreeSampler(proc.pid).start()
 
         def stop() -> None:
             if proc.poll() is None:
@@ -124,6 +133,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
                 timer.start()
             elif outbox_at is None and line.startswith("outbox: "):
                 outbox_at = time.perf_counter()
+        tree = sampler.stop()  # before the wait: the tree is gone, but not yet reaped
         _, status, usage = os.wait4(proc.pid, 0)
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -132,7 +142,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
         sys.exit(f"hub run --once failed (exit {proc.returncode}); see {log}")
     return Run(summary_at - start, end - start, (outbox_at or end) - summary_at, stopped.is_set(), fates,
                usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-               _log_lines(log))
+               _log_lines(log), tree, summary_at - sampler.started)
 
 
 def _log_lines(log: Path) -> Counter[str]:
@@ -166,6 +176,7 @@ class Results:
     expected: Counter[str]
     load: float
     letters: Counter[str]  # outbox rows by state after the full run
+    floor: TreePeaks = field(default_factory=TreePeaks)  # a bare `python -c "import hub.cli.main"`, same sampler
 
 
 def measure(args: argparse.Namespace, work: Path, server: DovecotServer, url: str) -> Results:
@@ -189,8 +200,9 @@ def measure(args: argparse.Namespace, work: Path, server: DovecotServer, url: st
         letters = Counter({str(state): int(count) for state, count in rows})
     hub.close()
     idle = full_run(config, server.password, work / "idle.log", delivery_window=0)
+    floor = measure_tree([sys.executable, "-c", "import hub.cli.main"])[1]
     return Results(n, fill_seconds, fetched, bare_seconds, unparsed, full, idle, folder_counts(server), counts,
-                   expected, max(load, os.getloadavg()[0]), letters)
+                   expected, max(load, os.getloadavg()[0]), letters, floor)
 
 
 def main() -> int:
@@ -222,6 +234,31 @@ def main() -> int:
     return 0
 
 
+def _role(name: str) -> str:
+    """What a process of the hub's tree is, from its "pid command line"."""
+    for marker, role in (("-m hub", "hub"), ("(forked)", "parse worker"), ("forkserver", "fork server"),
+                         ("resource_tracker", "resource tracker"), ("spawn_main", "parse worker")):
+        if marker in name:
+            return role
+    return name.split(" ", 1)[1][:40]
+
+
+def _tree_lines(full: Run, floor: TreePeaks) -> str:
+    """The whole process tree's peaks (the hub, the fork server, the parse worker), and how the tree's PSS moved
+    during intake: a tree that grows with N shows it between the quarters."""
+    tree, until = full.tree, full.summary_offset
+    quarters = " → ".join(f"{tree.pss_mb_at(q, until):.0f}" for q in (0.25, 0.5, 0.75, 1.0))
+    processes = "; ".join(f"{rss / 1024:.0f}/{pss / 1024:.0f} MB {_role(name)}"
+                          for name, (rss, pss) in sorted(tree.by_process.items(), key=lambda item: -item[1][0]))
+    return f"""  tree      hub + workers      {tree.rss_mb:8.0f} MB RSS  {tree.pss_mb:.0f} MB PSS   (peak of the sums, \
+sampled every 50 ms; {tree.processes} processes; target RSS <= 200)
+            intake PSS at 1/4, 1/2, 3/4, end: {quarters} MB; delivery's peak \
+{tree.max_pss_mb_between(until, float("inf")):.0f} MB
+            each process's own peak RSS/PSS: {processes}
+  floor     import hub.cli.main {floor.rss_mb:7.0f} MB RSS  {floor.pss_mb:.0f} MB PSS   (a bare interpreter importing \
+the hub; tree/floor RSS {tree.rss_kb / max(floor.rss_kb, 1):.2f})"""
+
+
 def report(args: argparse.Namespace, r: Results) -> None:
     n, full, counts = r.n, r.full, r.tally
     bare, rate = r.fetched / r.bare_seconds, n / full.seconds
@@ -244,6 +281,7 @@ ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
   full      hub run --once     {rate:8.0f} msgs/s  ({n} in {full.seconds:.1f} s to the summary line)
   ratio     full/bare          {rate / bare:8.2f}         (target >= 0.50)
   peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
+{_tree_lines(full, r.floor)}
   hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
 the rest is waiting for Dovecot or the database)
   fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox)

@@ -139,7 +139,10 @@ def _parseable(chunk: list[Item]) -> list[tuple[bytes, str]]:
 
 
 def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse) -> Iterator[Parsed | None]:
-    for chunk, future in zip(_chunks(batch), futures, strict=True):
+    """The batch's results in order. Each chunk's future is let go once read: kept, the futures would hold a
+    whole batch's parsed messages until its last one is filed."""
+    for chunk in _chunks(batch):
+        future = futures.pop(0)
         try:
             results = future.result()
         except (BrokenProcessPool, Exception) as error:  # a worker died (out of memory, a crash in C code), or

@@ -33,7 +33,7 @@ from hub.intake.bounce_notice import (
     notice_addresses,
 )
 from hub.intake.message import InboundMessage, address_pairs
-from hub.letters.compose import LOOP_HEADER
+from hub.letters.loop_header import LOOP_HEADER
 
 # Display names MTAs give the bounce sender (BOUNCE_SENDERS): Postfix and Exim "Mail Delivery System",
 # Sendmail and Gmail "Mail Delivery Subsystem". They matter when the address is empty or bare:

@@ -27,12 +27,11 @@ from hub.core.file_store import attachment_bytes
 from hub.core.models import Attachment as StoredAttachment
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
+from hub.letters.loop_header import LOOP_HEADER
 from hub.letters.notice_marks import marked
 from hub.letters.notice_thread import thread_index, thread_topic
 from hub.letters.templates import TO_STAFF
 
-# Every message the hub writes carries it; intake's screening knows its own mail by it.
-LOOP_HEADER = "X-Casework-Hub-Loop"
 # A file of a type the stdlib writes only from parsed header blocks (a bounce's report, kept as bytes):
 # enclosed as plain text, or composing the whole letter fails.
 WRITTEN_AS_TEXT = frozenset({("message", "delivery-status")})

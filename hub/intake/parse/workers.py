@@ -11,8 +11,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -96,8 +98,22 @@ def parse_workers(parser: Parser) -> Iterator[Executor | None]:
     setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style())
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
                              initargs=setup) as workers:
-        workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
+        with _main_module_hidden():
+            workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
         yield workers
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While a worker starts: multiprocessing has each worker run the parent's main module again when it is a
+    script, and the `hub` console script is one (its import is the whole command line, database code and
+    all). The worker needs none of it: its functions come from this module's imports."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _warm_up(_parser: Parser) -> None:
