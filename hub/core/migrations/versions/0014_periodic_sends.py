@@ -38,8 +38,11 @@ def upgrade() -> None:
             weeks.add(str(values['week']))
     now = datetime.now(UTC)
     for week in sorted(weeks):
-        connection.execute(sa.text("INSERT INTO periodic_sends (job, period, recipient, at) "
-                                   "VALUES ('weekly-report', :week, 'supervisors', :at)"), {"week": week, "at": now})
+        # Typed, so that SQLAlchemy writes the time as the models do (not sqlite3's adapter, deprecated in 3.12).
+        insert = sa.text("INSERT INTO periodic_sends (job, period, recipient, at) "
+                         "VALUES ('weekly-report', :week, 'supervisors', :at)").bindparams(
+            sa.bindparam("at", type_=sa.DateTime(timezone=True)))
+        connection.execute(insert, {"week": week, "at": now})
 
 
 def downgrade() -> None:
