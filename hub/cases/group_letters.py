@@ -28,7 +28,7 @@ from hub.core.app import Hub
 from hub.core.errors import UserError
 from hub.core.models import Case
 from hub.letters.context import case_context
-from hub.letters.templates import AGENCY_LETTERS, Letter
+from hub.letters.templates import AGENCY_LETTERS, Letter, Letters
 
 ACTOR = Actor("cli", "cli")
 
@@ -60,12 +60,12 @@ class Outcome:
 
 def preview_group(hub: Hub, group: Group, name: str, text: str = "") -> Preview:
     """How many cases the group holds, and the letter filled in for the first of them."""
+    letters = letters_of(hub)
     with hub.sessions() as session:
-        ids = _checked_case_ids(session, hub, group, name)
+        ids = _checked_case_ids(session, hub, letters, group, name)
         if not ids:
             return Preview(0, None, "", None)
         case = session.get_one(Case, ids[0])
-        letters = letters_of(hub)
         addressed = address(session, hub.config, case, name, None, letters)
         words = {"text": text} if text else {}
         context = case_context(session, hub.config, case, hub.clock.now(), {"letter": name, **words})
@@ -75,9 +75,9 @@ def preview_group(hub: Hub, group: Group, name: str, text: str = "") -> Preview:
 def notify_group(hub: Hub, group: Group, name: str, text: str = "") -> Outcome:
     """Queue the letter on every case of the group, spaced out; one case's problem never stops the others.
     `text` is the office's words the letter carries (its `{{ text }}`), the same for every case."""
-    with hub.sessions() as session:
-        ids = _checked_case_ids(session, hub, group, name)
     letters, now, outcome = letters_of(hub), hub.clock.now(), Outcome()
+    with hub.sessions() as session:
+        ids = _checked_case_ids(session, hub, letters, group, name)
     spacing = timedelta(minutes=1) / hub.config.limits.group_letters_per_minute
     for case_id in ids:
         try:
@@ -93,7 +93,7 @@ def notify_group(hub: Hub, group: Group, name: str, text: str = "") -> Outcome:
     return outcome
 
 
-def _checked_case_ids(session: Session, hub: Hub, group: Group, name: str) -> list[int]:
+def _checked_case_ids(session: Session, hub: Hub, letters: Letters, group: Group, name: str) -> list[int]:
     if hub.config.agency(group.agency) is None:
         known = ", ".join(agency.key for agency in hub.config.agencies)
         raise UserError(f"--agency {group.agency}: no such agency in agencies.toml (there are: {known})")
@@ -101,7 +101,7 @@ def _checked_case_ids(session: Session, hub: Hub, group: Group, name: str) -> li
         raise UserError(f"--status {group.status}: expected one of {', '.join(STATUSES[:-1])}")
     if name in AGENCY_LETTERS:
         raise UserError(f"--letter {name} goes to the agency; hub notify writes to each case's constituent")
-    if name not in letters_of(hub).names("email") and name not in letters_of(hub).names("sms"):
+    if name not in letters.names("email") and name not in letters.names("sms"):
         raise UserError(f"--letter {name}: no such letter (hub letter list)")
     query = select(Case.id, Case.labels).where(Case.agency == group.agency, Case.status != "closed",
                                                Case.merged_into_id.is_(None)).order_by(Case.id)
