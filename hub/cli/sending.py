@@ -88,7 +88,7 @@ def _print_letter(letter: Letter, recipient: str) -> None:
 
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> tuple[weekly.WeeklyReport, int | None]:
-        report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week))
+        report = weekly.weekly_report(hub, weekly.chosen_week(hub, args.week), drawn=args.send or bool(args.html))
         if args.html:  # before it is queued: a file that cannot be written stops both
             try:
                 write_file(Path(args.html), report.page)

@@ -70,13 +70,14 @@ def chosen_week(hub: Hub, text: str | None) -> Week:
     return week
 
 
-def weekly_report(hub: Hub, week: Week, apart: bool = False) -> WeeklyReport:
+def weekly_report(hub: Hub, week: Week, apart: bool = False, drawn: bool = True) -> WeeklyReport:
     """The week's report; `apart`: its charts drawn in a child process (the daemon's), so that matplotlib's
-    tens of megabytes are given back when they are drawn."""
+    tens of megabytes are given back when they are drawn; `drawn=False`: no charts at all (the HTML keeps its
+    tables), for a reader of the text or the JSON, who would wait seconds for charts nobody sees."""
     with hub.sessions() as session:
         figures = weekly_figures(session, hub.config, week)
         year, answers = year_series(session, week), agency_answers(session, hub.config, week)
-    charts = _charts(figures, year, answers, apart)
+    charts = _charts(figures, year, answers, apart) if drawn else ()
     office = hub.config.office
 
     def cid(chart: Chart) -> str:
