@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.cases.sms_optout import opt_out
@@ -35,7 +35,14 @@ from hub.core.models import Case, Event, Outbox, Party
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
 from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
 from hub.delivery.outage import Outage
-from hub.delivery.sent_record import SentMark, mark_found_sent, mark_journalled, record_sent, record_unrecorded
+from hub.delivery.sent_record import (
+    SentMark,
+    SentRecords,
+    mark_found_sent,
+    mark_journalled,
+    record_sent,
+    record_unrecorded,
+)
 from hub.delivery.sms import SENDING, Texts, known_sids, plan_text, send_once
 from hub.delivery.transports import Transport, open_transport
 from hub.delivery.twilio import RecipientOptedOut
@@ -80,58 +87,106 @@ def deliver_due(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
 async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage,
                        tokens: TokenSource | None, doubt: InDoubt) -> DeliveryReport:
     report = DeliveryReport()
-    owner = secrets.token_hex(8)
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
-    tried: set[int] = set()
+    claims = _Claims()
     texts = Texts(hub)
     mark_journalled(hub)
     record_unrecorded(hub)
+    records = SentRecords(hub)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
     try:
         async with open_transport(hub.config, tokens) as transport:
-            while not should_stop() and (claimed := _claim_next(hub, owner, tried, mail_down)) is not None:
-                row_id, channel, in_doubt = claimed
-                tried.add(row_id)
-                if channel == "sms":
+            while not should_stop():
+                now = hub.clock.now()
+                # A letter's claim and its rendering commit together, before its send.
+                claimed = None
+                try:
+                    with hub.sessions.begin() as session:
+                        claimed = claims.next(session, now, texts_only=mail_down)
+                        if claimed is None:
+                            break
+                        row_id, channel, in_doubt = claimed
+                        prepared = None if channel == "sms" else _prepare(session, hub, letters, row_id, now)
+                except Exception:
+                    if claimed is not None:  # the row keeps its lease, so that the next pass goes past it
+                        claims.hold(hub, claimed[0], now)
+                    raise
+                if prepared is None:
                     report.add(await _deliver_text(hub, letters, texts, row_id))
+                elif prepared.outgoing is None:
+                    assert prepared.refusal is not None
+                    report.add(prepared.refusal[0])
                 else:
-                    report.add(await _deliver_one(hub, letters, transport, row_id, outage,
-                                                  doubt if in_doubt else None))
+                    report.add(await _deliver_one(hub, transport, row_id, prepared.outgoing, now, outage,
+                                                  doubt if in_doubt else None, records))
                     mail_down = outage.is_on
     finally:
-        await asyncio.to_thread(doubt.close)
+        try:
+            records.flush()
+        finally:
+            await asyncio.to_thread(doubt.close)
     if report.counts:
         log.info("%s", report.line())
     return report
 
 
-def _claim_next(hub: Hub, owner: str, tried: set[int], texts_only: bool = False) -> tuple[int, str, bool] | None:
-    """The id and channel of the next due row, now leased to `owner`, and whether it is in doubt: its last
-    claim ran out (the process died or hung with it) or it waits for its Sent folder (hub.delivery.in_doubt)."""
-    now = hub.clock.now()
-    pending = (Outbox.state == "pending") & (Outbox.not_before <= now)
-    lapsed = (Outbox.state == "sending") & (Outbox.lease_until < now)
-    with hub.sessions.begin() as session:
-        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
-        # sort every waiting row.
-        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
-        if texts_only:
-            due = due.where(Outbox.channel == "sms")
-        # Rows due at the same moment go in the order they were queued: a caseworker's text before the letter
-        # it announces (hub.intake.staff queues it first).
-        candidates = [*((row, lapsed) for row in session.execute(due.where(lapsed).order_by(Outbox.lease_until,
-                                                                                            Outbox.id).limit(20))),
-                      *((row, pending) for row in session.execute(due.where(pending).order_by(Outbox.not_before,
-                                                                                              Outbox.id).limit(20)))]
-        for (row_id, channel, provider_id), condition in candidates:
-            if row_id in tried:
+class _Claims:
+    """The due rows of one pass, each leased to it by its own conditional UPDATE when its turn comes.
+
+    Due rows are read CANDIDATES at a time and claimed one by one: the UPDATE's condition (pending and due,
+    or a lease that ran out) leaves alone a row another process claimed meanwhile. A row is tried once a pass."""
+
+    CANDIDATES = 20
+
+    def __init__(self) -> None:
+        self.owner = secrets.token_hex(8)
+        self.tried: set[int] = set()
+        self.waiting: list[tuple[int, str, str | None, bool]] = []  # id, channel, provider id, lapsed
+
+    def next(self, session: Session, now: datetime, texts_only: bool = False) -> tuple[int, str, bool] | None:
+        """The id and channel of the next due row, now leased, and whether it is in doubt: its last claim ran
+        out (the process died or hung with it) or it waits for its Sent folder (hub.delivery.in_doubt)."""
+        while True:
+            if not self.waiting and not self._read(session, now):
+                return None
+            row_id, channel, provider_id, lapsed = self.waiting.pop(0)
+            if row_id in self.tried or (texts_only and channel != "sms"):
                 continue
+            self.tried.add(row_id)
             claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                update(Outbox).where(Outbox.id == row_id, condition).values(
-                    state="sending", lease_until=now + LEASE, lease_owner=owner))
+                update(Outbox).where(Outbox.id == row_id, _lapsed(now) if lapsed else _pending(now)).values(
+                    state="sending", lease_until=now + LEASE, lease_owner=self.owner))
             if claimed.rowcount:
-                return int(row_id), str(channel), condition is lapsed or provider_id == IN_DOUBT
-    return None
+                return row_id, channel, lapsed or provider_id == IN_DOUBT
+
+    def hold(self, hub: Hub, row_id: int, now: datetime) -> None:
+        """Lease the row alone, as `next` did in a transaction that failed after the claim."""
+        with hub.sessions.begin() as session:
+            session.execute(update(Outbox).where(Outbox.id == row_id, _pending(now) | _lapsed(now)).values(
+                state="sending", lease_until=now + LEASE, lease_owner=self.owner))
+
+    def _read(self, session: Session, now: datetime) -> bool:
+        """The next candidates; False when every due row has been tried in this pass."""
+        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
+        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
+        # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
+        # text before the letter it announces (hub.intake.staff queues it first).
+        lapsed = session.execute(due.where(_lapsed(now)).order_by(Outbox.lease_until, Outbox.id)
+                                 .limit(self.CANDIDATES))
+        pending = session.execute(due.where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
+                                  .limit(self.CANDIDATES))
+        self.waiting = [(int(row_id), str(channel), provider_id, was_lapsed)
+                        for rows, was_lapsed in ((lapsed, True), (pending, False))
+                        for row_id, channel, provider_id in rows if row_id not in self.tried]
+        return bool(self.waiting)
+
+
+def _pending(now: datetime) -> ColumnElement[bool]:
+    return (Outbox.state == "pending") & (Outbox.not_before <= now)
+
+
+def _lapsed(now: datetime) -> ColumnElement[bool]:
+    return (Outbox.state == "sending") & (Outbox.lease_until < now)
 
 
 @dataclass(frozen=True)
@@ -140,18 +195,9 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id: int, outage: Outage,
-                       doubt: InDoubt | None) -> str:
+async def _deliver_one(hub: Hub, transport: Transport, row_id: int, outgoing: Outgoing, now: datetime,
+                       outage: Outage, doubt: InDoubt | None, records: SentRecords) -> str:
     """Send one letter; `doubt` (for a letter in doubt) first asks the Sent folder whether it went already."""
-    now = hub.clock.now()
-    with hub.sessions.begin() as session:
-        row = session.get_one(Outbox, row_id)
-        prepared = _prepare(session, hub, letters, row, now)
-        if prepared.outgoing is None:
-            assert prepared.refusal is not None
-            _close(session, hub, row, *prepared.refusal, now)
-            return prepared.refusal[0]
-    outgoing = prepared.outgoing
     if doubt is not None and not hub.config.outbound.url.startswith("maildir:"):  # a Maildir write is idempotent
         outcome = await asyncio.to_thread(doubt.outcome, row_id, outgoing.message_id)
         if outcome.verdict == "sent":
@@ -179,7 +225,7 @@ async def _deliver_one(hub: Hub, letters: Letters, transport: Transport, row_id:
         outage.answered(now, lambda: _mail_waiting(hub))
         return _give_up(hub, row_id, str(error), now)
     outage.answered(now, lambda: _mail_waiting(hub))
-    record_sent(hub, row_id, outgoing, raw)
+    records.add(row_id, outgoing, raw)
     return "sent"
 
 
@@ -230,21 +276,25 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
     return "sent"
 
 
-def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, now: datetime) -> _Prepared:
-    """The message to send, rendered once and kept on the row; or why it must not go."""
+def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: datetime) -> _Prepared:
+    """The message to send, rendered once and kept on the row; or why it must not go (the row then closed)."""
+    row = session.get_one(Outbox, row_id)
     case = session.get(Case, row.case_id) if row.case_id else None
-    if row.automatic:
-        reason = _automatic_refusal(session, hub, row, now)
-        if reason:
-            return _Prepared(None, ("suppressed", reason))
-    if row.subject is None or row.body is None:
+    refusal = None
+    if row.automatic and (reason := _automatic_refusal(session, hub, row, now)):
+        refusal = ("suppressed", reason)
+    elif row.subject is None or row.body is None:
         try:
             row.subject, row.body = _render(session, hub, letters, row, case, now)
         except LetterError as error:
-            return _Prepared(None, ("failed", str(error)))
-        if case is not None:
-            row.context = {**row.context,
-                           "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
+            refusal = ("failed", str(error))
+        else:
+            if case is not None:
+                row.context = {**row.context,
+                               "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
+    if refusal is not None:
+        _close(session, hub, row, *refusal, now)
+        return _Prepared(None, refusal)
     return _Prepared(outgoing_for(session, row, case, hub.config))
 
 

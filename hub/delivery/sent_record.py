@@ -5,11 +5,11 @@ message sent; until a commit says so, a crash sends it again. So that commit com
 nothing else: `SentMark` appends the acceptance to the sent journal (hub.delivery.sent_journal: one write() to a
 local file, quicker than any commit), then runs one UPDATE of the outbox row (state, sent_at, provider
 id, attempts, lease cleared, `unrecorded` set), committed at once. `record_sent` follows in a
-transaction of its own: the sent Message row with the bytes, its event, the case's status and the
-agency's reminders, and `unrecorded` cleared. The next delivery pass marks a row a crash left with
-its journal line only (`mark_journalled`), and records a row a crash left marked only
-(`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from sent_at),
-the same text; only a letter with attachments gets a new MIME boundary.
+transaction of its own (`SentRecords`: several letters' in one): the sent Message row with the bytes, its
+event, the case's status and the agency's reminders, and `unrecorded` cleared. The next delivery pass
+marks a row a crash left with its journal line only (`mark_journalled`), and records a row a crash left
+marked only (`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from
+sent_at), the same text; only a letter with attachments gets a new MIME boundary.
 """
 
 from __future__ import annotations
@@ -156,6 +156,29 @@ def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: s
     """The sent message on its case, in its own transaction; nothing when another pass recorded it."""
     with hub.sessions.begin() as session:
         _record(session, hub, row_id, outgoing, raw, sender)
+
+
+class SentRecords:
+    """The records of a delivery pass's sent letters, made RECORDS at a time in one transaction: each letter's
+    mark has committed (`unrecorded` set), so a crash before its record leaves it to `record_unrecorded`."""
+
+    RECORDS = 20
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.waiting: list[tuple[int, Outgoing, bytes]] = []
+
+    def add(self, row_id: int, outgoing: Outgoing, raw: bytes) -> None:
+        self.waiting.append((row_id, outgoing, raw))
+        if len(self.waiting) >= self.RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        if waiting:
+            with self.hub.sessions.begin() as session:
+                for row_id, outgoing, raw in waiting:
+                    _record(session, self.hub, row_id, outgoing, raw, None)
 
 
 def mark_journalled(hub: Hub) -> int:
