@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from hub.cases import letter_send
 from hub.core.app import Hub
 from hub.core.clock import FixedClock
+from hub.core.errors import UserError
 from hub.core.models import Case, CasePerson, Event, Message, Reminder
 from hub.letters.sms_text import segments
 from tests.helpers import OFFICE_ADDRESS, STAFF
@@ -173,6 +175,12 @@ def test_a_number_that_is_not_a_constituents_gets_a_short_answer_and_no_case(
     with hub.sessions() as session:
         asked = session.scalars(select(Message).where(Message.sender == LEE)).one()
         assert (asked.case_id, asked.disposition) == (None, "triage")
+
+
+def test_the_answer_is_never_sent_by_hand(office: Hub, twilio: FakeTwilio) -> None:  # noqa: F811
+    case = texted_case(office, twilio)
+    with pytest.raises(UserError, match="case-status is the answer to a constituent's STATUS"):
+        letter_send.send(office, "case-status", case.ref, None, True)
 
 
 def test_status_is_answered_once_an_hour(office: Hub, twilio: FakeTwilio) -> None:  # noqa: F811
