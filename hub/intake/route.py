@@ -356,7 +356,7 @@ def status_request(message: InboundMessage) -> str | None:
 
 def _status(language: str, match: CaseMatch, message: InboundMessage) -> Decision:
     """STATUS: answered with the sender's own cases (`match` is hub.intake.thread.own_cases); never a new case,
-    never a reopened one, no caseworker told. Mail is answered only when its address is a constituent's on a
+    never a reopened one, the caseworker told only of mail that says more. Mail is answered only when its address is a constituent's on a
     case; a text, also when it is on none (the answer then says so, and no more)."""
     facts = match.facts
     said = (message.text if message.channel == "sms" else message.subject).strip().upper()
@@ -367,8 +367,20 @@ def _status(language: str, match: CaseMatch, message: InboundMessage) -> Decisio
                         effects=(AnswerStatus(language),))
     cases = (facts.ref, *match.others) if facts.status != "closed" else ()
     about = f"{len(cases)} open case(s)" if cases else "no open case"
+    effects: tuple[Effect, ...] = (AnswerStatus(language, cases),)
+    if _wrote_more(message):  # nothing lost: what they wrote below the subject reaches the caseworker
+        effects += (Notify(f"New message from {_who(message, facts)}",
+                           _lines(f"Its subject asked for the status ({said}): the answer went to them")),)
     return Decision("case", "constituent", f"{said}: answered with the status of {about}", case_id=facts.case_id,
-                    effects=(AnswerStatus(language, cases),))
+                    effects=effects)
+
+
+def _wrote_more(message: InboundMessage) -> bool:
+    """Mail asking for the status that also says something new, or brings files."""
+    if message.channel == "sms":
+        return False
+    new = "" if message.nothing_new else message.new_text.strip()
+    return bool(message.attachments) or bool(new) and status_word(new) is None
 
 
 def _urgent(message: InboundMessage, config: Config, received: datetime | None) -> str:

@@ -230,10 +230,13 @@ def test_status_by_mail_goes_to_the_constituents_address_with_the_agency_step(
     clock = hub.clock
     assert isinstance(clock, FixedClock)
     clock.advance(timedelta(hours=1))
-    arrive(hub, mail(PAT, OFFICE_ADDRESS, "Estado", ""))
+    arrive(hub, mail(PAT, OFFICE_ADDRESS, "Estado", "Me mudé: mi nueva dirección es 12 Elm St."))
     mail_cycle(hub)
-    (spanish,) = smtp.messages[before + 1:]
+    (spanish,) = smtp.sent_to(PAT)[-1:]
     assert subject(spanish) == f"[{case.ref}] El estado de su caso"
+    (notice,) = smtp.sent_to(MARIA)[-1:]  # what she wrote besides is not lost
+    assert notice not in smtp.messages[:before + 1] and "12 Elm St." in text_of(notice)
+    assert len(smtp.messages) == before + 3, "the two answers and the notice"
     assert "Le preguntamos a Social Security Administration el" in " ".join(text_of(spanish).split())
 
 
