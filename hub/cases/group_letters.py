@@ -28,7 +28,7 @@ from hub.core.app import Hub
 from hub.core.errors import UserError
 from hub.core.models import Case
 from hub.letters.context import case_context
-from hub.letters.templates import AGENCY_LETTERS, Letter, Letters
+from hub.letters.templates import AGENCY_LETTERS, CASE_STATUS, Letter, Letters
 
 ACTOR = Actor("cli", "cli")
 
@@ -101,6 +101,8 @@ def _checked_case_ids(session: Session, hub: Hub, letters: Letters, group: Group
         raise UserError(f"--status {group.status}: expected one of {', '.join(STATUSES[:-1])}")
     if name in AGENCY_LETTERS:
         raise UserError(f"--letter {name} goes to the agency; hub notify writes to each case's constituent")
+    if name == CASE_STATUS:
+        raise UserError(f"--letter {name} is the answer to a constituent's STATUS; it is not sent by hand")
     if name not in letters.names("email") and name not in letters.names("sms"):
         raise UserError(f"--letter {name}: no such letter (hub letter list)")
     query = select(Case.id, Case.labels).where(Case.agency == group.agency, Case.status != "closed",

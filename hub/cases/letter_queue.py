@@ -26,7 +26,7 @@ from hub.core.refs import References
 from hub.letters.context import case_context
 from hub.letters.enclosures import enclosures
 from hub.letters.outbox import enqueue
-from hub.letters.templates import AGENCY_LETTERS, Letters
+from hub.letters.templates import AGENCY_LETTERS, CASE_STATUS, Letters
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     not twice unless forced, and an agency inquiry only with a valid privacy release unless forced.
     `files` are more of the case's files for it to enclose; `text`, the caseworker's words it carries;
     `not_before`, when it may go (default: now)."""
+    if name == CASE_STATUS:
+        raise UserError(f"{name} is the answer to a constituent's STATUS text or mail; it is not sent by hand")
     addressed = address(session, config, case, name, to, letters)
     if files and addressed.channel == "sms":
         raise UserError(f"{name} goes to {addressed.person or 'the constituent'} by text, which carries no files "

@@ -32,6 +32,7 @@ from hub.intake.list_requests import answer
 from hub.intake.message import InboundMessage
 from hub.intake.route import (
     AgencyAnswered,
+    AnswerStatus,
     Archived,
     CaseFacts,
     Decision,
@@ -54,6 +55,7 @@ from hub.intake.route import (
     TellIntake,
 )
 from hub.intake.staff import handle_staff_mail
+from hub.intake.status_answer import answer_status
 from hub.intake.triage_notice import tell_intake
 from hub.letters.notice_digest import NOTICE, enqueue_capped
 from hub.letters.outbox import AUTO_GENERATED, enqueue
@@ -147,6 +149,8 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
                     domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
         elif isinstance(effect, ListRequest):
             answer(connection, effect, message, config, refs, letters, now)
+        elif isinstance(effect, AnswerStatus):
+            events += answer_status(connection, effect, message, case, row_id, config, refs, now)
         elif case is not None:
             if isinstance(effect, FormRelease) and events:  # its event follows the message's in the history
                 connection.execute(_INSERT_EVENT, events)
@@ -155,7 +159,9 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
             events += effect_events
     if events:
         connection.execute(_INSERT_EVENT, events)
-    if case is not None and not opened:
+    # Asking where the case stands is no news on it: the case neither wakes nor moves up the lists.
+    asked = any(isinstance(effect, AnswerStatus) for effect in decision.effects)
+    if case is not None and not opened and not asked:
         wake = WAKES.get(decision.kind, []) if decision.disposition == "case" else []
         connection.execute(_TOUCH_CASE, {"case_id": case.case_id, "now": now, "wake": wake})
     return Applied(row_id, case.ref if case else None, opened)

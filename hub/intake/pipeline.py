@@ -27,9 +27,10 @@ from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
 from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stage
-from hub.intake.route import CAUSES_MAIL, AnswerTriage, Archived, OpenCase, control_number, route
+from hub.intake.route import CAUSES_MAIL, AnswerTriage, Archived, OpenCase, control_number, route, status_request
 from hub.intake.screen import Screening
-from hub.intake.thread import CaseMatch, find_case
+from hub.intake.status_answer import MAX_LISTED
+from hub.intake.thread import CaseMatch, find_case, own_cases
 from hub.intake.triage_reply import answer_triage, answered_item
 from hub.intake.web_forms import read_submission
 from hub.letters.templates import Letters
@@ -224,9 +225,14 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
     number = control_number(identity.agency, message)
     # A caseworker's reply to a triage notice is about the held message, whatever references it quotes.
     item = answered_item(connection, message) if identity.role == "staff" and not intake.archive else None
-    match = CaseMatch(None, "triage-notice", triage_item=item) if item is not None else find_case(
-        connection, message, intake.refs, screening.returned_ids,
-        (identity.agency.key, number) if identity.agency and number else None, now)
+    if item is not None:
+        match = CaseMatch(None, "triage-notice", triage_item=item)
+    elif identity.role == "constituent" and not screening.is_automatic and status_request(message):
+        # Where their cases stand goes only to the constituent's own number or address, whatever else matches.
+        match = own_cases(connection, message, MAX_LISTED)
+    else:
+        match = find_case(connection, message, intake.refs, screening.returned_ids,
+                          (identity.agency.key, number) if identity.agency and number else None, now)
     if screening.verdict == "bounce":
         link = link_bounce(connection, message, screening, match, intake.refs)
         match = link.match

@@ -13,7 +13,7 @@ from hub.core.agency_directory import Agency
 from hub.core.config import Config
 from hub.core.district import district_change, district_note
 from hub.intake.identify import Identity
-from hub.intake.keywords import keyword
+from hub.intake.keywords import keyword, status_word
 from hub.intake.list_requests import ListRequest, list_request
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening
@@ -22,10 +22,10 @@ from hub.intake.urgency import find_urgency
 from hub.letters.context import spoken_date
 from hub.letters.outbox import AUTO_REPLIED
 
-__all__ = ["CAUSES_MAIL", "AgencyAnswered", "AnswerTriage", "Archived", "CaseFacts", "Decision", "Effect",
-           "FormDetails", "FormRelease", "ListRequest", "MarkBounced", "Notify", "OpenCase", "OptIn", "OptOut",
-           "QueueLetter", "Reopen", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders", "TellIntake",
-           "new_case_for", "on_case", "route"]
+__all__ = ["CAUSES_MAIL", "AgencyAnswered", "AnswerStatus", "AnswerTriage", "Archived", "CaseFacts", "Decision",
+           "Effect", "FormDetails", "FormRelease", "ListRequest", "MarkBounced", "Notify", "OpenCase", "OptIn",
+           "OptOut", "QueueLetter", "Reopen", "SetAgency", "SetAgencyControl", "StaffMail", "StartReminders",
+           "TellIntake", "new_case_for", "on_case", "route", "status_request"]
 
 
 @dataclass(frozen=True)
@@ -142,12 +142,23 @@ class AnswerTriage:
     item_id: int
 
 
+@dataclass(frozen=True)
+class AnswerStatus:
+    """The constituent asked where their cases stand (STATUS, ESTADO): `cases` are the references of their open
+    cases, most recent first (none: they have no open case); the answer is in `language`
+    (hub.intake.status_answer)."""
+
+    language: str
+    cases: tuple[str, ...] = ()
+
+
 Effect = (OpenCase | QueueLetter | MarkBounced | Notify | StaffMail | SetAgency | SetAgencyControl | OptOut | OptIn
           | FollowChannel
           | StartReminders | AgencyAnswered | Archived | Reopen | FormDetails | FormRelease | TellIntake | AnswerTriage
-          | ListRequest)
+          | ListRequest | AnswerStatus)
 # What an archive import leaves out: mail now, and reminders that would cause mail later.
-CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, TellIntake, AnswerTriage, ListRequest)
+CAUSES_MAIL = (QueueLetter, Notify, StaffMail, StartReminders, AgencyAnswered, TellIntake, AnswerTriage, ListRequest,
+               AnswerStatus)
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,8 @@ def route(screening: Screening, identity: Identity, match: CaseMatch, message: I
         return _triage(identity.role, "no sender address", match)
     if identity.role == "office":
         return _triage("staff", "sent from the office's own address", match)
+    if identity.role == "constituent" and (language := status_request(message)):
+        return _status(language, match, message)
     if message.channel == "sms" and (word := keyword(message.text)):
         return _keyword(word, match, message)
     facts = match.facts
@@ -331,6 +344,43 @@ def _keyword(word: str, match: CaseMatch, message: InboundMessage) -> Decision:
         return Decision("triage", "constituent", f"{said} from a number with no open case (recorded)",
                         triage_case_id=None, effects=effects)
     return Decision("case", "constituent", f"keyword {said}", case_id=facts.case_id, effects=effects)
+
+
+def status_request(message: InboundMessage) -> str | None:
+    """The language of the answer when the message asks for the status: a text that is only STATUS or ESTADO,
+    or mail with only that for its subject (a web form never does)."""
+    if message.form is not None:
+        return None
+    return status_word(message.text if message.channel == "sms" else message.subject)
+
+
+def _status(language: str, match: CaseMatch, message: InboundMessage) -> Decision:
+    """STATUS: answered with the sender's own cases (`match` is hub.intake.thread.own_cases); never a new case,
+    never a reopened one, the caseworker told only of mail that says more. Mail is answered only when its address is a constituent's on a
+    case; a text, also when it is on none (the answer then says so, and no more)."""
+    facts = match.facts
+    said = (message.text if message.channel == "sms" else message.subject).strip().upper()
+    if facts is None:
+        if message.channel != "sms":
+            return Decision("triage", "constituent", f"{said} from an address on no case: not answered")
+        return Decision("triage", "constituent", f"{said} from a number on no case: answered that there is none",
+                        effects=(AnswerStatus(language),))
+    cases = (facts.ref, *match.others) if facts.status != "closed" else ()
+    about = f"{len(cases)} open case(s)" if cases else "no open case"
+    effects: tuple[Effect, ...] = (AnswerStatus(language, cases),)
+    if _wrote_more(message):  # nothing lost: what they wrote below the subject reaches the caseworker
+        effects += (Notify(f"New message from {_who(message, facts)}",
+                           _lines(f"Its subject asked for the status ({said}): the answer went to them")),)
+    return Decision("case", "constituent", f"{said}: answered with the status of {about}", case_id=facts.case_id,
+                    effects=effects)
+
+
+def _wrote_more(message: InboundMessage) -> bool:
+    """Mail asking for the status that also says something new, or brings files."""
+    if message.channel == "sms":
+        return False
+    new = "" if message.nothing_new else message.new_text.strip()
+    return bool(message.attachments) or bool(new) and status_word(new) is None
 
 
 def _urgent(message: InboundMessage, config: Config, received: datetime | None) -> str:

@@ -110,6 +110,12 @@ _FACTS_BY_LISTED_PHONE = (_FACTS.join(PartyContact, PartyContact.party_id == Cas
 _FACTS_BY_PERSON_PHONE = (_FACTS.join(CasePerson, CasePerson.case_id == Case.id)
                           .where(CasePerson.phone == bindparam("phone"), Case.status != "closed")
                           .order_by(Case.updated_at.desc(), Case.id.desc()).limit(20))
+# The cases whose constituent's own number or address on file is the sender (a STATUS request): the open
+# ones, most recent first, else the last closed one.
+_OWN_CASES = (_FACTS.where(or_(Party.phone == bindparam("sender"), Party.email == bindparam("sender")),
+                           Party.role == "constituent", Case.merged_into_id.is_(None))
+              .order_by((Case.status == "closed").asc(), Case.updated_at.desc(), Case.id.desc())
+              .limit(bindparam("limit")))
 # Whether a sender is among the constituent's further contacts, and else which of the case's people: one
 # statement, for every message not from the constituent's own address.
 _LISTED = (select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
@@ -182,6 +188,17 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
         if rows:
             return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
     return NO_CASE
+
+
+def own_cases(connection: Connection, message: InboundMessage, limit: int) -> CaseMatch:
+    """The sender's cases as their constituent, by the number or address on file alone (not a further contact,
+    not one of a case's other people): the most recent open one with up to `limit` - 1 others, else the last
+    closed one, else none."""
+    rows = connection.execute(_OWN_CASES, {"sender": message.sender, "limit": limit}).all()
+    if not rows:
+        return NO_CASE
+    open_refs = tuple(row.ref for row in rows[1:] if row.status != "closed")
+    return CaseMatch(_facts(rows[0]), "constituent", open_refs)
 
 
 def _forwarded(connection: Connection, refs: References, message: InboundMessage,

@@ -30,9 +30,21 @@ NO_RELEASE: dict[str, Any] = {"on_file": False, "signed_on": "", "attached": Fal
 NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
 
 
+SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+                  "noviembre", "diciembre")
+LANGUAGES = ("en", "es")
+
+
 def spoken_date(day: date) -> str:
     """`November 23, 2026`, as letters write dates."""
     return f"{day:%B} {day.day}, {day.year}"
+
+
+def spoken_day(day: date, language: str = "en") -> str:
+    """`November 23`, `23 de noviembre`: a day within the next or the last few months, as a text writes it."""
+    if language == "es":
+        return f"{day.day} de {SPANISH_MONTHS[day.month - 1]}"
+    return f"{day:%B} {day.day}"
 
 
 def case_context(session: Session, config: Config, case: Case, now: datetime,
@@ -89,7 +101,15 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         "text": str(extra.get("text", "")),
         "first_notice": bool(extra.get(FIRST)),
         "today": spoken_date(now.astimezone(zone).date()),
+        **status_fields(extra),
     }
+
+
+def status_fields(extra: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a STATUS request (hub.cases.case_status, in the outbox row's context): its cases, and the
+    language of the letter ("en" for every other letter)."""
+    language = str(extra.get("language", "en"))
+    return {"status": list(extra.get("status", [])), "language": language if language in LANGUAGES else "en"}
 
 
 def recipient_fields(person: Any, constituent_name: str) -> dict[str, str]:
@@ -121,6 +141,7 @@ def office_context(config: Config, now: datetime, extra: dict[str, Any] | None =
         "text": str(extra.get("text", "")),
         "first_notice": bool(extra.get(FIRST)),
         "today": spoken_date(now.astimezone(zone).date()),
+        **status_fields(extra),
     }
 
 

@@ -56,6 +56,8 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "text": None,
     "first_notice": None,  # a caseworker notice that is its case's first (hub.letters.notice_thread)
     "today": None,
+    "status": None,  # the answer to STATUS: one item a case (hub.cases.case_status); empty in other letters
+    "language": None,  # "en", or "es" for a letter asked for in Spanish (ESTADO)
 }
 CHANNELS = ("email", "sms")
 # The letters to an agency's liaison: the inquiry and its follow-ups.
@@ -66,6 +68,8 @@ NOTICE_DIGEST = "notice-digest"
 # (hub.letters.triage_letters).
 TRIAGE_NOTICE = "triage-notice"
 TRIAGE_DIGEST = "triage-digest"
+# The answer to a constituent's STATUS (hub.intake.status_answer): filled in from what they asked, never sent by hand.
+CASE_STATUS = "case-status"
 # A caseworker's own text relayed to the constituent or the agency (no template: hub.letters.signature signs it).
 RELAY = "relay"
 # The hub's own mail to the office's people (not signed by a caseworker, not part of the case's correspondence).
@@ -406,4 +410,8 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
         "text": SAMPLE_TEXT.get(letter, "") if letter else SAMPLE_TEXT["constituent-update"],
         "first_notice": True,
         "today": _long_date(today),
+        "status": [{"ref": str(ref), "step": "asked-agency", "agency": agency.name, "since": f"{sent:%B} {sent.day}",
+                    "days": agency.response_days, "business_days": agency.business_days,
+                    "write_by": "December 1"}],
+        "language": "en",
     }

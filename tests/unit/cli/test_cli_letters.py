@@ -10,7 +10,7 @@ import pytest
 from hub.cli.main import main
 
 PACKAGED = ["acknowledgement", "agency-delay", "agency-followup", "agency-inquiry", "case-closed", "case-list",
-            "caseworker-digest", "caseworker-notification", "command-reply", "constituent-checkin",
+            "case-status", "caseworker-digest", "caseworker-notification", "command-reply", "constituent-checkin",
             "constituent-update", "followup-invitation", "followup-reminder", "privacy-release-request",
             "satisfaction-survey"]
 

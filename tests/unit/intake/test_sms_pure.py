@@ -4,6 +4,7 @@ record, routing of keyword texts, the [sms] configuration, and what log lines ma
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,10 +18,10 @@ from hub.core.redact import addresses
 from hub.delivery.quiet_hours import quiet_until
 from hub.delivery.twilio import Media
 from hub.intake.identify import Identity, role_of
-from hub.intake.keywords import keyword
+from hub.intake.keywords import keyword, status_word
 from hub.intake.message import InboundMessage
 from hub.intake.parse.sms import parse_sms
-from hub.intake.route import Notify, OptIn, OptOut, QueueLetter, route
+from hub.intake.route import AnswerStatus, Notify, OptIn, OptOut, QueueLetter, route
 from hub.intake.screen import OK, screen
 from hub.intake.thread import NO_CASE, CaseFacts, CaseMatch
 from hub.run.office import init_office
@@ -165,6 +166,29 @@ def test_a_text_from_another_number_with_the_reference_goes_to_triage(sms_config
     other = parse_sms(sms_record("SM8", "+12065550199", "+15555550100", "CW-26-00007-AB", SENT, []), "sms:t", 10)
     decision = route(OK, Identity("constituent"), CASE, other, sms_config)
     assert decision.disposition == "triage" and "not a party" in decision.reason
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("STATUS", "en"), (" status ", "en"), ("Status?", "en"), ("ESTADO", "es"), ("estado.", "es"),
+    ("what is the status", None), ("status of my case", None), ("estado de mi caso", None), ("", None),
+])
+def test_a_status_request_is_the_whole_text(text: str, expected: str | None) -> None:
+    assert status_word(text) == expected
+    assert keyword(text) is None, "no carrier keyword"
+
+
+def test_status_answers_the_constituents_own_cases_and_never_opens_or_reopens_one(
+        sms_config: config.Config) -> None:
+    several = CaseMatch(CASE.facts, "constituent", ("CW-26-00005-CD",))
+    decision = route(OK, Identity("constituent"), several, _text("Estado"), sms_config)
+    assert (decision.disposition, decision.case_id) == ("case", 7)
+    assert decision.effects == (AnswerStatus("es", ("CW-26-00007-AB", "CW-26-00005-CD")),)
+    none = route(OK, Identity("constituent"), NO_CASE, _text("status"), sms_config)
+    assert (none.disposition, none.effects) == ("triage", (AnswerStatus("en"),))
+    assert CASE.facts is not None
+    closed = CaseMatch(replace(CASE.facts, status="closed", closed_at=SENT), "constituent")
+    answered = route(OK, Identity("constituent"), closed, _text("STATUS"), sms_config, SENT)
+    assert answered.effects == (AnswerStatus("en"),), "no Reopen: asking is not writing on the case"
 
 
 def test_log_lines_keep_two_digits_of_a_number() -> None:

@@ -16,7 +16,7 @@ from hub.letters.templates import CONTEXT_KEYS, TO_STAFF, LetterError, Letters, 
 from hub.run.office import init_office
 
 PACKAGED = ["acknowledgement", "agency-delay", "agency-followup", "agency-inquiry", "case-closed", "case-list",
-            "caseworker-digest", "caseworker-notification",
+            "case-status", "caseworker-digest", "caseworker-notification",
             "command-reply", "constituent-checkin", "constituent-update", "followup-invitation", "followup-reminder",
             "privacy-release-request", "satisfaction-survey"]
 # Two spaces after a word or punctuation: an empty value dropped into prose ("Dear  ,", "of  the").
@@ -342,11 +342,13 @@ def test_context_keys_match_the_sample_exactly(config: Config) -> None:
     assert list(context) == list(CONTEXT_KEYS)
     for group, fields in CONTEXT_KEYS.items():
         if fields is None:
-            assert isinstance(context[group], bool if group == "first_notice" else str), group
+            assert isinstance(context[group], {"first_notice": bool, "status": list}.get(group, str)), group
         else:
             assert set(context[group]) == set(fields), group
     for item in context["case"]["identifiers"]:
         assert set(item) == {"label", "value"}
+    for item in context["status"]:
+        assert set(item) == {"ref", "step", "agency", "since", "days", "business_days", "write_by"}
 
 
 def test_the_sample_uses_the_office_configuration(config: Config) -> None:
@@ -368,10 +370,11 @@ def test_a_context_missing_a_key_is_a_bug_in_the_caller(config: Config) -> None:
 
 # --- SMS letters ---
 
-SMS_PACKAGED = ["acknowledgement", "agency-delay", "case-closed", "constituent-checkin", "constituent-update",
-                "satisfaction-survey", "sms-help"]
+SMS_PACKAGED = ["acknowledgement", "agency-delay", "case-closed", "case-status", "constituent-checkin",
+                "constituent-update", "satisfaction-survey", "sms-help"]
 # A reply should mention it.
-SMS_WITH_REF = ("acknowledgement", "agency-delay", "constituent-checkin", "constituent-update")
+SMS_WITH_REF = ("acknowledgement", "agency-delay", "case-status", "constituent-checkin",
+                "constituent-update")
 
 
 def assert_texts_well(body: str) -> None:
@@ -458,3 +461,38 @@ def test_check_all_flags_an_office_text_over_the_limit(config: Config, folder: P
     assert f"letter {reminder}: 3 SMS segments (UCS-2, 192 characters), the limit is 2; UCS-2 because of '\u2019'" \
         in problems
     assert letters.check_all(context, sms_max_segments=4) == []
+
+
+# --- The answer to STATUS ---
+
+STEPS = ("asked-agency", "agency-answered", "waiting-release", "waiting-on-you", "reviewing")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_status_answer_words_every_step_and_three_cases_fit_a_text(config: Config, language: str) -> None:
+    context = sample_context(config, "case-status")
+    [sample] = context["status"]
+    longest = max((agency.name for agency in config.agencies), key=len)
+    items = [{**sample, "ref": f"CW-26-0000{n}-AB", "step": step, "agency": longest, "since": "September 30",
+              "write_by": "December 31" if n % 2 else ""} for n, step in enumerate(STEPS)]
+    seen = set()
+    for count in (1, 3):
+        for start in range(len(items)):
+            status = (items * 2)[start:start + count]
+            body = Letters(None).render("case-status", {**context, "status": status, "language": language},
+                                        "sms").body
+            cost = segments(body)
+            assert cost.count <= 3 and cost.encoding == "GSM-7", body
+            assert all(item["ref"] in body for item in status) and ("1. " in body) is (count > 1)
+            seen.add(body.split(":", 2)[2].split(";")[0])
+            letter = Letters(None).render("case-status", {**context, "status": status, "language": language})
+            assert_reads_well(letter.subject, letter.body)
+    assert len(seen) >= len(STEPS), "each step has its own words"
+
+
+def test_the_status_answer_without_an_open_case_says_so_in_either_language(config: Config) -> None:
+    context = {**sample_context(config, "case-status"), "status": []}
+    assert "no open case" in Letters(None).render("case-status", context, "sms").body
+    spanish = Letters(None).render("case-status", {**context, "language": "es"}, "sms").body
+    assert "ningun caso abierto" in spanish and segments(spanish).count == 1
+    assert "ningún caso abierto" in Letters(None).render("case-status", {**context, "language": "es"}).body
