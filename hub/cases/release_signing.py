@@ -24,6 +24,7 @@ from hub.core.models import Attachment, Case, Message, Release, ReleaseLink
 from hub.core.refs import References
 from hub.letters.notice_digest import NOTICE
 from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.release_link import revoke_links
 from hub.letters.release_pdf import Audit, SignedForm, render
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,14 @@ def link_case(session: Session, link: ReleaseLink) -> Case:
     while case.merged_into_id is not None:
         case = session.get_one(Case, case.merged_into_id)
     return case
+
+
+def revoke_release_links(session: Session, case: Case, actor: Actor, now: datetime) -> str:
+    """`#release revoke`: the case's unused signing links stop working (a letter sent to a wrong address)."""
+    count = revoke_links(session, case, now)
+    if count:
+        record(session, case, actor, "release-links-revoked", f"{count} unused link(s) to sign the release", now)
+    return f"{count} unused link(s) to sign the release revoked" if count else "no unused link to sign the release"
 
 
 def sign_release(session: Session, config: Config, refs: References, link: ReleaseLink, form: SignedForm,

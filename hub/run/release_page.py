@@ -76,7 +76,9 @@ def release_routes(hub: Hub) -> list[BaseRoute]:
         token = request.path_params["token"]
         if request.method == "GET":
             lang = language(request.query_params.get("lang"), request.headers.get("accept-language", ""))
-            found = await run_in_threadpool(_view, hub, token)
+            found = await _opened(hub, token)
+            if found is None:
+                return _trouble(hub, lang)
             if isinstance(found, Refused):
                 return _refused(hub, found.reason, lang, request.url.path)
             return _form(hub, found, lang, request.url.path, {}, {}, "")
@@ -84,13 +86,29 @@ def release_routes(hub: Hub) -> list[BaseRoute]:
         lang = language((fields or {}).get("lang"), request.headers.get("accept-language", ""))
         if fields is None:
             return _refused(hub, "forged", lang, "", 400)
-        found = await run_in_threadpool(_view, hub, token)
+        found = await _opened(hub, token)
+        if found is None:
+            return _trouble(hub, lang)
         if isinstance(found, Refused):
             return _refused(hub, found.reason, lang, request.url.path)
         return await _sign(hub, request, found, fields, lang)
 
     return [Route(f"{PATH}assets/{{name}}", asset, methods=["GET"]),
             Route(f"{PATH}{{token}}", page, methods=["GET", "POST"])]
+
+
+async def _opened(hub: Hub, token: str) -> View | Refused | None:
+    """The link's view; None when the database could not say (logged without the token)."""
+    try:
+        return await run_in_threadpool(_view, hub, token)
+    except Exception:
+        log.exception("a link to sign a release could not be opened")
+        return None
+
+
+def _trouble(hub: Hub, lang: str) -> Response:
+    words = WORDS[lang]
+    return _page(hub, "refused.html.j2", lang, "", 503, heading=words["error_title"], text=words["error_text"])
 
 
 def _view(hub: Hub, token: str) -> View | Refused:
@@ -174,7 +192,7 @@ async def _sign(hub: Hub, request: Request, view: View, fields: dict[str, str], 
         return _refused(hub, "used", lang, request.url.path)
     except Exception:
         log.exception("case %s: the release signed by link %s was not recorded", view.case_ref, view.token_id)
-        return _page(hub, "refused.html.j2", lang, "", 500, heading=words["error_title"], text=words["error_text"])
+        return _trouble(hub, lang)
     shown = [(ASKS[key].label[lang], masked(key, value)) for key, value in answers]
     return _page(hub, "done.html.j2", lang, "", 200, case_ref=view.case_ref, agency_name=agency_name,
                  full_name=full_name, shown=shown)
