@@ -6,7 +6,8 @@ PostgreSQL.
 
 Also: a forged, an expired, a used and a revoked link each get a page that says so (no traceback); a form with
 mistakes comes back with the mistakes named and tied to their fields, the name kept and the agency's numbers
-never written back; the numbers never reach a log line. Set HUB_RELEASE_SCREENSHOTS=docs to keep the phone
+never written back; the numbers never reach a log line; the form is signed with the keyboard alone and every
+text contrasts at 4.5:1 (WCAG 2.1 AA); two signings at once by one link record one release. Set HUB_RELEASE_SCREENSHOTS=docs to keep the phone
 screenshots of the README.
 """
 
@@ -319,3 +320,111 @@ def test_forged_expired_used_and_revoked_links_get_a_page_that_says_so(office: H
                 assert error.code == 400 and "This link is not valid" in error.read().decode()
     finally:
         assert served.stop() is False
+
+
+# WCAG 2.1's contrast ratio of each visible text element against the first opaque background behind it.
+CONTRAST = """() => {
+  const rgb = text => text.match(/[0-9.]+/g).slice(0, 3).map(Number);
+  const linear = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = c => { const [r, g, b] = c.map(linear); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const back = el => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
+                       if (!c.startsWith("rgba(0, 0, 0, 0)")) return rgb(c); } return [255, 255, 255]; };
+  const ratio = el => { const a = lum(rgb(getComputedStyle(el).color)), b = lum(back(el));
+                        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+  return [...document.querySelectorAll("h1, h2, p, label, legend, dt, dd, a, li, button, input")]
+    .filter(el => el.offsetParent !== null).map(el => [el.tagName + "#" + el.id + "." + el.className, ratio(el)]);
+}"""
+
+
+@pytest.mark.usefixtures("browser")
+def test_signed_with_the_keyboard_alone_and_every_text_contrasts(office: Hub, smtp: SmtpServer,
+                                                                 tmp_path: Path) -> None:
+    """WCAG 2.1 AA: everything reachable and operable by keyboard (the typed signature instead of the drawing),
+    and every text at 4.5:1 or more against its background, the error page's too."""
+    from playwright.sync_api import sync_playwright
+
+    hub = office
+    link = requested(hub, smtp)
+    served = ServedApp(web_app(hub))
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+            try:
+                page = chromium.new_page(viewport=PHONE)
+                page.goto(f"http://127.0.0.1:{served.port}{link}", wait_until="load")
+                page.keyboard.press("Tab")
+                assert page.evaluate("document.activeElement.className") == "switch"
+                page.keyboard.press("Tab")
+                assert page.evaluate("document.activeElement.id") == "birth_date"
+                for _ in range(5):  # the date's month, day, year and picker are stops of their own
+                    if page.evaluate("document.activeElement.id") != "birth_date":
+                        break
+                    page.keyboard.press("Tab")
+                assert page.evaluate("document.activeElement.id") == "ssn_last4"
+                page.keyboard.press("Enter")  # sent without the date, the signature or the consent
+                page.wait_for_selector("#errors")
+                low = [(what, ratio) for what, ratio in page.evaluate(CONTRAST) if ratio < 4.5]
+                assert low == [], low
+                page.focus("#birth_date")
+                page.keyboard.type("04271958")
+                order: list[str] = []
+                for _ in range(12):  # to the button, typing into each field on the way
+                    page.keyboard.press("Tab")
+                    at = page.evaluate("document.activeElement.id")
+                    if order and order[-1] == at:
+                        continue  # the date's picker, a stop of its own
+                    order.append(at)
+                    if at in ("ssn_last4", "full_name", "signature"):
+                        page.keyboard.type(SSN if at == "ssn_last4" else "Pat Example")
+                    elif at == "consent":
+                        page.keyboard.press("Space")
+                    elif at == "":
+                        break
+                assert order[-6:] == ["ssn_last4", "full_name", "clear", "signature", "consent", ""], order
+                assert order[:-6] in ([], ["birth_date"]), order
+                assert page.evaluate("document.activeElement.type") == "submit"
+                page.keyboard.press("Enter")
+                page.wait_for_selector("text=Thank you: your release is signed")
+                low = [(what, ratio) for what, ratio in page.evaluate(CONTRAST) if ratio < 4.5]
+                assert low == [], low
+            finally:
+                chromium.close()
+    finally:
+        assert served.stop() is False
+    with hub.sessions() as session:
+        (release,) = session.scalars(select(Release))
+        pdf = attachment_bytes(session, session.get_one(Attachment, release.attachment_id))
+    assert pdf is not None
+    flat = " ".join(pdf_text(pdf, tmp_path).split())
+    assert "Pat Example (typed as signature)" in flat and f"Date of birth: {BIRTH}" in flat
+
+
+def test_two_signings_at_once_by_one_link_record_one_release(office: Hub, smtp: SmtpServer) -> None:
+    """A double tap on the button, or two tabs: one release, one PDF, one notice; the other sees it signed."""
+    import threading
+
+    hub = office
+    path = requested(hub, smtp)
+    form = {"lang": "en", "birth_date": BIRTH, "ssn_last4": SSN, "full_name": "Pat Example",
+            "typed_signature": "Pat Example", "consent": "yes"}
+    served = ServedApp(web_app(hub))
+    answers: list[tuple[int, str]] = []
+    start = threading.Barrier(2)
+
+    def sign() -> None:
+        start.wait()
+        answers.append(fetch(served.port, path, form))
+    try:
+        threads = [threading.Thread(target=sign) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        assert served.stop() is False
+    said = sorted("signed" if "Thank you: your release is signed" in page and "already" not in page else
+                  "already" if "already signed with this link" in page else page for _, page in answers)
+    assert said == ["already", "signed"], said
+    with hub.sessions() as session:
+        assert len(session.scalars(select(Release)).all()) == 1
+        assert len(session.scalars(select(Attachment).where(Attachment.content_type == "application/pdf")).all()) == 1
