@@ -63,8 +63,9 @@ def revoke_release_links(session: Session, case: Case, actor: Actor, now: dateti
 
 
 def sign_release(session: Session, config: Config, refs: References, link: ReleaseLink, form: SignedForm,
-                 audit: Audit, drawn: bytes | None, now: datetime) -> Signed:
-    """Record the signed release in the caller's transaction; AlreadyUsed when the link no longer works."""
+                 audit: Audit, drawn: bytes | None, now: datetime, agency: str | None = None) -> Signed:
+    """Record the signed release in the caller's transaction; AlreadyUsed when the link no longer works. The
+    release covers `agency` (the key of the one the form named), every agency when None."""
     claimed = session.execute(update(ReleaseLink).where(ReleaseLink.id == link.id, ReleaseLink.used_at.is_(None),
                                                         ReleaseLink.revoked_at.is_(None)).values(used_at=now))
     if not getattr(claimed, "rowcount", 0):
@@ -90,7 +91,7 @@ def sign_release(session: Session, config: Config, refs: References, link: Relea
     today = now.astimezone(ZoneInfo(config.office.timezone)).date()
     actor = Actor("constituent", "web", message.id)
     release_received(session, case, today, actor, now, method=METHOD, attachment_id=attachment.id,
-                     scope=(link.agency,) if link.agency else (), today=today, message_id=message.id,
+                     scope=(agency,) if agency else (), today=today, message_id=message.id,
                      signed_by=form.full_name)
     session.flush()
     release_id = session.scalars(select(Release.id).where(Release.case_id == case.id)

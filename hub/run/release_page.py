@@ -185,7 +185,8 @@ async def _sign(hub: Hub, request: Request, view: View, fields: dict[str, str], 
     def record() -> str:
         with hub.sessions.begin() as session:
             link = session.get_one(ReleaseLink, view.link_id)
-            return sign_release(session, config, hub.refs, link, form, audit, drawn, now).case_ref
+            return sign_release(session, config, hub.refs, link, form, audit, drawn, now,
+                                view.agency.key if view.agency else None).case_ref
     try:
         await run_in_threadpool(record)
     except AlreadyUsed:

@@ -428,3 +428,30 @@ def test_two_signings_at_once_by_one_link_record_one_release(office: Hub, smtp: 
     with hub.sessions() as session:
         assert len(session.scalars(select(Release)).all()) == 1
         assert len(session.scalars(select(Attachment).where(Attachment.content_type == "application/pdf")).all()) == 1
+
+
+def test_the_release_is_for_the_agency_the_case_has_when_it_is_signed(office: Hub, smtp: SmtpServer) -> None:
+    """The letter went before the case had an agency; by the time Pat signs it is the VA's: the page asks what
+    the VA needs (the claim number too), and the release covers the VA."""
+    hub = office
+    new_case(hub)
+    notice = smtp.sent_to(MARIA)[0]
+    from_staff(hub, answer(notice, MARIA, "#send privacy-release-request\n"))
+    cycle(hub)
+    found = LINK.search(text_of(smtp.sent_to(PAT)[-1]))
+    assert found is not None
+    from_staff(hub, answer(notice, MARIA, "#agency va\n"))
+    cycle(hub)
+    served = ServedApp(web_app(hub))
+    try:
+        status, page = fetch(served.port, found.group(1))
+        assert status == 200 and "Department of Veterans Affairs" in page and 'id="claim_number"' in page
+        status, page = fetch(served.port, found.group(1), {
+            "lang": "en", "birth_date": BIRTH, "ssn_last4": SSN, "claim_number": "12345678",
+            "full_name": "Pat Example", "typed_signature": "Pat Example", "consent": "yes"})
+        assert status == 200 and "VA claim or file number" in page and "••••••78" in page and "12345678" not in page
+    finally:
+        assert served.stop() is False
+    with hub.sessions() as session:
+        (release,) = session.scalars(select(Release))
+        assert release.scope == ["va"]
