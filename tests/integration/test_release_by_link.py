@@ -7,8 +7,9 @@ PostgreSQL.
 Also: a forged, an expired, a used and a revoked link each get a page that says so (no traceback); a form with
 mistakes comes back with the mistakes named and tied to their fields, the name kept and the agency's numbers
 never written back; the numbers never reach a log line; the form is signed with the keyboard alone and every
-text contrasts at 4.5:1 (WCAG 2.1 AA); two signings at once by one link record one release. Set HUB_RELEASE_SCREENSHOTS=docs to keep the phone
-screenshots of the README.
+text contrasts at 4.5:1 (WCAG 2.1 AA); two signings at once by one link record one release; the release covers
+the agency the case has when it is signed. Set HUB_RELEASE_SCREENSHOTS=docs to keep the phone screenshots of
+the README.
 """
 
 from __future__ import annotations
