@@ -31,7 +31,8 @@ from hub.letters.release import valid_release
 
 STATUSES = ("new", "open", "pending-agency", "pending-constituent", "closed")
 CLOSE_REASONS = ("resolved", "referred", "withdrawn", "unresolved")
-RELEASE_METHODS = ("scan", "e-signature", "agency-form", "web form")
+# e-sign: signed on the hub's page by the link of the privacy-release-request letter (hub.cases.release_signing)
+RELEASE_METHODS = ("scan", "e-signature", "agency-form", "web form", "e-sign")
 
 
 class CaseworkError(UserError):

@@ -6,7 +6,7 @@ The same for `hub letter send` and for a caseworker's `#send` by mail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,10 +23,13 @@ from hub.core.config_table import ADDRESS
 from hub.core.errors import UserError
 from hub.core.models import Case, Outbox
 from hub.core.refs import References
-from hub.letters.context import case_context
+from hub.letters.context import SIGN_LINK, case_context, spoken_date
 from hub.letters.enclosures import enclosures
 from hub.letters.outbox import enqueue
+from hub.letters.release_link import link_base, make_link, revoke_links
 from hub.letters.templates import AGENCY_LETTERS, CASE_STATUS, Letters
+
+RELEASE_REQUEST = "privacy-release-request"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,15 @@ def queue_letter(session: Session, config: Config, refs: References, letters: Le
     words: dict[str, Any] = {"text": text} if text else {}
     if addressed.person:  # greeted by name, here and when a text is rendered again to go
         words["recipient"] = {"name": addressed.person, "role": addressed.role}
-    letter = letters.render(name, case_context(session, config, case, now, {"letter": name, **words}),
+    shown = dict(words)  # what the text shows and the outbox row does not keep: the signing link's token
+    if name == RELEASE_REQUEST and link_base(config) and not addressed.agency and addressed.channel == "email":
+        revoked = revoke_links(session, case, now)  # only the newest letter's link works
+        made = make_link(session, config, case, now)
+        until = made.expires_at.astimezone(ZoneInfo(config.office.timezone)).date() - timedelta(days=1)
+        shown[SIGN_LINK] = {"url": made.url, "until": spoken_date(until)}
+        record(session, case, actor, "release-link", f"link {made.token_id} to sign the release, until {until}"
+               + (f"; {revoked} earlier unused link(s) revoked" if revoked else ""), now)
+    letter = letters.render(name, case_context(session, config, case, now, {"letter": name, **shown}),
                             addressed.channel)
     # A text is rendered again when it goes: it is cut to the segment limit then, and the caseworker told.
     by_text = addressed.channel == "sms"

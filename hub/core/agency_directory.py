@@ -14,6 +14,9 @@ from hub.core.config_checks import check_agencies
 from hub.core.config_table import Table, read_toml
 from hub.core.errors import ConfigError
 
+# What the signed release page (hub.run.release_page) may ask for an agency's file, by `release_asks`.
+RELEASE_ASKS = ("birth_date", "ssn_last4", "claim_number", "a_number")
+
 
 @dataclass(frozen=True)
 class Agency:
@@ -30,6 +33,7 @@ class Agency:
     followup_limit: int = 0  # unanswered follow-ups before the supervisor is told (0: the office's)
     require_authentication: bool = True  # its mail must pass DKIM/SPF to count as the agency's
     short: str = ""  # what notices to staff call it ("SSA"); its name when not given
+    release_asks: tuple[str, ...] = ("birth_date",)  # what its release form needs besides the name (RELEASE_ASKS)
 
     @property
     def short_name(self) -> str:
@@ -72,10 +76,18 @@ def load_agencies(path: Path) -> tuple[Agency, ...]:
             followup_limit=table.not_negative("followup_limit"),
             require_authentication=table.get("require_authentication", bool, True),
             short=table.text("short_name", ""),
+            release_asks=_asks(table),
         ))
     root.reject_unknown()
     check_agencies(agencies, [directory.table(key) for key in directory.data])
     return tuple(agencies)
+
+
+def _asks(table: Table) -> tuple[str, ...]:
+    asks = table.get("release_asks", list, ["birth_date"])
+    if not all(isinstance(ask, str) and ask in RELEASE_ASKS for ask in asks) or len(set(asks)) != len(asks):
+        raise table.fail("release_asks", f"expected a list of {', '.join(RELEASE_ASKS)} (each once), got {asks!r}")
+    return tuple(asks)
 
 
 def _pattern(table: Table, key: str) -> re.Pattern[str] | None:

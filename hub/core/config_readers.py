@@ -71,7 +71,19 @@ def read_sms(table: Table) -> Sms:
 
 
 def read_web(table: Table) -> Web:
-    return Web(listen=read_listen(table, "listen", Web.listen))
+    public_url = table.text("public_url", "").rstrip("/")
+    found = re.fullmatch(r"(https?)://[^/\s?#]+(/[^\s?#]*)?", public_url)
+    if public_url and (found is None or (found.group(1) == "http" and not _loopback(public_url))):
+        raise table.fail("public_url", f"expected an https:// address such as https://hub.example.gov, got "
+                                       f"{public_url!r}")
+    return Web(listen=read_listen(table, "listen", Web.listen), public_url=public_url,
+               release_link_days=table.positive("release_link_days", Web.release_link_days))
+
+
+def _loopback(url: str) -> bool:
+    """http:// is only for a server on this machine (a test, a demo): the link carries a signing token."""
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def read_listen(table: Table, key: str, default: str) -> str:

@@ -112,6 +112,8 @@ class Web:
     """[web]: the hub's web server (Twilio's webhook, /healthz, /readyz, /metrics), hosted by `hub run` or `hub web`."""
 
     listen: str = "127.0.0.1:8025"  # HOST:PORT ([::1]:PORT for IPv6); port 0: a free one
+    public_url: str = ""  # where the public reaches this server (https://…): the base of release-signing links
+    release_link_days: int = 14  # a link to sign the privacy release works this many days
 
     @property
     def address(self) -> tuple[str, int]:

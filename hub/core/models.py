@@ -147,7 +147,8 @@ class Release(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     received_on: Mapped[date]
     signed_on: Mapped[date]
-    method: Mapped[str] = mapped_column(String(32), default="scan")  # scan | e-signature | agency-form | web form
+    # scan | e-signature | agency-form | web form | e-sign (hub.cases.casework.RELEASE_METHODS)
+    method: Mapped[str] = mapped_column(String(32), default="scan")
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency keys; empty: every agency
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
     # The message that is the evidence when there is no attachment: a web form's submission.
@@ -155,6 +156,22 @@ class Release(Base):
     recorded_by: Mapped[str] = mapped_column(String(320), default="")
     via: Mapped[str] = mapped_column(String(16), default="mail")
     created_at: Mapped[datetime]
+
+
+class ReleaseLink(Base):
+    """A personal link to sign a case's privacy release on the hub's page (hub.letters.release_link): its token id,
+    when it stops working, and when it was used (once) or revoked. The token itself is never stored."""
+
+    __tablename__ = "release_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    agency: Mapped[str | None] = mapped_column(String(32))  # the agency the release is for, when the case has one
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
 
 
 class Message(Base):

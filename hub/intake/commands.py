@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hub.cases import casework, contacts, merge, people
 from hub.cases.casework import Actor, CaseworkError
 from hub.cases.letter_queue import queue_letter
+from hub.cases.release_signing import revoke_release_links
 from hub.cases.views import find_case
 from hub.core.config import Config
 from hub.core.errors import NotFoundError
@@ -187,8 +188,11 @@ def _attach(c: Context, argument: str) -> Change:
 
 def _release(c: Context, argument: str) -> Change:
     words = argument.split()
+    if words and [word.lower() for word in words] == ["revoke"]:
+        return lambda: revoke_release_links(c.session, c.case, c.actor, c.now)
     if not words or words[0].lower() != "received" or len(words) > 2:
-        raise CaseworkError(f"#release {argument}: expected `#release received [YYYY-MM-DD]` (the date it was signed)")
+        raise CaseworkError(f"#release {argument}: expected `#release received [YYYY-MM-DD]` (the date it was "
+                            "signed) or `#release revoke`")
     signed = parse_day(words[1], c.today, past=True) if len(words) == 2 else c.today
     if signed is None:
         raise CaseworkError(f"#release {argument}: {words[1]!r} is not a date (YYYY-MM-DD)")
@@ -272,8 +276,8 @@ REGISTRY: dict[str, tuple[str, Callable[[Context, str], Change]]] = {
            _to),
     "send": ("LETTER [force]: queue a letter (agency-inquiry needs a valid privacy release unless forced)",
              _send),
-    "release": ("received [YYYY-MM-DD]: a signed privacy release is on file (signed that day; default today)",
-                _release),
+    "release": ("received [YYYY-MM-DD]: a signed privacy release is on file (signed that day; default today); "
+                "revoke: the case's unused links to sign it stop working", _release),
     "attach": ("NAME...: send these files on the case (hub case files REF) with the text below, or with the "
                "letters #send queues", _attach),
     "address": ("STREET, CITY, ST ZIP: the constituent's postal address, on one line ending with the ZIP",

@@ -356,8 +356,9 @@ def status_request(message: InboundMessage) -> str | None:
 
 def _status(language: str, match: CaseMatch, message: InboundMessage) -> Decision:
     """STATUS: answered with the sender's own cases (`match` is hub.intake.thread.own_cases); never a new case,
-    never a reopened one, the caseworker told only of mail that says more. Mail is answered only when its address is a constituent's on a
-    case; a text, also when it is on none (the answer then says so, and no more)."""
+    never a reopened one, the caseworker told only of mail that says more. Mail is answered only when its
+    address is a constituent's on a case; a text, also when it is on none (the answer then says so, and no
+    more)."""
     facts = match.facts
     said = (message.text if message.channel == "sms" else message.subject).strip().upper()
     if facts is None:

@@ -26,6 +26,7 @@ from hub.letters.release import evidence, valid_release
 WITHOUT_RAW = defer(Message.raw_skeleton)
 
 TEAM_NAME = "Casework Team"
+SIGN_LINK = "sign_link"  # the key of the extra context that carries the link to sign the release
 NO_RELEASE: dict[str, Any] = {"on_file": False, "signed_on": "", "attached": False}
 NO_AGENCY: dict[str, Any] = {"key": "", "name": "", "liaison": "", "response_days": 0, "business_days": False}
 
@@ -96,7 +97,7 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
         "message": message_fields(session, extra.get("message_row_id"), zone, config),
-        "links": links(config),
+        "links": links(config, extra.get(SIGN_LINK)),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
         "first_notice": bool(extra.get(FIRST)),
@@ -165,10 +166,14 @@ def team_fields(config: Config) -> dict[str, str]:
     return {"name": TEAM_NAME, "first_name": "", "title": "", "email": config.office.intake_address}
 
 
-def links(config: Config) -> dict[str, Any]:
+def links(config: Config, sign_link: Any = None) -> dict[str, Any]:
+    """`sign_link`: `{"url", "until"}` of the link to sign the release (hub.letters.release_link), when the
+    letter carries one."""
+    sign = sign_link if isinstance(sign_link, dict) else {}
     return {"privacy_release_url": config.letters.privacy_release_url,
             "privacy_release_attached": bool(config.letters.privacy_release_form),
-            "survey_url": config.letters.survey_url}
+            "survey_url": config.letters.survey_url,
+            "release_sign_url": str(sign.get("url", "")), "release_sign_until": str(sign.get("until", ""))}
 
 
 def office_fields(config: Config) -> dict[str, str]:

@@ -51,7 +51,10 @@ CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "release": ("on_file", "signed_on", "attached"),
     "inquiry": ("sent_on", "response_due", "followup_number"),
     "message": ("sender", "sender_name", "kind", "channel", "subject", "body", "at", "files"),
-    "links": ("privacy_release_url", "privacy_release_attached", "survey_url"),
+    # release_sign_url: the constituent's own link to sign the release on the hub's page, until release_sign_until
+    # (only in the privacy-release-request letter, when [web] public_url is set)
+    "links": ("privacy_release_url", "privacy_release_attached", "survey_url", "release_sign_url",
+              "release_sign_until"),
     "notice": None,
     "text": None,
     "first_notice": None,  # a caseworker notice that is its case's first (hub.letters.notice_thread)
@@ -405,7 +408,9 @@ def sample_context(config: Config, letter: str = "", today: date = SAMPLE_DAY) -
                             "reviewing my case. Does that mean they got your inquiry?"},
         "links": {"privacy_release_url": config.letters.privacy_release_url,
                   "privacy_release_attached": bool(config.letters.privacy_release_form),
-                  "survey_url": config.letters.survey_url},
+                  "survey_url": config.letters.survey_url,
+                  "release_sign_url": f"{config.web.public_url}/release/sample" if config.web and config.web.public_url
+                  else "", "release_sign_until": _long_date(today + timedelta(days=14))},
         "notice": "New message from Pat Rivera",
         "text": SAMPLE_TEXT.get(letter, "") if letter else SAMPLE_TEXT["constituent-update"],
         "first_notice": True,

@@ -11,6 +11,8 @@ endpoints (/metrics) join them here.
 - `/metrics`: Prometheus' scrape (hub.run.metrics): the database's figures at each scrape and this
   process's counts, so the daemon's when `hub run` hosts the app.
 - the Twilio webhook, at the path of `[sms] webhook_url`, when that is set.
+- `/release/TOKEN`: the page where a constituent signs their privacy release by the link of the
+  privacy-release-request letter (hub.run.release_page), when `[web] public_url` is set.
 
 While it is hosted, the photos of texts the webhook stored but whose download a crash or an outage cut
 short are fetched: at the start and every few minutes.
@@ -36,7 +38,9 @@ from hub.core.config import Config
 from hub.core.config_values import Web
 from hub.core.db import answers
 from hub.core.errors import TemporaryError
+from hub.letters.release_link import link_base
 from hub.run.metrics import exposition
+from hub.run.release_page import release_routes
 from hub.run.web_server import WebServer
 from hub.sources.backoff import one_line
 from hub.sources.sms_media import fetch_pending_media
@@ -67,6 +71,8 @@ def web_app(hub: Hub) -> Starlette:
                                Route("/metrics", metrics, methods=["GET"])]
     if hub.config.sms is not None and hub.config.sms.webhook_url:
         routes.append(twilio_webhook(hub).route())
+    if link_base(hub.config):
+        routes += release_routes(hub)
     return Starlette(routes=routes)
 
 
@@ -89,7 +95,8 @@ def listen_address(config: Config) -> tuple[str, int]:
 def describe(hub: Hub, server: WebServer) -> str:
     sms = hub.config.sms
     webhook = f"Twilio's webhook {sms.webhook_url}, " if sms is not None and sms.webhook_url else ""
-    return f"{server.address} for {webhook}/healthz and /readyz"
+    page = f"the release page {link_base(hub.config)}/release/…, " if link_base(hub.config) else ""
+    return f"{server.address} for {webhook}{page}/healthz and /readyz"
 
 
 async def host(hub: Hub, server: WebServer, stop: asyncio.Event, hurry: asyncio.Event) -> bool:

@@ -23,25 +23,12 @@ from zoneinfo import ZoneInfo
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
-FONT_FOLDERS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
-                "/usr/local/share/fonts", "/usr/share/fonts/dejavu-sans-fonts")
-FALLBACK_FONTS = ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-                  "/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf",
-                  "/usr/share/fonts/google-droid-sans-fonts/DroidSansFallbackFull.ttf")
+from hub.core.fonts import unicode_fonts
+
 NO_UNICODE_FONT = ("DejaVu Sans is not installed (Debian: fonts-dejavu-core), so characters outside Latin-1 "
                    "are shown as ? in the PDF timelines; the messages and JSON keep every character")
 MAX_TEXT = 20_000  # characters of one message in the timeline; the .eml beside it has all of it
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def unicode_fonts() -> tuple[Path, Path, Path | None] | None:
-    """(regular, bold, fallback for CJK or None) when DejaVu Sans is installed."""
-    for folder in map(Path, FONT_FOLDERS):
-        regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            fallback = next((Path(p) for p in FALLBACK_FONTS if Path(p).is_file()), None)
-            return regular, bold, fallback
-    return None
 
 
 @functools.cache

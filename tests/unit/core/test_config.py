@@ -49,6 +49,8 @@ def test_agencies_match_by_domain_and_subdomain(office: Path) -> None:
     assert not agencies["ssa"].has_domain("notssa.gov")
     assert agencies["irs"].business_days and agencies["irs"].response_days == 20
     assert agencies["ssa"].response_days == 20 and agencies["dod"].response_days == 30
+    assert agencies["va"].release_asks == ("birth_date", "ssn_last4", "claim_number")
+    assert agencies["dod"].release_asks == ("birth_date",)
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -73,6 +75,13 @@ def test_agencies_match_by_domain_and_subdomain(office: Path) -> None:
      "[outbound] sent_folder_unreachable: expected one of send, wait, got 'resend'"),
     (('sent_folder = "auto"', 'sent_folder = " "'),
      '[outbound] sent_folder: expected "auto", "none" or the name of the Sent folder'),
+    # The signing links' base: https, or http on this machine only (the link carries a signing token).
+    (("\n# [web]\n", '\n[web]\npublic_url = "ftp://hub.doe.example.gov"\n'),
+     "[web] public_url: expected an https:// address such as https://hub.example.gov, got 'ftp://"),
+    (("\n# [web]\n", '\n[web]\npublic_url = "http://hub.doe.example.gov"\n'),
+     "[web] public_url: expected an https:// address"),
+    (("\n# [web]\n", '\n[web]\npublic_url = "https://hub.doe.example.gov"\nrelease_link_days = 0\n'),
+     "[web] release_link_days: must be a positive number"),
 ])
 def test_bad_values_name_the_file_and_key(office: Path, change: tuple[str, str], expected: str) -> None:
     text = office.read_text()
@@ -144,6 +153,11 @@ def _refused(office: Path) -> str:
      "agencies.toml: [agencies.ssa] busines_days: unknown key, did you mean business_days?"),
     ("agencies.toml", '"Department of Veterans Affairs"\n', '"Department of Veterans Affairs"\nliason = ""\n',
      "agencies.toml: [agencies.va] liason: unknown key, did you mean liaison?"),
+    ("hub.toml", "\n# [web]\n", '\n[web]\npublic_ur = "https://hub.doe.example.gov"\n',
+     "hub.toml: [web] public_ur: unknown key, did you mean public_url?"),
+    ("agencies.toml", 'release_asks = ["birth_date", "ssn_last4"]', 'release_asks = ["birth_date", "ssn"]',
+     "agencies.toml: [agencies.ssa] release_asks: expected a list of birth_date, ssn_last4, claim_number, a_number "
+     "(each once), got ['birth_date', 'ssn']"),
     ("agencies.toml", "\n[agencies.ssa]\n", "\n[agency.ssa]\n",
      "agencies.toml: [agency]: unknown section, did you mean [agencies]?"),
 ])

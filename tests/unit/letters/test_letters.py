@@ -49,7 +49,8 @@ def empty(context: dict[str, Any]) -> dict[str, Any]:
     context["release"] = {"on_file": False, "signed_on": "", "attached": False}
     context["inquiry"] = {"sent_on": "", "response_due": "", "followup_number": 0}
     context["message"] = {key: "" for key in context["message"]}
-    context["links"] = {"privacy_release_url": "", "privacy_release_attached": False, "survey_url": ""}
+    context["links"] = {"privacy_release_url": "", "privacy_release_attached": False, "survey_url": "",
+                        "release_sign_url": "", "release_sign_until": ""}
     context["notice"] = context["text"] = ""
     return context
 
@@ -169,6 +170,18 @@ def test_the_privacy_release_request_says_where_the_form_is(config: Config, url:
     assert all(text in letter for text in expected), body
     assert not any(text in letter for text in absent), body
     assert "scan or a clear photo" in body and "mail or fax" in body
+
+
+def test_the_privacy_release_request_offers_the_signing_link_first_and_paper_still(config: Config) -> None:
+    context = sample_context(config, "privacy-release-request")
+    context["links"].update(release_sign_url="https://hub.doe.example.gov/release/TOKEN",
+                            release_sign_until="December 6, 2026", privacy_release_attached=True)
+    body = Letters(None).render("privacy-release-request", context).body
+    flat = " ".join(body.split())
+    assert "works once, until December 6, 2026" in flat and "\nhttps://hub.doe.example.gov/release/TOKEN\n" in body
+    assert flat.index("release/TOKEN") < flat.index("If you would rather sign on paper") < flat.index("attached")
+    context["links"]["release_sign_url"] = ""
+    assert "sign on paper" not in Letters(None).render("privacy-release-request", context).body
 
 
 def test_the_survey_asks_for_a_reply_when_there_is_no_link(config: Config) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hub.core import fonts
 from hub.transfer import timeline
 
 CASE: dict[str, Any] = {
@@ -65,7 +66,7 @@ def test_a_latin_case_is_plain_helvetica_and_without_dejavu_others_say_what_they
     text = text_of(pdf, tmp_path)
     assert "José Álvarez" in text and '"Quoted" -- dashes' in text
 
-    monkeypatch.setattr(timeline, "FONT_FOLDERS", ())
+    monkeypatch.setattr(fonts, "FONT_FOLDERS", ())
     text = text_of(render(), tmp_path)
     assert text.startswith(f"Note: {timeline.NO_UNICODE_FONT[:40]}")
     assert "Nguy?n V?n An" in text and "my cousin ??? travels" in text
