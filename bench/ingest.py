@@ -139,7 +139,9 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
         proc.returncode = os.waitstatus_to_exitcode(status)
     end = time.perf_counter()
     if (proc.returncode != 0 and not stopped.is_set()) or summary_at is None:
-        sys.exit(f"hub run --once failed (exit {proc.returncode}); see {log}")
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
+        sys.exit(f"hub run --once failed (exit {proc.returncode}); the end of its log ({log}, removed with the "
+                 f"bench's folder):\n{tail}")
     return Run(summary_at - start, end - start, (outbox_at or end) - summary_at, stopped.is_set(), fates,
                usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
                _log_lines(log), tree, summary_at - sampler.started)

@@ -147,12 +147,14 @@ class _Claims:
         """The id and channel of the next due row, now leased, and whether it is in doubt: its last claim ran
         out (the process died or hung with it) or it waits for its Sent folder (hub.delivery.in_doubt)."""
         while True:
-            if not self.waiting and not self._read(session, now):
+            if not self.waiting and not self._read(session, now, texts_only):
                 return None
             row_id, channel, provider_id, lapsed = self.waiting.pop(0)
-            if row_id in self.tried or (texts_only and channel != "sms"):
+            if row_id in self.tried:
                 continue
-            self.tried.add(row_id)
+            self.tried.add(row_id)  # a letter read before the mail server went down waits for the next pass
+            if texts_only and channel != "sms":
+                continue
             claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(Outbox).where(Outbox.id == row_id, _lapsed(now) if lapsed else _pending(now)).values(
                     state="sending", lease_until=now + LEASE, lease_owner=self.owner))
@@ -165,9 +167,11 @@ class _Claims:
             session.execute(update(Outbox).where(Outbox.id == row_id, _pending(now) | _lapsed(now)).values(
                 state="sending", lease_until=now + LEASE, lease_owner=self.owner))
 
-    def _read(self, session: Session, now: datetime) -> bool:
-        """The next candidates; False when every due row has been tried in this pass."""
+    def _read(self, session: Session, now: datetime, texts_only: bool) -> bool:
+        """The next candidates (texts alone when asked); False when every due one has been tried in this pass."""
         due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
+        if texts_only:
+            due = due.where(Outbox.channel == "sms")
         # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
         # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
         # text before the letter it announces (hub.intake.staff queues it first).
