@@ -163,7 +163,7 @@ class Batch:
 
     def _failed(self, source: str, raw: bytes, message: InboundMessage, error: Exception) -> Outcome:
         """The fate of a message that failed in its own savepoint (or transaction, on SQLite)."""
-        # Anything else this one message made the code raise is its own fate, so the messages behind it are filed.
+        # What this one message made the code raise (not an outage) is its own fate: the messages behind it are filed.
         self._roll_back()
         if isinstance(error, IntegrityError) and \
                 self.connection.execute(_STORED, {"key": message.dedupe_key}).first() is not None:
