@@ -21,7 +21,7 @@ from hub.core import tallies
 from hub.core.db import make_durable
 from hub.intake.message import Oversized
 from hub.intake.parse.workers import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
-from hub.intake.pipeline import Batch, Intake, Outcome
+from hub.intake.pipeline import Batch, Intake, Outcome, Refile
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +77,12 @@ def drain(intake: Intake, source: Source, parser: Parser,
                     max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain)
     for batch, parsed in _parsed_batches(source.batches(), parse, workers):
         results = list(parsed)  # the whole batch's results, for its one duplicate check
-        filed: list[tuple[Item, Outcome]] = []
-        with Batch(intake) as filing:
-            filing.look_up(results)
-            for item, result in zip(batch, results, strict=True):
-                if item.oversized is not None:
-                    outcome = filing.hold_oversized(item.raw, item.source, item.oversized)
-                else:
-                    assert result is not None
-                    outcome = filing.file(item.raw, item.source, result)
-                filed.append((item, outcome))
-                if should_stop():
-                    break
+        try:
+            filed = _file_batch(intake, batch, results, should_stop, careful=False)
+        except Refile as failed:
+            log.info("%s: a message failed; filing its batch of %d again, a savepoint a message (%s)", source.name,
+                     len(batch), type(failed.__cause__).__name__)
+            filed = _file_batch(intake, batch, results, should_stop, careful=True)
         # Committed (an outage raised above, and the source keeps the whole batch): now made durable, then
         # acknowledged, even when the batch was cut short.
         if filed:
@@ -102,6 +96,24 @@ def drain(intake: Intake, source: Source, parser: Parser,
             break
     log.info("%s: %s", source.name, summary.line())
     return summary
+
+
+def _file_batch(intake: Intake, batch: list[Item], results: list[Parsed | None], should_stop: Callable[[], bool],
+                careful: bool) -> list[tuple[Item, Outcome]]:
+    """File a batch in one transaction (hub.intake.pipeline.Batch), committed when this returns."""
+    filed: list[tuple[Item, Outcome]] = []
+    with Batch(intake, careful) as filing:
+        filing.look_up(results)
+        for item, result in zip(batch, results, strict=True):
+            if item.oversized is not None:
+                outcome = filing.hold_oversized(item.raw, item.source, item.oversized)
+            else:
+                assert result is not None
+                outcome = filing.file(item.raw, item.source, result)
+            filed.append((item, outcome))
+            if should_stop():
+                break
+    return filed
 
 
 # Messages per task sent to the parse worker: one task per message costs more in queueing than a

@@ -91,6 +91,11 @@ def file_parsed(intake: Intake, raw: bytes, source: str, parsed: Parsed) -> Outc
         return batch.file(raw, source, parsed)
 
 
+class Refile(Exception):
+    """A message failed in a batch filed without savepoints: the batch's transaction is rolled back whole, and
+    the batch is to be filed again with a savepoint a message (`Batch(intake, careful=True)`)."""
+
+
 class Batch:
     """One transaction for a batch of messages on PostgreSQL, each message filed in a savepoint of its own: a
     message that fails is rolled back alone and held in quarantine with the reason, and the rest of the batch
@@ -98,16 +103,21 @@ class Batch:
     LOCAL, COMMIT) where the savepoint costs one. Nothing is committed until `commit`; a source acknowledges
     the batch's messages only after it.
 
+    Not `careful`, a batch on PostgreSQL is filed without the savepoints, which cost a round trip a message while
+    almost no message fails there (unparseable mail is held without an error): the first message that fails
+    rolls the whole transaction back and raises `Refile`, and the caller files the batch again, carefully.
+
     On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
     as long as a batch would keep every other writer waiting (the IMAP source records its position from
     another thread while the next batch is filed; a `hub` command), while a commit there costs no round trip.
     On both, the duplicate check is one query for the whole batch.
     """
 
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, careful: bool = True) -> None:
         self.intake = intake
         self.connection = intake.engine.connect()
         self._per_message = self.connection.dialect.name == "sqlite"
+        self._careful = careful or self._per_message
         self._quarantine = sessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
         self._stored: set[str] = set()
         self._saving = False
@@ -142,25 +152,27 @@ class Batch:
             return self._hold(raw, source, parsed.problem)
         try:
             outcome = _file(self.intake, self.connection, message, screening)
-        except IntegrityError as error:
-            # The unique dedupe key is the duplicate check of last resort: another process may have stored
-            # the message a moment ago.
-            self._roll_back()
-            if self.connection.execute(_STORED, {"key": message.dedupe_key}).first() is not None:
-                self._stored.add(message.dedupe_key)
-                return _duplicate(message)
-            log.exception("could not file a message from %s", source)
-            return self._hold(raw, source, f"processing failed: {describe(error)}")
         except Exception as error:
-            # Only an outage stops the batch (the source keeps its messages for the next pass); anything else
-            # this one message made the code raise is its own fate, so the messages behind it are filed.
             if is_outage(error, self.intake.engine):
-                raise
-            log.exception("could not file a message from %s", source)
-            self._roll_back()
-            return self._hold(raw, source, f"processing failed: {describe(error)}")
+                raise  # only an outage stops the batch: the source keeps its messages for the next pass
+            if not self._careful:
+                raise Refile from error  # leaving the batch (`with`) rolls its transaction back
+            return self._failed(source, raw, message, error)
         self._stored.add(message.dedupe_key)
         return outcome
+
+    def _failed(self, source: str, raw: bytes, message: InboundMessage, error: Exception) -> Outcome:
+        """The fate of a message that failed in its own savepoint (or transaction, on SQLite)."""
+        # What this one message made the code raise (not an outage) is its own fate: the messages behind it are filed.
+        self._roll_back()
+        if isinstance(error, IntegrityError) and \
+                self.connection.execute(_STORED, {"key": message.dedupe_key}).first() is not None:
+            # The unique dedupe key is the duplicate check of last resort: another process may have stored
+            # the message a moment ago.
+            self._stored.add(message.dedupe_key)
+            return _duplicate(message)
+        log.exception("could not file a message from %s", source, exc_info=error)
+        return self._hold(raw, source, f"processing failed: {describe(error)}")
 
     def hold_oversized(self, header: bytes, source: str, oversized: Oversized) -> Outcome:
         """Hold a message over the size limit by its header; the message itself stays where the source left it."""
@@ -186,6 +198,8 @@ class Batch:
             if self._saving:
                 self.connection.commit()
                 self._begin()
+        elif not self._careful:
+            return
         elif not self._saving:
             self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
         else:
