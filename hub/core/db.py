@@ -152,6 +152,12 @@ def is_outage(error: BaseException, engine: Engine) -> bool:
     return not answers(engine)  # a refusal without a code (client-side limits): only the server can say
 
 
+def is_busy(error: OperationalError) -> bool:
+    """Whether SQLite refused a write because another writer held the file past the lock's timeout."""
+    text = str(error.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 def answers(engine: Engine) -> bool:
     """Whether the database answers a trivial query now."""
     try:

@@ -33,8 +33,10 @@ from urllib.parse import quote, unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.core.db import is_busy
 from hub.core.errors import ConfigError, HubError, TemporaryError
 from hub.core.models import SourceCursor
 from hub.intake.drain import Item
@@ -148,6 +150,7 @@ class ImapSource:
         self._conversation = ThreadPoolExecutor(max_workers=1,
                                                 thread_name_prefix=f"{threading.current_thread().name} imap")
         self._acknowledgements: list[Future[None]] = []
+        self._unsaved = 0  # the highest UID done whose position a busy database refused
 
     def batches(self) -> Iterator[list[Item]]:
         chunks = self._chunks(*self._conversation.submit(self._new_uids).result())
@@ -272,16 +275,29 @@ class ImapSource:
             return cursor.position
 
     def _save_position(self, uid: int) -> None:
-        with self.sessions.begin() as session:
-            cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
-            if cursor is None:
-                cursor = SourceCursor(source=self.name, position=0)
-                session.add(cursor)
-            if cursor.validity != self.validity:
-                cursor.validity, cursor.position = self.validity, 0
-            cursor.position = max(cursor.position, uid)
-            cursor.last_success_at = self.now()
-            cursor.last_error = ""
+        """Where the next run's search starts. On SQLite it is written from this thread while intake files the
+        next batch, a commit a message, and a loaded machine can keep this writer waiting past the lock's
+        timeout: the messages are moved already and no search finds them again, so the position waits for
+        the next batch's and the drain goes on."""
+        self._unsaved = max(self._unsaved, uid)
+        try:
+            with self.sessions.begin() as session:
+                cursor = session.scalar(select(SourceCursor).where(SourceCursor.source == self.name))
+                if cursor is None:
+                    cursor = SourceCursor(source=self.name, position=0)
+                    session.add(cursor)
+                if cursor.validity != self.validity:
+                    cursor.validity, cursor.position = self.validity, 0
+                cursor.position = max(cursor.position, self._unsaved)
+                cursor.last_success_at = self.now()
+                cursor.last_error = ""
+        except OperationalError as error:
+            if not is_busy(error):
+                raise
+            log.warning("%s: the mailbox position was not saved (the database stayed busy); the next batch "
+                        "saves it", self.name)
+            return
+        self._unsaved = 0
 
 
 def _header_part(fetched: dict[bytes, object]) -> bytes | None:

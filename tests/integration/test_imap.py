@@ -154,3 +154,40 @@ def test_killed_in_the_middle_of_a_batch_the_rerun_loses_and_duplicates_nothing(
     assert acks == distinct == total, "exactly one acknowledgement per case"
     assert folder_counts(dovecot) == {"INBOX": 0, "Processed": total, "Quarantine": 3}
     watcher.close()
+
+
+def test_a_position_the_busy_sqlite_file_refused_is_saved_with_the_next_batch_and_stops_nothing(
+        tmp_path: Path, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # On SQLite the position is written from the IMAP thread while intake files the next batch, one commit a
+    # message; a loaded machine can keep its writer waiting past the lock's timeout. Messages already moved
+    # are not read again, so the position can wait for the next batch, and the drain goes on.
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    monkeypatch.setenv("HUB_INBOX_PASSWORD", dovecot.password)
+    database = tmp_path / "hub.db"
+    hub = make_office(tmp_path / "office", f"sqlite:///{database}", inbox_url=dovecot.imap_url())
+    try:
+        dovecot.deliver_many([email(sender=f"p{n}@example.com", message_id=f"<busy{n}@example.com>") for n in range(6)])
+        impatient = create_engine(f"sqlite:///{database}", connect_args={"timeout": 0.2})
+        with inbox_source(hub) as source:
+            source.sessions = sessionmaker(impatient, expire_on_commit=False)
+            batches = source.batches()
+            batch = next(batches)
+            holder = sqlite3.connect(database, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # another writer keeps the file past the timeout
+            source.acknowledge([item.key for item in batch[3:]], [])
+            wait_until(lambda: "position" in caplog.text, 10, "the position's refusal logged")
+            holder.execute("ROLLBACK")
+            holder.close()
+            source.acknowledge([item.key for item in batch[:3]], [])  # lower UIDs: the refused one must follow
+            assert list(batches) == []
+        impatient.dispose()
+        assert folder_counts(dovecot) == {"INBOX": 0, "Processed": 6}
+        with hub.sessions() as session:
+            assert session.scalars(select(SourceCursor)).one().position == 6
+    finally:
+        hub.close()
