@@ -85,7 +85,7 @@ class Daemon:
         self._fatal: ConfigError | None = None
         self._hurry = asyncio.Event()
         # Bound now: a port in use is an error before any job runs.
-        self._web: WebServer | None = web_server(hub) if hub.config.web is not None else None
+        self._web: WebServer | None = web_server(hub, self.inbox_keeper) if hub.config.web is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         # For the watchdog, in real time: when the daemon started, each job's last success, and the last sign
