@@ -16,6 +16,9 @@ import json
 import logging
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import IO, Literal, TypeAlias
@@ -29,6 +32,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # syslog(3) priorities, as sd-daemon(3) prefixes them
 PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+OFFICE_THREAD = "office "  # a deployment's office threads are named "office NAME", its jobs' "office NAME job_N"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -109,3 +113,41 @@ def configure(level: int, style: Style | None = None) -> None:
 def current_style() -> Style:
     """The shape chosen for this process, for the worker processes it starts."""
     return _style
+
+
+def thread_office() -> str:
+    """The office whose thread this is, in a deployment (hub.run.offices); "" in a single office's process."""
+    name = threading.current_thread().name
+    return name[len(OFFICE_THREAD):].split(" ")[0] if name.startswith(OFFICE_THREAD) else ""
+
+
+def office_thread_prefix() -> str:
+    """"office NAME " for a thread started by an office's thread (so that its lines name the office), else ""."""
+    office = thread_office()
+    return f"{OFFICE_THREAD}{office} " if office else ""
+
+
+def name_offices(office: str = "") -> Callable[[], None]:
+    """From now on every log record starts with its office's name: `office`'s when given (a parse worker
+    process, which works for one office), else that of the office whose thread makes it (by the thread's
+    name: a job's worker thread knows no more of its office than that). Returns what undoes it."""
+    making = logging.getLogRecordFactory()
+
+    def make(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = making(*args, **kwargs)
+        name = office or thread_office()
+        if name and isinstance(record.msg, str):
+            record.msg = f"{name}: {record.msg}"
+        return record
+    logging.setLogRecordFactory(make)
+    return lambda: logging.setLogRecordFactory(making)
+
+
+@contextmanager
+def office_names_in_logs() -> Iterator[None]:
+    """name_offices() for the block: every record made in an office's threads starts with the office's name."""
+    undo = name_offices()
+    try:
+        yield
+    finally:
+        undo()

@@ -41,7 +41,7 @@ from hub.run.health import job_problems
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
 from hub.run.jobs import Job, office_jobs
 from hub.run.lease_keeper import LeaseKeeper
-from hub.run.sd_notify import Notifier
+from hub.run.sd_notify import Notifier, Watchdog
 from hub.run.web import host, web_server
 from hub.run.web_server import WebServer
 from hub.sources.backoff import FIRST_PAUSE, Backoff, is_temporary, one_line
@@ -85,7 +85,7 @@ class Daemon:
         self._fatal: ConfigError | None = None
         self._hurry = asyncio.Event()
         # Bound now: a port in use is an error before any job runs.
-        self._web: WebServer | None = web_server(hub) if hub.config.web is not None else None
+        self._web: WebServer | None = web_server(hub, self.inbox_keeper) if hub.config.web is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         # For the watchdog, in real time: when the daemon started, each job's last success, and the last sign
@@ -93,7 +93,6 @@ class Daemon:
         self._started = datetime.now(UTC)
         self._successes: dict[str, datetime] = {}
         self._alive: dict[str, datetime] = {}
-        self._silent_for = ""  # the problem the watchdog last fell silent for
 
     async def run(self, announce: Callable[[str], None]) -> None:
         """Until a signal or a configuration error (raised once everything has stopped)."""
@@ -236,19 +235,18 @@ class Daemon:
     async def _watchdog(self, line: str) -> None:
         """WATCHDOG=1 at half systemd's period while no job is stale; silence (and a STATUS saying why) while one is."""
         assert self.notifier.watchdog is not None
+        watchdog = Watchdog(self.notifier, line)
         while True:
-            problems = job_problems(list(self.jobs.values()), self._successes, datetime.now(UTC), since=self._started,
-                                    busy=dict(self._alive))
-            said = "; ".join(problem.line() for problem in problems)
-            if not problems:
-                self.notifier.send("WATCHDOG=1", *([f"STATUS={line}"] if self._silent_for else []))
-                if self._silent_for:
-                    log.warning("watchdog: the jobs run again; telling systemd all is well")
-            elif said != self._silent_for:
-                log.warning("watchdog: not telling systemd all is well, which restarts the hub: %s", said)
-                self.notifier.send(f"STATUS=degraded: {said}")
-            self._silent_for = said
+            watchdog.tell("; ".join(problem for problem, _stuck in self.stale_jobs()))
             await asyncio.sleep(self.notifier.watchdog / 2)
+
+    def stale_jobs(self) -> list[tuple[str, bool]]:
+        """Each stale job's problem (hub.run.health.job_problems, judged from memory: the database may be what
+        failed), and whether the job is stuck: running, and silent since its last sign of life."""
+        busy = dict(self._alive)
+        problems = job_problems(list(self.jobs.values()), self._successes, datetime.now(UTC), since=self._started,
+                                busy=busy)
+        return [(problem.line(), problem.subject.removeprefix("job ") in busy) for problem in problems]
 
     async def _failed(self, job: Job, error: Exception) -> None:
         assert self._loop is not None

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.core.leases import Holder, Holding, claim, holder_of, release
+from hub.core.logs import office_thread_prefix
 from hub.sources.backoff import one_line
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ class LeaseKeeper:
 
     def start(self) -> LeaseKeeper:
         """Claim now and then every `every` seconds in a thread, until `close`."""
-        self._thread = threading.Thread(target=self._keep, name=f"lease {self.name}", daemon=True)
+        # Named after the office whose thread starts it, in a deployment: its log lines then name the office.
+        self._thread = threading.Thread(target=self._keep, name=f"{office_thread_prefix()}lease {self.name}",
+                                        daemon=True)
         self._thread.start()
         return self
 

@@ -11,6 +11,10 @@ From the database, as `hub status` reads it (each an index range; hub.run.queues
   hub_job_last_success_timestamp_seconds{job}            each daemon job's last success (Unix time)
   hub_source_last_success_timestamp_seconds{source}      each source's last read; hub_source_failing{source}
   hub_database_up                                        0 when the database did not answer (the rest is left out)
+  hub_inbox_lease_holder{lease,host,pid}                 1 for the process that holds the inbox's lease (reads it)
+Of this process, when a daemon serves the metrics (several may share an office's database):
+  hub_inbox_lease_held{lease}                            1 while this process holds the inbox's lease
+  hub_inbox_lease_held_since_timestamp_seconds{lease}    since when it holds it (left out while it does not)
 Counted by this process since it started (hub.core.tallies):
   hub_messages_total{fate}                               messages filed, by fate (new-case, case, triage, …)
   hub_oauth2_token_failures_total{kind}                  token requests that failed: unavailable, refused
@@ -30,9 +34,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.core import tallies
 from hub.core.app import Hub
+from hub.core.clock import as_utc
+from hub.core.leases import Holding, holder_of
 from hub.core.models import Outbox
+from hub.run.cycle import inbox_lease_name
 from hub.run.health import assess
 from hub.run.jobs import office_jobs
+from hub.run.lease_keeper import LeaseKeeper
 from hub.run.queues import queues
 from hub.sources.backoff import one_line
 
@@ -40,17 +48,19 @@ log = logging.getLogger(__name__)
 LETTER_STATES = ("pending", "sending", "sent", "failed", "suppressed", "cancelled", "folded")
 
 
-def exposition(hub: Hub, accept: str = "") -> tuple[bytes, str]:
-    """The metrics, in the format the scraper's Accept header asks for (Prometheus' text format by default)."""
+def exposition(hub: Hub, accept: str = "", inbox: LeaseKeeper | None = None) -> tuple[bytes, str]:
+    """The metrics, in the format the scraper's Accept header asks for (Prometheus' text format by default);
+    `inbox`: the daemon's keeper of the inbox's lease."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(hub))
+    registry.register(HubCollector(hub, inbox))
     encode, content_type = choose_encoder(accept)
     return encode(registry), content_type
 
 
 class HubCollector(Collector):
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, inbox: LeaseKeeper | None = None) -> None:
         self.hub = hub
+        self.inbox = inbox
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -74,6 +84,9 @@ class HubCollector(Collector):
             # The index ix_outbox_ready (state, not_before) holds every row: counted without reading the table.
             letters = {state: count for state, count in
                        session.execute(select(Outbox.state, func.count()).group_by(Outbox.state))}
+            lease = inbox_lease_name(hub)
+            holding = holder_of(session, lease)
+        yield from self._lease(lease, holding)
         yield GaugeMetricFamily("hub_healthy", "1 when `hub status` says healthy, 0 when degraded",
                                 value=int(health.healthy))
         problems = GaugeMetricFamily("hub_problems", "Problems `hub status` lists, by kind", labels=["kind"])
@@ -111,6 +124,27 @@ class HubCollector(Collector):
             failing.add_metric([source.name], int(bool(source.last_error)))
         yield sources
         yield failing
+
+
+    def _lease(self, name: str, holding: Holding | None) -> Iterator[Metric]:
+        """Which process reads the inbox, as the database says; and whether this one does, since when."""
+        holder = GaugeMetricFamily("hub_inbox_lease_holder", "1 for the process that holds the inbox's lease",
+                                   labels=["lease", "host", "pid"])
+        if holding is not None and holding.live:
+            holder.add_metric([name, holding.host, str(holding.pid)], 1)
+        yield holder
+        if self.inbox is None:
+            return
+        held = self.inbox.held
+        this = GaugeMetricFamily("hub_inbox_lease_held", "1 while this process holds the inbox's lease (reads it)",
+                                 labels=["lease"])
+        this.add_metric([name], int(held))
+        yield this
+        since = GaugeMetricFamily("hub_inbox_lease_held_since_timestamp_seconds",
+                                  "Since when this process holds the inbox's lease", labels=["lease"])
+        if held and holding is not None and holding.holder == self.inbox.holder.id:
+            since.add_metric([name], as_utc(holding.acquired_at).timestamp())
+        yield since
 
 
 def _counter(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:

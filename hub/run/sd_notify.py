@@ -40,3 +40,34 @@ class Notifier:
                 sock.sendall(text.encode("utf-8"))
         except OSError as error:
             log.debug("systemd notification not sent: %s", error)
+
+
+class Watchdog:
+    """What a daemon tells systemd at each of its watchdog's turns: WATCHDOG=1 unless something `silences` it
+    (systemd then restarts the process), with a STATUS line whenever what it says changes: the start line
+    `line` again once all is well, "degraded: …" while a problem lasts."""
+
+    def __init__(self, notifier: Notifier, line: str) -> None:
+        self.notifier, self.line = notifier, line
+        self._silenced = ""  # the problems the pings last fell silent for
+        self._degraded = ""  # the problems last reported while the pings went on
+
+    def tell(self, silenced: str, degraded: str = "") -> None:
+        """`silenced`: the problems only a restart mends ("" when none); `degraded`: the problems to report
+        while the pings go on (a restart would not mend them)."""
+        if silenced:
+            if silenced != self._silenced:
+                log.warning("watchdog: not telling systemd all is well, which restarts the hub: %s", silenced)
+                self.send(f"STATUS=degraded: {silenced}")
+        else:
+            if self._silenced:
+                log.warning("watchdog: the jobs run again; telling systemd all is well")
+            if degraded and degraded != self._degraded:
+                log.warning("watchdog: telling systemd all is well, as a restart would not mend it: %s", degraded)
+            changed = bool(self._silenced) or degraded != self._degraded
+            self.send("WATCHDOG=1", *([f"STATUS=degraded: {degraded}" if degraded else f"STATUS={self.line}"]
+                                      if changed else []))
+        self._silenced, self._degraded = silenced, "" if silenced else degraded
+
+    def send(self, *fields: str) -> None:
+        self.notifier.send(*fields)

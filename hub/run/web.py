@@ -39,6 +39,7 @@ from hub.core.config_values import Web
 from hub.core.db import answers
 from hub.core.errors import TemporaryError
 from hub.letters.release_link import link_base
+from hub.run.lease_keeper import LeaseKeeper
 from hub.run.metrics import exposition
 from hub.run.release_page import release_routes
 from hub.run.web_server import WebServer
@@ -52,7 +53,8 @@ SWEEP_STOP_SECONDS = 1.0  # how long a stop waits for a photo being fetched by t
 READY_SECONDS = 5.0  # how long /readyz waits for the database before it answers 503
 
 
-def web_app(hub: Hub) -> Starlette:
+def web_app(hub: Hub, inbox: LeaseKeeper | None = None) -> Starlette:
+    """`inbox`: the daemon's keeper of the inbox's lease, for /metrics."""
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -64,7 +66,7 @@ def web_app(hub: Hub) -> Starlette:
         return PlainTextResponse("the database does not answer\n", 503)
 
     async def metrics(request: Request) -> Response:
-        body, content_type = await run_in_threadpool(exposition, hub, request.headers.get("accept", ""))
+        body, content_type = await run_in_threadpool(exposition, hub, request.headers.get("accept", ""), inbox)
         return Response(body, media_type=content_type)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
@@ -76,9 +78,9 @@ def web_app(hub: Hub) -> Starlette:
     return Starlette(routes=routes)
 
 
-def web_server(hub: Hub) -> WebServer:
+def web_server(hub: Hub, inbox: LeaseKeeper | None = None) -> WebServer:
     """The app on its configured address, bound (a busy port is a UserError here), not yet serving."""
-    return WebServer(web_app(hub), listen_address(hub.config))
+    return WebServer(web_app(hub, inbox), listen_address(hub.config))
 
 
 def listen_address(config: Config) -> tuple[str, int]:

@@ -4,14 +4,20 @@ PostgreSQL server.
 What these tests prove:
 
 - The daemon runs every office of the file in one process: mail delivered to each office's own Dovecot is
-  filed by that office alone, and each office's log lines carry its name; an office whose configuration is
-  broken is reported by name and tried again while the others run; SIGTERM stops them all with exit 0.
+  filed by that office alone, and each office's log lines carry its name (its lease keeper's too); an
+  office whose configuration is broken is reported by name and tried again while the others run; SIGTERM
+  stops them all with exit 0.
 - Nothing crosses between offices: a message to office B that quotes office A's case reference (in the
   subject, the plus-address and In-Reply-To of A's acknowledgement) threads into nothing of A's, nor into
   B's own case of the same number; B files it by its own rules and answers without a word of A's case;
   a caseworker's command to B naming A's reference changes nothing anywhere and is refused.
 - `--worker K/N` splits the offices by the documented hash: workers 1/2 and 2/2 together run each office
   once, and each only its own share.
+- Offices on SQLite (each its own file) keep their cases apart as those on PostgreSQL do.
+- Under systemd's notify protocol (a datagram socket of the test's own as $NOTIFY_SOCKET) the process says
+  READY=1 once its offices run (naming one that does not), pings the watchdog while they do, goes silent
+  while an office's event loop does not answer and pings again when it does, keeps pinging (and says
+  "degraded") while an office's job merely fails, and says STOPPING=1 at SIGTERM.
 
 Both offices come from the same packaged configuration (the same address, reference prefix and staff):
 only their secrets and their databases differ, the hardest case for keeping them apart.
@@ -19,8 +25,11 @@ only their secrets and their databases differ, the hardest case for keeping them
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +38,15 @@ from sqlalchemy import select
 
 from hub.cli.main import main
 from hub.core.app import Hub
+from hub.core.logs import office_names_in_logs
 from hub.core.models import Case, Event, Message, Outbox
-from hub.run.deployment import worker_of
+from hub.run.cycle import inbox_name
+from hub.run.deployment import load_deployment, worker_of
+from hub.run.offices import JOBS_AT_ONCE, OfficeThread, watch
+from hub.run.sd_notify import Notifier, Watchdog
 from tests.helpers import OFFICE_ADDRESS, STAFF, START, Tally, deliver, email, make_office, tally, vouched
 from tests.hub_process import HubProcess, wait_until
+from tests.notify_socket import Listener, listening
 from tests.postgres import PostgresDatabases, require
 from tests.servers.dovecot import DovecotServer, running_dovecot
 
@@ -56,9 +70,19 @@ def postgres_server(postgres: PostgresDatabases) -> PostgresDatabases:
     return postgres
 
 
-def make_offices(tmp_path: Path, postgres: PostgresDatabases, names: list[str],
+@pytest.fixture(params=["sqlite", "postgresql"])
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """A new database's URL for the office named: a file of its own on SQLite, or on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda name: f"sqlite:///{tmp_path / name}.db"
+    postgres: PostgresDatabases = request.getfixturevalue("postgres_server")
+    return lambda _name: postgres.fresh()
+
+
+def make_offices(tmp_path: Path, databases: PostgresDatabases | Callable[[str], str], names: list[str],
                  inboxes: dict[str, str] | None = None) -> Iterator[list[Office]]:
-    offices = [Office(name, hub := make_office(tmp_path / name, postgres.fresh(), (inboxes or {}).get(name)),
+    url = (lambda _name: databases.fresh()) if isinstance(databases, PostgresDatabases) else databases
+    offices = [Office(name, hub := make_office(tmp_path / name, url(name), (inboxes or {}).get(name)),
                       hub.config.path) for name in names]
     try:
         yield offices
@@ -136,13 +160,14 @@ def test_the_daemon_runs_each_office_on_its_own_mail_and_a_broken_one_leaves_the
             for name in ("a", "b"):
                 assert re.search(rf"INFO hub\.intake\.drain: {name}: imap:", log), log
                 assert re.search(rf"INFO hub\.sources\.imap: {name}: imap:.*created folder Processed", log), log
+                assert re.search(rf"INFO hub\.run\.lease_keeper: {name}: inbox:imap:.*this process holds it", log), log
                 assert any(line.startswith(f"{name}: hub running: inbox imap:") for line in daemon.lines), daemon.lines
             assert "Traceback" not in log
 
 
 def test_another_offices_reference_threads_into_nothing_of_it(tmp_path: Path,
-                                                              postgres_server: PostgresDatabases) -> None:
-    for a, b in make_offices(tmp_path, postgres_server, ["a", "b"]):
+                                                              databases: Callable[[str], str]) -> None:
+    for a, b in make_offices(tmp_path, databases, ["a", "b"]):
         deployment = deployment_file(tmp_path, ["a", "b"])
         deliver(a.hub, email(sender="Pat Example <pat@example.com>", subject="My pension from the VA stopped",
                              body="My VA claim number is 123-45-6789. Please help."))
@@ -151,6 +176,7 @@ def test_another_offices_reference_threads_into_nothing_of_it(tmp_path: Path,
         (a_ref,), (b_ref,) = case_refs(a.hub), case_refs(b.hub)
         assert a_ref.split("-")[:3] == b_ref.split("-")[:3], "the same prefix, year and number in both offices"
         assert a_ref != b_ref, "their check codes differ: each office's secret makes its own"
+        assert a.hub.engine.url != b.hub.engine.url, "each office its own database"
         before = snapshot(a.hub)
 
         # Robin writes to office B quoting everything of A's case: its reference, A's acknowledgement's
@@ -225,3 +251,108 @@ def test_once_reports_a_broken_office_and_runs_the_others(tmp_path: Path, postgr
         assert "2 offices (worker 1/1): 1 ran, 1 failed" in out
         assert re.search(r"broken: .*broken/config/hub\.toml: no such configuration file", out), out
         assert subjects(a.hub) == ["Still filed"]
+
+
+WATCHDOG_SECONDS = 1.0  # a ping every half second
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    with listening("deployment") as found:
+        yield found
+
+
+def sqlite_offices(tmp_path: Path, names: list[str]) -> Generator[list[Office], None, None]:
+    """Offices on SQLite whose Maildir inbox is read every second."""
+    for offices in make_offices(tmp_path, lambda name: f"sqlite:///{tmp_path / name}.db", names):
+        for office in offices:
+            text = office.config.read_text()
+            office.config.write_text(text.replace("# poll_seconds = 60\n", "poll_seconds = 1\n", 1))
+        yield offices
+
+
+def test_under_systemd_a_deployment_says_ready_once_its_offices_run_pings_and_says_stopping(
+        tmp_path: Path, listener: Listener) -> None:
+    for _offices in sqlite_offices(tmp_path, ["a", "b"]):
+        broken = tmp_path / "c" / "config"
+        broken.mkdir(parents=True)
+        (broken / "hub.toml").write_text('[office]\nnaem = "typo"\n')
+        deployment = deployment_file(tmp_path, ["a", "b", "c"])
+        env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": str(int(WATCHDOG_SECONDS * 1e6))}
+        daemon = HubProcess(None, tmp_path / "hub.log", env, command=("run", "--deployment", str(deployment)))
+        try:
+            daemon.wait_for_start()
+            wait_until(lambda: bool(listener.fields("READY=1")), 30, "READY=1")
+            (_, ready), = listener.fields("READY=1")
+            assert ready.startswith("READY=1\nSTATUS=hub running 3 of the 3 offices"), ready
+            assert ready.endswith("; not running yet: c"), "READY before offices a and b ran, or c not named"
+            wait_until(lambda: listener.pings_since(time.monotonic() - 2) >= 3, 10, "watchdog pings")
+            code, _ = daemon.stop(timeout=30)
+            assert code == 0, daemon.stderr()
+            wait_until(lambda: bool(listener.fields("STOPPING=1")), 5, "STOPPING=1")
+        finally:
+            daemon.close()
+        assert not listener.fields("STATUS=degraded"), listener.received
+        assert "Traceback" not in daemon.stderr()
+
+
+def test_the_watchdog_falls_silent_while_an_offices_loop_does_not_answer_but_not_while_a_job_fails(
+        tmp_path: Path, listener: Listener, caplog: pytest.LogCaptureFixture) -> None:
+    """In this process, to hang an office's event loop for real: a callback that sleeps in it."""
+    made = sqlite_offices(tmp_path, ["a", "b"])
+    _a, b = next(made)
+    deployment = load_deployment(deployment_file(tmp_path, ["a", "b"]))
+    turns = threading.BoundedSemaphore(JOBS_AT_ONCE)
+    threads = [OfficeThread(entry, lambda _hub: None, lambda _line: None, 0.1, turns)
+               for entry in deployment.offices]
+    notifier = Notifier({"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": str(int(WATCHDOG_SECONDS * 1e6))})
+    stopping = threading.Event()
+    watchdog = threading.Thread(target=watch, args=(threads, Watchdog(notifier, "hub running"), stopping))
+    try:
+        with office_names_in_logs():
+            for thread in threads:
+                thread.thread.start()
+            wait_until(lambda: all(thread.running for thread in threads), 30, "both offices running")
+            watchdog.start()
+            wait_until(lambda: listener.pings_since(time.monotonic() - 2) >= 3, 10, "watchdog pings")
+
+            hung = time.monotonic()
+            asyncio_loop(threads[0]).call_soon_threadsafe(time.sleep, 3 * WATCHDOG_SECONDS)
+            wait_until(lambda: bool(listener.fields("STATUS=degraded: a: its thread has not answered")), 5,
+                       "the watchdog falling silent")
+            silent = listener.fields("STATUS=degraded")[0][0]
+            assert silent - hung < 2 * WATCHDOG_SECONDS, "systemd would have killed it before a word"
+            time.sleep(1.5 * WATCHDOG_SECONDS)
+            assert listener.pings_since(silent) == 0, "pings while office a's loop did not answer"
+            wait_until(lambda: listener.pings_since(hung + 3 * WATCHDOG_SECONDS) >= 2, 10,
+                       "pings once it answers")
+
+            # Office b's inbox fails (its new/ is a file): its job goes stale while idle between attempts;
+            # restarting every office would not mend that, so the pings go on, saying so.
+            new = Path(inbox_name(b.hub).removeprefix("maildir:")) / "new"
+            new.rmdir()
+            new.write_text("not a folder")
+            wait_until(lambda: bool(listener.fields("STATUS=degraded: b: job inbox: stale")), 15,
+                       "office b's stale job reported")
+            reported = listener.fields("STATUS=degraded: b: job inbox: stale")[0][0]
+            assert listener.fields("STATUS=degraded: b")[0][1].startswith("WATCHDOG=1\n")
+            wait_until(lambda: listener.pings_since(reported + 0.05) >= 3, 10, "pings while b's job fails")
+    finally:
+        stopping.set()
+        for thread in threads:
+            thread.stop()
+        for thread in threads:
+            thread.thread.join(30)
+        if watchdog.is_alive():
+            watchdog.join(10)
+        made.close()  # the offices closed
+    log = caplog.text
+    assert "watchdog: not telling systemd all is well, which restarts the hub: a: its thread has not" in log
+    assert "watchdog: the jobs run again" in log
+    assert "watchdog: telling systemd all is well, as a restart would not mend it: b: job inbox: stale" in log
+
+
+def asyncio_loop(thread: OfficeThread) -> asyncio.AbstractEventLoop:
+    running = thread._running
+    assert running is not None
+    return running[0]

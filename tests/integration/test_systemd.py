@@ -6,18 +6,15 @@ IMAP password comes from $CREDENTIALS_DIRECTORY, as the shipped unit's LoadCrede
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import make_office
 from tests.hub_process import HubProcess, wait_until
+from tests.notify_socket import Listener, listening
 from tests.servers.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
@@ -25,42 +22,10 @@ pytestmark = pytest.mark.integration
 WATCHDOG_SECONDS = 1.0  # a ping every half second
 
 
-@dataclass
-class Listener:
-    """systemd's end: every datagram, with the monotonic time it came."""
-
-    sock: socket.socket
-    received: list[tuple[float, str]] = field(default_factory=list)
-
-    def run(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except OSError:
-                return
-            self.received.append((time.monotonic(), data.decode()))
-
-    def fields(self, name: str) -> list[tuple[float, str]]:
-        return [(at, text) for at, text in self.received if any(line.startswith(name) for line in text.split("\n"))]
-
-    def pings_since(self, moment: float) -> int:
-        return sum(1 for at, text in self.received if at >= moment and text.startswith("WATCHDOG=1"))
-
-
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    name = f"hub-test-systemd-{os.getpid()}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind("\0" + name)
-    found = Listener(sock)
-    thread = threading.Thread(target=found.run, daemon=True)
-    thread.start()
-    try:
+    with listening("systemd") as found:
         yield found
-    finally:
-        sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-        thread.join(5)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -74,7 +39,7 @@ def test_ready_after_the_inbox_connects_pings_while_healthy_silence_while_stale_
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / "HUB_INBOX_PASSWORD").write_text(dovecot.password + "\n")
-    env = {"NOTIFY_SOCKET": f"@hub-test-systemd-{os.getpid()}", "WATCHDOG_USEC": str(int(WATCHDOG_SECONDS * 1e6)),
+    env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": str(int(WATCHDOG_SECONDS * 1e6)),
            "CREDENTIALS_DIRECTORY": str(credentials)}
     monkeypatch.delenv("HUB_INBOX_PASSWORD", raising=False)  # the credential alone
     daemon = HubProcess(config, tmp_path / "hub.log", env)

@@ -95,7 +95,7 @@ def parse_workers(parser: Parser) -> Iterator[Executor | None]:
     # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_MODULES)
-    setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style())
+    setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style(), logs.thread_office())
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
                              initargs=setup) as workers:
         with _main_module_hidden():
@@ -120,14 +120,17 @@ def _warm_up(_parser: Parser) -> None:
     """Nothing to do: receiving the parser has imported its modules into the worker."""
 
 
-def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style) -> None:
-    """In a parse worker: log like the hub (redacted, at its level), and leave when the hub process is gone,
+def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style, office: str = "") -> None:
+    """In a parse worker: log like the hub (redacted, at its level, each line starting with the name of the
+    `office` it works for in a deployment, as the office's threads' lines do), and leave when the hub process is gone,
     even if it was killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its
     queue for ever).
 
     Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
     current message) and ends the worker itself, so the worker ignores SIGINT."""
     logs.configure(log_level, log_style)
+    if office:
+        logs.name_offices(office)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

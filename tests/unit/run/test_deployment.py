@@ -11,8 +11,9 @@ import pytest
 
 from hub.cli.main import main
 from hub.core.errors import ConfigError, UserError
+from hub.core.logs import OFFICE_THREAD as THREAD
+from hub.core.logs import office_names_in_logs
 from hub.run.deployment import Worker, load_deployment, worker_of
-from hub.run.offices import THREAD, office_names_in_logs
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,10 +1,13 @@
 """The metrics (hub.run.metrics), parsed back with prometheus_client's own text parser: what the database
 says (health, letters by state, queues, reminder lag, each job's last success), what this process
-counted (messages by fate, failed token requests), and a database that does not answer."""
+counted (messages by fate, failed token requests), which process holds the inbox's lease and whether this one
+does (since when), and a database that does not answer."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +17,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub.core.app import Hub
 from hub.core.config_oauth2 import OAuth2
+from hub.core.leases import Holder
 from hub.core.models import Case, Outbox, Reminder
 from hub.intake.drain import drain
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake
 from hub.oauth2.source import TokenSource, provider_for
 from hub.oauth2.token import TokenUnavailable
-from hub.run.cycle import inbox_name
+from hub.run.cycle import inbox_lease_name, inbox_name
 from hub.run.heartbeat import JOB_PREFIX, record
 from hub.run.jobs import office_jobs
+from hub.run.lease_keeper import LeaseKeeper
 from hub.run.metrics import exposition
 from hub.sources.files import FileSource
 from tests.helpers import email, make_office
@@ -35,9 +40,9 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     office.close()
 
 
-def scrape(hub: Hub) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(hub: Hub, inbox: LeaseKeeper | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Each sample by name and labels."""
-    body, content_type = exposition(hub)
+    body, content_type = exposition(hub, "", inbox)
     assert content_type.startswith("text/plain; version=0.0.4")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(body.decode()) for sample in family.samples}
@@ -116,3 +121,31 @@ def test_a_database_that_does_not_answer_leaves_the_process_figures(hub: Hub, tm
     found = scrape(hub)
     assert found[("hub_database_up", ())] == 0
     assert ("hub_healthy", ()) not in found
+
+
+def test_the_inbox_lease_says_which_process_reads_the_mailbox_and_whether_this_one_does(hub: Hub) -> None:
+    lease = inbox_lease_name(hub)
+    mine = LeaseKeeper(hub.sessions, lease)
+    other = LeaseKeeper(hub.sessions, lease, holder=Holder(host="other-host", pid=4242))
+    found = scrape(hub, mine)
+    assert found[("hub_inbox_lease_held", (("lease", lease),))] == 0
+    assert not [key for key in found if key[0] == "hub_inbox_lease_holder"], "nobody holds it yet"
+
+    assert other.claim() and not mine.claim()
+    found = scrape(hub, mine)
+    assert found[("hub_inbox_lease_held", (("lease", lease),))] == 0
+    assert found[("hub_inbox_lease_holder", (("host", "other-host"), ("lease", lease), ("pid", "4242")))] == 1
+    assert not [key for key in found if key[0] == "hub_inbox_lease_held_since_timestamp_seconds"]
+
+    other.close()  # a clean stop gives it up
+    before = time.time()
+    assert mine.claim()
+    found = scrape(hub, mine)
+    assert found[("hub_inbox_lease_held", (("lease", lease),))] == 1
+    assert found[("hub_inbox_lease_holder", (("host", socket.gethostname()), ("lease", lease),
+                                             ("pid", str(os.getpid()))))] == 1
+    since = found[("hub_inbox_lease_held_since_timestamp_seconds", (("lease", lease),))]
+    assert before - 1 <= since <= time.time() + 1
+    assert mine.claim()  # renewed: still held since it was taken
+    assert scrape(hub, mine)[("hub_inbox_lease_held_since_timestamp_seconds", (("lease", lease),))] == since
+    assert not [key for key in scrape(hub) if key[0] == "hub_inbox_lease_held"], "only a daemon says what it holds"
