@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, ScalarSelect, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.cases.sms_optout import opt_out
@@ -155,9 +155,9 @@ class _Claims:
             self.tried.add(row_id)  # a letter read before the mail server went down waits for the next pass
             if texts_only and channel != "sms":
                 continue
-            claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                update(Outbox).where(Outbox.id == row_id, _lapsed(now) if lapsed else _pending(now)).values(
-                    state="sending", lease_until=now + LEASE, lease_owner=self.owner))
+            claimed: CursorResult[Any] = session.connection().execute(  # type: ignore[assignment]
+                _CLAIM_LAPSED if lapsed else _CLAIM_PENDING,
+                {"row_id": row_id, "now": now, "lease": now + LEASE, "owner": self.owner})
             if claimed.rowcount:
                 return row_id, channel, lapsed or provider_id == IN_DOUBT
 
@@ -185,12 +185,20 @@ class _Claims:
         return bool(self.waiting)
 
 
-def _pending(now: datetime) -> ColumnElement[bool]:
+def _pending(now: Any) -> ColumnElement[bool]:
     return (Outbox.state == "pending") & (Outbox.not_before <= now)
 
 
-def _lapsed(now: datetime) -> ColumnElement[bool]:
+def _lapsed(now: Any) -> ColumnElement[bool]:
     return (Outbox.state == "sending") & (Outbox.lease_until < now)
+
+
+def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
+    return (update(Outbox).where(Outbox.id == bindparam("row_id"), condition(bindparam("now")))
+            .values(state="sending", lease_until=bindparam("lease"), lease_owner=bindparam("owner")))
+
+
+_CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
 
 
 @dataclass(frozen=True)
@@ -317,26 +325,35 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
     return letter.subject, letter.body
 
 
+def _recent_automatic(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    return (select(func.count()).select_from(Outbox)
+            .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= bindparam("since"),
+                   Outbox.letter != "caseworker-notification", *conditions).scalar_subquery())
+
+
+# What the caps ask of one recipient, in one round trip built once: each part keeps its own index range.
+_CAP_FACTS = select(select(func.max(Party.bounced_at)).where(Party.email == bindparam("recipient")).scalar_subquery(),
+                    _recent_automatic(Outbox.recipient == bindparam("recipient")),
+                    _recent_automatic(Outbox.case_id == bindparam("case_id")))
+
+
 def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -> str:
     """Why automatic mail must not go to this address now, or ""."""
     limits = hub.config.limits
     local = row.recipient.split("@", 1)[0]
     if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
         return "automatic mail is never sent to a no-reply or mailer address"
-    bounced = session.scalar(select(func.max(Party.bounced_at)).where(Party.email == row.recipient))
+    since = now - timedelta(minutes=limits.auto_mail_window_minutes)
+    bounced, to_address, on_case = session.execute(
+        _CAP_FACTS, {"recipient": row.recipient, "case_id": row.case_id, "since": since}).one()
     if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
         return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
     if hub.config.staff_member(row.recipient) or row.recipient == hub.config.office.intake_address:
         return ""  # the office's own people: no robot loop runs through them, and no notice may be lost
-    since = now - timedelta(minutes=limits.auto_mail_window_minutes)
-    recent = (select(func.count()).select_from(Outbox)
-              .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= since,
-                     Outbox.letter != "caseworker-notification"))
-    if (session.scalar(recent.where(Outbox.recipient == row.recipient)) or 0) >= limits.auto_mail_per_address:
+    if (to_address or 0) >= limits.auto_mail_per_address:
         return (f"cap: {limits.auto_mail_per_address} automatic messages to this address in "
                 f"{limits.auto_mail_window_minutes} minutes")
-    on_case = session.scalar(recent.where(Outbox.case_id == row.case_id)) if row.case_id else 0
-    if (on_case or 0) >= limits.auto_mail_per_case:
+    if row.case_id is not None and (on_case or 0) >= limits.auto_mail_per_case:
         return (f"cap: {limits.auto_mail_per_case} automatic messages on this case in "
                 f"{limits.auto_mail_window_minutes} minutes")
     return ""

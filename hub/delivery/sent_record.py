@@ -39,8 +39,11 @@ log = logging.getLogger(__name__)
 _MARK = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.state != "sent")
          .values(state="sent", sent_at=bindparam("at"), provider_id=bindparam("provider"), error="",
                  attempts=Outbox.attempts + 1, lease_until=None, lease_owner=None, unrecorded=True))
+# The record's claim returns what the record needs of the row: no second read of it.
 _CLAIM = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.unrecorded == true())
-          .values(unrecorded=False).execution_options(synchronize_session=False))
+          .values(unrecorded=False)
+          .returning(Outbox.id, Outbox.case_id, Outbox.channel, Outbox.letter, Outbox.recipient, Outbox.message_id,
+                     Outbox.in_reply_to, Outbox.references, Outbox.actor, Outbox.sent_at))
 _WAITING = ("pending", "sending")  # the states in which a row may still go: those a journal line marks
 _CHUNK = 500
 
@@ -256,10 +259,9 @@ def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes
 
 def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes | None,
             sender: str | None) -> None:
-    claimed: CursorResult[Any] = session.execute(_CLAIM, {"row_id": row_id})  # type: ignore[assignment]
-    if not claimed.rowcount:
+    row = session.connection().execute(_CLAIM, {"row_id": row_id}).one_or_none()
+    if row is None:
         return  # recorded already: by another pass that found it after a crash
-    row = session.get_one(Outbox, row_id)
     assert row.sent_at is not None
     at = row.sent_at
     office = hub.config.office

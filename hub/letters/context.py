@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session, defer
 
 from hub.core.agency_directory import Agency
@@ -36,6 +36,16 @@ SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio"
 LANGUAGES = ("en", "es")
 
 
+def _sent_to_agency(letter: str, what: Any) -> ScalarSelect[Any]:
+    return select(what).where(Outbox.case_id == bindparam("case_id"), Outbox.letter == letter,
+                              Outbox.state == "sent").scalar_subquery()
+
+
+# The case's inquiry and its follow-ups, in one round trip built once.
+_INQUIRY_FACTS = select(_sent_to_agency("agency-inquiry", func.min(Outbox.sent_at)),
+                        _sent_to_agency("agency-followup", func.count()))
+
+
 def spoken_date(day: date) -> str:
     """`November 23, 2026`, as letters write dates."""
     return f"{day:%B} {day.day}, {day.year}"
@@ -56,10 +66,8 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
     person = case.constituent
     agency = config.agency(case.agency)
     staff = config.staff_member(case.assignee)
-    inquiry_sent = session.scalar(select(func.min(Outbox.sent_at)).where(
-        Outbox.case_id == case.id, Outbox.letter == "agency-inquiry", Outbox.state == "sent"))
-    followups = session.scalar(select(func.count()).select_from(Outbox).where(
-        Outbox.case_id == case.id, Outbox.letter == "agency-followup", Outbox.state == "sent")) or 0
+    inquiry_sent, followups = session.execute(_INQUIRY_FACTS, {"case_id": case.id}).one()
+    followups = followups or 0
     sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
     # Nothing is due from the agency once it has written after the inquiry.
     answered = inquiry_sent is not None and session.scalar(select(Message.id).where(

@@ -142,3 +142,34 @@ def test_a_row_without_html_is_text_alone(config: Config) -> None:
     assert carried_html({"attachments": []}) is None
     message, _ = sent(config)
     assert message.get_content_type() == "text/plain"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("From", '"Office of Rep. Doe" <office@doe.example.gov>'),
+    ("From", "=?utf-8?b?T2ZpY2luYSBkZSBsYSBSZXAuIE3DoXJxdWV6?= <office@doe.example.gov>"),
+    ("To", "pat@example.com"),
+    ("To", "Pat O'Brien <pat@example.com>"),
+    ("Reply-To", "office+" + "x" * 80 + "@doe.example.gov"),
+    ("Date", "Mon, 23 Nov 2026 14:05:00 +0000"),
+    ("Auto-Submitted", "auto-replied"),
+    ("X-Auto-Response-Suppress", "OOF, AutoReply"),
+    ("X-Loop", "Ofícina <office@doe.example.gov>"),
+])
+def test_a_header_parsed_once_writes_the_same_bytes_as_one_parsed_each_time(name: str, value: str) -> None:
+    from email.message import EmailMessage
+
+    from hub.letters.compose import _header
+
+    each_time, once, again = EmailMessage(), EmailMessage(), EmailMessage()
+    each_time[name] = value
+    once[name] = _header(name, value)
+    again[name] = _header(name, value)  # the object kept from the first
+    assert once.as_bytes(policy=policy.SMTP) == each_time.as_bytes(policy=policy.SMTP) == \
+        again.as_bytes(policy=policy.SMTP)
+
+
+def test_a_header_value_of_several_lines_is_refused_as_before() -> None:
+    from hub.letters.compose import _header
+
+    with pytest.raises(ValueError, match="linefeed"):
+        _header("To", "pat@example.com\r\nBcc: eve@example.com")
