@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
 from hub.core.fonts import unicode_fonts
 from hub.letters.release_form import ASKS, consent
 
@@ -60,58 +58,64 @@ def _statement(form: SignedForm, lang: str) -> str:
     return consent(lang, form.agency, form.member, form.office)
 
 
-class _Form(FPDF):
+class _Form:
+    """A letter-size PDF written line by line, in DejaVu Sans when installed (any name), else Helvetica."""
+
     def __init__(self) -> None:
-        super().__init__(format="letter")
-        self.set_auto_page_break(True, margin=15)
+        # Imported at the first PDF: fpdf brings Pillow and numpy, some 45 MB in every hub process otherwise.
+        from fpdf import FPDF
+
+        self.pdf = FPDF(format="letter")
+        self.pdf.set_auto_page_break(True, margin=15)
         self.family, self.core = "helvetica", True
         fonts = unicode_fonts()
         if fonts is not None:
             self.family, self.core = "dejavu", False
-            self.add_font("dejavu", fname=str(fonts[0]))
-            self.add_font("dejavu", style="B", fname=str(fonts[1]))
+            self.pdf.add_font("dejavu", fname=str(fonts[0]))
+            self.pdf.add_font("dejavu", style="B", fname=str(fonts[1]))
 
     def line_of(self, text: str, size: int = 10, bold: bool = False, gap: float = 0) -> None:
-        self.set_font(self.family, "B" if bold else "", size)
+        self.pdf.set_font(self.family, "B" if bold else "", size)
         if self.core:
             text = text.encode("latin-1", "replace").decode("latin-1")
-        self.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
         if gap:
-            self.ln(gap)
+            self.pdf.ln(gap)
 
 
 def render(form: SignedForm, audit: Audit, drawn: bytes | None) -> tuple[bytes, str]:
     """(the PDF, the content hash it prints)."""
     digest = content_hash(form)
-    pdf = _Form()
+    writer = _Form()
+    pdf = writer.pdf
     pdf.set_title(f"Privacy release, case {form.case_ref}")
     pdf.add_page()
-    pdf.line_of(form.office, size=9)
-    pdf.line_of("Privacy Act release", size=16, bold=True, gap=1)
-    pdf.line_of(f"Authorization for {form.member} to receive information from {form.agency}", size=11, gap=3)
+    writer.line_of(form.office, size=9)
+    writer.line_of("Privacy Act release", size=16, bold=True, gap=1)
+    writer.line_of(f"Authorization for {form.member} to receive information from {form.agency}", size=11, gap=3)
     rows = [("Case", form.case_ref), ("Agency", form.agency), ("Full legal name", form.full_name),
             ("Name on the case", form.name_on_file), ("Address", form.address), ("Email", form.email),
             ("Phone", form.phone)]
     rows += [(ASKS[key].label["en"], value) for key, value in form.answers]
     for label, value in rows:
         if value:
-            pdf.line_of(f"{label}: {value}", size=10)
+            writer.line_of(f"{label}: {value}", size=10)
     pdf.ln(3)
-    pdf.line_of("Statement", size=12, bold=True, gap=1)
-    pdf.line_of(_statement(form, "en"), size=10, gap=2)
+    writer.line_of("Statement", size=12, bold=True, gap=1)
+    writer.line_of(_statement(form, "en"), size=10, gap=2)
     if form.language != "en":
-        pdf.line_of("As agreed to by the signer in Spanish:", size=9, bold=True)
-        pdf.line_of(_statement(form, form.language), size=9, gap=2)
-    pdf.line_of("Signature", size=12, bold=True, gap=1)
+        writer.line_of("As agreed to by the signer in Spanish:", size=9, bold=True)
+        writer.line_of(_statement(form, form.language), size=9, gap=2)
+    writer.line_of("Signature", size=12, bold=True, gap=1)
     if drawn is not None:
         pdf.image(io.BytesIO(drawn), w=70)
-        pdf.line_of("(drawn on screen)", size=8)
+        writer.line_of("(drawn on screen)", size=8)
     else:
-        pdf.line_of(form.typed_signature, size=18)
-        pdf.line_of("(typed as signature)", size=8)
+        writer.line_of(form.typed_signature, size=18)
+        writer.line_of("(typed as signature)", size=8)
     local = audit.signed_at.astimezone(ZoneInfo(audit.timezone))
-    pdf.line_of(f"Signed electronically by {form.full_name} on {local:%B} {local.day}, {local.year}", size=10, gap=4)
-    pdf.line_of("Audit trail", size=12, bold=True, gap=1)
+    writer.line_of(f"Signed electronically by {form.full_name} on {local:%B} {local.day}, {local.year}", size=10, gap=4)
+    writer.line_of("Audit trail", size=12, bold=True, gap=1)
     for label, value in (
             ("Signed at (UTC)", audit.signed_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")),
             ("Signed at (office time)", local.strftime("%Y-%m-%d %H:%M:%S %Z")),
@@ -121,7 +125,7 @@ def render(form: SignedForm, audit: Audit, drawn: bytes | None) -> tuple[bytes, 
             ("Signing method", "e-sign: personal link sent by email, typed name and "
                                + ("drawn signature" if drawn is not None else "typed signature")),
             ("Document SHA-256", digest)):
-        pdf.line_of(f"{label}: {value}", size=9)
-    pdf.line_of("The SHA-256 is of the signed content: every field above, the statement in the signer's language "
+        writer.line_of(f"{label}: {value}", size=9)
+    writer.line_of("The SHA-256 is of the signed content: every field above, the statement in the signer's language "
                 "and the signature image.", size=8)
     return bytes(pdf.output()), digest
