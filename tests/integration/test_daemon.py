@@ -99,6 +99,12 @@ def acknowledgements(hub: Hub) -> list[Outbox]:
         return list(session.scalars(select(Outbox).where(Outbox.letter == "acknowledgement").order_by(Outbox.id)))
 
 
+def letters_waiting(hub: Hub) -> int:
+    with hub.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.state.in_(("pending", "sending")))) or 0
+
+
 def acknowledged(smtp: SmtpServer, n: int) -> bool:
     return any(f"person{n}@example.com" in message.rcpt_tos for message in smtp.messages)
 
@@ -193,6 +199,9 @@ def test_the_daemon_survives_a_dovecot_restart_and_an_smtp_outage(
         dovecot.start()  # the same port, the same mail
         dovecot.deliver(constituent(1))
         wait_until(lambda: acknowledged(smtp, 1), 60, "the acknowledgement after the Dovecot restart")
+        # The caseworker's notice follows the acknowledgement: the server goes down between letters, not in a
+        # letter's DATA (that is a temporary failure of its own, said at WARNING).
+        wait_until(lambda: not letters_waiting(office.hub), 60, "the caseworker's notice sent")
 
         smtp.stop()
         dovecot.deliver(constituent(2))
