@@ -164,8 +164,8 @@ class _Claims:
     def hold(self, hub: Hub, row_id: int, now: datetime) -> None:
         """Lease the row alone, as `next` did in a transaction that failed after the claim."""
         with hub.sessions.begin() as session:
-            session.execute(update(Outbox).where(Outbox.id == row_id, _pending(now) | _lapsed(now)).values(
-                state="sending", lease_until=now + LEASE, lease_owner=self.owner))
+            session.connection().execute(_CLAIM_EITHER, {"row_id": row_id, "now": now, "lease": now + LEASE,
+                                                         "owner": self.owner})
 
     def _read(self, session: Session, now: datetime, texts_only: bool) -> bool:
         """The next candidates (texts alone when asked); False when every due one has been tried in this pass."""
@@ -199,6 +199,7 @@ def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
 
 
 _CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
+_CLAIM_EITHER = _claim(lambda now: _pending(now) | _lapsed(now))
 
 
 @dataclass(frozen=True)

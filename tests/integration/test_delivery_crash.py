@@ -313,3 +313,28 @@ def test_texts_go_on_while_the_mail_server_is_unreachable(
             assert sorted(row.attempts for row in mail) == [0, 0, 0, 0, 1], "one try at the dead server"
         finally:
             office.close()
+
+
+def test_a_letter_whose_preparation_fails_keeps_its_claim_and_the_next_pass_goes_past_it(
+        office: Hub, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A claim commits with the letter's rendering; a bug in the rendering must not roll the claim back, or every
+    # pass would stop at the same letter first and nothing behind it would go.
+    from hub.delivery import deliver
+
+    write_in(office, 0, 1)  # two letters: the acknowledgement, then the caseworker's notice
+    render = deliver._render
+    broken: list[int] = []
+
+    def fails_once(session, hub, letters, row, case, now):  # type: ignore[no-untyped-def]
+        if not broken:
+            broken.append(row.id)
+            raise RuntimeError("a bug in rendering")
+        return render(session, hub, letters, row, case, now)
+
+    monkeypatch.setattr(deliver, "_render", fails_once)
+    with pytest.raises(RuntimeError):
+        deliver_due(office)
+    (held,) = [row for row in outbox(office) if row.id == broken[0]]
+    assert held.state == "sending" and held.lease_until is not None and held.lease_until > office.clock.now()
+    assert deliver_due(office).counts == {"sent": 1}, "the next pass sends the letter behind it"
+    assert [row.state for row in outbox(office) if row.id == broken[0]] == ["sending"]
