@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -336,13 +337,28 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"hub: {error}", file=sys.stderr)
         return EXIT_ERROR
     except DBAPIError as error:
-        print(f"hub: database error: {_database_reason(error)}", file=sys.stderr)
+        # With --verbose the traceback says where it stopped (the statement without its values: hide_parameters).
+        logging.getLogger("hub").info("the database error's traceback", exc_info=error)
+        print(f"hub: database error: {_database_reason(error)}{_statement_of(error)}", file=sys.stderr)
         return EXIT_TEMPORARY if isinstance(error, OperationalError) else EXIT_ERROR
     except KeyboardInterrupt:
         print("hub: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+
+
+_STATEMENT = re.compile(r"\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT\b.*?\bFROM)\s+(\w+)", re.IGNORECASE | re.DOTALL)
+
+
+def _statement_of(error: DBAPIError) -> str:
+    """What the failing statement did and to which table (" (INSERT INTO outbox)"), for the administrator
+    who reads which work the database refused or kept waiting; never its values."""
+    found = _STATEMENT.match(error.statement or "")
+    if found is None:
+        return f" ({error.statement.split()[0]})" if error.statement and error.statement.split() else ""
+    verb = "SELECT … FROM" if found.group(1).upper().startswith("SELECT") else found.group(1).upper()
+    return f" ({verb} {found.group(2)})"
 
 
 def _database_reason(error: DBAPIError) -> str:

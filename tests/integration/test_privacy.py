@@ -162,5 +162,16 @@ def test_a_command_the_database_refuses_is_one_line_without_the_address(
     [line] = err.splitlines()
     expected = ("hub: database error: refused p…@example.net" if hub.engine.dialect.name == "sqlite" else
                 'hub: database error: new row for relation "outbox" violates check constraint "refuse_recipient"')
-    assert line == expected
+    assert line == expected + " (INSERT INTO outbox)"
+    assert_private(err)
+
+    # --verbose adds where it stopped, the statement without its values (a process of its own: pytest holds
+    # this one's logging).
+    verbose = subprocess.run([sys.executable, "-m", "hub", "--config", config, "--verbose", "letter", "send",
+                              "acknowledgement", "--case", opened.case_ref, "--force"],
+                             capture_output=True, text=True, timeout=60)
+    code, out, err = verbose.returncode, verbose.stdout, verbose.stderr
+    assert (code, out, err.splitlines()[-1]) == (1, "", expected + " (INSERT INTO outbox)")
+    assert "Traceback (most recent call last)" in err and "INSERT INTO outbox" in err
+    assert "[SQL parameters hidden due to hide_parameters=True]" in err
     assert_private(err)
