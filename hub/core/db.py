@@ -41,6 +41,7 @@ def make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
         _private_sqlite_file(url)
         engine = _engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint_locks_first)
         return engine
     # No ping on every checkout: intake checks a connection out once per message, and the ping would
     # cost a round trip each time; connections are recycled instead, and a failed one raises an
@@ -97,6 +98,16 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_savepoint_locks_first(connection: Connection, _name: str) -> None:
+    # A savepoint outside a transaction starts one (the driver begins a transaction only before a write), and the
+    # work inside reads before it writes; but a transaction that has read cannot wait for SQLite's one write lock
+    # (it answers "database is locked" at once, whatever the busy timeout). So it takes the lock first, waiting
+    # its turn behind another writer as a plain write does.
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

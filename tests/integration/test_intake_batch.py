@@ -4,9 +4,12 @@ quarantine and the others are filed once (hub.intake.pipeline.Batch, hub.intake.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
 from hub.core.app import Hub
@@ -69,3 +72,21 @@ def test_a_failing_message_is_held_alone_and_the_rest_of_its_batch_filed_once(hu
     if hub.engine.dialect.name == "postgresql":
         # The careful second pass: a savepoint for each message, the failed one rolled back to its own.
         assert seen["ROLLBACK"] == 1 and seen["SAVEPOINT"] + seen["RELEASE"] == 5
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_message_waits_for_another_writer_instead_of_failing_at_once(hub: Hub) -> None:
+    # SQLite has one writer at a time; the others wait for it, up to the busy timeout. But a transaction that has
+    # read first cannot wait: asked for the lock, SQLite answers "database is locked" at once. Quarantine reads
+    # (is this content held already?) in a savepoint before it writes, so a message held while the IMAP source
+    # saved its position stopped the whole run. A savepoint that starts a transaction now takes the lock first.
+    holder = sqlite3.connect(str(hub.engine.url.database), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.commit)
+    release.start()
+    try:
+        fates, source, _ = savepoints(hub, [b"", *senders(1)])
+    finally:
+        release.join()
+        holder.close()
+    assert fates == Counter({"quarantine": 1, "new-case": 1}) and sorted(source.acknowledged) == [0, 1]
