@@ -296,8 +296,7 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
 
 def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: datetime) -> _Prepared:
     """The message to send, rendered once and kept on the row; or why it must not go (the row then closed)."""
-    row = session.get_one(Outbox, row_id)
-    case = session.get(Case, row.case_id) if row.case_id else None
+    row, case = session.execute(_ROW_AND_CASE, {"row_id": row_id}).one()
     refusal = None
     if row.automatic and (reason := _automatic_refusal(session, hub, row, now)):
         refusal = ("suppressed", reason)
@@ -314,6 +313,10 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: dat
         _close(session, hub, row, *refusal, now)
         return _Prepared(None, refusal)
     return _Prepared(outgoing_for(session, row, case, hub.config))
+
+
+# The row and its case (with its constituent) in one round trip, as the ORM objects the preparation changes.
+_ROW_AND_CASE = select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_id).where(Outbox.id == bindparam("row_id"))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
