@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from hub.cases.sms_optout import opt_out
 from hub.core import redact
 from hub.core.app import Hub
+from hub.core.db import skip_disk_wait
 from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
 from hub.core.models import Case, Event, Outbox, Party
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
@@ -98,10 +99,14 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
         async with open_transport(hub.config, tokens) as transport:
             while not should_stop():
                 now = hub.clock.now()
-                # A letter's claim and its rendering commit together, before its send.
+                # A letter's claim and its rendering commit together, before its send; without waiting for the
+                # disk on PostgreSQL: visible to every other pass at once, so no two send it; the record's commit,
+                # a moment later, flushes it. A crash of the database server that lost it would lose the mark
+                # after it too (hub.delivery.sent_record), and the sent journal's line decides the letter.
                 claimed = None
                 try:
                     with hub.sessions.begin() as session:
+                        skip_disk_wait(session.connection())
                         claimed = claims.next(session, now, texts_only=mail_down)
                         if claimed is None:
                             break
@@ -291,8 +296,7 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
 
 def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: datetime) -> _Prepared:
     """The message to send, rendered once and kept on the row; or why it must not go (the row then closed)."""
-    row = session.get_one(Outbox, row_id)
-    case = session.get(Case, row.case_id) if row.case_id else None
+    row, case = session.execute(_ROW_AND_CASE, {"row_id": row_id}).one()
     refusal = None
     if row.automatic and (reason := _automatic_refusal(session, hub, row, now)):
         refusal = ("suppressed", reason)
@@ -309,6 +313,10 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: dat
         _close(session, hub, row, *refusal, now)
         return _Prepared(None, refusal)
     return _Prepared(outgoing_for(session, row, case, hub.config))
+
+
+# The row and its case (with its constituent) in one round trip, as the ORM objects the preparation changes.
+_ROW_AND_CASE = select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_id).where(Outbox.id == bindparam("row_id"))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,

@@ -15,19 +15,20 @@ sent_at), the same text; only a letter with attachments gets a new MIME boundary
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, bindparam, select, true, update
+from sqlalchemy import Connection, CursorResult, bindparam, insert, select, true, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from hub.cases import reminders
 from hub.core.app import Hub
-from hub.core.file_store import keep_message_raw
+from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Case, Event, Message, Outbox
 from hub.delivery.sent_journal import SentJournal, journal_lines, journal_path
 from hub.letters.compose import Outgoing, compose, outgoing_for, subject_line
@@ -40,10 +41,15 @@ _MARK = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.state != 
          .values(state="sent", sent_at=bindparam("at"), provider_id=bindparam("provider"), error="",
                  attempts=Outbox.attempts + 1, lease_until=None, lease_owner=None, unrecorded=True))
 # The record's claim returns what the record needs of the row: no second read of it.
-_CLAIM = (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.unrecorded == true())
+_CLAIM = (update(Outbox).where(Outbox.id.in_(bindparam("row_ids", expanding=True)), Outbox.unrecorded == true())
           .values(unrecorded=False)
           .returning(Outbox.id, Outbox.case_id, Outbox.channel, Outbox.letter, Outbox.recipient, Outbox.message_id,
                      Outbox.in_reply_to, Outbox.references, Outbox.actor, Outbox.sent_at))
+_INSERT_MESSAGE = insert(Message).returning(Message.id, sort_by_parameter_order=True)
+_INSERT_EVENT = insert(Event)
+_CASES = select(Case.id, Case.status, Case.updated_at, Case.agency).where(Case.id.in_(bindparam("ids", expanding=True)))
+_TOUCH_CASE = update(Case).where(Case.id == bindparam("case_row_id")).values(updated_at=bindparam("new_updated_at"))
+_CASE_STATUS = update(Case).where(Case.id == bindparam("case_row_id")).values(status=bindparam("new_status"))
 _WAITING = ("pending", "sending")  # the states in which a row may still go: those a journal line marks
 _CHUNK = 500
 
@@ -180,8 +186,8 @@ class SentRecords:
         waiting, self.waiting = self.waiting, []
         if waiting:
             with self.hub.sessions.begin() as session:
-                for row_id, outgoing, raw in waiting:
-                    _record(session, self.hub, row_id, outgoing, raw, None)
+                _record_many(session.connection(), self.hub,
+                             [(row_id, outgoing, raw, None) for row_id, outgoing, raw in waiting])
 
 
 def mark_journalled(hub: Hub) -> int:
@@ -259,33 +265,71 @@ def _sent_copy(session: Session, hub: Hub, row: Outbox) -> tuple[Outgoing, bytes
 
 def _record(session: Session, hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes | None,
             sender: str | None) -> None:
-    row = session.connection().execute(_CLAIM, {"row_id": row_id}).one_or_none()
-    if row is None:
-        return  # recorded already: by another pass that found it after a crash
-    assert row.sent_at is not None
-    at = row.sent_at
+    _record_many(session.connection(), hub, [(row_id, outgoing, raw, sender)])
+
+
+def _record_many(connection: Connection, hub: Hub, sent: list[tuple[int, Outgoing, bytes | None, str | None]]) -> None:
+    """The records of `sent` (row id, what went, its bytes, its sender), in the order given, as a few Core
+    statements: one claim, one insert of the messages, one of their events, one update of their cases. A row
+    recorded already (by another pass that found it after a crash) is left out."""
+    claimed = {row.id: row for row in connection.execute(_CLAIM, {"row_ids": [row_id for row_id, *_ in sent]})
+               if row.sent_at is not None}
+    records = [(claimed[row_id], outgoing, raw, sender) for row_id, outgoing, raw, sender in sent if row_id in claimed]
+    if not records:
+        return
     office = hub.config.office
-    kind = "staff" if row.letter == "relay" else f"letter:{row.letter}"
-    message = Message(
-        case_id=row.case_id, direction="out", channel=row.channel, kind=kind, disposition="case",
-        dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
-        references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
-        recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "", body=outgoing.body,
-        full_text=outgoing.body, at=at, received_at=at)
-    session.add(message)
-    if raw is not None:  # the files it carried are stored once, those on the case with them
-        keep_message_raw(session, message, raw, [attachment.data for attachment in outgoing.attachments])
-    session.flush()
-    session.add(Event(case_id=row.case_id, message_id=message.id, kind="message-sent", actor=row.actor,
-                      via="mail" if row.letter == "relay" else "rule", at=at,
-                      detail=f"{kind} to {row.recipient}"))
-    if row.case_id is not None:
-        case = session.get_one(Case, row.case_id)
-        case.updated_at = max(case.updated_at, at)
-        if row.letter in AGENCY_LETTERS and case.status not in ("closed", "pending-agency"):
-            session.add(Event(case_id=case.id, kind="status", actor="hub", via="rule", at=at,
-                              detail=f"{case.status} -> pending-agency ({row.letter} sent)"))
-            case.status = "pending-agency"
-        if row.letter in AGENCY_LETTERS and case.status != "closed":
-            reminders.agency_letter_sent(session.connection(), hub.config, case.id, case.agency, row.letter, at)
-    log.info("outbox %d: sent %s", row.id, row.letter)
+    messages, kept_raws = [], []
+    for row, outgoing, raw, sender in records:
+        kept = None
+        if raw is not None:  # the files it carried are stored once, those on the case with them
+            by_hash = {hashlib.sha256(attachment.data).hexdigest(): attachment.data
+                       for attachment in outgoing.attachments}
+            kept = cut_raw(raw, by_hash)
+            for sha256 in {cut.sha256 for cut in kept.cuts}:
+                keep_file(connection, by_hash[sha256], sha256)
+        kept_raws.append(kept)
+        messages.append(dict(
+            case_id=row.case_id, direction="out", channel=row.channel, kind=_kind(row.letter), disposition="case",
+            dedupe_key=f"out:{row.message_id}", message_id=row.message_id, in_reply_to=row.in_reply_to,
+            references=row.references, source="outbox", sender=sender or office.address, sender_name=office.name,
+            recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "",
+            body=outgoing.body, full_text=outgoing.body, at=row.sent_at, received_at=row.sent_at,
+            **(kept.columns() if kept else {"raw_skeleton": None, "raw_sha256": None})))
+    message_ids = list(connection.execute(_INSERT_MESSAGE, messages).scalars())
+    for message_id, kept in zip(message_ids, kept_raws, strict=True):
+        if kept is not None:
+            keep_cuts(connection, message_id, kept)
+    read = {case.id: case for case in connection.execute(
+        _CASES, {"ids": list({row.case_id for row, *_ in records if row.case_id is not None})})}
+    cases = {case_id: case._asdict() for case_id, case in read.items()}
+    events: list[dict[str, Any]] = []
+    for (row, *_), message_id in zip(records, message_ids, strict=True):
+        at = row.sent_at
+        events.append(dict(case_id=row.case_id, message_id=message_id, kind="message-sent", actor=row.actor,
+                           via="mail" if row.letter == "relay" else "rule", at=at,
+                           detail=f"{_kind(row.letter)} to {row.recipient}"))
+        case = cases.get(row.case_id) if row.case_id is not None else None
+        if case is not None:
+            case["updated_at"] = max(case["updated_at"], at)
+            if row.letter in AGENCY_LETTERS and case["status"] not in ("closed", "pending-agency"):
+                events.append(dict(case_id=case["id"], message_id=None, kind="status", actor="hub", via="rule",
+                                   at=at, detail=f"{case['status']} -> pending-agency ({row.letter} sent)"))
+                case["status"] = "pending-agency"
+            if row.letter in AGENCY_LETTERS and case["status"] != "closed":
+                reminders.agency_letter_sent(connection, hub.config, case["id"], case["agency"], row.letter, at)
+    connection.execute(_INSERT_EVENT, events)
+    # Only what changed, as the ORM wrote it: a case's other columns are left to whoever changes them meanwhile.
+    touched = [{"case_row_id": case_id, "new_updated_at": case["updated_at"]} for case_id, case in cases.items()
+               if case["updated_at"] != read[case_id].updated_at]
+    if touched:
+        connection.execute(_TOUCH_CASE, touched)
+    moved = [{"case_row_id": case_id, "new_status": case["status"]} for case_id, case in cases.items()
+             if case["status"] != read[case_id].status]
+    if moved:
+        connection.execute(_CASE_STATUS, moved)
+    for row, *_ in records:
+        log.info("outbox %d: sent %s", row.id, row.letter)
+
+
+def _kind(letter: str) -> str:
+    return "staff" if letter == "relay" else f"letter:{letter}"

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ScalarSelect, bindparam, func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days
@@ -22,8 +22,13 @@ from hub.letters.enclosures import file_fields, message_files
 from hub.letters.notice_thread import FIRST
 from hub.letters.release import evidence, valid_release
 
-# A letter needs a message's fields, never its raw bytes, which can be 50 MB.
-WITHOUT_RAW = defer(Message.raw_skeleton)
+# A letter needs a message's fields, never its raw bytes, which can be 50 MB: the few columns it shows are read,
+# in statements built once, not the ORM's rows (each of which would load its attachments too).
+_FIRST_BODY = (select(Message.body).where(Message.case_id == bindparam("case_id"), Message.direction == "in",
+                                          Message.kind == "constituent")
+               .order_by(Message.at, Message.id).limit(1))
+_MESSAGE_FIELDS = select(Message.id, Message.sender, Message.sender_name, Message.kind, Message.channel,
+                         Message.subject, Message.body, Message.at).where(Message.id == bindparam("row_id"))
 
 TEAM_NAME = "Casework Team"
 SIGN_LINK = "sign_link"  # the key of the extra context that carries the link to sign the release
@@ -75,16 +80,14 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         Message.received_at >= inquiry_sent).limit(1)) is not None
     # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
     expected_from = sent_on or (now.astimezone(zone).date() if extra.get("letter") == "agency-inquiry" else None)
-    first = session.scalars(select(Message).options(WITHOUT_RAW).where(
-        Message.case_id == case.id, Message.direction == "in", Message.kind == "constituent")
-        .order_by(Message.at, Message.id).limit(1)).first()
+    summary = session.scalar(_FIRST_BODY, {"case_id": case.id})
     name = person.name if person else ""
     return {
         "office": office_fields(config),
         "case": {
             "ref": case.ref, "subject": case.subject, "status": case.status,
             "opened_on": spoken_date(case.opened_at.astimezone(zone).date()),
-            "agency_control": case.agency_control or "", "summary": first.body if first else "",
+            "agency_control": case.agency_control or "", "summary": summary if summary is not None else "",
             "identifiers": [],
         },
         "constituent": {"name": name, "first_name": name.split()[0] if name.split() else "",
@@ -191,7 +194,7 @@ def office_fields(config: Config) -> dict[str, str]:
 
 
 def message_fields(session: Session, row_id: int | None, zone: ZoneInfo, config: Config) -> dict[str, Any]:
-    message = session.get(Message, row_id, options=[WITHOUT_RAW]) if row_id else None
+    message = session.execute(_MESSAGE_FIELDS, {"row_id": row_id}).first() if row_id else None
     if message is None:
         return message_fields_blank()
     local = message.at.astimezone(zone)

@@ -20,6 +20,8 @@ from hub.letters.notice_digest import NOTICE
 from hub.letters.release import evidence, valid_release
 from hub.letters.templates import AGENCY_LETTERS, RELAY
 
+_MESSAGE_FILES = "letters.message_files"  # the session.info key of what message_files read, with its transaction
+
 
 @dataclass(frozen=True)
 class MessageFile:
@@ -33,7 +35,19 @@ class MessageFile:
 def message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
     """The message's files in order; those the hub holds go with a notice while their sizes add up to
     no more than `budget` bytes. Their bytes are not read here: the notice's text and its enclosures
-    both ask, and only the composed message needs them."""
+    both ask, and only the composed message needs them; the second is answered from the first, kept for
+    the session's transaction, so that the text names exactly the files that go."""
+    transaction = session.get_transaction()
+    kept = session.info.get(_MESSAGE_FILES)
+    if kept is None or kept[0] is not transaction:
+        kept = session.info[_MESSAGE_FILES] = (transaction, {})
+    known: dict[tuple[int, int], list[MessageFile]] = kept[1]
+    if (message_row_id, budget) not in known:
+        known[message_row_id, budget] = _message_files(session, message_row_id, budget)
+    return known[message_row_id, budget]
+
+
+def _message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
     rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
                                   Attachment.oversized, bytes_are_kept())
                            .where(Attachment.message_id == message_row_id).order_by(Attachment.id)).all()
