@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ARRAY,
-    CompoundSelect,
     Connection,
     Insert,
+    Select,
     String,
     any_,
     bindparam,
@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 
 from hub.cases.assignment import choose, chosen_detail
-from hub.cases.numbering import next_reference
+from hub.cases.numbering import NEXT_SEQUENCE, case_counter, next_reference
 from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reopened, opening_reminders
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
@@ -116,10 +116,11 @@ _CONSTITUENT_BY_PHONE = (select(Party.id, Party.name, Party.email)
                          .order_by(Party.id).limit(1))
 
 
-def _find_or_make(key: Any) -> CompoundSelect[Any]:
-    """The sender's constituent party found by `key` (email or phone), or made when there is none, in one
-    statement (PostgreSQL: a data-modifying CTE) where there were two round trips for each new case's sender.
-    Its rows: id, name, email, and whether it was found."""
+def _find_or_make(key: Any) -> Select[Any]:
+    """The sender's constituent party found by `key` (email or phone), or made when there is none, and the case
+    counter's next number (hub.cases.numbering; None when the year has no counter yet), in one statement
+    (PostgreSQL: data-modifying CTEs) where there were three round trips for each new case.
+    Its row: id, name, email, whether the party was found, and the number."""
     found = (select(Party.id, Party.name, Party.email).where(Party.role == "constituent", key == bindparam("key"))
              .order_by(Party.id).limit(1).cte("found"))
     made = (insert(Party).from_select(
@@ -128,8 +129,10 @@ def _find_or_make(key: Any) -> CompoundSelect[Any]:
                bindparam("new_email", type_=Party.email.type), bindparam("new_phone", type_=Party.phone.type),
                bindparam("now", type_=Party.created_at.type)).where(~exists(select(found.c.id))))
         .returning(Party.id, Party.name, Party.email).cte("made"))
-    return select(found.c.id, found.c.name, found.c.email, true().label("found")).union_all(
-        select(made.c.id, made.c.name, made.c.email, ~true()))
+    parties = select(found.c.id, found.c.name, found.c.email, true().label("found")).union_all(
+        select(made.c.id, made.c.name, made.c.email, ~true())).subquery("party")
+    counted = NEXT_SEQUENCE.cte("counted")
+    return select(parties, select(counted.c.value).scalar_subquery().label("sequence"))
 
 
 _FIND_OR_MAKE = {"email": _find_or_make(Party.email), "sms": _find_or_make(Party.phone)}
@@ -348,6 +351,8 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
     assigned by the office's rules; returns it with its events (written with the message's own)."""
     by_text = message.channel == "sms"
     contact_channel, changed = message.channel, list[str]()
+    year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
+    taken = None
     if message.form is not None:
         constituent_id, email, phone, changed = form_constituent(connection, message.form, now)
         contact_channel = "email" if email else "sms"
@@ -355,8 +360,8 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
         phone = message.sender if by_text else None
         party = connection.execute(_FIND_OR_MAKE["sms" if by_text else "email"], dict(
             key=message.sender, new_name=message.sender_name, new_email=None if by_text else message.sender,
-            new_phone=phone, now=now)).one()
-        constituent_id, email = party.id, party.email if by_text else message.sender
+            new_phone=phone, now=now, counter=case_counter(year))).one()
+        constituent_id, email, taken = party.id, party.email if by_text else message.sender, party.sequence
         if party.found and not party.name and message.sender_name:
             connection.execute(_NAME_PARTY, {"party_id": party.id, "new_name": message.sender_name})
     else:
@@ -371,8 +376,7 @@ def open_case(connection: Connection, message: InboundMessage, config: Config, r
             constituent_id = found.id
             if not found.name and message.sender_name:
                 connection.execute(_NAME_PARTY, {"party_id": found.id, "new_name": message.sender_name})
-    year = now.astimezone(ZoneInfo(config.office.timezone)).year % 100
-    reference = next_reference(connection, refs, year)
+    reference = next_reference(connection, refs, year, taken)
     chosen = choose(connection, config, now, None) if config.assignment.rules else None
     case_id = connection.execute(_INSERT_CASE, dict(
         ref=reference, status="new", labels=["urgent"] if urgent else [], subject=_case_subject(message),
