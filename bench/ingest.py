@@ -27,6 +27,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,13 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
             if summary_at is None and re.match(r"\d+ messages: ", line):
                 summary_at = time.perf_counter()
                 fates.update({fate: int(count) for count, fate in re.findall(r"(\d+) ([a-z-]+)", line)})
-                timer.start()
+                if profile:
+                    # The intake alone: interrupted at its summary line, cProfile writes its stats on the
+                    # way out (a kill after the delivery window would leave none).
+                    stopped.set()
+                    proc.send_signal(signal.SIGINT)
+                else:
+                    timer.start()
             elif outbox_at is None and line.startswith("outbox: "):
                 outbox_at = time.perf_counter()
         tree = sampler.stop()  # before the wait: the tree is gone, but not yet reaped

@@ -10,19 +10,25 @@ from hub.core.models import Counter
 from hub.core.refs import References
 
 _INSERT_COUNTER = insert(Counter)
-_NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
-                  .values(value=Counter.value + 1).returning(Counter.value))
+# Also for a caller that takes the next number in a statement it sends anyway (`counter`: `case_counter`).
+NEXT_SEQUENCE = (update(Counter).where(Counter.name == bindparam("counter"))
+                 .values(value=Counter.value + 1).returning(Counter.value))
 
 
-def next_reference(connection: Connection, refs: References, year: int) -> str:
-    """A new reference of `year` (two digits or four), never given before."""
+def case_counter(year: int) -> str:
+    return f"case-{year % 100:02d}"
+
+
+def next_reference(connection: Connection, refs: References, year: int, taken: int | None = None) -> str:
+    """A new reference of `year` (two digits or four), never given before. `taken`: the number the caller took
+    with `NEXT_SEQUENCE`, None when it found no counter (then it is made here)."""
     year %= 100
-    return str(refs.make(year, next_sequence(connection, f"case-{year:02d}")))
+    return str(refs.make(year, taken if taken is not None else next_sequence(connection, case_counter(year))))
 
 
 def next_sequence(connection: Connection, name: str) -> int:
     # UPDATE … RETURNING takes the row lock first, so two writers can never get the same number.
-    value = connection.execute(_NEXT_SEQUENCE, {"counter": name}).scalar()
+    value = connection.execute(NEXT_SEQUENCE, {"counter": name}).scalar()
     if value is not None:
         return int(value)
     try:

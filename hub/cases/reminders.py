@@ -9,6 +9,7 @@ closing reminders go and a check-in comes back. The sweep (hub.schedule.sweep) t
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -35,14 +36,21 @@ def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason:
 
 
 def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
+    rows = opening_reminders(config, case_id, now)
+    if rows:
+        connection.execute(_INSERT, rows)
+
+
+def opening_reminders(config: Config, case_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The rows `case_opened` writes (a check-in and a nudge, as the schedule has them), for a caller that sends
+    them in a statement of its own."""
     rows = []
     if config.schedule.checkin_days:
         rows.append(dict(kind=due_dates.CHECKIN, due_at=due_dates.checkin_due(now, config, case_id)))
     if config.schedule.nudge_hours:
         rows.append(dict(kind=due_dates.NUDGE, due_at=due_dates.nudge_due(now, config)))
-    if rows:
-        connection.execute(_INSERT, [dict(case_id=case_id, state="pending", note="", owner="", created_at=now, **row)
-                                     for row in rows])
+    return [dict(case_id=case_id, state="pending", note="", owner="", closed_by="", created_at=now, **row)
+            for row in rows]
 
 
 def agency_letter_sent(connection: Connection, config: Config, case_id: int, agency_key: str | None, letter: str,
