@@ -111,7 +111,7 @@ class Measured:
 
 def run_hub_measured(config: Path, *args: str, env: dict[str, str] | None = None, folder: Path) -> Measured:
     """`hub --config CONFIG ARGS…` in a subprocess, with the peak resident memory of the hub process
-    itself (not of its parse worker, which is the fork server's child and never gets an oversized
+    itself (not of its parse worker, a process of its own that never gets an oversized
     message)."""
     peak = folder / "peak"
     completed = subprocess.run([sys.executable, "-c", _MEASURED_HUB, "--config", str(config), *args],

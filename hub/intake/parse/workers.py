@@ -16,9 +16,10 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from hub.core import logs
 from hub.core.errors import QuarantineError, describe
@@ -27,8 +28,8 @@ from hub.intake.screen import Screening, screen
 
 Parser = Callable[[bytes, str, int], InboundMessage]
 Parse = Callable[[bytes, str], "Parsed"]
-# Modules the worker needs, loaded once by the fork server rather than by each worker (the default
-# would load the hub's command line, database code included).
+T = TypeVar("T")
+# The modules the worker loads: the functions it is sent come from them, and they import no database code.
 WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
 
 
@@ -87,20 +88,34 @@ def with_raw(parsed: Parsed, raw: bytes) -> Parsed:
 
 @contextmanager
 def parse_workers(parser: Parser) -> Iterator[Executor | None]:
-    """One parsing process beside this one where there is a second core; none on a single core."""
+    """One parsing process beside this one where there is a second core; none on a single core. The process
+    starts with the first task: a pass over an empty inbox, the daemon's usual one, starts none."""
     if (os.cpu_count() or 1) < 2:
         yield None
         return
-    # forkserver, not fork: a forked worker would inherit this process's database connections and
-    # keep a killed hub's transaction (and its row locks) open on PostgreSQL.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_MODULES)
+    # spawn: a fresh interpreter that loads the worker's modules alone (about 30 MB). Not fork: a forked worker
+    # would inherit this process's database connections and keep a killed hub's transaction (and its row
+    # locks) open on PostgreSQL. Not forkserver: its server stays beside the hub for the process's life, as
+    # large again as the worker it forks.
+    context = multiprocessing.get_context("spawn")
     setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style(), logs.thread_office())
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
-                             initargs=setup) as workers:
+                             initargs=setup) as pool:
+        yield _Starting(pool)
+
+
+class _Starting(Executor):
+    """The pool, whose worker is started with its main module hidden (`_main_module_hidden`)."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:  # type: ignore[override]
         with _main_module_hidden():
-            workers.submit(_warm_up, parser)  # starts the worker now, while the caller connects to its source
-        yield workers
+            return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(wait, cancel_futures=cancel_futures)
 
 
 @contextmanager
@@ -114,10 +129,6 @@ def _main_module_hidden() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
-
-
-def _warm_up(_parser: Parser) -> None:
-    """Nothing to do: receiving the parser has imported its modules into the worker."""
 
 
 def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style, office: str = "") -> None:
