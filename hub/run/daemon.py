@@ -218,7 +218,9 @@ class Daemon:
 
     def _attempt(self, job: Job) -> bool:
         """In a worker thread: the job's work, then its success recorded."""
-        self._alive[job.name] = datetime.now(UTC)
+        # Running, but not yet a sign of life: a job that keeps failing starts again after each pause, and its
+        # start alone would make it look healthy to the watchdog for as long as each attempt takes.
+        self._alive[job.name] = self._successes.get(job.name, self._started)
         try:
             produced = job.work(self.hub, lambda: self._should_stop(job.name))
             record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())

@@ -10,7 +10,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from hub.run.jobs import Job
 from hub.run.status import status_lines
 from hub.sources.backoff import Backoff, is_temporary, one_line
 from tests.helpers import make_office
+from tests.hub_process import wait_until
 
 FIRST = 0.05
 NEVER = IntervalTrigger(hours=1)  # after the run at start, only wake-ups and retries make a job run
@@ -173,3 +175,33 @@ def test_status_shows_sources_and_jobs_with_their_last_error(hub: Hub) -> None:
     assert lines[3] == "job reminders: last success never"
     assert lines[-4:] == ["outbox: 0 waiting; 0 failed", "reminders due: 0", "quarantine: 0 held",
                           "triage: 0 waiting for a caseworker"]
+
+
+def test_a_failing_job_that_starts_again_is_still_stale_until_it_shows_a_sign_of_life(hub: Hub) -> None:
+    # The watchdog falls silent while a job is stale. A job that keeps failing starts again after each pause: its
+    # start is not a sign of life, or the watchdog pinged during each new attempt (seen under load: a ping while
+    # the inbox's server was down).
+    entered, sign_given, finish = threading.Event(), threading.Event(), threading.Event()
+
+    def inbox(_hub: Hub, should_stop: Callable[[], bool]) -> bool:
+        entered.set()
+        sign_given.wait(10)
+        should_stop()  # between messages: a sign of life
+        finish.wait(10)
+        return False
+
+    daemon = Daemon(hub, [Job("inbox", inbox, IntervalTrigger(seconds=1), "every 1 s")])
+    daemon._started = datetime.now(UTC) - timedelta(minutes=10)  # no success since: it has failed for ten minutes
+    attempt = threading.Thread(target=daemon._attempt, args=(daemon.jobs["inbox"],))
+    attempt.start()
+    try:
+        assert entered.wait(10)
+        [(problem, running)] = daemon.stale_jobs()
+        assert problem.startswith("job inbox: stale: no success for 10 min") and running
+        sign_given.set()
+        wait_until(lambda: not daemon.stale_jobs(), 10, "the job's sign of life")
+    finally:
+        sign_given.set()
+        finish.set()
+        attempt.join(10)
+    assert not daemon.stale_jobs(), "a success is fresh"
