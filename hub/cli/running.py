@@ -115,7 +115,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     def work(hub: Hub) -> Summary:
         source = FileSource(list(args.files), hub.config.limits.max_message_bytes)
         intake = replace(Intake.of(hub), archive=args.archive, archive_status=args.status or "closed")
-        with parse_workers(parse_email) as workers:
+        with parse_workers() as workers:
             return drain(intake, source, parse_email, workers=workers)
     summary = with_hub(args, work)
     _print_summary(args, summary)

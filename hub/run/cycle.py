@@ -43,7 +43,7 @@ def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
                 tokens: TokenSource | None = None) -> Summary:
     """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`.
     `tokens`: the OAuth 2.0 token source to log in with (the daemon keeps one; by default a new one)."""
-    with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers(parse_email) as workers, \
+    with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers() as workers, \
             inbox_source(hub, tokens) as source:
         return drain(Intake.of(hub), source, parse_email, should_stop, workers)
 

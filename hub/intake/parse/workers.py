@@ -87,7 +87,7 @@ def with_raw(parsed: Parsed, raw: bytes) -> Parsed:
 
 
 @contextmanager
-def parse_workers(parser: Parser) -> Iterator[Executor | None]:
+def parse_workers() -> Iterator[Executor | None]:
     """One parsing process beside this one where there is a second core; none on a single core. The process
     starts with the first task: a pass over an empty inbox, the daemon's usual one, starts none."""
     if (os.cpu_count() or 1) < 2:

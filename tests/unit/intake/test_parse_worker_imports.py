@@ -38,7 +38,7 @@ from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
 
 if __name__ == "__main__":
-    with parse_workers(parse_email) as workers:
+    with parse_workers() as workers:
         assert workers is not None
         workers.submit(parse_email, b"Subject: a first message\\r\\n\\r\\nIt loads the parser.", "test", 10**6).result()
         print("\\n".join(workers.submit(eval, "list(__import__('sys').modules)").result()))

@@ -11,7 +11,6 @@ import threading
 import pytest
 
 from hub.core import logs
-from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_workers
 
 
@@ -32,7 +31,7 @@ def worker_line(thread_name: str) -> tuple[int, str]:
     found: list[tuple[int, str]] = []
 
     def run() -> None:
-        with parse_workers(parse_email) as workers:
+        with parse_workers() as workers:
             assert workers is not None
             found.append(workers.submit(a_line_in_the_worker).result(60))
     thread = threading.Thread(target=run, name=thread_name)
