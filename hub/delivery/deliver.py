@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, CursorResult, ScalarSelect, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.cases.sms_optout import opt_out
 from hub.core import redact
@@ -37,7 +38,7 @@ from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
 from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
 from hub.delivery.outage import Outage
 from hub.delivery.sent_record import (
-    SentMark,
+    SentMarks,
     SentRecords,
     mark_found_sent,
     mark_journalled,
@@ -94,6 +95,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     mark_journalled(hub)
     record_unrecorded(hub)
     records = SentRecords(hub)
+    marks = SentMarks(hub)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
     try:
         async with open_transport(hub.config, tokens) as transport:
@@ -117,16 +119,17 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                         claims.hold(hub, claimed[0], now)
                     raise
                 if prepared is None:
-                    report.add(await _deliver_text(hub, letters, texts, row_id))
+                    report.add(await _deliver_text(hub, letters, texts, marks, row_id))
                 elif prepared.outgoing is None:
                     assert prepared.refusal is not None
                     report.add(prepared.refusal[0])
                 else:
-                    report.add(await _deliver_one(hub, transport, row_id, prepared.outgoing, now, outage,
+                    report.add(await _deliver_one(hub, transport, marks, row_id, prepared.outgoing, now, outage,
                                                   doubt if in_doubt else None, records))
                     mail_down = outage.is_on
     finally:
         try:
+            marks.close()
             records.flush()
         finally:
             await asyncio.to_thread(doubt.close)
@@ -213,8 +216,8 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, transport: Transport, row_id: int, outgoing: Outgoing, now: datetime,
-                       outage: Outage, doubt: InDoubt | None, records: SentRecords) -> str:
+async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id: int, outgoing: Outgoing,
+                       now: datetime, outage: Outage, doubt: InDoubt | None, records: SentRecords) -> str:
     """Send one letter; `doubt` (for a letter in doubt) first asks the Sent folder whether it went already."""
     if doubt is not None and not hub.config.outbound.url.startswith("maildir:"):  # a Maildir write is idempotent
         outcome = await asyncio.to_thread(doubt.outcome, row_id, outgoing.message_id)
@@ -227,7 +230,7 @@ async def _deliver_one(hub: Hub, transport: Transport, row_id: int, outgoing: Ou
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
         envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
-        with SentMark(hub, row_id, now) as mark:
+        with marks.mark(row_id, now) as mark:
             provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
             mark.commit(provider_id)  # first, and alone: see hub.delivery.sent_record
     except ConfigError:
@@ -247,7 +250,7 @@ async def _deliver_one(hub: Hub, transport: Transport, row_id: int, outgoing: Ou
     return "sent"
 
 
-async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -> str:
+async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMarks, row_id: int) -> str:
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -275,7 +278,7 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, row_id: int) -
         known = known_sids(session, recipient, created_at) if plan.check_first else None
     try:
         line = texts.line()
-        with SentMark(hub, row_id, now) as mark:
+        with marks.mark(row_id, now) as mark:
             provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
             mark.commit(provider_id)
     except ConfigError as error:
@@ -302,18 +305,30 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: dat
         refusal = ("suppressed", reason)
     elif row.subject is None or row.body is None:
         try:
-            row.subject, row.body = _render(session, hub, letters, row, case, now)
+            subject, body = _render(session, hub, letters, row, case, now)
         except LetterError as error:
             refusal = ("failed", str(error))
         else:
-            if case is not None:
-                row.context = {**row.context,
-                               "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
+            context = row.context if case is None else {
+                **row.context, "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
+            _keep_rendering(session, row, subject, body, context)
     if refusal is not None:
         _close(session, hub, row, *refusal, now)
         return _Prepared(None, refusal)
     return _Prepared(outgoing_for(session, row, case, hub.config))
 
+
+def _keep_rendering(session: Session, row: Outbox, subject: str, body: str, context: dict[str, Any]) -> None:
+    """The rendered letter written on its row by one prebuilt UPDATE, and set on the row object as what the
+    database holds: the ORM's flush of the changed object cost as much as rendering the letter's text."""
+    session.connection().execute(_KEEP_RENDERING, {"row_id": row.id, "subject": subject, "body": body,
+                                                   "context": context})
+    for name, value in (("subject", subject), ("body", body), ("context", context)):
+        set_committed_value(row, name, value)
+
+
+_KEEP_RENDERING = update(Outbox).where(Outbox.id == bindparam("row_id")).values(
+    subject=bindparam("subject"), body=bindparam("body"), context=bindparam("context"))
 
 # The row and its case (with its constituent) in one round trip, as the ORM objects the preparation changes.
 _ROW_AND_CASE = select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_id).where(Outbox.id == bindparam("row_id"))
@@ -353,7 +368,7 @@ def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -
     if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
         return "automatic mail is never sent to a no-reply or mailer address"
     since = now - timedelta(minutes=limits.auto_mail_window_minutes)
-    bounced, to_address, on_case = session.execute(
+    bounced, to_address, on_case = session.connection().execute(
         _CAP_FACTS, {"recipient": row.recipient, "case_id": row.case_id, "since": since}).one()
     if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
         return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"

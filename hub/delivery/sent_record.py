@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,68 +63,95 @@ _QUICK = {"postgresql": ("SET synchronous_commit = off", "RESET synchronous_comm
           "sqlite": ("PRAGMA wal_autocheckpoint = 0", "PRAGMA wal_autocheckpoint = 1000")}
 
 
-class SentMark:
-    """The sent mark of one row, made ready before the send so that after it only a line in the sent
-    journal and the database driver run: one statement on a connection already open, committing as it
-    runs (one round trip on PostgreSQL). SQLAlchemy's own execution would cost as much again as the
-    statement itself, so the statement is compiled and its parameters converted, as SQLAlchemy does,
-    before the send.
+class SentMarks:
+    """The sent marks of one delivery pass, on one connection kept for the pass: each mark is one statement on
+    a connection already open, committing as it runs (one round trip on PostgreSQL). SQLAlchemy's own
+    execution would cost as much again as the statement itself, so the statement is compiled and its
+    parameters converted, as SQLAlchemy does, before the send; and a connection checked out, set up and
+    given back for every letter would cost a round trip or two each on PostgreSQL.
 
-        with SentMark(hub, row_id, now) as mark:
-            reply = await transport.send(...)
-            mark.commit(reply)
+        with SentMarks(hub) as marks:
+            ...
+            with marks.mark(row_id, now) as mark:
+                reply = await transport.send(...)
+                mark.commit(reply)
 
-    Nothing slow runs in the mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
+    Nothing slow runs in a mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
     PostgreSQL a crash of the database server or the machine from the record's synchronous commit on,
     which comes right after (SQLite, synchronous=NORMAL, makes every commit safe from the machine at
     its checkpoints, the mark like the rest). Waiting for the disk (milliseconds) would widen several
     times over the window in which a crash sends a letter twice; a mark lost with the machine sends
-    the letter twice too, never loses it.
+    the letter twice too, never loses it. A mark that fails lets its connection go: the next one connects
+    again.
     """
 
-    def __init__(self, hub: Hub, row_id: int, at: datetime) -> None:
+    def __init__(self, hub: Hub) -> None:
         self._engine = hub.engine
-        self._given: dict[str, Any] = {"row_id": row_id, "at": at}
+        self._journal = journal_path(hub.config)
         self._connection: Connection | None = None
-        self._journal = SentJournal(journal_path(hub.config), row_id, at)
+        self._form: _DriverForm | None = None
 
-    def __enter__(self) -> SentMark:
-        self._journal.open()  # before the connection: a pass emptying the journal may hold it a moment
-        try:
-            self._connect()
-        except BaseException:
-            self._journal.close()
-            raise
+    def __enter__(self) -> SentMarks:
         return self
 
-    def _connect(self) -> None:
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        self._connection = connection
-        quick, _ = _QUICK.get(connection.dialect.name, ("", ""))
-        if quick:
-            connection.exec_driver_sql(quick)
-        self._form = _driver_form(connection.dialect)
-        self._values = {**self._form.constants,
-                        **{name: self._form.convert[name](value) for name, value in self._given.items()}}
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def mark(self, row_id: int, at: datetime) -> Iterator[SentMark]:
+        """One letter's mark, made ready before its send; the journal's line stays locked until it commits."""
+        journal = SentJournal(self._journal, row_id, at)
+        journal.open()  # before the connection: a pass emptying the journal may hold it a moment
+        try:
+            connection, form = self._connected()
+            yield SentMark(self, connection.connection, form, row_id, at, journal)
+        finally:
+            journal.close()  # after the mark's commit: until then its line must stay
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _disconnect(connection)
+
+    def _connected(self) -> tuple[Connection, _DriverForm]:
+        if self._connection is None or self._connection.invalidated or self._form is None:
+            self.close()
+            connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                quick, _ = _QUICK.get(connection.dialect.name, ("", ""))
+                if quick:
+                    connection.exec_driver_sql(quick)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection, self._form = connection, _driver_form(connection.dialect)
+        return self._connection, self._form
+
+
+class SentMark:
+    """The sent mark of one row, its statement's values converted before the send (`SentMarks.mark`)."""
+
+    def __init__(self, marks: SentMarks, driver: Any, form: _DriverForm, row_id: int, at: datetime,
+                 journal: SentJournal) -> None:
+        self._marks = marks
+        self._driver = driver
+        self._form = form
+        self._journal = journal
+        self._values = {**form.constants, "row_id": form.convert["row_id"](row_id), "at": form.convert["at"](at)}
 
     def commit(self, provider_id: str) -> None:
-        assert self._connection is not None
         self._journal.write(provider_id)
         values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
         parameters = [values[name] for name in self._form.order] if self._form.order else values
-        cursor = self._connection.connection.cursor()
         try:
-            cursor.execute(self._form.statement, parameters)
-        finally:
-            cursor.close()
-
-    def __exit__(self, *exc_info: object) -> None:
-        connection, self._connection = self._connection, None
-        try:
-            if connection is not None:
-                _disconnect(connection)
-        finally:
-            self._journal.close()  # after the mark's commit: until then its line must stay
+            cursor = self._driver.cursor()
+            try:
+                cursor.execute(self._form.statement, parameters)
+            finally:
+                cursor.close()
+        except BaseException:
+            self._marks.close()  # whatever the connection's state now, the next mark starts on a new one
+            raise
 
 
 def _disconnect(connection: Connection) -> None:

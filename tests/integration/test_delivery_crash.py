@@ -39,7 +39,7 @@ from hub.core.clock import as_utc
 from hub.core.models import Case, Event, Message, Outbox, Reminder
 from hub.delivery.deliver import LEASE, deliver_due
 from hub.delivery.outage import Outage
-from hub.delivery.sent_record import SentMark
+from hub.delivery.sent_record import SentMarks
 from hub.run.status import status_lines
 from hub.sources.sms_poll import poll_texts
 from tests.helpers import START, email, feed, make_office, stored_raw
@@ -159,7 +159,7 @@ def test_a_letter_marked_sent_whose_record_was_cut_short_is_recorded_by_the_next
     clock.advance(timedelta(minutes=2))
     sent_at = clock.now()
     # What a crash right after the mark's commit leaves: the mark, and nothing else.
-    with SentMark(office, row.id, sent_at) as mark:
+    with SentMarks(office) as marks, marks.mark(row.id, sent_at) as mark:
         mark.commit(REPLY)
     (marked,) = [found for found in outbox(office) if found.id == row.id]
     assert (marked.state, marked.unrecorded, marked.attempts, marked.lease_owner) == ("sent", True, 2, None)
@@ -213,7 +213,7 @@ def test_a_sent_letter_that_cannot_be_composed_again_is_recorded_without_its_byt
         smtp.refuse_recipient("pat@example.com", 451, "4.3.0 Try again later")
         deliver_due(hub)  # rendered, refused for now
         (row,) = [row for row in outbox(hub) if row.letter == "privacy-release-request"]
-        with SentMark(hub, row.id, hub.clock.now()) as mark:
+        with SentMarks(hub) as marks, marks.mark(row.id, hub.clock.now()) as mark:
             mark.commit(REPLY)
         form.unlink()  # the form it carried is gone before the record is written
 

@@ -24,18 +24,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
+from sqlalchemy.exc import OperationalError
 
 from hub.core.app import Hub
 from hub.core.clock import as_utc
 from hub.core.models import Outbox
 from hub.delivery.deliver import LEASE, deliver_due
-from hub.delivery.sent_journal import SentJournal, journal_path
-from hub.delivery.sent_record import SentMark, record_unrecorded
+from hub.delivery.sent_journal import Accepted, SentJournal, journal_lines, journal_path
+from hub.delivery.sent_record import SentMarks, record_unrecorded
 from tests.helpers import START, make_office
 from tests.hub_process import wait_until
 from tests.integration.test_delivery import clock_of, outbox
 from tests.integration.test_delivery_crash import REPLY, finish, hub_once, sent_records, write_in
+from tests.postgres import PostgresDatabases, require
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -205,7 +207,7 @@ def test_a_sender_whose_line_another_pass_applied_first_does_not_mark_or_record_
     acknowledgement, _ = refused_once(office, smtp)
     claim(office, acknowledgement, owner="this")
     at = office.clock.now()
-    with SentMark(office, acknowledgement.id, at) as mark:
+    with SentMarks(office) as marks, marks.mark(acknowledgement.id, at) as mark:
         journal(office, acknowledgement, at)  # this sender's line; then another process's pass runs
         assert deliver_due(office).counts == {}
         assert sent_records(office) == {acknowledgement.message_id: 1}
@@ -257,3 +259,42 @@ def test_a_journal_that_cannot_be_used_is_logged_and_delivery_goes_on_without_it
     logged = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert any("cannot be read" in line for line in logged)
     assert sum("cannot be used, sending without it" in line for line in logged) == 2
+
+
+def test_a_pass_marks_its_letters_on_one_connection_and_a_mark_that_failed_lets_it_go(
+        tmp_path: Path, postgres: PostgresDatabases, smtp: SmtpServer) -> None:
+    """A pass's marks share a connection (one checkout, not one a letter); when the server drops it, that
+    mark fails (its letter is left to the journal's line) and the pass's next mark connects again."""
+    reason = postgres.unavailable_reason()
+    if reason:
+        require(reason)
+    url = postgres.fresh()
+    office = make_office(tmp_path / "office", url, outbound_url=smtp.url())
+    try:
+        write_in(office, 0, 2)
+        first, second, third, _ = outbox(office)[-4:]
+        checkouts: list[object] = []
+        event.listen(office.engine, "checkout", lambda *_: checkouts.append(None))
+        at = office.clock.now()
+        with SentMarks(office) as marks:
+            for row in (first, second):
+                with marks.mark(row.id, at) as mark:
+                    mark.commit(REPLY)
+            assert len(checkouts) == 1, "the second mark ran on the first one's connection"
+            with office.engine.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            with pytest.raises(OperationalError), marks.mark(third.id, at) as mark:
+                mark.commit(REPLY)
+            assert [line.row_id for line in journal_lines_of(office)] == [first.id, second.id, third.id]
+            with marks.mark(third.id, at) as mark:
+                mark.commit(REPLY)
+        states = {row.id: row.state for row in outbox(office)}
+        assert [states[row.id] for row in (first, second, third)] == ["sent", "sent", "sent"]
+    finally:
+        office.close()
+
+
+def journal_lines_of(office: Hub) -> list[Accepted]:
+    with journal_lines(journal_path(office.config)) as lines:
+        return lines
