@@ -323,7 +323,7 @@ def _text_body(text: str) -> tuple[str, bytes]:
     chooses them (email.contentmanager._encode_text, policy.default): 7bit or 8bit while every line has 78
     bytes at most, else quoted-printable or base64, whichever is shorter for the first ten lines."""
     lines = text.encode("utf-8").splitlines()
-    if max((len(line) for line in lines), default=0) <= _MAX_LINE:
+    if max(map(len, lines), default=0) <= _MAX_LINE:
         body = b"\r\n".join(lines) + b"\r\n"
         return ("7bit" if body.isascii() else "8bit"), body
     head = b"\n".join(lines[:10]) + b"\n"
