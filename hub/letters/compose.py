@@ -6,15 +6,21 @@ footer line. Automatic mail says so (RFC 3834 Auto-Submitted, Exchange's X-Auto-
 our own loop header); mail a caseworker wrote carries none of these. The hub's own mail to staff has its
 text between marker lines (hub.letters.notice_marks), so that a reply to it never relays it, and is one
 thread per case, Outlook's conversation headers included (hub.letters.notice_thread).
+
+The bytes are those the stdlib's EmailMessage writes (policy.SMTP). A letter of text alone, the everyday
+one, is written directly to those same bytes; a letter with HTML or files is composed by EmailMessage.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import mimetypes
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from email import quoprimime
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from email.policy import SMTP, default
@@ -169,7 +175,27 @@ def footer(case_ref: str | None) -> str:
     return f"Our reference: {case_ref}. Please keep it in the subject line when you reply."
 
 
+def letter_text(outgoing: Outgoing) -> str:
+    """The text the letter's body says: the rendered body, the footer, between notice markers for staff."""
+    tail = footer(outgoing.case_ref)
+    text = outgoing.body.rstrip() + ("\n\n" + tail if tail else "")
+    return (marked(text, outgoing.case_ref) if outgoing.to_staff else text) + "\n"
+
+
 def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
+    """The RFC 5322 bytes of the letter, as sent: those the stdlib's EmailMessage writes (policy.SMTP)."""
+    if written_directly(outgoing):
+        return _compose_text_alone(outgoing, config, refs, now)
+    return _compose_with_stdlib(outgoing, config, refs, now)
+
+
+def written_directly(outgoing: Outgoing) -> bool:
+    """Whether compose writes the letter's bytes itself: a letter of text alone, no HTML and no files."""
+    return outgoing.html is None and not outgoing.attachments
+
+
+def _compose_with_stdlib(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
+    """The letter as the stdlib's EmailMessage writes it: any letter, and the reference the fast path must equal."""
     office = config.office
     message = EmailMessage()
     message["From"] = _header("From", formataddr((office.name, office.address)))
@@ -190,9 +216,7 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
         message["Auto-Submitted"] = _header("Auto-Submitted", outgoing.automatic)
         message["X-Auto-Response-Suppress"] = _header("X-Auto-Response-Suppress", "OOF, AutoReply")
         message[LOOP_HEADER] = _header(LOOP_HEADER, office.address)
-    tail = footer(outgoing.case_ref)
-    text = outgoing.body.rstrip() + ("\n\n" + tail if tail else "")
-    message.set_content((marked(text, outgoing.case_ref) if outgoing.to_staff else text) + "\n")
+    message.set_content(letter_text(outgoing))
     if outgoing.html is not None:
         _add_html(message, outgoing.html)
     for attachment in outgoing.attachments:
@@ -203,6 +227,122 @@ def compose(outgoing: Outgoing, config: Config, refs: References, now: datetime)
         message.add_attachment(attachment.data, maintype=main, subtype=sub, filename=attachment.filename,
                                params=_parameters(parameters))
     return message.as_bytes(policy=SMTP)
+
+
+# Why the fast path: composing with EmailMessage parses every header just written, chooses the body's encoding
+# and folds it all back into bytes, and that was a fifth of a delivery pass. A letter of text alone is simple
+# enough to write directly. The stdlib stays the reference, byte for byte: a header the fast path cannot be
+# sure to write as the stdlib would (non-ASCII, a word longer than a line, a value its parser would rewrite)
+# is folded by the stdlib's own policy, and tests/unit/letters/test_compose_fast.py holds both paths to the
+# same bytes for many generated letters.
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_ADDR_SPEC = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
+_MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>")
+_WORDS = re.compile(r"[!-~]+(?: [!-~]+)*")  # printable ASCII, one space between words, none around them
+# The headers written as they are when the value has this shape: the shapes the header registry's parser of
+# each gives back unchanged. Others (From, Date, the automatic headers) repeat from letter to letter, and
+# the stdlib's folding of them is kept.
+_SHAPE_WRITTEN_AS_IS = {
+    "To": _ADDR_SPEC, "Reply-To": _ADDR_SPEC, "Message-ID": _MSG_ID, "Subject": _WORDS, "In-Reply-To": _WORDS,
+    "References": _WORDS, "Thread-Topic": _WORDS, "Thread-Index": _WORDS}
+_MAX_LINE = 78  # policy.default's and policy.SMTP's max_line_length: for the headers and the body's encoding alike
+
+
+def _compose_text_alone(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
+    """A letter of text alone (`written_directly`), written as bytes: the same bytes as `_compose_with_stdlib`."""
+    office = config.office
+    reference = refs.parse(outgoing.case_ref) if outgoing.case_ref else None
+    lines = [
+        _header_line("From", formataddr((office.name, office.address))),
+        _header_line("To", outgoing.recipient),
+        _header_line("Reply-To", refs.plus_address(office.address, reference) if reference else office.address),
+        _header_line("Subject", subject_line(outgoing)),
+        _header_line("Date", format_datetime(now)),
+        _header_line("Message-ID", outgoing.message_id),
+    ]
+    if outgoing.in_reply_to:
+        lines.append(_header_line("In-Reply-To", outgoing.in_reply_to))
+        lines.append(_header_line("References", " ".join((outgoing.references or "").split()
+                                                         + [outgoing.in_reply_to])))
+    if outgoing.thread_topic:
+        lines.append(_header_line("Thread-Topic", outgoing.thread_topic))
+        lines.append(_header_line("Thread-Index", outgoing.thread_index))
+    if outgoing.automatic:
+        lines.append(_header_line("Auto-Submitted", outgoing.automatic))
+        lines.append(_header_line("X-Auto-Response-Suppress", "OOF, AutoReply"))
+        lines.append(_header_line(LOOP_HEADER, office.address))
+    encoding, body = _text_body(letter_text(outgoing))
+    return b"".join(lines) + _content_headers(encoding) + b"\r\n" + body
+
+
+def written_as_is(name: str, value: str) -> bool:
+    """Whether compose writes the header itself, folding it as the stdlib would, without the stdlib's parser."""
+    return _as_is(name, value) is not None
+
+
+def _header_line(name: str, value: str) -> bytes:
+    line = _as_is(name, value)
+    return line.encode("ascii") if line is not None else _folded(name, value)
+
+
+def _as_is(name: str, value: str) -> str | None:
+    """The header's line(s) as the stdlib folds a value of printable ASCII words (email._header_value_parser's
+    _refold_parse_tree): on the header's line if it fits in 78, else alone on the next; else, unstructured,
+    a word at a time, each space kept before the word after it. None when only the stdlib knows how."""
+    shape = _SHAPE_WRITTEN_AS_IS.get(name)
+    if shape is None or "=?" in value or shape.fullmatch(value) is None:
+        return None
+    if len(name) + 2 + len(value) <= _MAX_LINE:
+        return f"{name}: {value}\r\n"
+    if len(value) + 1 <= _MAX_LINE:
+        return f"{name}:\r\n {value}\r\n"
+    words = value.split(" ")
+    if max(len(word) for word in words) + 1 > _MAX_LINE:
+        return None  # a word longer than a line (an address, a Message-ID are one): the stdlib encodes it to fold it
+    lines, line = [], f"{name}: "
+    for number, word in enumerate(words):
+        line += " " if number else ""
+        if len(line) + len(word) <= _MAX_LINE:
+            line += word
+        else:  # the space before the word goes with it to the next line
+            lines.append(line[:-1])
+            line = " " + word
+    return "\r\n".join(lines + [line]) + "\r\n"
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded(name: str, value: str) -> bytes:
+    """The header as the stdlib writes it in a message: parsed by policy.default, folded by policy.SMTP."""
+    return SMTP.fold_binary(name, _header(name, value))
+
+
+def _text_body(text: str) -> tuple[str, bytes]:
+    """The Content-Transfer-Encoding and the bytes of a utf-8 text body, chosen as the stdlib's set_content
+    chooses them (email.contentmanager._encode_text, policy.default): 7bit or 8bit while every line has 78
+    bytes at most, else quoted-printable or base64, whichever is shorter for the first ten lines."""
+    lines = text.encode("utf-8").splitlines()
+    if max(map(len, lines), default=0) <= _MAX_LINE:
+        body = b"\r\n".join(lines) + b"\r\n"
+        return ("7bit" if body.isascii() else "8bit"), body
+    head = b"\n".join(lines[:10]) + b"\n"
+    if len(quoprimime.body_encode(head.decode("latin-1"), _MAX_LINE)) > len(binascii.b2a_base64(head)):
+        data = b"\n".join(lines) + b"\n"
+        step = _MAX_LINE // 4 * 3
+        return "base64", b"".join(binascii.b2a_base64(data[i:i + step]).replace(b"\n", b"\r\n")
+                                  for i in range(0, len(data), step))
+    encoded = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _MAX_LINE)
+    return "quoted-printable", encoded.replace("\n", "\r\n").encode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def _content_headers(encoding: str) -> bytes:
+    """Content-Type, Content-Transfer-Encoding and MIME-Version as set_content writes them for utf-8 text."""
+    message = EmailMessage()
+    message.set_content("", cte=encoding)
+    head, _, _ = message.as_bytes(policy=SMTP).partition(b"\r\n\r\n")
+    return head + b"\r\n"
 
 
 @functools.lru_cache(maxsize=1024)
