@@ -63,13 +63,16 @@ class Intake:
     archive_status: str = "closed"
 
     @classmethod
-    def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock) -> Intake:
+    def build(cls, config: Config, sessions: sessionmaker[Session], clock: Clock, *,
+              watch_letters: bool = False) -> Intake:
+        """`watch_letters`: for an intake kept for the process's life, whose letters must follow the office's
+        edits (hub.letters.templates.Letters); one made for a pass reads each letter once."""
         return cls(config, sessions, References(config.office.reference_prefix, config.office.secret), clock,
-                   Letters(config.resolve(config.letters.folder)))
+                   Letters(config.resolve(config.letters.folder), watch=watch_letters))
 
     @classmethod
-    def of(cls, hub: Hub) -> Intake:
-        return cls.build(hub.config, hub.sessions, hub.clock)
+    def of(cls, hub: Hub, *, watch_letters: bool = False) -> Intake:
+        return cls.build(hub.config, hub.sessions, hub.clock, watch_letters=watch_letters)
 
     @property
     def engine(self) -> Engine:

@@ -10,25 +10,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ScalarSelect, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, ScalarSelect, bindparam, exists, func, literal_column, select
+from sqlalchemy.orm import Session, aliased
 
 from hub.core.agency_directory import Agency
 from hub.core.calendar import add_days
 from hub.core.config import Config
 from hub.core.config_values import Staff
-from hub.core.models import Case, Message, Outbox
+from hub.core.models import Case, Message, Outbox, Release
 from hub.letters.enclosures import file_fields, message_files
 from hub.letters.notice_thread import FIRST
 from hub.letters.release import evidence, valid_release
-
-# A letter needs a message's fields, never its raw bytes, which can be 50 MB: the few columns it shows are read,
-# in statements built once, not the ORM's rows (each of which would load its attachments too).
-_FIRST_BODY = (select(Message.body).where(Message.case_id == bindparam("case_id"), Message.direction == "in",
-                                          Message.kind == "constituent")
-               .order_by(Message.at, Message.id).limit(1))
-_MESSAGE_FIELDS = select(Message.id, Message.sender, Message.sender_name, Message.kind, Message.channel,
-                         Message.subject, Message.body, Message.at).where(Message.id == bindparam("row_id"))
 
 TEAM_NAME = "Casework Team"
 SIGN_LINK = "sign_link"  # the key of the extra context that carries the link to sign the release
@@ -46,9 +38,27 @@ def _sent_to_agency(letter: str, what: Any) -> ScalarSelect[Any]:
                               Outbox.state == "sent").scalar_subquery()
 
 
-# The case's inquiry and its follow-ups, in one round trip built once.
-_INQUIRY_FACTS = select(_sent_to_agency("agency-inquiry", func.min(Outbox.sent_at)),
-                        _sent_to_agency("agency-followup", func.count()))
+_INQUIRY_SENT = _sent_to_agency("agency-inquiry", func.min(Outbox.sent_at))
+# The message the letter is about (a notice's), beside the case's facts: its row, or NULLs without one. A letter
+# needs a message's fields, never its raw bytes, which can be 50 MB: the few columns it shows are read, not the
+# ORM's row (which would load its attachments too).
+_SHOWN = aliased(Message, name="shown")
+_ONE_ROW = select(literal_column("1").label("one")).subquery("one_row")  # what the message's row is joined to
+# What a letter reads of the case beyond its own row, in one round trip built once: the inquiry and its
+# follow-ups, whether the agency wrote after the inquiry (nothing is then due from it), the constituent's first
+# message (the case's summary), whether a release is on file (hub.letters.release picks which), and the message.
+_CASE_FACTS = (
+    select(_INQUIRY_SENT.label("inquiry_sent"),
+           _sent_to_agency("agency-followup", func.count()).label("followups"),
+           exists().where(Message.case_id == bindparam("case_id"), Message.direction == "in",
+                          Message.kind == "agency", Message.received_at >= _INQUIRY_SENT).label("answered"),
+           select(Message.body).where(Message.case_id == bindparam("case_id"), Message.direction == "in",
+                                      Message.kind == "constituent")
+           .order_by(Message.at, Message.id).limit(1).scalar_subquery().label("summary"),
+           exists().where(Release.case_id == bindparam("case_id")).label("releases"),
+           _SHOWN.id, _SHOWN.sender, _SHOWN.sender_name, _SHOWN.kind, _SHOWN.channel, _SHOWN.subject,
+           _SHOWN.body, _SHOWN.at)
+    .select_from(_ONE_ROW).outerjoin(_SHOWN, _SHOWN.id == bindparam("row_id")))
 
 
 def spoken_date(day: date) -> str:
@@ -71,16 +81,13 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
     person = case.constituent
     agency = config.agency(case.agency)
     staff = config.staff_member(case.assignee)
-    inquiry_sent, followups = session.execute(_INQUIRY_FACTS, {"case_id": case.id}).one()
-    followups = followups or 0
-    sent_on = inquiry_sent.astimezone(zone).date() if inquiry_sent else None
-    # Nothing is due from the agency once it has written after the inquiry.
-    answered = inquiry_sent is not None and session.scalar(select(Message.id).where(
-        Message.case_id == case.id, Message.direction == "in", Message.kind == "agency",
-        Message.received_at >= inquiry_sent).limit(1)) is not None
+    facts = session.execute(_CASE_FACTS, {"case_id": case.id, "row_id": extra.get("message_row_id") or None}).one()
+    followups = facts.followups or 0
+    sent_on = facts.inquiry_sent.astimezone(zone).date() if facts.inquiry_sent else None
     # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
     expected_from = sent_on or (now.astimezone(zone).date() if extra.get("letter") == "agency-inquiry" else None)
-    summary = session.scalar(_FIRST_BODY, {"case_id": case.id})
+    summary = facts.summary
+    today = now.astimezone(zone).date()
     name = person.name if person else ""
     return {
         "office": office_fields(config),
@@ -100,19 +107,19 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
         "agency": {"key": agency.key, "name": agency.name, "liaison": agency.liaison,
                    "response_days": agency.response_days, "business_days": agency.business_days}
         if agency else NO_AGENCY,
-        "release": release_fields(session, case, agency, now.astimezone(zone).date()),
+        "release": release_fields(session, case, agency, today) if facts.releases else NO_RELEASE,
         "inquiry": {
             "sent_on": spoken_date(sent_on) if sent_on else "",
             "response_due": spoken_date(add_days(expected_from, agency.response_days, agency.business_days))
-            if agency and expected_from and not answered else "",
+            if agency and expected_from and not facts.answered else "",
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
-        "message": message_fields(session, extra.get("message_row_id"), zone, config),
+        "message": message_fields(session, facts, zone, config) if facts.id is not None else message_fields_blank(),
         "links": links(config, extra.get(SIGN_LINK)),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
         "first_notice": bool(extra.get(FIRST)),
-        "today": spoken_date(now.astimezone(zone).date()),
+        "today": spoken_date(today),
         **status_fields(extra),
     }
 
@@ -193,10 +200,8 @@ def office_fields(config: Config) -> dict[str, str]:
             "phone": office.phone, "hours": office.hours, "website": office.website}
 
 
-def message_fields(session: Session, row_id: int | None, zone: ZoneInfo, config: Config) -> dict[str, Any]:
-    message = session.execute(_MESSAGE_FIELDS, {"row_id": row_id}).first() if row_id else None
-    if message is None:
-        return message_fields_blank()
+def message_fields(session: Session, message: Row[Any], zone: ZoneInfo, config: Config) -> dict[str, Any]:
+    """The message group of the message a letter is about (its columns as _CASE_FACTS reads them)."""
     local = message.at.astimezone(zone)
     files = [file_fields(file) for file in message_files(session, message.id, config.letters.notice_attachment_bytes)]
     return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
@@ -21,6 +21,9 @@ from hub.letters.release import evidence, valid_release
 from hub.letters.templates import AGENCY_LETTERS, RELAY
 
 _MESSAGE_FILES = "letters.message_files"  # the session.info key of what message_files read, with its transaction
+# A message's files, without their bytes: built once, as a notice asks for every message it is about.
+_FILES_OF = (select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size, Attachment.oversized,
+                    bytes_are_kept()).where(Attachment.message_id == bindparam("message_id")).order_by(Attachment.id))
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,7 @@ def message_files(session: Session, message_row_id: int, budget: int) -> list[Me
 
 
 def _message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
-    rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                                  Attachment.oversized, bytes_are_kept())
-                           .where(Attachment.message_id == message_row_id).order_by(Attachment.id)).all()
+    rows = session.execute(_FILES_OF, {"message_id": message_row_id}).all()
     fitting = within_budget([(size, held and not oversized) for _, _, _, size, oversized, held in rows], budget)
     return [MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits)
             for (row_id, filename, content_type, size, _, _), fits in zip(rows, fitting, strict=True)]

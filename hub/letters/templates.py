@@ -103,10 +103,13 @@ class _Group(Mapping[str, Any]):
 
     def __init__(self, path: str, data: Mapping[str, Any]) -> None:
         self._path = path
-        self._data = {key: _wrap(f"{path}.{key}", value) for key, value in data.items()}
+        self._data = data
+        self._wrapped: dict[str, Any] = {}  # a letter reads a few of the fields: each is wrapped when first read
 
     def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+        if key not in self._wrapped:
+            self._wrapped[key] = _wrap(f"{self._path}.{key}", self._data[key])
+        return self._wrapped[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -124,7 +127,12 @@ class _Items(tuple[Any, ...]):
     _path = ""
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _wrap(path: str, value: Any) -> Any:
+    if type(value) in _PLAIN:  # most fields: nothing to wrap, and no isinstance checks to pay for
+        return value
     if isinstance(value, Mapping):
         return _Group(path, value)
     if isinstance(value, list | tuple):
@@ -154,10 +162,19 @@ class _Undefined(StrictUndefined):
 
 
 class Letters:
-    """The letters of one office: its own folder first, then the packaged ones."""
+    """The letters of one office: its own folder first, then the packaged ones.
 
-    def __init__(self, office_folder: Path | None) -> None:
+    One made for a delivery pass (or a command) lists the folders and compiles each template once, the first
+    time it is asked for: an office's edit counts from the next pass. One kept for a process's life (the
+    webhook's intake) is made with `watch=True` and reads the folder again for each letter, as fast as an
+    edit is saved.
+    """
+
+    def __init__(self, office_folder: Path | None, *, watch: bool = False) -> None:
         self._office = office_folder
+        self._watch = watch
+        self._names: dict[str, list[str]] = {}  # channel -> its letters (not kept when watching)
+        self._compiled: dict[tuple[str, str], tuple[Template, str]] = {}  # (name, channel) -> template, label
         self._packaged: Traversable = resources.files("hub.packaged") / "letters"
         loaders: list[BaseLoader] = [FileSystemLoader(office_folder)] if office_folder else []
         loaders.append(FunctionLoader(self._packaged_source))
@@ -170,6 +187,13 @@ class Letters:
 
     def names(self, channel: str = "email") -> list[str]:
         """Every letter known for the channel, packaged or the office's own, sorted."""
+        if self._watch:
+            return self._listed(channel)
+        if channel not in self._names:
+            self._names[channel] = self._listed(channel)
+        return list(self._names[channel])
+
+    def _listed(self, channel: str) -> list[str]:
         suffix = f".{channel}.j2"
         files = [entry.name for entry in self._packaged.iterdir()]
         if self._office and self._office.is_dir():
@@ -193,11 +217,10 @@ class Letters:
 
     def render(self, name: str, context: Mapping[str, Any], channel: str = "email") -> Letter:
         """The letter for one case; every problem in the template is a LetterError."""
-        missing_keys = [key for key in _keys(CONTEXT_KEYS) if not _has(context, key)]
-        if missing_keys:  # a bug in the caller's context builder, not in the office's letter
+        if not _complete(context):  # a bug in the caller's context builder, not in the office's letter
+            missing_keys = [key for key in _keys(CONTEXT_KEYS) if not _has(context, key)]
             raise ValueError(f"letter context lacks {', '.join(missing_keys)}")
-        template = self._template(name, channel)
-        label = self._label(name, channel)
+        template, label = self._template(name, channel)
         values = {key: _wrap(key, value) for key, value in context.items()}
         try:
             text = template.render(values)
@@ -247,15 +270,21 @@ class Letters:
             kind = "" if channel == "email" else f"{channel} "
             raise LetterError(f"no {kind}letter named {name!r} (known: {known})")
 
-    def _template(self, name: str, channel: str) -> Template:
+    def _template(self, name: str, channel: str) -> tuple[Template, str]:
+        """The compiled template and how errors name its file; a broken one is not kept, and fails each time."""
+        if (name, channel) in self._compiled:
+            return self._compiled[name, channel]
         self._known(name, channel)
         label = self._label(name, channel)
         try:
-            return self._env.get_template(_file(name, channel))
+            template = self._env.get_template(_file(name, channel))
         except TemplateSyntaxError as error:
             raise LetterError(f"letter {label} line {error.lineno}: syntax error: {error.message}") from None
         except (OSError, UnicodeDecodeError) as error:
             raise LetterError(f"letter {label}: cannot read it: {error}") from None
+        if not self._watch:
+            self._compiled[name, channel] = template, label
+        return template, label
 
     def _label(self, name: str, channel: str) -> str:
         """How errors name the file: the office's copy by its path, a packaged letter by its name."""
@@ -285,6 +314,22 @@ def _keys(contract: Mapping[str, tuple[str, ...] | None]) -> Iterator[str]:
             yield group
         else:
             yield from (f"{group}.{field}" for field in fields)
+
+
+# CONTEXT_KEYS as sets, for the check every render makes.
+_CONTRACT = tuple((group, frozenset(fields) if fields is not None else None) for group, fields in CONTEXT_KEYS.items())
+
+
+def _complete(context: Mapping[str, Any]) -> bool:
+    """Whether the context has every group and field of CONTEXT_KEYS (which are missing: `_has`)."""
+    for group, fields in _CONTRACT:
+        if group not in context:
+            return False
+        if fields is not None:
+            value = context[group]
+            if not isinstance(value, Mapping) or not value.keys() >= fields:
+                return False
+    return True
 
 
 def _has(context: Mapping[str, Any], dotted: str) -> bool:

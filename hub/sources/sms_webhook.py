@@ -34,7 +34,7 @@ def twilio_webhook(hub: Hub) -> TwilioWebhook:
     if sms is None or not sms.webhook_url:
         raise ConfigError(f"{hub.config.path}: [sms] webhook_url is not set: the webhook needs the public URL "
                           "configured at Twilio")
-    intake = Intake.of(hub)
+    intake = Intake.of(hub, watch_letters=True)  # kept while the server runs: an edited letter counts at once
     # SQLite takes one writer at a time and makes the others sleep and try again (up to 100 ms a try):
     # waiting here instead hands the database to the next request the moment it is free.
     one_writer = threading.Lock() if hub.engine.dialect.name == "sqlite" else contextlib.nullcontext()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -255,11 +256,42 @@ def test_an_office_letter_overrides_the_packaged_one(config: Config, folder: Pat
     assert letters.names() == PACKAGED
 
 
-def test_an_office_copy_added_later_takes_over_without_a_restart(config: Config, folder: Path) -> None:
-    letters = Letters(folder)
-    assert letters.render("case-closed", sample_context(config)).subject.startswith("We have closed your case")
+def test_an_office_copy_added_later_takes_over_from_the_next_pass(config: Config, folder: Path) -> None:
+    this_pass, watching = Letters(folder), Letters(folder, watch=True)
+    for letters in (this_pass, watching):
+        assert letters.render("case-closed", sample_context(config)).subject.startswith("We have closed your case")
     (folder / "case-closed.email.j2").write_text("Subject: Closed\n\nDone.\n")
-    assert letters.render("case-closed", sample_context(config)).subject == "Closed"
+    (folder / "holiday-hours.email.j2").write_text("Subject: Holiday hours\n\nClosed.\n")
+    # A pass renders all its letters from the files as it first read them; the next pass reads them again.
+    assert this_pass.render("case-closed", sample_context(config)).subject.startswith("We have closed your case")
+    assert "holiday-hours" not in this_pass.names()
+    for letters in (Letters(folder), watching):
+        assert letters.render("case-closed", sample_context(config)).subject == "Closed"
+        assert letters.render("holiday-hours", sample_context(config)).subject == "Holiday hours"
+
+
+def test_an_edited_office_letter_counts_from_the_next_pass(config: Config, folder: Path) -> None:
+    file = folder / "case-closed.email.j2"
+    file.write_text("Subject: Closed\n\nDone.\n")
+    this_pass, watching = Letters(folder), Letters(folder, watch=True)
+    for letters in (this_pass, watching):
+        assert letters.render("case-closed", sample_context(config)).subject == "Closed"
+    file.write_text("Subject: Case closed\n\nDone.\n")
+    os.utime(file, (file.stat().st_atime + 10, file.stat().st_mtime + 10))  # a later save, whatever the clock's grain
+    assert this_pass.render("case-closed", sample_context(config)).subject == "Closed"
+    for letters in (Letters(folder), watching):
+        assert letters.render("case-closed", sample_context(config)).subject == "Case closed"
+
+
+def test_a_broken_letter_fails_every_time_it_is_asked_for(config: Config, folder: Path) -> None:
+    (folder / "x.email.j2").write_text("Subject: X\n\n{% if text %}\n")
+    letters = Letters(folder)
+    for _ in range(2):
+        with pytest.raises(LetterError, match=r"x\.email\.j2 line 3: syntax error: "):
+            letters.render("x", sample_context(config))
+    with pytest.raises(LetterError, match="no letter named 'ackowledgement'"):
+        letters.render("ackowledgement", sample_context(config))
+    assert letters.render("acknowledgement", sample_context(config)).subject.startswith("We received your message")
 
 
 def test_a_new_office_letter_is_known(config: Config, folder: Path) -> None:
