@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 
 log = logging.getLogger(__name__)
+REPEAT = 600.0  # seconds between two log lines of a lasting problem whose line changes
 
 
 class Notifier:
@@ -45,29 +47,40 @@ class Notifier:
 class Watchdog:
     """What a daemon tells systemd at each of its watchdog's turns: WATCHDOG=1 unless something `silences` it
     (systemd then restarts the process), with a STATUS line whenever what it says changes: the start line
-    `line` again once all is well, "degraded: …" while a problem lasts."""
+    `line` again once all is well, "degraded: …" while a problem lasts. The log says a problem when it starts,
+    again every REPEAT seconds while its line changes (a stale job's line says for how long), and its end."""
 
-    def __init__(self, notifier: Notifier, line: str) -> None:
-        self.notifier, self.line = notifier, line
+    def __init__(self, notifier: Notifier, line: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.notifier, self.line, self.clock = notifier, line, clock
         self._silenced = ""  # the problems the pings last fell silent for
         self._degraded = ""  # the problems last reported while the pings went on
+        self._logged_at = 0.0  # when a problem was last logged
 
     def tell(self, silenced: str, degraded: str = "") -> None:
         """`silenced`: the problems only a restart mends ("" when none); `degraded`: the problems to report
         while the pings go on (a restart would not mend them)."""
         if silenced:
             if silenced != self._silenced:
-                log.warning("watchdog: not telling systemd all is well, which restarts the hub: %s", silenced)
+                if self._worth_a_line(self._silenced):
+                    log.warning("watchdog: not telling systemd all is well, which restarts the hub: %s", silenced)
                 self.send(f"STATUS=degraded: {silenced}")
         else:
             if self._silenced:
                 log.warning("watchdog: the jobs run again; telling systemd all is well")
-            if degraded and degraded != self._degraded:
+            if degraded and degraded != self._degraded and self._worth_a_line(self._degraded):
                 log.warning("watchdog: telling systemd all is well, as a restart would not mend it: %s", degraded)
             changed = bool(self._silenced) or degraded != self._degraded
             self.send("WATCHDOG=1", *([f"STATUS=degraded: {degraded}" if degraded else f"STATUS={self.line}"]
                                       if changed else []))
         self._silenced, self._degraded = silenced, "" if silenced else degraded
+
+    def _worth_a_line(self, before: str) -> bool:
+        """Whether a changed problem is logged: always when there was none `before`, else every REPEAT."""
+        now = self.clock()
+        if before and now - self._logged_at < REPEAT:
+            return False
+        self._logged_at = now
+        return True
 
     def send(self, *fields: str) -> None:
         self.notifier.send(*fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.run.sd_notify import Notifier
+from hub.run.sd_notify import REPEAT, Notifier, Watchdog
 
 
 @pytest.fixture
@@ -57,3 +58,32 @@ def test_without_systemd_nothing_is_sent_and_a_watchdog_for_another_process_is_i
     assert other.watchdog is None
     gone = Notifier({"NOTIFY_SOCKET": path + ".gone"})
     gone.send("READY=1")  # a socket that is not there costs a DEBUG line, nothing more
+
+
+def test_a_lasting_problem_is_logged_once_a_while_though_its_status_line_changes_every_turn(
+        listener: tuple[socket.socket, str], caplog: pytest.LogCaptureFixture) -> None:
+    """The stale job's line says how long it has been stale, so it changes at every turn (half a watchdog
+    period: seconds); systemd's STATUS follows it, the log says it when it starts, every REPEAT while it
+    lasts, and when it ends."""
+    sock, path = listener
+    now = [0.0]
+    watchdog = Watchdog(Notifier({"NOTIFY_SOCKET": path}), "hub running", clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="hub.run.sd_notify")
+
+    sent = []
+    for second in range(0, 1200, 2):  # twenty minutes of turns two seconds apart
+        now[0] = float(second)
+        watchdog.tell(f"job inbox: stale: no success for {second} seconds")
+        sent.append(sock.recv(4096))
+    assert sent[:2] == [b"STATUS=degraded: job inbox: stale: no success for 0 seconds",
+                        b"STATUS=degraded: job inbox: stale: no success for 2 seconds"], "each turn"
+    told = [record.getMessage() for record in caplog.records]
+    assert [line.rsplit(" for ", 1)[1] for line in told] == ["0 seconds", f"{REPEAT:.0f} seconds"]
+
+    watchdog.tell("")
+    watchdog.tell("", "job inbox: failing for 3 seconds")
+    watchdog.tell("", "job inbox: failing for 5 seconds")
+    told = [record.getMessage() for record in caplog.records][2:]
+    assert told == ["watchdog: the jobs run again; telling systemd all is well",
+                    "watchdog: telling systemd all is well, as a restart would not mend it: "
+                    "job inbox: failing for 3 seconds"]
