@@ -38,6 +38,7 @@ from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reo
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
+from hub.core.db_pipeline import write_only
 from hub.core.district import district_change
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, Release, Reminder
@@ -73,11 +74,13 @@ from hub.intake.staff import handle_staff_mail
 from hub.intake.status_answer import answer_status
 from hub.intake.triage_notice import tell_intake
 from hub.letters.notice_digest import NOTICE, enqueue_capped
-from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.outbox import AUTO_GENERATED, outbox_row, queue
 from hub.letters.templates import Letters
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
-_INSERT_ATTACHMENT = insert(Attachment)
+# Statements whose results are not read are `write_only`: sent without a wait in a pipelined batch
+# (hub.core.db_pipeline).
+_INSERT_ATTACHMENT = write_only(insert(Attachment).inline())
 _REMINDER_COLUMNS = ("case_id", "kind", "due_at", "state", "note", "owner", "closed_by", "created_at")
 
 
@@ -93,7 +96,7 @@ def _insert_message_and_reminders(count: int) -> Insert:
 def _reminder_parameters(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"reminder{n}_{column}": row[column] for n, row in enumerate(rows) for column in _REMINDER_COLUMNS}
 
-_INSERT_EVENT = insert(Event)
+_INSERT_EVENT = write_only(insert(Event).inline())
 _INSERT_PARTY = insert(Party).returning(Party.id)
 _INSERT_CASE = insert(Case).returning(Case.id)
 # Mail from whoever the case was waiting on wakes it: the status goes back to open.
@@ -108,7 +111,7 @@ _TOUCHED = update(Case).where(Case.id == bindparam("touch_id")).values(
     updated_at=bindparam("touch_at"),
     status=sql_case((Case.status == any_(bindparam("wake_array", type_=ARRAY(String))), "open"), else_=Case.status)
 ).cte("touched")
-_INSERT_EVENT_TOUCHING = insert(Event).add_cte(_TOUCHED)
+_INSERT_EVENT_TOUCHING = write_only(insert(Event).inline().add_cte(_TOUCHED))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
                 .order_by(Party.id).limit(1))
 _CONSTITUENT_BY_PHONE = (select(Party.id, Party.name, Party.email)
@@ -136,9 +139,9 @@ def _find_or_make(key: Any) -> Select[Any]:
 
 
 _FIND_OR_MAKE = {"email": _find_or_make(Party.email), "sms": _find_or_make(Party.phone)}
-_NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
-_SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
-               .values(agency=bindparam("agency")))
+_NAME_PARTY = write_only(update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name")))
+_SET_AGENCY = write_only(update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
+                         .values(agency=bindparam("agency")))
 _RELEASE_ASKED = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"),
                                          Outbox.letter == "privacy-release-request", Outbox.state == "sent").limit(1)
 _RELEASE_ON_FILE = select(Release.id).where(Release.case_id == bindparam("case_id")).limit(1)
@@ -208,9 +211,10 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
         elif isinstance(effect, TellIntake):
             tell_intake(connection, message, decision, row_id, config, refs, now)
         elif isinstance(effect, QueueLetter) and effect.to == "sender":
-            enqueue(connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
-                    letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
-                    domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
+            queue(connection, outbox_row(
+                connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
+                letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
+                domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic))
         elif isinstance(effect, ListRequest):
             answer(connection, effect, message, config, refs, letters, now)
         elif isinstance(effect, AnswerStatus):
@@ -244,14 +248,14 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
                  config: Config, refs: References, letters: Letters,
                  now: datetime) -> tuple[list[dict[str, Any]], CaseFacts]:
     """Rows for one effect on the message's case; returns the events to record, and the case as it now is."""
-    def queue(letter: str, recipient: str, **options: Any) -> None:
-        enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=letter, recipient=recipient, refs=refs,
-                domain=config.office.domain, now=now, **options)
+    def queue_letter(letter: str, recipient: str, **options: Any) -> None:
+        queue(connection, outbox_row(connection, case_id=case.case_id, case_ref=case.ref, letter=letter,
+                                     recipient=recipient, refs=refs, domain=config.office.domain, now=now, **options))
 
     if isinstance(effect, QueueLetter):
         channel, recipient = case.contact() if effect.to == "constituent" else ("email", effect.to)
         if recipient:
-            queue(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
+            queue_letter(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
                   automatic=effect.automatic)
     elif isinstance(effect, Notify):
         text = effect.text

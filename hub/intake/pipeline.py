@@ -7,7 +7,8 @@ on a case, in triage, a duplicate of one already stored, or in quarantine with t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, bindparam, select
@@ -18,6 +19,7 @@ from hub.core.app import Hub
 from hub.core.clock import Clock
 from hub.core.config import Config
 from hub.core.db import is_outage, skip_disk_wait
+from hub.core.db_pipeline import Pipeline
 from hub.core.errors import UserError, describe
 from hub.core.models import Message, QuarantineItem
 from hub.core.refs import References
@@ -107,6 +109,12 @@ class Batch:
     almost no message fails there (unparseable mail is held without an error): the first message that fails
     rolls the whole transaction back and raises `Refile`, and the caller files the batch again, carefully.
 
+    Not careful, on PostgreSQL, the batch is also pipelined (hub.core.db_pipeline): a statement whose result is
+    not read (a message's events, its letters, its attachments) is sent with the next statement that waits, not
+    in a round trip of its own. Its error, if it fails, is raised later (by a later message's statement, or at
+    the commit), so any failure there rolls the whole batch back and raises `Refile`, whichever message it
+    seems to come from: the careful pass, without the pipeline, finds the message that fails.
+
     On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
     as long as a batch would keep every other writer waiting (the IMAP source records its position from
     another thread while the next batch is filed; a `hub` command), while a commit there costs no round trip.
@@ -122,6 +130,7 @@ class Batch:
         self._stored: set[str] = set()
         self._saving = False
         self._begin()
+        self._pipeline = Pipeline(self.connection) if not self._careful else None
 
     def __enter__(self) -> Batch:
         return self
@@ -131,10 +140,27 @@ class Batch:
             if kind is None:
                 self.commit()
         finally:
+            if self._pipeline is not None:
+                self._pipeline.abandon()
             self.connection.close()  # rolls back what was not committed
 
     def commit(self) -> None:
+        if self._pipeline is not None:
+            with self._refiled_on_failure():  # the last statements sent without a wait are answered here
+                self._pipeline.close()
+            self._pipeline = None
         self.connection.commit()
+
+    @contextmanager
+    def _refiled_on_failure(self) -> Iterator[None]:
+        """Not careful, a failure (not an outage) rolls the batch back and raises `Refile`: in a pipelined batch
+        the statement that failed may be an earlier message's, sent without a wait."""
+        try:
+            yield
+        except Exception as error:
+            if self._careful or is_outage(error, self.intake.engine):
+                raise
+            raise Refile from error
 
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
         """Learn in one query which of the batch's messages are stored already (the duplicates)."""
@@ -149,7 +175,8 @@ class Batch:
             return _duplicate(message)
         self._next_message()
         if message is None or screening is None:
-            return self._hold(raw, source, parsed.problem)
+            with self._refiled_on_failure():
+                return self._hold(raw, source, parsed.problem)
         try:
             outcome = _file(self.intake, self.connection, message, screening)
         except Exception as error:
@@ -178,8 +205,9 @@ class Batch:
         """Hold a message over the size limit by its header; the message itself stays where the source left it."""
         reason = oversize_reason(oversized.size, self.intake.config.limits.max_message_bytes)
         self._next_message()
-        item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
-                                  oversized)
+        with self._refiled_on_failure():
+            item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
+                                      oversized)
         return Outcome("quarantine", reason, quarantine_id=item_id)
 
     def _hold(self, raw: bytes, source: str, reason: str) -> Outcome:
