@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
     update,
 )
@@ -78,6 +79,10 @@ from hub.letters.outbox import AUTO_GENERATED, outbox_row, queue
 from hub.letters.templates import Letters
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
+# In a pipelined batch each message's row id is taken from the sequence beforehand, one statement for the batch
+# (`reserve_message_ids`), so that the message's insert, whose id is all that was read, waits for nothing.
+_INSERT_MESSAGE_WITH_ID = write_only(insert(Message).inline().values(id=bindparam("row_id")))
+_RESERVE_MESSAGE_IDS = text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :count)")
 # Statements whose results are not read are `write_only`: sent without a wait in a pipelined batch
 # (hub.core.db_pipeline).
 _INSERT_ATTACHMENT = write_only(insert(Attachment).inline())
@@ -85,12 +90,18 @@ _REMINDER_COLUMNS = ("case_id", "kind", "due_at", "state", "note", "owner", "clo
 
 
 @cache
-def _insert_message_and_reminders(count: int) -> Insert:
+def _insert_message_and_reminders(count: int, with_id: bool) -> Insert:
     """The message's insert carrying a new case's first `count` reminders (PostgreSQL: a data-modifying CTE, run
     to completion whether read or not): one round trip fewer for each new case."""
     rows = [{column: bindparam(f"reminder{n}_{column}", type_=Reminder.__table__.c[column].type)
              for column in _REMINDER_COLUMNS} for n in range(count)]
-    return _INSERT_MESSAGE.add_cte(insert(Reminder).values(rows).cte("first_reminders"))
+    return (_INSERT_MESSAGE_WITH_ID if with_id else _INSERT_MESSAGE).add_cte(
+        insert(Reminder).values(rows).cte("first_reminders"))
+
+
+def reserve_message_ids(connection: Connection, count: int) -> list[int]:
+    """`count` ids for messages' rows, in ascending order (PostgreSQL), for `apply`'s `row_id`."""
+    return sorted(connection.execute(_RESERVE_MESSAGE_IDS, {"count": count}).scalars())
 
 
 def _reminder_parameters(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,8 +175,10 @@ class Applied:
 
 
 def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
-          config: Config, refs: References, letters: Letters, now: datetime) -> Applied:
-    return _apply(connection, message, decision, facts, config, refs, letters, now)
+          config: Config, refs: References, letters: Letters, now: datetime, row_id: int | None = None) -> Applied:
+    """The decision's rows for a new message; `row_id`, when given, is the id its row takes (one of
+    `reserve_message_ids`), else the database's next."""
+    return _apply(connection, message, decision, facts, config, refs, letters, now, reserved=row_id)
 
 
 def refile(connection: Connection, row_id: int, message: InboundMessage, decision: Decision,
@@ -178,7 +191,7 @@ def refile(connection: Connection, row_id: int, message: InboundMessage, decisio
 
 def _apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
            config: Config, refs: References, letters: Letters, now: datetime,
-           stored: tuple[int, str, str, str] | None = None) -> Applied:
+           stored: tuple[int, str, str, str] | None = None, reserved: int | None = None) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     events = []
@@ -190,7 +203,7 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
     early = opened and stored is None and connection.dialect.name == "postgresql" and \
         any(isinstance(effect, StartReminders) for effect in decision.effects)
     if stored is None:
-        row_id = _store_message(connection, message, decision, case, now,
+        row_id = _store_message(connection, message, decision, case, now, reserved,
                                 opening_reminders(config, case.case_id, now) if early and case else [])
         events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else
                              "message-received", f"{decision.kind} {message.channel} from {message.source}: "
@@ -418,13 +431,16 @@ def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail
 
 
 def _store_message(connection: Connection, message: InboundMessage, decision: Decision, case: CaseFacts | None,
-                   now: datetime, reminders: list[dict[str, Any]]) -> int:
+                   now: datetime, reserved: int | None, reminders: list[dict[str, Any]]) -> int:
     sent_at = message.date if message.date and message.date <= now + timedelta(days=1) else now
     files = [hashlib.sha256(a.data).hexdigest() if a.data is not None else None for a in message.attachments]
     kept = cut_raw(message.raw, {sha256: a.data for sha256, a in zip(files, message.attachments, strict=True)
                                  if sha256 is not None and a.data is not None})
-    statement = _insert_message_and_reminders(len(reminders)) if reminders else _INSERT_MESSAGE
-    row_id: int = connection.execute(statement, dict(
+    if reminders:
+        statement = _insert_message_and_reminders(len(reminders), reserved is not None)
+    else:
+        statement = _INSERT_MESSAGE if reserved is None else _INSERT_MESSAGE_WITH_ID
+    row = dict(
         case_id=case.case_id if case and decision.disposition == "case" else None,
         direction="in", channel=message.channel, kind=decision.kind, disposition=decision.disposition,
         reason=decision.reason, triage_case_id=decision.triage_case_id, dedupe_key=message.dedupe_key,
@@ -433,7 +449,12 @@ def _store_message(connection: Connection, message: InboundMessage, decision: De
         sender=message.sender, sender_name=message.sender_name[:200], recipients=list(message.recipients),
         subject=message.subject, body=message.new_text, full_text=message.text, **kept.columns(),
         at=sent_at, received_at=now, **_reminder_parameters(reminders),
-    )).scalar_one()
+    )
+    if reserved is None:
+        row_id: int = connection.execute(statement, row).scalar_one()
+    else:
+        connection.execute(statement, dict(row, row_id=reserved))
+        row_id = reserved
     # The files after the message: a duplicate's insert fails (hub.intake.pipeline) before they are sent.
     for sha256, attachment in zip(files, message.attachments, strict=True):
         if sha256 is not None and attachment.data is not None:

@@ -24,7 +24,7 @@ from hub.core.errors import UserError, describe
 from hub.core.models import Message, QuarantineItem
 from hub.core.refs import References
 from hub.intake import quarantine
-from hub.intake.apply import apply
+from hub.intake.apply import apply, reserve_message_ids
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
@@ -128,6 +128,7 @@ class Batch:
         self._careful = careful or self._per_message
         self._quarantine = sessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
         self._stored: set[str] = set()
+        self._row_ids: list[int] = []  # reserved for the batch's messages, in a pipelined batch; the next last
         self._saving = False
         self._begin()
         self._pipeline = Pipeline(self.connection) if not self._careful else None
@@ -163,11 +164,15 @@ class Batch:
             raise Refile from error
 
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
-        """Learn in one query which of the batch's messages are stored already (the duplicates)."""
+        """Learn in one query which of the batch's messages are stored already (the duplicates); in a pipelined
+        batch, also take the row ids of the rest, in one more (hub.intake.apply.reserve_message_ids)."""
         keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
         for start in range(0, len(keys), LOOK_UP_CHUNK):
             chunk = keys[start:start + LOOK_UP_CHUNK]
             self._stored.update(self.connection.execute(_STORED_KEYS, {"keys": chunk}).scalars())
+        new = len(keys) - len(self._stored)
+        if self._pipeline is not None and new > 0:
+            self._row_ids = reserve_message_ids(self.connection, new)[::-1]
 
     def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
         message, screening = parsed.message, parsed.screening
@@ -178,7 +183,8 @@ class Batch:
             with self._refiled_on_failure():
                 return self._hold(raw, source, parsed.problem)
         try:
-            outcome = _file(self.intake, self.connection, message, screening)
+            outcome = _file(self.intake, self.connection, message, screening,
+                            self._row_ids.pop() if self._row_ids else None)
         except Exception as error:
             if is_outage(error, self.intake.engine):
                 raise  # only an outage stops the batch: the source keeps its messages for the next pass
@@ -256,7 +262,9 @@ def _duplicate(message: InboundMessage) -> Outcome:
     return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
 
 
-def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening) -> Outcome:
+def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening,
+          row_id: int | None) -> Outcome:
+    """File one message; `row_id`, when given, is the id its row takes (else the database's next)."""
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
@@ -285,7 +293,8 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         kept = tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL))
         opens = any(isinstance(e, OpenCase) for e in kept)
         decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
-    applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
+    applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now,
+                    row_id)
     for effect in decision.effects:
         if isinstance(effect, AnswerTriage):
             answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,

@@ -92,13 +92,14 @@ def test_on_sqlite_a_message_waits_for_another_writer_instead_of_failing_at_once
     assert fates == Counter({"quarantine": 1, "new-case": 1}) and sorted(source.acknowledged) == [0, 1]
 
 
-@pytest.mark.parametrize(("table", "column"), [("events", "actor"), ("outbox", "recipient")])
+@pytest.mark.parametrize(("table", "column"), [("messages", "sender"), ("events", "actor"), ("outbox", "recipient")])
 @pytest.mark.parametrize("position", [2, 4])
 def test_a_message_whose_unread_rows_fail_is_held_alone_with_none_of_its_rows(hub: Hub, table: str, column: str,
                                                                               position: int) -> None:
-    # The message's own insert succeeds; its events or its acknowledgement (rows whose result nobody reads, sent
-    # without a wait in a pipelined batch on PostgreSQL) are refused. Their error comes later there (with the next
-    # message's statements, or at the commit), so it must not be taken for another message's, nor lose the batch.
+    # The message's own row, its events or its acknowledgement are refused: rows whose result nobody reads, sent
+    # without a wait in a pipelined batch on PostgreSQL (the message's id taken beforehand). Their error comes
+    # later there (with the next message's statements, or at the commit), so it must not be taken for another
+    # message's, nor lose the batch.
     refuse(hub.engine, table, column, REFUSED)
     raws = senders(4)
     raws.insert(position, email(sender=f"Refused <{REFUSED}>", subject="Benefits", body="My payments stopped."))
