@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.core.db_pipeline import write_only
 from hub.core.errors import DamagedRecordError
 from hub.core.file_cuts import Cut, find_cuts, skeleton, splice
 from hub.core.models import Attachment, Message, MessageFileCut, StoredFile
@@ -33,7 +34,7 @@ _INSERT_FILE = {name: dialect.insert(StoredFile).on_conflict_do_nothing(index_el
 # A file found stored is held until the transaction ends, so that a purge cannot drop it in between.
 _HOLD_FILE = select(StoredFile.sha256).where(StoredFile.sha256 == bindparam("sha256")).with_for_update(key_share=True)
 _FILE_DATA = select(StoredFile.data).where(StoredFile.sha256 == bindparam("sha256"))
-_INSERT_CUT = insert(MessageFileCut)
+_INSERT_CUT = write_only(insert(MessageFileCut).inline())  # hub.core.db_pipeline
 _CUTS = (select(MessageFileCut.position, MessageFileCut.sha256, MessageFileCut.line_length,
                 MessageFileCut.line_ending)
          .where(MessageFileCut.message_id == bindparam("message_id")).order_by(MessageFileCut.position))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
     update,
 )
@@ -38,6 +39,7 @@ from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reo
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
+from hub.core.db_pipeline import write_only
 from hub.core.district import district_change
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Attachment, Case, Event, Message, Outbox, Party, Release, Reminder
@@ -73,27 +75,39 @@ from hub.intake.staff import handle_staff_mail
 from hub.intake.status_answer import answer_status
 from hub.intake.triage_notice import tell_intake
 from hub.letters.notice_digest import NOTICE, enqueue_capped
-from hub.letters.outbox import AUTO_GENERATED, enqueue
+from hub.letters.outbox import AUTO_GENERATED, outbox_row, queue
 from hub.letters.templates import Letters
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
-_INSERT_ATTACHMENT = insert(Attachment)
+# In a pipelined batch each message's row id is taken from the sequence beforehand, one statement for the batch
+# (`reserve_message_ids`), so that the message's insert, whose id is all that was read, waits for nothing.
+_INSERT_MESSAGE_WITH_ID = write_only(insert(Message).inline().values(id=bindparam("row_id")))
+_RESERVE_MESSAGE_IDS = text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :count)")
+# Statements whose results are not read are `write_only`: sent without a wait in a pipelined batch
+# (hub.core.db_pipeline).
+_INSERT_ATTACHMENT = write_only(insert(Attachment).inline())
 _REMINDER_COLUMNS = ("case_id", "kind", "due_at", "state", "note", "owner", "closed_by", "created_at")
 
 
 @cache
-def _insert_message_and_reminders(count: int) -> Insert:
+def _insert_message_and_reminders(count: int, with_id: bool) -> Insert:
     """The message's insert carrying a new case's first `count` reminders (PostgreSQL: a data-modifying CTE, run
     to completion whether read or not): one round trip fewer for each new case."""
     rows = [{column: bindparam(f"reminder{n}_{column}", type_=Reminder.__table__.c[column].type)
              for column in _REMINDER_COLUMNS} for n in range(count)]
-    return _INSERT_MESSAGE.add_cte(insert(Reminder).values(rows).cte("first_reminders"))
+    return (_INSERT_MESSAGE_WITH_ID if with_id else _INSERT_MESSAGE).add_cte(
+        insert(Reminder).values(rows).cte("first_reminders"))
+
+
+def reserve_message_ids(connection: Connection, count: int) -> list[int]:
+    """`count` ids for messages' rows, in ascending order (PostgreSQL), for `apply`'s `row_id`."""
+    return sorted(connection.execute(_RESERVE_MESSAGE_IDS, {"count": count}).scalars())
 
 
 def _reminder_parameters(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"reminder{n}_{column}": row[column] for n, row in enumerate(rows) for column in _REMINDER_COLUMNS}
 
-_INSERT_EVENT = insert(Event)
+_INSERT_EVENT = write_only(insert(Event).inline())
 _INSERT_PARTY = insert(Party).returning(Party.id)
 _INSERT_CASE = insert(Case).returning(Case.id)
 # Mail from whoever the case was waiting on wakes it: the status goes back to open.
@@ -108,7 +122,7 @@ _TOUCHED = update(Case).where(Case.id == bindparam("touch_id")).values(
     updated_at=bindparam("touch_at"),
     status=sql_case((Case.status == any_(bindparam("wake_array", type_=ARRAY(String))), "open"), else_=Case.status)
 ).cte("touched")
-_INSERT_EVENT_TOUCHING = insert(Event).add_cte(_TOUCHED)
+_INSERT_EVENT_TOUCHING = write_only(insert(Event).inline().add_cte(_TOUCHED))
 _CONSTITUENT = (select(Party.id, Party.name).where(Party.role == "constituent", Party.email == bindparam("email"))
                 .order_by(Party.id).limit(1))
 _CONSTITUENT_BY_PHONE = (select(Party.id, Party.name, Party.email)
@@ -136,9 +150,9 @@ def _find_or_make(key: Any) -> Select[Any]:
 
 
 _FIND_OR_MAKE = {"email": _find_or_make(Party.email), "sms": _find_or_make(Party.phone)}
-_NAME_PARTY = update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name"))
-_SET_AGENCY = (update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
-               .values(agency=bindparam("agency")))
+_NAME_PARTY = write_only(update(Party).where(Party.id == bindparam("party_id")).values(name=bindparam("new_name")))
+_SET_AGENCY = write_only(update(Case).where(Case.id == bindparam("case_id"), Case.agency.is_(None))
+                         .values(agency=bindparam("agency")))
 _RELEASE_ASKED = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"),
                                          Outbox.letter == "privacy-release-request", Outbox.state == "sent").limit(1)
 _RELEASE_ON_FILE = select(Release.id).where(Release.case_id == bindparam("case_id")).limit(1)
@@ -161,8 +175,10 @@ class Applied:
 
 
 def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
-          config: Config, refs: References, letters: Letters, now: datetime) -> Applied:
-    return _apply(connection, message, decision, facts, config, refs, letters, now)
+          config: Config, refs: References, letters: Letters, now: datetime, row_id: int | None = None) -> Applied:
+    """The decision's rows for a new message; `row_id`, when given, is the id its row takes (one of
+    `reserve_message_ids`), else the database's next."""
+    return _apply(connection, message, decision, facts, config, refs, letters, now, reserved=row_id)
 
 
 def refile(connection: Connection, row_id: int, message: InboundMessage, decision: Decision,
@@ -175,7 +191,7 @@ def refile(connection: Connection, row_id: int, message: InboundMessage, decisio
 
 def _apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
            config: Config, refs: References, letters: Letters, now: datetime,
-           stored: tuple[int, str, str, str] | None = None) -> Applied:
+           stored: tuple[int, str, str, str] | None = None, reserved: int | None = None) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     events = []
@@ -187,7 +203,7 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
     early = opened and stored is None and connection.dialect.name == "postgresql" and \
         any(isinstance(effect, StartReminders) for effect in decision.effects)
     if stored is None:
-        row_id = _store_message(connection, message, decision, case, now,
+        row_id = _store_message(connection, message, decision, case, now, reserved,
                                 opening_reminders(config, case.case_id, now) if early and case else [])
         events.append(_event(case, row_id, "message-triaged" if decision.disposition == "triage" else
                              "message-received", f"{decision.kind} {message.channel} from {message.source}: "
@@ -208,9 +224,10 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
         elif isinstance(effect, TellIntake):
             tell_intake(connection, message, decision, row_id, config, refs, now)
         elif isinstance(effect, QueueLetter) and effect.to == "sender":
-            enqueue(connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
-                    letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
-                    domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic)
+            queue(connection, outbox_row(
+                connection, case_id=case.case_id if case else None, case_ref=case.ref if case else None,
+                letter=effect.letter, recipient=message.sender, channel=message.channel, refs=refs,
+                domain=config.office.domain, now=now, in_reply_to=message.message_id, automatic=effect.automatic))
         elif isinstance(effect, ListRequest):
             answer(connection, effect, message, config, refs, letters, now)
         elif isinstance(effect, AnswerStatus):
@@ -244,14 +261,14 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
                  config: Config, refs: References, letters: Letters,
                  now: datetime) -> tuple[list[dict[str, Any]], CaseFacts]:
     """Rows for one effect on the message's case; returns the events to record, and the case as it now is."""
-    def queue(letter: str, recipient: str, **options: Any) -> None:
-        enqueue(connection, case_id=case.case_id, case_ref=case.ref, letter=letter, recipient=recipient, refs=refs,
-                domain=config.office.domain, now=now, **options)
+    def queue_letter(letter: str, recipient: str, **options: Any) -> None:
+        queue(connection, outbox_row(connection, case_id=case.case_id, case_ref=case.ref, letter=letter,
+                                     recipient=recipient, refs=refs, domain=config.office.domain, now=now, **options))
 
     if isinstance(effect, QueueLetter):
         channel, recipient = case.contact() if effect.to == "constituent" else ("email", effect.to)
         if recipient:
-            queue(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
+            queue_letter(effect.letter, recipient, channel=channel, in_reply_to=message.message_id,
                   automatic=effect.automatic)
     elif isinstance(effect, Notify):
         text = effect.text
@@ -414,13 +431,16 @@ def _event(case: CaseFacts | None, message_row_id: int | None, kind: str, detail
 
 
 def _store_message(connection: Connection, message: InboundMessage, decision: Decision, case: CaseFacts | None,
-                   now: datetime, reminders: list[dict[str, Any]]) -> int:
+                   now: datetime, reserved: int | None, reminders: list[dict[str, Any]]) -> int:
     sent_at = message.date if message.date and message.date <= now + timedelta(days=1) else now
     files = [hashlib.sha256(a.data).hexdigest() if a.data is not None else None for a in message.attachments]
     kept = cut_raw(message.raw, {sha256: a.data for sha256, a in zip(files, message.attachments, strict=True)
                                  if sha256 is not None and a.data is not None})
-    statement = _insert_message_and_reminders(len(reminders)) if reminders else _INSERT_MESSAGE
-    row_id: int = connection.execute(statement, dict(
+    if reminders:
+        statement = _insert_message_and_reminders(len(reminders), reserved is not None)
+    else:
+        statement = _INSERT_MESSAGE if reserved is None else _INSERT_MESSAGE_WITH_ID
+    row = dict(
         case_id=case.case_id if case and decision.disposition == "case" else None,
         direction="in", channel=message.channel, kind=decision.kind, disposition=decision.disposition,
         reason=decision.reason, triage_case_id=decision.triage_case_id, dedupe_key=message.dedupe_key,
@@ -429,7 +449,12 @@ def _store_message(connection: Connection, message: InboundMessage, decision: De
         sender=message.sender, sender_name=message.sender_name[:200], recipients=list(message.recipients),
         subject=message.subject, body=message.new_text, full_text=message.text, **kept.columns(),
         at=sent_at, received_at=now, **_reminder_parameters(reminders),
-    )).scalar_one()
+    )
+    if reserved is None:
+        row_id: int = connection.execute(statement, row).scalar_one()
+    else:
+        connection.execute(statement, dict(row, row_id=reserved))
+        row_id = reserved
     # The files after the message: a duplicate's insert fails (hub.intake.pipeline) before they are sent.
     for sha256, attachment in zip(files, message.attachments, strict=True):
         if sha256 is not None and attachment.data is not None:

@@ -7,7 +7,8 @@ on a case, in triage, a duplicate of one already stored, or in quarantine with t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, bindparam, select
@@ -18,11 +19,12 @@ from hub.core.app import Hub
 from hub.core.clock import Clock
 from hub.core.config import Config
 from hub.core.db import is_outage, skip_disk_wait
+from hub.core.db_pipeline import Pipeline
 from hub.core.errors import UserError, describe
 from hub.core.models import Message, QuarantineItem
 from hub.core.refs import References
 from hub.intake import quarantine
-from hub.intake.apply import apply
+from hub.intake.apply import apply, reserve_message_ids
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
@@ -110,6 +112,12 @@ class Batch:
     almost no message fails there (unparseable mail is held without an error): the first message that fails
     rolls the whole transaction back and raises `Refile`, and the caller files the batch again, carefully.
 
+    Not careful, on PostgreSQL, the batch is also pipelined (hub.core.db_pipeline): a statement whose result is
+    not read (a message's events, its letters, its attachments) is sent with the next statement that waits, not
+    in a round trip of its own. Its error, if it fails, is raised later (by a later message's statement, or at
+    the commit), so any failure there rolls the whole batch back and raises `Refile`, whichever message it
+    seems to come from: the careful pass, without the pipeline, finds the message that fails.
+
     On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
     as long as a batch would keep every other writer waiting (the IMAP source records its position from
     another thread while the next batch is filed; a `hub` command), while a commit there costs no round trip.
@@ -123,8 +131,10 @@ class Batch:
         self._careful = careful or self._per_message
         self._quarantine = sessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
         self._stored: set[str] = set()
+        self._row_ids: list[int] = []  # reserved for the batch's messages, in a pipelined batch; the next last
         self._saving = False
         self._begin()
+        self._pipeline = Pipeline(self.connection) if not self._careful else None
 
     def __enter__(self) -> Batch:
         return self
@@ -134,17 +144,38 @@ class Batch:
             if kind is None:
                 self.commit()
         finally:
+            if self._pipeline is not None:
+                self._pipeline.abandon()
             self.connection.close()  # rolls back what was not committed
 
     def commit(self) -> None:
+        if self._pipeline is not None:
+            with self._refiled_on_failure():  # the last statements sent without a wait are answered here
+                self._pipeline.close()
+            self._pipeline = None
         self.connection.commit()
 
+    @contextmanager
+    def _refiled_on_failure(self) -> Iterator[None]:
+        """Not careful, a failure (not an outage) rolls the batch back and raises `Refile`: in a pipelined batch
+        the statement that failed may be an earlier message's, sent without a wait."""
+        try:
+            yield
+        except Exception as error:
+            if self._careful or is_outage(error, self.intake.engine):
+                raise
+            raise Refile from error
+
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
-        """Learn in one query which of the batch's messages are stored already (the duplicates)."""
+        """Learn in one query which of the batch's messages are stored already (the duplicates); in a pipelined
+        batch, also take the row ids of the rest, in one more (hub.intake.apply.reserve_message_ids)."""
         keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
         for start in range(0, len(keys), LOOK_UP_CHUNK):
             chunk = keys[start:start + LOOK_UP_CHUNK]
             self._stored.update(self.connection.execute(_STORED_KEYS, {"keys": chunk}).scalars())
+        new = len(keys) - len(self._stored)
+        if self._pipeline is not None and new > 0:
+            self._row_ids = reserve_message_ids(self.connection, new)[::-1]
 
     def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
         message, screening = parsed.message, parsed.screening
@@ -152,9 +183,11 @@ class Batch:
             return _duplicate(message)
         self._next_message()
         if message is None or screening is None:
-            return self._hold(raw, source, parsed.problem)
+            with self._refiled_on_failure():
+                return self._hold(raw, source, parsed.problem)
         try:
-            outcome = _file(self.intake, self.connection, message, screening)
+            outcome = _file(self.intake, self.connection, message, screening,
+                            self._row_ids.pop() if self._row_ids else None)
         except Exception as error:
             if is_outage(error, self.intake.engine):
                 raise  # only an outage stops the batch: the source keeps its messages for the next pass
@@ -181,8 +214,9 @@ class Batch:
         """Hold a message over the size limit by its header; the message itself stays where the source left it."""
         reason = oversize_reason(oversized.size, self.intake.config.limits.max_message_bytes)
         self._next_message()
-        item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
-                                  oversized)
+        with self._refiled_on_failure():
+            item_id = quarantine.hold(self._quarantine, header, source, "email", reason, self.intake.clock.now(),
+                                      oversized)
         return Outcome("quarantine", reason, quarantine_id=item_id)
 
     def _hold(self, raw: bytes, source: str, reason: str) -> Outcome:
@@ -231,7 +265,9 @@ def _duplicate(message: InboundMessage) -> Outcome:
     return Outcome("duplicate", f"already stored ({message.dedupe_key.split(':', 1)[0]})")
 
 
-def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening) -> Outcome:
+def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening,
+          row_id: int | None) -> Outcome:
+    """File one message; `row_id`, when given, is the id its row takes (else the database's next)."""
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
@@ -260,7 +296,8 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         kept = tuple(e for e in decision.effects if not isinstance(e, CAUSES_MAIL))
         opens = any(isinstance(e, OpenCase) for e in kept)
         decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
-    applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now)
+    applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now,
+                    row_id)
     for effect in decision.effects:
         if isinstance(effect, AnswerTriage):
             answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,

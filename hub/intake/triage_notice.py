@@ -28,17 +28,17 @@ from hub.letters.triage_letters import Held, triage_notice
 
 
 def tell_intake(connection: Connection, message: InboundMessage, decision: Decision, row_id: int, config: Config,
-                refs: References, now: datetime) -> int:
-    """Queue the notice of the held message `row_id`; returns the outbox row's id."""
+                refs: References, now: datetime) -> None:
+    """Queue the notice of the held message `row_id`."""
     likely = likely_for(connection, message, config)
     held = Held(row_id, message.date or now, decision.kind, message.channel, message.sender, message.subject,
                 decision.reason)
     subject, body = triage_notice(held, message.sender_name, message.new_text, [case.line() for case in likely],
                                   config.office.timezone)
-    return enqueue_capped(connection, config, refs, now, letter=TRIAGE_NOTICE, about=message.sender, case_id=None,
-                          case_ref=None, recipient=config.office.intake_address, automatic=AUTO_GENERATED,
-                          subject=subject, body=body,
-                          context={"message_row_id": row_id, "notice": f"item {row_id}: {decision.reason}"})
+    enqueue_capped(connection, config, refs, now, letter=TRIAGE_NOTICE, about=message.sender, case_id=None,
+                   case_ref=None, recipient=config.office.intake_address, automatic=AUTO_GENERATED,
+                   subject=subject, body=body,
+                   context={"message_row_id": row_id, "notice": f"item {row_id}: {decision.reason}"})
 
 
 def likely_for(connection: Connection, message: InboundMessage, config: Config) -> list[Likely]:

@@ -189,15 +189,16 @@ def test_a_notice_folded_while_delivery_claims_its_digest_is_listed_in_it(hub: H
     with hub.sessions.begin() as session:
         case = session.scalars(select(Case).order_by(Case.id.desc())).first()
         assert case is not None
-        late = enqueue_capped(session.connection(), hub.config, hub.refs, clock.now(), letter=NOTICE, about=FLOODER,
-                              recipient=STAFF, case_id=case.id, case_ref=case.ref, context={"notice": "Late one"})
+        enqueue_capped(session.connection(), hub.config, hub.refs, clock.now(), letter=NOTICE, about=FLOODER,
+                       recipient=STAFF, case_id=case.id, case_ref=case.ref, context={"notice": "Late one"})
         delivery = threading.Thread(target=lambda: reports.append(deliver_due(hub)))
         delivery.start()
         delivery.join(timeout=1)  # delivery reaches the digest while this notice is not yet committed
     delivery.join(timeout=60)
     assert [report.counts for report in reports] == [{"sent": 1}]
     with hub.sessions() as session:
-        assert session.get_one(Outbox, late).folded_into == digest.id
+        late = session.scalars(select(Outbox).where(Outbox.letter == NOTICE).order_by(Outbox.id.desc())).first()
+        assert late is not None and late.context == {"notice": "Late one"} and late.folded_into == digest.id
         sent = session.get_one(Outbox, digest.id)
     assert sent.state == "sent" and sent.body is not None
     assert sent.body.startswith(f"2 more messages from {FLOODER}") and f"{case.ref}  2 messages" in sent.body

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from hub.core.app import Hub
-from hub.core.models import Case, Event, Message, QuarantineItem
+from hub.core.models import Case, Event, Message, Outbox, QuarantineItem
 from hub.intake.drain import drain
 from hub.intake.parse.email import parse_email
 from hub.intake.pipeline import Intake
@@ -90,3 +90,32 @@ def test_on_sqlite_a_message_waits_for_another_writer_instead_of_failing_at_once
         release.join()
         holder.close()
     assert fates == Counter({"quarantine": 1, "new-case": 1}) and sorted(source.acknowledged) == [0, 1]
+
+
+@pytest.mark.parametrize(("table", "column"), [("messages", "sender"), ("events", "actor"), ("outbox", "recipient")])
+@pytest.mark.parametrize("position", [2, 4])
+def test_a_message_whose_unread_rows_fail_is_held_alone_with_none_of_its_rows(hub: Hub, table: str, column: str,
+                                                                              position: int) -> None:
+    # The message's own row, its events or its acknowledgement are refused: rows whose result nobody reads, sent
+    # without a wait in a pipelined batch on PostgreSQL (the message's id taken beforehand). Their error comes
+    # later there (with the next message's statements, or at the commit), so it must not be taken for another
+    # message's, nor lose the batch.
+    refuse(hub.engine, table, column, REFUSED)
+    raws = senders(4)
+    raws.insert(position, email(sender=f"Refused <{REFUSED}>", subject="Benefits", body="My payments stopped."))
+    fates, source, _ = savepoints(hub, raws)
+
+    assert fates == Counter({"new-case": 4, "quarantine": 1})
+    assert sorted(source.acknowledged) == [0, 1, 2, 3, 4]
+    people = [f"person{n}@example.org" for n in range(4)]
+    with hub.sessions() as session:
+        [item] = session.scalars(select(QuarantineItem)).all()
+        assert item.source == f"list:{position}" and item.reason.startswith("processing failed: IntegrityError")
+        # Nothing of the held message is left: its message, case, events and letters went with its rollback.
+        assert sorted(session.scalars(select(Message.sender))) == people
+        assert session.scalar(select(func.count()).select_from(Case)) == 4
+        assert REFUSED not in {*session.scalars(select(Event.actor)), *session.scalars(select(Outbox.recipient)),
+                               *session.scalars(select(Outbox.about))}
+        # The others keep theirs: each its case-opened event and its acknowledgement.
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.kind == "case-opened")) == 4
+        assert sorted(session.scalars(select(Outbox.recipient).where(Outbox.recipient.in_(people)))) == people
