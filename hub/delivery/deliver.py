@@ -129,10 +129,12 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                     mail_down = outage.is_on
     finally:
         try:
-            marks.close()
             records.flush()
         finally:
-            await asyncio.to_thread(doubt.close)
+            try:
+                marks.close()  # its connection's reset may fail with the server: the records went first
+            finally:
+                await asyncio.to_thread(doubt.close)
     if report.counts:
         log.info("%s", report.line())
     return report
