@@ -10,10 +10,17 @@ key), an UPDATE whose row count nobody looks at.
 The error of a statement sent without waiting is raised at the next sync: by a later statement (perhaps one of
 the next message's), or by `close`. The caller treats it as the whole pipeline's (hub.intake.pipeline.Batch
 rolls the batch back and files it again, a savepoint a message).
+
+A statement larger than the socket's buffers (a message at the size limit) is only partly sent when psycopg
+hands it over, and psycopg's sync waits for results without sending the rest: the server waits for the rest of
+the statement and the client for its result, for ever. So after every statement the connection's output is sent
+in full first, as libpq's documentation says for a non-blocking connection: flush, and while data remains wait
+until the socket can be written (or read: then take in what the server sent, which it may be blocked on).
 """
 
 from __future__ import annotations
 
+import selectors
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event
@@ -33,14 +40,28 @@ class Pipeline:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._mode = connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
+        driver = connection.connection.driver_connection
+        self._pgconn = driver.pgconn  # type: ignore[union-attr]
+        self._mode = driver.pipeline()  # type: ignore[union-attr]
         self._pipeline = self._mode.__enter__()
         event.listen(connection, "after_cursor_execute", self._wait_unless_write_only)
 
     def _wait_unless_write_only(self, _connection: Connection, _cursor: Any, _statement: str, _parameters: Any,
                                 context: Any, _many: bool) -> None:
+        self._send_all()
         if not context.execution_options.get(WRITE_ONLY):
             self._pipeline.sync()
+
+    def _send_all(self) -> None:
+        """Send what libpq still holds of the statements queued (nothing, unless one was large)."""
+        if self._pgconn.flush() == 0:
+            return
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._pgconn.socket, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            while self._pgconn.flush() != 0:
+                for _key, events in selector.select():
+                    if events & selectors.EVENT_READ:
+                        self._pgconn.consume_input()
 
     def close(self) -> None:
         """Send what is queued and leave pipeline mode; raises the first error among the queued statements."""
