@@ -1,7 +1,10 @@
 """Delivery: claim due outbox rows with a lease, render, check the caps, send, and mark each row.
 
-A row is claimed by one conditional UPDATE (pending and due, or a lease that ran out), so two hub
-processes never send the same row. The claim commits before the send; after the server's acceptance
+Rows are claimed by conditional UPDATEs (pending and due, or a lease that ran out), so two hub processes
+never send the same row; plain letters a batch at a time (hub.delivery.claims), their claims and renderings
+committed together, the batch's letters counted by the caps with those sent, and the ones the pass does not
+get to (it is asked to stop, the mail server is down, an error) released for the next pass. The claim commits
+before the send; each letter is then sent alone, as a text is; after the server's acceptance
 a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
 on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
 lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
@@ -18,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, ScalarSelect, Update, bindparam, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,6 +38,7 @@ from hub.core.db import skip_disk_wait
 from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
 from hub.core.models import Case, Event, Outbox, Party
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
+from hub.delivery.claims import LEASE, Claimed, Claims
 from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
 from hub.delivery.outage import Outage
 from hub.delivery.sent_record import (
@@ -58,7 +62,7 @@ from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
 from hub.oauth2.source import TokenSource
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=5)
+__all__ = ["LEASE", "DeliveryReport", "deliver_due"]
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 
@@ -90,7 +94,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                        tokens: TokenSource | None, doubt: InDoubt) -> DeliveryReport:
     report = DeliveryReport()
     letters = Letters(hub.config.resolve(hub.config.letters.folder))
-    claims = _Claims()
+    claims = Claims()
     texts = Texts(hub)
     mark_journalled(hub)
     record_unrecorded(hub)
@@ -101,32 +105,31 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
         async with open_transport(hub.config, tokens) as transport:
             while not should_stop():
                 now = hub.clock.now()
-                # A letter's claim and its rendering commit together, before its send; without waiting for the
-                # disk on PostgreSQL: visible to every other pass at once, so no two send it; the record's commit,
-                # a moment later, flushes it. A crash of the database server that lost it would lose the mark
-                # after it too (hub.delivery.sent_record), and the sent journal's line decides the letter.
-                claimed = None
+                # A batch's claims and renderings commit together, before its sends; without waiting for the
+                # disk on PostgreSQL: visible to every other pass at once, so no two send a row; the record's
+                # commit, a moment later, flushes it. A crash of the database server that lost it would lose the
+                # mark after it too (hub.delivery.sent_record), and the sent journal's line decides the letter.
+                batch, prepared = _claim_and_prepare(hub, letters, claims, now, texts_only=mail_down)
+                if not batch:
+                    break
+                unsent = [claimed.row_id for claimed in batch]
                 try:
-                    with hub.sessions.begin() as session:
-                        skip_disk_wait(session.connection())
-                        claimed = claims.next(session, now, texts_only=mail_down)
-                        if claimed is None:
-                            break
-                        row_id, channel, in_doubt = claimed
-                        prepared = None if channel == "sms" else _prepare(session, hub, letters, row_id, now)
-                except Exception:
-                    if claimed is not None:  # the row keeps its lease, so that the next pass goes past it
-                        claims.hold(hub, claimed[0], now)
-                    raise
-                if prepared is None:
-                    report.add(await _deliver_text(hub, letters, texts, marks, row_id))
-                elif prepared.outgoing is None:
-                    assert prepared.refusal is not None
-                    report.add(prepared.refusal[0])
-                else:
-                    report.add(await _deliver_one(hub, transport, marks, row_id, prepared.outgoing, now, outage,
-                                                  doubt if in_doubt else None, records))
-                    mail_down = outage.is_on
+                    for claimed, ready in zip(batch, prepared, strict=True):
+                        if should_stop() or (mail_down and claimed.channel != "sms"):
+                            break  # the rest of the batch waits, released, for the next pass
+                        unsent.remove(claimed.row_id)
+                        if ready is None:
+                            report.add(await _deliver_text(hub, letters, texts, marks, claimed.row_id))
+                        elif ready.outgoing is None:
+                            assert ready.refusal is not None
+                            report.add(ready.refusal[0])
+                        else:
+                            report.add(await _deliver_one(hub, transport, marks, claimed.row_id, ready.outgoing,
+                                                          now, outage, doubt if claimed.in_doubt else None,
+                                                          records))
+                            mail_down = outage.is_on
+                finally:
+                    claims.release(hub, unsent)
     finally:
         try:
             records.flush()
@@ -138,78 +141,6 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     if report.counts:
         log.info("%s", report.line())
     return report
-
-
-class _Claims:
-    """The due rows of one pass, each leased to it by its own conditional UPDATE when its turn comes.
-
-    Due rows are read CANDIDATES at a time and claimed one by one: the UPDATE's condition (pending and due,
-    or a lease that ran out) leaves alone a row another process claimed meanwhile. A row is tried once a pass."""
-
-    CANDIDATES = 20
-
-    def __init__(self) -> None:
-        self.owner = secrets.token_hex(8)
-        self.tried: set[int] = set()
-        self.waiting: list[tuple[int, str, str | None, bool]] = []  # id, channel, provider id, lapsed
-
-    def next(self, session: Session, now: datetime, texts_only: bool = False) -> tuple[int, str, bool] | None:
-        """The id and channel of the next due row, now leased, and whether it is in doubt: its last claim ran
-        out (the process died or hung with it) or it waits for its Sent folder (hub.delivery.in_doubt)."""
-        while True:
-            if not self.waiting and not self._read(session, now, texts_only):
-                return None
-            row_id, channel, provider_id, lapsed = self.waiting.pop(0)
-            if row_id in self.tried:
-                continue
-            self.tried.add(row_id)  # a letter read before the mail server went down waits for the next pass
-            if texts_only and channel != "sms":
-                continue
-            claimed: CursorResult[Any] = session.connection().execute(  # type: ignore[assignment]
-                _CLAIM_LAPSED if lapsed else _CLAIM_PENDING,
-                {"row_id": row_id, "now": now, "lease": now + LEASE, "owner": self.owner})
-            if claimed.rowcount:
-                return row_id, channel, lapsed or provider_id == IN_DOUBT
-
-    def hold(self, hub: Hub, row_id: int, now: datetime) -> None:
-        """Lease the row alone, as `next` did in a transaction that failed after the claim."""
-        with hub.sessions.begin() as session:
-            session.connection().execute(_CLAIM_EITHER, {"row_id": row_id, "now": now, "lease": now + LEASE,
-                                                         "owner": self.owner})
-
-    def _read(self, session: Session, now: datetime, texts_only: bool) -> bool:
-        """The next candidates (texts alone when asked); False when every due one has been tried in this pass."""
-        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
-        if texts_only:
-            due = due.where(Outbox.channel == "sms")
-        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
-        # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
-        # text before the letter it announces (hub.intake.staff queues it first).
-        lapsed = session.execute(due.where(_lapsed(now)).order_by(Outbox.lease_until, Outbox.id)
-                                 .limit(self.CANDIDATES))
-        pending = session.execute(due.where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
-                                  .limit(self.CANDIDATES))
-        self.waiting = [(int(row_id), str(channel), provider_id, was_lapsed)
-                        for rows, was_lapsed in ((lapsed, True), (pending, False))
-                        for row_id, channel, provider_id in rows if row_id not in self.tried]
-        return bool(self.waiting)
-
-
-def _pending(now: Any) -> ColumnElement[bool]:
-    return (Outbox.state == "pending") & (Outbox.not_before <= now)
-
-
-def _lapsed(now: Any) -> ColumnElement[bool]:
-    return (Outbox.state == "sending") & (Outbox.lease_until < now)
-
-
-def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
-    return (update(Outbox).where(Outbox.id == bindparam("row_id"), condition(bindparam("now")))
-            .values(state="sending", lease_until=bindparam("lease"), lease_owner=bindparam("owner")))
-
-
-_CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
-_CLAIM_EITHER = _claim(lambda now: _pending(now) | _lapsed(now))
 
 
 @dataclass(frozen=True)
@@ -299,11 +230,53 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMar
     return "sent"
 
 
-def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: datetime) -> _Prepared:
-    """The message to send, rendered once and kept on the row; or why it must not go (the row then closed)."""
-    row, case = session.execute(_ROW_AND_CASE, {"row_id": row_id}).one()
+def _claim_and_prepare(hub: Hub, letters: Letters, claims: Claims, now: datetime,
+                       texts_only: bool) -> tuple[list[Claimed], list[_Prepared | None]]:
+    """The next batch, claimed, and each letter's message (None for a text, prepared on its own path), all
+    committed together."""
+    preparing = None
+    try:
+        with hub.sessions.begin() as session:
+            skip_disk_wait(session.connection())
+            batch = claims.next_batch(session, now, texts_only)
+            if not batch or batch[0].channel == "sms":
+                return batch, [None] * len(batch)
+            found = {row.id: (row, case) for row, case in session.execute(
+                _ROWS_AND_CASES, {"ids": [claimed.row_id for claimed in batch]}).all()}
+            tally = _Tally()
+            renderings: list[dict[str, Any]] = []
+            prepared: list[_Prepared | None] = []
+            for claimed in batch:
+                preparing = claimed.row_id
+                prepared.append(_prepare(session, hub, letters, *found[claimed.row_id], now, tally, renderings))
+            if renderings:
+                session.connection().execute(_KEEP_RENDERING, renderings)
+    except Exception:
+        if preparing is not None:  # the row keeps its lease, so that the next pass goes past it
+            claims.hold(hub, preparing, now)
+        raise
+    return batch, prepared
+
+
+@dataclass
+class _Tally:
+    """The automatic letters of one batch that are to go: the caps count them with the ones sent."""
+
+    to_address: Counter[str] = field(default_factory=Counter)
+    on_case: Counter[int | None] = field(default_factory=Counter)
+
+    def add(self, row: Outbox) -> None:
+        if row.automatic and row.letter != "caseworker-notification":  # as _recent_automatic counts them
+            self.to_address[row.recipient] += 1
+            self.on_case[row.case_id] += 1
+
+
+def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None, now: datetime,
+             tally: _Tally, renderings: list[dict[str, Any]]) -> _Prepared:
+    """The message to send, rendered once (its UPDATE's values added to `renderings`); or why it must not go
+    (the row then closed)."""
     refusal = None
-    if row.automatic and (reason := _automatic_refusal(session, hub, row, now)):
+    if row.automatic and (reason := _automatic_refusal(session, hub, row, now, tally)):
         refusal = ("suppressed", reason)
     elif row.subject is None or row.body is None:
         try:
@@ -313,27 +286,30 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row_id: int, now: dat
         else:
             context = row.context if case is None else {
                 **row.context, "enclosures": enclosures(session, hub.config, case, row.letter, row.context, now)}
-            _keep_rendering(session, row, subject, body, context)
+            renderings.append(_keep_rendering(row, subject, body, context))
     if refusal is not None:
         _close(session, hub, row, *refusal, now)
         return _Prepared(None, refusal)
+    tally.add(row)
     return _Prepared(outgoing_for(session, row, case, hub.config))
 
 
-def _keep_rendering(session: Session, row: Outbox, subject: str, body: str, context: dict[str, Any]) -> None:
-    """The rendered letter written on its row by one prebuilt UPDATE, and set on the row object as what the
-    database holds: the ORM's flush of the changed object cost as much as rendering the letter's text."""
-    session.connection().execute(_KEEP_RENDERING, {"row_id": row.id, "subject": subject, "body": body,
-                                                   "context": context})
+def _keep_rendering(row: Outbox, subject: str, body: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The rendered letter set on the row object as what the database holds, and the values of its prebuilt
+    UPDATE (one statement writes a batch's): the ORM's flush of the changed object cost as much as rendering
+    the letter's text."""
     for name, value in (("subject", subject), ("body", body), ("context", context)):
         set_committed_value(row, name, value)
+    return {"row_id": row.id, "subject": subject, "body": body, "context": context}
 
 
 _KEEP_RENDERING = update(Outbox).where(Outbox.id == bindparam("row_id")).values(
     subject=bindparam("subject"), body=bindparam("body"), context=bindparam("context"))
 
-# The row and its case (with its constituent) in one round trip, as the ORM objects the preparation changes.
-_ROW_AND_CASE = select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_id).where(Outbox.id == bindparam("row_id"))
+# A batch's rows and their cases (with their constituents) in one round trip, as the ORM objects the preparation
+# changes.
+_ROWS_AND_CASES = (select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_id)
+                   .where(Outbox.id.in_(bindparam("ids", expanding=True))))
 
 
 def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
@@ -363,8 +339,8 @@ _CAP_FACTS = select(select(func.max(Party.bounced_at)).where(Party.email == bind
                     _recent_automatic(Outbox.case_id == bindparam("case_id")))
 
 
-def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -> str:
-    """Why automatic mail must not go to this address now, or ""."""
+def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime, tally: _Tally | None = None) -> str:
+    """Why automatic mail must not go to this address now, or "". `tally`: the batch's letters not sent yet."""
     limits = hub.config.limits
     local = row.recipient.split("@", 1)[0]
     if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
@@ -372,6 +348,9 @@ def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime) -
     since = now - timedelta(minutes=limits.auto_mail_window_minutes)
     bounced, to_address, on_case = session.connection().execute(
         _CAP_FACTS, {"recipient": row.recipient, "case_id": row.case_id, "since": since}).one()
+    if tally is not None:
+        to_address = (to_address or 0) + tally.to_address[row.recipient]
+        on_case = (on_case or 0) + tally.on_case[row.case_id]
     if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
         return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
     if hub.config.staff_member(row.recipient) or row.recipient == hub.config.office.intake_address:

@@ -1,0 +1,134 @@
+"""Claims: which due outbox rows a delivery pass leases, a few letters at a time, so that no two passes send one row.
+
+Due rows are read CANDIDATES at a time and leased by conditional UPDATEs (pending and due, or a lease that ran
+out): the condition leaves alone a row another process claimed meanwhile. Plain letters are claimed up to BATCH
+together, by one statement, so that their preparation commits once (hub.delivery.deliver); a text, or a letter
+in doubt (its lease ran out, or it waits for its Sent folder: hub.delivery.in_doubt), is claimed alone, as it
+has its own path. A row is tried once a pass; rows of a batch the pass does not get to are released (`release`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, Update, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from hub.core.app import Hub
+from hub.core.models import Outbox
+from hub.delivery.in_doubt import IN_DOUBT
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+
+
+class Claimed(NamedTuple):
+    row_id: int
+    channel: str
+    in_doubt: bool  # its last claim ran out, or it waits for its Sent folder
+
+
+class Claims:
+    """The due rows of one pass, leased to it a batch at a time."""
+
+    CANDIDATES = 20
+    # A crash leaves a batch's unsent letters leased: they wait for the lease to run out and are then in doubt
+    # (a Sent folder search each), so the batch stays small.
+    BATCH = 10
+
+    def __init__(self) -> None:
+        self.owner = secrets.token_hex(8)
+        self.tried: set[int] = set()
+        self.waiting: list[tuple[int, str, str | None, bool]] = []  # id, channel, provider id, lapsed
+
+    def next_batch(self, session: Session, now: datetime, texts_only: bool = False) -> list[Claimed]:
+        """The next due rows, now leased, in their order: up to BATCH plain letters, or one text or letter in
+        doubt; [] when every due row has been tried in this pass."""
+        while True:
+            if not self.waiting and not self._read(session, now, texts_only):
+                return []
+            batch: list[tuple[int, str, bool, bool]] = []  # id, channel, lapsed, in doubt
+            while self.waiting and len(batch) < self.BATCH:
+                row_id, channel, provider_id, lapsed = self.waiting[0]
+                alone = lapsed or provider_id == IN_DOUBT or channel == "sms"
+                if batch and alone:
+                    break
+                self.waiting.pop(0)
+                if row_id in self.tried:
+                    continue
+                self.tried.add(row_id)  # a letter read before the mail server went down waits for the next pass
+                if texts_only and channel != "sms":
+                    continue
+                batch.append((row_id, channel, lapsed, lapsed or provider_id == IN_DOUBT))
+                if alone:
+                    break
+            if batch:
+                claimed = set(session.connection().scalars(
+                    _CLAIM_LAPSED if batch[0][2] else _CLAIM_PENDING,
+                    {"ids": [row_id for row_id, *_ in batch], "now": now, "lease": now + LEASE,
+                     "owner": self.owner}))
+                if claimed:
+                    return [Claimed(row_id, channel, in_doubt)
+                            for row_id, channel, _, in_doubt in batch if row_id in claimed]
+
+    def hold(self, hub: Hub, row_id: int, now: datetime) -> None:
+        """Lease the row alone, as `next_batch` did in a transaction that failed after the claim."""
+        with hub.sessions.begin() as session:
+            session.connection().execute(_CLAIM_EITHER, {"ids": [row_id], "now": now, "lease": now + LEASE,
+                                                         "owner": self.owner})
+
+    def release(self, hub: Hub, row_ids: Sequence[int]) -> None:
+        """The claimed rows this pass did not get to wait, untouched, for the next pass (not in doubt: they were
+        never sent). One that cannot be released keeps its lease and goes in doubt once it runs out."""
+        if not row_ids:
+            return
+        try:
+            with hub.sessions.begin() as session:
+                session.connection().execute(_RELEASE, {"ids": list(row_ids), "owner": self.owner})
+        except Exception:
+            log.warning("outbox: %d claimed rows could not be released; they wait for their lease", len(row_ids),
+                        exc_info=True)
+
+    def _read(self, session: Session, now: datetime, texts_only: bool) -> bool:
+        """The next candidates (texts alone when asked); False when every due one has been tried in this pass."""
+        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
+        if texts_only:
+            due = due.where(Outbox.channel == "sms")
+        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
+        # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
+        # text before the letter it announces (hub.intake.staff queues it first).
+        lapsed = session.execute(due.where(_lapsed(now)).order_by(Outbox.lease_until, Outbox.id)
+                                 .limit(self.CANDIDATES))
+        pending = session.execute(due.where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
+                                  .limit(self.CANDIDATES))
+        self.waiting = [(int(row_id), str(channel), provider_id, was_lapsed)
+                        for rows, was_lapsed in ((lapsed, True), (pending, False))
+                        for row_id, channel, provider_id in rows if row_id not in self.tried]
+        return bool(self.waiting)
+
+
+def _pending(now: Any) -> ColumnElement[bool]:
+    return (Outbox.state == "pending") & (Outbox.not_before <= now)
+
+
+def _lapsed(now: Any) -> ColumnElement[bool]:
+    return (Outbox.state == "sending") & (Outbox.lease_until < now)
+
+
+_IDS = Outbox.id.in_(bindparam("ids", expanding=True))
+
+
+def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
+    return (update(Outbox).where(_IDS, condition(bindparam("now")))
+            .values(state="sending", lease_until=bindparam("lease"), lease_owner=bindparam("owner"))
+            .returning(Outbox.id))
+
+
+_CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
+_CLAIM_EITHER = _claim(lambda now: _pending(now) | _lapsed(now))
+_RELEASE = (update(Outbox).where(_IDS, Outbox.state == "sending", Outbox.lease_owner == bindparam("owner"))
+            .values(state="pending", lease_until=None, lease_owner=None))
