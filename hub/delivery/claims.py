@@ -4,7 +4,9 @@ Due rows are read CANDIDATES at a time and leased by conditional UPDATEs (pendin
 out): the condition leaves alone a row another process claimed meanwhile. Plain letters are claimed up to BATCH
 together, by one statement, so that their preparation commits once (hub.delivery.deliver); a text, or a letter
 in doubt (its lease ran out, or it waits for its Sent folder: hub.delivery.in_doubt), is claimed alone, as it
-has its own path. A row is tried once a pass; rows of a batch the pass does not get to are released (`release`).
+has its own path. A row is tried once a pass; rows of a batch the pass does not get to are released (`release`);
+after a crash they keep their lease until it runs out, and then go without a search of the Sent folder, as only
+the first of a pass's leased rows can have reached the server (`_FIRST_OF_ITS_PASS`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Update, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, false, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from hub.core.app import Hub
 from hub.core.models import Outbox
@@ -43,7 +45,7 @@ class Claims:
     def __init__(self) -> None:
         self.owner = secrets.token_hex(8)
         self.tried: set[int] = set()
-        self.waiting: list[tuple[int, str, str | None, bool]] = []  # id, channel, provider id, lapsed
+        self.waiting: list[tuple[int, str, bool, bool]] = []  # id, channel, lapsed, in doubt
 
     def next_batch(self, session: Session, now: datetime, texts_only: bool = False) -> list[Claimed]:
         """The next due rows, now leased, in their order: up to BATCH plain letters, or one text or letter in
@@ -53,8 +55,8 @@ class Claims:
                 return []
             batch: list[tuple[int, str, bool, bool]] = []  # id, channel, lapsed, in doubt
             while self.waiting and len(batch) < self.BATCH:
-                row_id, channel, provider_id, lapsed = self.waiting[0]
-                alone = lapsed or provider_id == IN_DOUBT or channel == "sms"
+                row_id, channel, lapsed, in_doubt = self.waiting[0]
+                alone = lapsed or in_doubt or channel == "sms"
                 if batch and alone:
                     break
                 self.waiting.pop(0)
@@ -63,7 +65,7 @@ class Claims:
                 self.tried.add(row_id)  # a letter read before the mail server went down waits for the next pass
                 if texts_only and channel != "sms":
                     continue
-                batch.append((row_id, channel, lapsed, lapsed or provider_id == IN_DOUBT))
+                batch.append((row_id, channel, lapsed, in_doubt))
                 if alone:
                     break
             if batch:
@@ -101,13 +103,13 @@ class Claims:
         # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
         # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
         # text before the letter it announces (hub.intake.staff queues it first).
-        lapsed = session.execute(due.where(_lapsed(now)).order_by(Outbox.lease_until, Outbox.id)
-                                 .limit(self.CANDIDATES))
-        pending = session.execute(due.where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
+        lapsed = session.execute(due.add_columns(_FIRST_OF_ITS_PASS).where(_lapsed(now))
+                                 .order_by(Outbox.lease_until, Outbox.id).limit(self.CANDIDATES))
+        pending = session.execute(due.add_columns(false()).where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
                                   .limit(self.CANDIDATES))
-        self.waiting = [(int(row_id), str(channel), provider_id, was_lapsed)
+        self.waiting = [(int(row_id), str(channel), was_lapsed, bool(first) or provider_id == IN_DOUBT)
                         for rows, was_lapsed in ((lapsed, True), (pending, False))
-                        for row_id, channel, provider_id in rows if row_id not in self.tried]
+                        for row_id, channel, provider_id, first in rows if row_id not in self.tried]
         return bool(self.waiting)
 
 
@@ -120,6 +122,16 @@ def _lapsed(now: Any) -> ColumnElement[bool]:
 
 
 _IDS = Outbox.id.in_(bindparam("ids", expanding=True))
+
+# A pass sends its rows one at a time in the order it claimed them (not_before, id), and settles each (its mark,
+# its journal's line, its retry) before the next; rows it did not get to it releases, or a crash leaves leased.
+# So of one pass's rows whose lease ran out, only the first can have reached the server: the others are not in
+# doubt and go again without a search of the Sent folder.
+_EARLIER = aliased(Outbox)
+_FIRST_OF_ITS_PASS = ~exists().where(
+    _EARLIER.lease_owner == Outbox.lease_owner, _EARLIER.state == "sending",
+    or_(_EARLIER.not_before < Outbox.not_before,
+        and_(_EARLIER.not_before == Outbox.not_before, _EARLIER.id < Outbox.id)))
 
 
 def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
