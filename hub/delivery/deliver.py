@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,8 +35,8 @@ from hub.core import redact
 from hub.core.app import Hub
 from hub.core.db import skip_disk_wait
 from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
-from hub.core.models import Case, Event, Outbox, Party
-from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
+from hub.core.models import Case, Event, Outbox
+from hub.delivery.caps import CapFacts, automatic_refusal, cap_window_start
 from hub.delivery.claims import LEASE, Claimed, Claims
 from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
 from hub.delivery.outage import Outage
@@ -189,7 +188,7 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMar
         row = session.get_one(Outbox, row_id)
         case = session.get(Case, row.case_id) if row.case_id else None
         if row.automatic:
-            reason = _automatic_refusal(session, hub, row, now)
+            reason = automatic_refusal(session, hub, row, now)
             if reason:
                 _close(session, hub, row, "suppressed", reason, now)
                 return "suppressed"
@@ -243,12 +242,12 @@ def _claim_and_prepare(hub: Hub, letters: Letters, claims: Claims, now: datetime
                 return batch, [None] * len(batch)
             found = {row.id: (row, case) for row, case in session.execute(
                 _ROWS_AND_CASES, {"ids": [claimed.row_id for claimed in batch]}).all()}
-            tally = _Tally()
+            caps = CapFacts.of_batch(session, (row for row, _ in found.values()), cap_window_start(hub, now))
             renderings: list[dict[str, Any]] = []
             prepared: list[_Prepared | None] = []
             for claimed in batch:
                 preparing = claimed.row_id
-                prepared.append(_prepare(session, hub, letters, *found[claimed.row_id], now, tally, renderings))
+                prepared.append(_prepare(session, hub, letters, *found[claimed.row_id], now, caps, renderings))
             if renderings:
                 session.connection().execute(_KEEP_RENDERING, renderings)
     except Exception:
@@ -258,25 +257,12 @@ def _claim_and_prepare(hub: Hub, letters: Letters, claims: Claims, now: datetime
     return batch, prepared
 
 
-@dataclass
-class _Tally:
-    """The automatic letters of one batch that are to go: the caps count them with the ones sent."""
-
-    to_address: Counter[str] = field(default_factory=Counter)
-    on_case: Counter[int | None] = field(default_factory=Counter)
-
-    def add(self, row: Outbox) -> None:
-        if row.automatic and row.letter != "caseworker-notification":  # as _recent_automatic counts them
-            self.to_address[row.recipient] += 1
-            self.on_case[row.case_id] += 1
-
-
 def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None, now: datetime,
-             tally: _Tally, renderings: list[dict[str, Any]]) -> _Prepared:
+             caps: CapFacts, renderings: list[dict[str, Any]]) -> _Prepared:
     """The message to send, rendered once (its UPDATE's values added to `renderings`); or why it must not go
     (the row then closed)."""
     refusal = None
-    if row.automatic and (reason := _automatic_refusal(session, hub, row, now, tally)):
+    if row.automatic and (reason := automatic_refusal(session, hub, row, now, caps)):
         refusal = ("suppressed", reason)
     elif row.subject is None or row.body is None:
         try:
@@ -290,7 +276,7 @@ def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Ca
     if refusal is not None:
         _close(session, hub, row, *refusal, now)
         return _Prepared(None, refusal)
-    tally.add(row)
+    caps.add(row)
     return _Prepared(outgoing_for(session, row, case, hub.config))
 
 
@@ -325,43 +311,6 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
     letter = letters.render(row.letter, case_context(session, hub.config, case, now, {**row.context,
                                                                                         "letter": row.letter}))
     return letter.subject, letter.body
-
-
-def _recent_automatic(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
-    return (select(func.count()).select_from(Outbox)
-            .where(Outbox.automatic != "", Outbox.state == "sent", Outbox.sent_at >= bindparam("since"),
-                   Outbox.letter != "caseworker-notification", *conditions).scalar_subquery())
-
-
-# What the caps ask of one recipient, in one round trip built once: each part keeps its own index range.
-_CAP_FACTS = select(select(func.max(Party.bounced_at)).where(Party.email == bindparam("recipient")).scalar_subquery(),
-                    _recent_automatic(Outbox.recipient == bindparam("recipient")),
-                    _recent_automatic(Outbox.case_id == bindparam("case_id")))
-
-
-def _automatic_refusal(session: Session, hub: Hub, row: Outbox, now: datetime, tally: _Tally | None = None) -> str:
-    """Why automatic mail must not go to this address now, or "". `tally`: the batch's letters not sent yet."""
-    limits = hub.config.limits
-    local = row.recipient.split("@", 1)[0]
-    if ROBOT_ADDRESS.match(local) or BOUNCE_SENDERS.match(local):
-        return "automatic mail is never sent to a no-reply or mailer address"
-    since = now - timedelta(minutes=limits.auto_mail_window_minutes)
-    bounced, to_address, on_case = session.connection().execute(
-        _CAP_FACTS, {"recipient": row.recipient, "case_id": row.case_id, "since": since}).one()
-    if tally is not None:
-        to_address = (to_address or 0) + tally.to_address[row.recipient]
-        on_case = (on_case or 0) + tally.on_case[row.case_id]
-    if bounced and bounced > now - timedelta(days=limits.bounce_hold_days):
-        return f"the address bounced on {bounced:%Y-%m-%d}; no automatic mail for {limits.bounce_hold_days} days"
-    if hub.config.staff_member(row.recipient) or row.recipient == hub.config.office.intake_address:
-        return ""  # the office's own people: no robot loop runs through them, and no notice may be lost
-    if (to_address or 0) >= limits.auto_mail_per_address:
-        return (f"cap: {limits.auto_mail_per_address} automatic messages to this address in "
-                f"{limits.auto_mail_window_minutes} minutes")
-    if row.case_id is not None and (on_case or 0) >= limits.auto_mail_per_case:
-        return (f"cap: {limits.auto_mail_per_case} automatic messages on this case in "
-                f"{limits.auto_mail_window_minutes} minutes")
-    return ""
 
 
 def _release(hub: Hub, row_id: int, error: str | None = None) -> None:
