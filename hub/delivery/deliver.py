@@ -3,7 +3,8 @@
 Rows are claimed by conditional UPDATEs (pending and due, or a lease that ran out), so two hub processes
 never send the same row; plain letters a batch at a time (hub.delivery.claims), their claims and renderings
 committed together, the batch's letters counted by the caps with those sent, and the ones the pass does not
-get to (it is asked to stop, the mail server is down, an error) released for the next pass. The claim commits
+get to (it is asked to stop, the mail server is down, half the lease has gone, an error) released for the next
+pass. The claim commits
 before the send; each letter is then sent alone, as a text is; after the server's acceptance
 a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
 on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
@@ -61,7 +62,6 @@ from hub.letters.templates import NOTICE_DIGEST, LetterError, Letters
 from hub.oauth2.source import TokenSource
 
 log = logging.getLogger(__name__)
-__all__ = ["LEASE", "DeliveryReport", "deliver_due"]
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 
@@ -112,9 +112,12 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                 if not batch:
                     break
                 unsent = [claimed.row_id for claimed in batch]
+                # A letter whose lease ran out could be another pass's: a batch slowed by a slow server stops
+                # well before that, as the rest of it is not in doubt for the pass that takes it then.
+                in_time = now + LEASE / 2
                 try:
                     for claimed, ready in zip(batch, prepared, strict=True):
-                        if should_stop() or (mail_down and claimed.channel != "sms"):
+                        if should_stop() or (mail_down and claimed.channel != "sms") or hub.clock.now() >= in_time:
                             break  # the rest of the batch waits, released, for the next pass
                         unsent.remove(claimed.row_id)
                         if ready is None:

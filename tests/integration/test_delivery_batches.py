@@ -20,7 +20,7 @@ from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
 from hub.core.models import Case, Outbox
 from hub.delivery.claims import Claims
-from hub.delivery.deliver import deliver_due
+from hub.delivery.deliver import LEASE, deliver_due
 from hub.letters.outbox import AUTO_REPLIED, enqueue
 from tests.helpers import START, email, feed, make_office
 from tests.servers.smtp import SmtpServer
@@ -137,3 +137,20 @@ def test_a_batch_is_claimed_by_one_statement_and_committed_once_before_its_sends
     # transaction a letter, as before the batches, made 54 here.
     assert commits <= batches + 5, (commits, sent, batches)
     assert len(smtp.messages) == sent
+
+
+def test_a_batch_slowed_to_half_its_lease_releases_the_rest(office: Hub, smtp: SmtpServer) -> None:
+    for n in range(3):  # six letters: one batch
+        feed(office, email(sender=f"p{n}@example.com", subject=f"Problem {n}"))
+    clock = office.clock
+    assert isinstance(clock, FixedClock)
+    smtp.on_data(lambda _message: clock.advance(LEASE / 4))  # each send takes a quarter of the lease
+    assert deliver_due(office).counts == {"sent": 2}
+    rows = outbox(office)
+    assert Counter(row.state for row in rows) == {"sent": 2, "pending": 4}
+    assert all(row.lease_until is None and row.lease_owner is None for row in rows if row.state == "pending")
+    while deliver_due(office).counts:
+        pass
+    rows = outbox(office)
+    assert {row.state for row in rows} == {"sent"}
+    assert sorted(m.message_id for m in smtp.messages) == sorted(row.message_id for row in rows), "each once"
