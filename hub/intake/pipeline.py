@@ -24,7 +24,7 @@ from hub.core.errors import UserError, describe
 from hub.core.models import Message, QuarantineItem
 from hub.core.refs import References
 from hub.intake import quarantine
-from hub.intake.apply import apply, reserve_message_ids
+from hub.intake.apply import CaseIds, apply, reserve_message_ids
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
@@ -114,9 +114,11 @@ class Batch:
 
     Not careful, on PostgreSQL, the batch is also pipelined (hub.core.db_pipeline): a statement whose result is
     not read (a message's events, its letters, its attachments) is sent with the next statement that waits, not
-    in a round trip of its own. Its error, if it fails, is raised later (by a later message's statement, or at
-    the commit), so any failure there rolls the whole batch back and raises `Refile`, whichever message it
-    seems to come from: the careful pass, without the pipeline, finds the message that fails.
+    in a round trip of its own; so are a message's insert and a new case's, their ids taken from the sequences
+    beforehand (hub.intake.apply.reserve_message_ids, CaseIds). Its error, if it fails, is raised later (by a
+    later message's statement, or at the commit), so any failure there rolls the whole batch back and raises
+    `Refile`, whichever message it seems to come from: the careful pass, without the pipeline, finds the message
+    that fails.
 
     On SQLite each message keeps a transaction of its own: SQLite has one writer at a time, and a transaction
     as long as a batch would keep every other writer waiting (the IMAP source records its position from
@@ -135,6 +137,7 @@ class Batch:
         self._saving = False
         self._begin()
         self._pipeline = Pipeline(self.connection) if not self._careful else None
+        self._case_ids = CaseIds(self.connection) if self._pipeline is not None else None  # as the message row ids
 
     def __enter__(self) -> Batch:
         return self
@@ -187,7 +190,7 @@ class Batch:
                 return self._hold(raw, source, parsed.problem)
         try:
             outcome = _file(self.intake, self.connection, message, screening,
-                            self._row_ids.pop() if self._row_ids else None)
+                            self._row_ids.pop() if self._row_ids else None, self._case_ids)
         except Exception as error:
             if is_outage(error, self.intake.engine):
                 raise  # only an outage stops the batch: the source keeps its messages for the next pass
@@ -266,8 +269,9 @@ def _duplicate(message: InboundMessage) -> Outcome:
 
 
 def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening,
-          row_id: int | None) -> Outcome:
-    """File one message; `row_id`, when given, is the id its row takes (else the database's next)."""
+          row_id: int | None, case_ids: CaseIds | None = None) -> Outcome:
+    """File one message; `row_id`, when given, is the id its row takes (else the database's next), and a case it
+    opens takes its id from `case_ids` when given."""
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
@@ -297,7 +301,7 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         opens = any(isinstance(e, OpenCase) for e in kept)
         decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
     applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now,
-                    row_id)
+                    row_id, case_ids)
     for effect in decision.effects:
         if isinstance(effect, AnswerTriage):
             answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,
