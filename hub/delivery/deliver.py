@@ -4,9 +4,8 @@ Rows are claimed by conditional UPDATEs (pending and due, or a lease that ran ou
 never send the same row; plain letters a batch at a time (hub.delivery.claims), their claims and renderings
 committed together, the batch's letters counted by the caps with those sent, and the ones the pass does not
 get to (it is asked to stop, the mail server is down, half the lease has gone, an error) released for the next
-pass. The claim commits
-before the send; each letter is then sent alone, as a text is; after the server's acceptance
-a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
+pass. The claim commits before the send; each letter is then sent alone, as a text is; after the server's
+acceptance a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
 on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
 lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
 that runs out, and the row goes again with the same Message-ID (the sent Maildir writes it once; an

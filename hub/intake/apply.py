@@ -81,9 +81,10 @@ from hub.letters.templates import Letters
 
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 # In a pipelined batch each message's row id is taken from the sequence beforehand, one statement for the batch
-# (`reserve_message_ids`), so that the message's insert, whose id is all that was read, waits for nothing.
+# (`reserve_ids`), so that the message's insert, whose id is all that was read, waits for nothing.
 _INSERT_MESSAGE_WITH_ID = write_only(insert(Message).inline().values(id=bindparam("row_id")))
-_RESERVE_MESSAGE_IDS = text("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :count)")
+_RESERVE_IDS = {table: text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :count)")
+                for table in ("messages", "cases")}
 # Statements whose results are not read are `write_only`: sent without a wait in a pipelined batch
 # (hub.core.db_pipeline).
 _INSERT_ATTACHMENT = write_only(insert(Attachment).inline())
@@ -104,13 +105,15 @@ def _insert_message_and_reminders(count: int, with_id: bool) -> Insert:
         .cte("first_reminders"))
 
 
-def reserve_message_ids(connection: Connection, count: int) -> list[int]:
-    """`count` ids for messages' rows, in ascending order (PostgreSQL), for `apply`'s `row_id`."""
-    return sorted(connection.execute(_RESERVE_MESSAGE_IDS, {"count": count}).scalars())
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    """`count` ids from the sequence of `table` ("messages": for `apply`'s `row_id`; "cases": `CaseIds`), in
+    ascending order (PostgreSQL)."""
+    return sorted(connection.execute(_RESERVE_IDS[table], {"count": count}).scalars())
 
 
 def _reminder_parameters(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"reminder{n}_{column}": row[column] for n, row in enumerate(rows) for column in _REMINDER_COLUMNS}
+
 
 _INSERT_EVENT = write_only(insert(Event).inline())
 _INSERT_PARTY = insert(Party).returning(Party.id)
@@ -118,7 +121,6 @@ _INSERT_CASE = insert(Case).returning(Case.id)
 # In a pipelined batch a new case's id is taken from the sequence beforehand (`CaseIds`), and its insert, whose
 # id was all that was read, waits for nothing.
 _INSERT_CASE_WITH_ID = write_only(insert(Case).inline().values(id=bindparam("case_id")))
-_RESERVE_CASE_IDS = text("SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :count)")
 # Case ids taken from the sequence at once: one round trip for this many new cases, and at most this many less
 # one left unused when the batch ends (a sequence has gaps anyway: a rolled-back insert leaves one).
 CASE_IDS_AT_ONCE = 16
@@ -134,9 +136,10 @@ class CaseIds:
 
     def take(self) -> int:
         if not self._ids:
-            self._ids = sorted(self._connection.execute(_RESERVE_CASE_IDS, {"count": CASE_IDS_AT_ONCE}).scalars(),
-                               reverse=True)
+            self._ids = reserve_ids(self._connection, "cases", CASE_IDS_AT_ONCE)[::-1]
         return self._ids.pop()
+
+
 # Mail from whoever the case was waiting on wakes it: the status goes back to open.
 _TOUCH_CASE = update(Case).where(Case.id == bindparam("case_id")).values(
     updated_at=bindparam("now"),
@@ -205,7 +208,7 @@ def apply(connection: Connection, message: InboundMessage, decision: Decision, f
           config: Config, refs: References, letters: Letters, now: datetime, row_id: int | None = None,
           case_ids: CaseIds | None = None) -> Applied:
     """The decision's rows for a new message; `row_id`, when given, is the id its row takes (one of
-    `reserve_message_ids`), else the database's next; a case it opens takes its id from `case_ids` when given."""
+    `reserve_ids`), else the database's next; a case it opens takes its id from `case_ids` when given."""
     return _apply(connection, message, decision, facts, config, refs, letters, now, reserved=row_id,
                   case_ids=case_ids)
 
