@@ -32,6 +32,14 @@ def require(reason: str) -> None:
     pytest.skip(reason)
 
 
+def end_other_connections(engine: Engine) -> None:
+    """The server ends every other connection to the engine's database, as when it restarts or an
+    administrator terminates them."""
+    with engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+
 class PostgresDatabases:
     def __init__(self) -> None:
         self.prefix = f"hub_test_{uuid.uuid4().hex[:8]}"

@@ -8,11 +8,11 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, LargeBinary, MetaData, Table, func, insert, select, text
+from sqlalchemy import Column, Engine, Integer, LargeBinary, MetaData, Table, func, insert, select
 
 from hub.core.db import make_engine
 from hub.core.db_pipeline import Pipeline, write_only
-from tests.postgres import PostgresDatabases, require
+from tests.postgres import PostgresDatabases, end_other_connections, require
 
 BIG = 20 * 1024 * 1024  # far more than loopback's socket buffers hold
 WAIT_SECONDS = 60  # a few seconds when it works; a hang otherwise
@@ -49,9 +49,7 @@ def in_a_thread_or_hung(engine: Engine, work: Callable[[], object]) -> object:
     thread.join(WAIT_SECONDS)
     hung = thread.is_alive()
     if hung:
-        with engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        end_other_connections(engine)
         thread.join(WAIT_SECONDS)
     assert not hung, f"the pipeline still waited after {WAIT_SECONDS} s: its last statement never reached the server"
     if "error" in outcome:

@@ -18,11 +18,12 @@ from sqlalchemy import event, select
 
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
-from hub.core.models import Case, Outbox
+from hub.core.models import Case
 from hub.delivery.claims import Claims
 from hub.delivery.deliver import LEASE, deliver_due
 from hub.letters.outbox import AUTO_REPLIED, enqueue
 from tests.helpers import START, email, feed, make_office
+from tests.integration.test_delivery import clock_of, outbox
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -42,19 +43,12 @@ def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]
     hub.close()
 
 
-def outbox(hub: Hub) -> list[Outbox]:
-    with hub.sessions() as session:
-        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
-
-
 def cases(hub: Hub, count: int) -> list[Case]:
     """`count` cases whose own mail has gone, and the caps' window passed since."""
     for n in range(count):
         feed(hub, email(sender=f"p{n}@example.com", subject=f"Problem {n}"))
     assert set(deliver_due(hub).counts) == {"sent"}
-    clock = hub.clock
-    assert isinstance(clock, FixedClock)
-    clock.advance(timedelta(minutes=hub.config.limits.auto_mail_window_minutes, seconds=1))
+    clock_of(hub).advance(timedelta(minutes=hub.config.limits.auto_mail_window_minutes, seconds=1))
     with hub.sessions() as session:
         return list(session.scalars(select(Case).order_by(Case.id)))
 
@@ -142,8 +136,7 @@ def test_a_batch_is_claimed_by_one_statement_and_committed_once_before_its_sends
 def test_a_batch_slowed_to_half_its_lease_releases_the_rest(office: Hub, smtp: SmtpServer) -> None:
     for n in range(3):  # six letters: one batch
         feed(office, email(sender=f"p{n}@example.com", subject=f"Problem {n}"))
-    clock = office.clock
-    assert isinstance(clock, FixedClock)
+    clock = clock_of(office)
     smtp.on_data(lambda _message: clock.advance(LEASE / 4))  # each send takes a quarter of the lease
     assert deliver_due(office).counts == {"sent": 2}
     rows = outbox(office)

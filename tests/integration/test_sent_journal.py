@@ -37,7 +37,7 @@ from tests.helpers import START, make_office
 from tests.hub_process import wait_until
 from tests.integration.test_delivery import clock_of, outbox
 from tests.integration.test_delivery_crash import REPLY, finish, hub_once, sent_records, write_in
-from tests.postgres import PostgresDatabases, require
+from tests.postgres import PostgresDatabases, end_other_connections, require
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -281,9 +281,7 @@ def test_a_pass_marks_its_letters_on_one_connection_and_a_mark_that_failed_lets_
                 with marks.mark(row.id, at) as mark:
                     mark.commit(REPLY)
             assert len(checkouts) == 1, "the second mark ran on the first one's connection"
-            with office.engine.connect() as admin:
-                admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            end_other_connections(office.engine)
             with pytest.raises(OperationalError), marks.mark(third.id, at) as mark:
                 mark.commit(REPLY)
             assert [line.row_id for line in journal_lines_of(office)] == [first.id, second.id, third.id]
