@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +20,7 @@ from typing import Protocol
 from hub.core import tallies
 from hub.core.db import make_durable
 from hub.intake.message import Oversized
-from hub.intake.parse.workers import Parse, Parsed, Parser, empty_task, parse_chunk, parse_stage, with_raw
+from hub.intake.parse.workers import Parse, Parsed, Parser, ParseWorkers, empty_task, parse_chunk, parse_stage, with_raw
 from hub.intake.pipeline import Batch, Intake, Outcome, Refile
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Summary:
 
 
 def drain(intake: Intake, source: Source, parser: Parser,
-          should_stop: Callable[[], bool] = lambda: False, workers: Executor | None = None) -> Summary:
+          should_stop: Callable[[], bool] = lambda: False, workers: ParseWorkers | None = None) -> Summary:
     """Process every item the source has now; stop between messages when asked.
 
     With `workers`, each batch is parsed in another process while the previous one is filed: parsing
@@ -122,7 +122,7 @@ PARSE_CHUNK = 25
 
 
 def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
-                    workers: Executor | None) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
+                    workers: ParseWorkers | None) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
     """Each batch with its parse results (None for an oversized item, which is not parsed); with
     workers, the next batch is being parsed meanwhile."""
     if workers is None:
@@ -136,10 +136,10 @@ def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
         # empty task after each batch lets the copy of a large message go as soon as it is across.
         workers.submit(empty_task)
         if ahead is not None:
-            yield ahead[0], _results(*ahead, parse)
+            yield ahead[0], _results(*ahead, parse, workers)
         ahead = submitted
     if ahead is not None:
-        yield ahead[0], _results(*ahead, parse)
+        yield ahead[0], _results(*ahead, parse, workers)
 
 
 def _chunks(batch: list[Item]) -> list[list[Item]]:
@@ -150,15 +150,20 @@ def _parseable(chunk: list[Item]) -> list[tuple[bytes, str]]:
     return [(item.raw, item.source) for item in chunk if item.oversized is None]
 
 
-def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse) -> Iterator[Parsed | None]:
+def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse,
+             workers: ParseWorkers) -> Iterator[Parsed | None]:
     """The batch's results in order. Each chunk's future is let go once read: kept, the futures would hold a
     whole batch's parsed messages until its last one is filed."""
     for chunk in _chunks(batch):
         future = futures.pop(0)
         try:
             results = future.result()
-        except (BrokenProcessPool, Exception) as error:  # a worker died (out of memory, a crash in C code), or
-            # its results could not come back: parse here instead, where every failure is the message's own
+        except BrokenProcessPool:  # the worker died: the kernel killed it for its memory, or a crash in C code
+            log.error("the parse worker stopped; parsing its %d messages again, one at a time, in a new one",
+                      len(chunk))
+            results = workers.parse_alone(parse, _parseable(chunk))
+        except Exception as error:  # its results could not come back: parse here, where every failure is the
+            # message's own
             log.error("parse worker failed (%s); parsing %d messages in the main process", type(error).__name__,
                       len(chunk))
             results = [parse(raw, source) for raw, source in _parseable(chunk)]

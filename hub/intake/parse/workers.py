@@ -17,12 +17,13 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from hub.core import logs
-from hub.core.errors import QuarantineError, describe
+from hub.core.errors import QuarantineError, TemporaryError, describe
 from hub.intake.message import InboundMessage
 from hub.intake.screen import Screening, screen
 
@@ -30,6 +31,8 @@ Parser = Callable[[bytes, str, int], InboundMessage]
 Parse = Callable[[bytes, str], "Parsed"]
 T = TypeVar("T")
 # The modules the worker loads: the functions it is sent come from them, and they import no database code.
+# The quarantine's reason for a message that a new worker, parsing it alone, died on too.
+WORKER_DIED = "the parse worker process died while parsing this message"
 WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
 
 
@@ -87,7 +90,7 @@ def with_raw(parsed: Parsed, raw: bytes) -> Parsed:
 
 
 @contextmanager
-def parse_workers() -> Iterator[Executor | None]:
+def parse_workers() -> Iterator[ParseWorkers | None]:
     """One parsing process beside this one where there is a second core; none on a single core. The process
     starts with the first task: a pass over an empty inbox, the daemon's usual one, starts none."""
     if (os.cpu_count() or 1) < 2:
@@ -99,23 +102,71 @@ def parse_workers() -> Iterator[Executor | None]:
     # large again as the worker it forks.
     context = multiprocessing.get_context("spawn")
     setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style(), logs.thread_office())
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
-                             initargs=setup) as pool:
-        yield _Starting(pool)
+    workers = ParseWorkers(lambda: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
+                                                       initargs=setup))
+    try:
+        yield workers
+    finally:
+        workers.shutdown()
 
 
-class _Starting(Executor):
-    """The pool, whose worker is started with its main module hidden (`_main_module_hidden`)."""
+class WorkerUnavailable(TemporaryError):
+    """A new parse worker could not even run an empty task: the fault is not a message's, and the pass stops with
+    its batch unacknowledged, for the next pass."""
 
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        self.pool = pool
+
+class ParseWorkers(Executor):
+    """The parse worker's pool, started again when its process dies (the kernel kills it for its memory, a crash
+    in C code takes it down): a pool whose process died fails every task it holds, and takes no more."""
+
+    def __init__(self, start: Callable[[], ProcessPoolExecutor]) -> None:
+        self._start = start
+        self._pool = start()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:  # type: ignore[override]
-        with _main_module_hidden():
-            return self.pool.submit(fn, *args, **kwargs)
+        try:
+            return _submitted(self._pool, fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
+            return _submitted(self._pool, fn, *args, **kwargs)
+
+    def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
+        """Messages a worker was parsing when it died, each parsed by itself in a worker of their own, so that
+        what kills that worker too is known to be the message's doing: it goes to quarantine (WORKER_DIED). Never
+        parsed in the hub's own process, which it would take down with it. Results come without the raw bytes,
+        as `parse_chunk`'s do."""
+        results: list[Parsed] = []
+        pool = self._start()
+        try:
+            for raw, source in items:
+                try:
+                    [parsed] = _submitted(pool, parse_chunk, parse, [(raw, source)]).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._start()
+                    _healthy(pool)
+                    parsed = Parsed(None, problem=WORKER_DIED)
+                results.append(parsed)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return results
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.pool.shutdown(wait, cancel_futures=cancel_futures)
+        self._pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def _submitted(pool: ProcessPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    with _main_module_hidden():
+        return pool.submit(fn, *args, **kwargs)
+
+
+def _healthy(pool: ProcessPoolExecutor) -> None:
+    """Raises WorkerUnavailable unless a worker of `pool` starts and runs an empty task."""
+    try:
+        _submitted(pool, empty_task).result()
+    except BrokenProcessPool as error:
+        raise WorkerUnavailable("a new parse worker stopped before it could parse anything") from error
 
 
 @contextmanager

@@ -1,0 +1,106 @@
+"""A parse worker that dies (the kernel kills it for its memory, a crash in C code takes it down) stops
+nothing: the messages it was parsing are parsed again, one at a time, in a new worker; the one that kills that
+one too is held in quarantine with the reason, never parsed in the hub's own process; every other message is
+filed, the batches behind it too (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub.core.app import open_hub
+from hub.core.models import QuarantineItem
+from hub.intake.parse.email import parse_email
+from hub.intake.parse.workers import ParseWorkers, WorkerUnavailable, parse_stage
+from tests.helpers import email, make_office, tally
+from tests.parse_killer import ONCE_MARK, die
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no parse worker on a single core")]
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_DIED = "the parse worker process died while parsing this message"
+
+
+def drained_with_the_killing_parser(office: Path, batch_size: int) -> tuple[dict[str, int], str]:
+    """The inbox drained in a process of its own (tests.parse_killer): its fates, and what it wrote on stderr."""
+    result = subprocess.run([sys.executable, "-c", "from tests.parse_killer import main; main()",
+                             str(office / "config" / "hub.toml"), str(batch_size)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, ONCE_MARK: str(office / "killed-once")})
+    assert result.returncode == 0, f"the hub's process ended with {result.returncode}: {result.stderr[-2000:]}"
+    return json.loads(result.stdout.splitlines()[-1]), result.stderr
+
+
+def fill_inbox(office: Path, kills: str, before: int, after: int) -> bytes:
+    """`before` + `after` messages around one marked `X-Test-Kills-Parser: kills`; returns the marked one."""
+    new = office / "var" / "inbox" / "new"
+    new.mkdir(parents=True, exist_ok=True)
+    marked = b""
+    for number in range(before + after + 1):
+        headers = {"X-Test-Kills-Parser": kills} if number == before else {}
+        raw = email(sender=f"person{number}@example.com", subject=f"Help number {number}", headers=headers)
+        (new / f"{number:03d}.mail").write_bytes(raw)
+        marked = raw if number == before else marked
+    return marked
+
+
+def left_in_inbox(office: Path) -> list[str]:
+    return [path.name for sub in ("new", "cur") for path in (office / "var" / "inbox" / sub).iterdir()]
+
+
+def test_a_message_that_kills_every_parse_worker_is_quarantined_and_the_rest_filed(tmp_path: Path,
+                                                                                 database_url: str) -> None:
+    office = tmp_path / "office"
+    make_office(office, database_url).close()
+    poison = fill_inbox(office, "always", before=5, after=14)  # batches of 4: the poison in the second
+
+    fates, stderr = drained_with_the_killing_parser(office, batch_size=4)
+
+    assert fates == {"new-case": 19, "quarantine": 1}
+    assert "Traceback" not in stderr
+    assert stderr.count("the parse worker stopped") == 1, stderr
+    assert left_in_inbox(office) == []
+    hub = open_hub(office / "config" / "hub.toml")
+    try:
+        with hub.sessions() as session:
+            [held] = session.scalars(select(QuarantineItem)).all()
+        assert (held.raw, held.reason) == (poison, WORKER_DIED)
+        assert tally(hub).cases == 19
+    finally:
+        hub.close()
+
+
+def test_a_worker_killed_once_costs_nothing_but_its_restart(tmp_path: Path, database_url: str) -> None:
+    office = tmp_path / "office"
+    make_office(office, database_url).close()
+    fill_inbox(office, "once", before=5, after=14)
+
+    fates, stderr = drained_with_the_killing_parser(office, batch_size=4)
+
+    assert (office / "killed-once").exists(), "a worker was killed"
+    assert fates == {"new-case": 20}
+    assert "Traceback" not in stderr and "the parse worker stopped" in stderr
+    assert left_in_inbox(office) == []
+
+
+def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:
+    """A worker that dies before it parses anything: the messages it had are not quarantined; the pass stops
+    (a temporary failure), and the source keeps them for the next one."""
+    context = multiprocessing.get_context("spawn")
+    workers = ParseWorkers(lambda: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die))
+    parse = partial(parse_stage, parser=parse_email, max_message_bytes=10_000_000, max_attachment_bytes=10_000_000,
+                    office_domain="example.gov")
+    try:
+        with pytest.raises(WorkerUnavailable, match="a new parse worker stopped before it could parse anything"):
+            workers.parse_alone(parse, [(email(), "test")])
+    finally:
+        workers.shutdown()
