@@ -143,6 +143,16 @@ def skip_disk_wait(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
+def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
+    """`count` ids from the sequence of `table` ("messages" or "cases"), in ascending order (PostgreSQL): the ids
+    of rows inserted later, so that their insert need not return them."""
+    return sorted(connection.execute(_RESERVE_IDS[table], {"count": count}).scalars())
+
+
+_RESERVE_IDS = {table: text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :count)")
+                for table in ("messages", "cases")}
+
+
 def is_outage(error: BaseException, engine: Engine) -> bool:
     """Whether an error means the database is unavailable now (stop, and try again later), rather than
     that it refused one statement for what it carried (too many variables, a value out of range): that

@@ -10,11 +10,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    ScalarSelect,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from hub.core.app import Hub
-from hub.core.models import Outbox, Party
+from hub.core.models import Outbox, Party, UtcDateTime
 from hub.core.robot_addresses import BOUNCE_SENDERS, ROBOT_ADDRESS
 
 
@@ -36,18 +49,21 @@ class CapFacts:
 
     @classmethod
     def of_batch(cls, session: Session, rows: Iterable[Outbox], since: datetime) -> CapFacts:
-        """Three round trips for a batch (the single row's query, once a letter, was a tenth of a pass)."""
+        """One round trip for a batch (the single row's query, once a letter, was a tenth of a pass)."""
         automatic = [row for row in rows if row.automatic]
         if not automatic:
             return cls()
         recipients = sorted({row.recipient for row in automatic})
         case_ids = sorted({row.case_id for row in automatic if row.case_id is not None})
-        connection = session.connection()
-        facts = cls({str(email): at for email, at in connection.execute(_BOUNCED, {"recipients": recipients}) if at})
-        values: dict[str, Any] = {"recipients": recipients, "case_ids": case_ids, "since": since}
-        facts.to_address.update({str(recipient): n for recipient, n in connection.execute(_TO_ADDRESSES, values)})
-        if case_ids:
-            facts.on_case.update({case_id: n for case_id, n in connection.execute(_ON_CASES, values)})
+        facts = cls()
+        for part, recipient, case_id, bounced, n in session.connection().execute(
+                _BATCH_FACTS, {"recipients": recipients, "case_ids": case_ids, "since": since}):
+            if part == _BOUNCED and bounced:
+                facts.bounced[str(recipient)] = bounced
+            elif part == _TO_ADDRESS:
+                facts.to_address[str(recipient)] = n
+            elif part == _ON_CASE:
+                facts.on_case[case_id] = n
         return facts
 
     def add(self, row: Outbox) -> None:
@@ -95,10 +111,15 @@ def _recent_automatic(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
 _CAP_FACTS = select(select(func.max(Party.bounced_at)).where(Party.email == bindparam("recipient")).scalar_subquery(),
                     _recent_automatic(Outbox.recipient == bindparam("recipient")),
                     _recent_automatic(Outbox.case_id == bindparam("case_id")))
-# The same of a batch's recipients and cases.
-_BOUNCED = (select(Party.email, func.max(Party.bounced_at))
-            .where(Party.email.in_(bindparam("recipients", expanding=True))).group_by(Party.email))
-_TO_ADDRESSES = (select(Outbox.recipient, func.count()).where(
-    *_RECENT_AUTOMATIC, Outbox.recipient.in_(bindparam("recipients", expanding=True))).group_by(Outbox.recipient))
-_ON_CASES = (select(Outbox.case_id, func.count()).where(
-    *_RECENT_AUTOMATIC, Outbox.case_id.in_(bindparam("case_ids", expanding=True))).group_by(Outbox.case_id))
+# The same of a batch's recipients and cases, in one round trip: its parts' rows (part, recipient, case id, last
+# bounce, count), each part with the columns it fills and typed NULLs in the others.
+_BOUNCED, _TO_ADDRESS, _ON_CASE = "bounced", "to-address", "on-case"
+_NO_CASE, _NO_COUNT = cast(null(), Integer), cast(null(), Integer)
+_BATCH_FACTS: CompoundSelect[Any] = union_all(
+    select(literal(_BOUNCED), Party.email, _NO_CASE, func.max(Party.bounced_at), _NO_COUNT)
+    .where(Party.email.in_(bindparam("recipients", expanding=True))).group_by(Party.email),
+    select(literal(_TO_ADDRESS), Outbox.recipient, _NO_CASE, cast(null(), UtcDateTime), func.count())
+    .where(*_RECENT_AUTOMATIC, Outbox.recipient.in_(bindparam("recipients", expanding=True)))
+    .group_by(Outbox.recipient),
+    select(literal(_ON_CASE), cast(null(), String), Outbox.case_id, cast(null(), UtcDateTime), func.count())
+    .where(*_RECENT_AUTOMATIC, Outbox.case_id.in_(bindparam("case_ids", expanding=True))).group_by(Outbox.case_id))

@@ -52,7 +52,7 @@ from hub.delivery.sms import SENDING, Texts, known_sids, plan_text, send_once
 from hub.delivery.transports import Transport, open_transport
 from hub.delivery.twilio import RecipientOptedOut
 from hub.letters.compose import Outgoing, compose, outgoing_for
-from hub.letters.context import case_context
+from hub.letters.context import CaseFacts, case_context, facts_of_letters, shown_message_id
 from hub.letters.enclosures import enclosures
 from hub.letters.notice_digest import digest_letter
 from hub.letters.outbox import AUTO_GENERATED, enqueue
@@ -245,11 +245,15 @@ def _claim_and_prepare(hub: Hub, letters: Letters, claims: Claims, now: datetime
             found = {row.id: (row, case) for row, case in session.execute(
                 _ROWS_AND_CASES, {"ids": [claimed.row_id for claimed in batch]}).all()}
             caps = CapFacts.of_batch(session, (row for row, _ in found.values()), cap_window_start(hub, now))
+            facts = facts_of_letters(session, hub.config, (
+                (case.id, shown_message_id(row.context)) for row, case in found.values()
+                if case is not None and _is_rendered_from_case(row)))
             renderings: list[dict[str, Any]] = []
             prepared: list[_Prepared | None] = []
             for claimed in batch:
                 preparing = claimed.row_id
-                prepared.append(_prepare(session, hub, letters, *found[claimed.row_id], now, caps, renderings))
+                prepared.append(_prepare(session, hub, letters, *found[claimed.row_id], now, caps, facts,
+                                         renderings))
             if renderings:
                 session.connection().execute(_KEEP_RENDERING, renderings)
     except Exception:
@@ -260,15 +264,16 @@ def _claim_and_prepare(hub: Hub, letters: Letters, claims: Claims, now: datetime
 
 
 def _prepare(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None, now: datetime,
-             caps: CapFacts, renderings: list[dict[str, Any]]) -> _Prepared:
-    """The message to send, rendered once (its UPDATE's values added to `renderings`); or why it must not go
-    (the row then closed)."""
+             caps: CapFacts, facts: dict[tuple[int, int | None], CaseFacts],
+             renderings: list[dict[str, Any]]) -> _Prepared:
+    """The message to send, rendered once (from the batch's `facts`; its UPDATE's values added to `renderings`);
+    or why it must not go (the row then closed)."""
     refusal = None
     if row.automatic and (reason := automatic_refusal(session, hub, row, now, caps)):
         refusal = ("suppressed", reason)
     elif row.subject is None or row.body is None:
         try:
-            subject, body = _render(session, hub, letters, row, case, now)
+            subject, body = _render(session, hub, letters, row, case, now, facts)
         except LetterError as error:
             refusal = ("failed", str(error))
         else:
@@ -300,8 +305,13 @@ _ROWS_AND_CASES = (select(Outbox, Case).outerjoin(Case, Case.id == Outbox.case_i
                    .where(Outbox.id.in_(bindparam("ids", expanding=True))))
 
 
-def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None,
-            now: datetime) -> tuple[str, str]:
+def _is_rendered_from_case(row: Outbox) -> bool:
+    """The row's letter is still to be rendered from its case's facts (`case_context`)."""
+    return (row.subject is None or row.body is None) and row.letter not in (NOTICE_DIGEST, "relay")
+
+
+def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Case | None, now: datetime,
+            facts: dict[tuple[int, int | None], CaseFacts]) -> tuple[str, str]:
     if row.letter == NOTICE_DIGEST:
         return digest_letter(session, row, now)
     if row.letter == "relay":
@@ -310,8 +320,9 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
         return subject, relay_body(str(row.context.get("text", "")), staff, hub.config.office.name)
     if case is None:
         raise LetterError(f"letter {row.letter}: outbox row {row.id} has no case to fill it in from")
-    letter = letters.render(row.letter, case_context(session, hub.config, case, now, {**row.context,
-                                                                                        "letter": row.letter}))
+    known = facts.get((case.id, shown_message_id(row.context)))
+    letter = letters.render(row.letter, case_context(session, hub.config, case, now,
+                                                     {**row.context, "letter": row.letter}, known))
     return letter.subject, letter.body
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import reminders
 from hub.core.app import Hub
+from hub.core.db import reserve_ids
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Case, Event, Message, Outbox
 from hub.delivery.sent_journal import SentJournal, journal_lines, journal_path
@@ -47,6 +48,7 @@ _CLAIM = (update(Outbox).where(Outbox.id.in_(bindparam("row_ids", expanding=True
           .returning(Outbox.id, Outbox.case_id, Outbox.channel, Outbox.letter, Outbox.recipient, Outbox.message_id,
                      Outbox.in_reply_to, Outbox.references, Outbox.actor, Outbox.sent_at))
 _INSERT_MESSAGE = insert(Message).returning(Message.id, sort_by_parameter_order=True)
+_INSERT_MESSAGE_WITH_ID = insert(Message)
 _INSERT_EVENT = insert(Event)
 _CASES = select(Case.id, Case.status, Case.updated_at, Case.agency).where(Case.id.in_(bindparam("ids", expanding=True)))
 _TOUCH_CASE = update(Case).where(Case.id == bindparam("case_row_id")).values(updated_at=bindparam("new_updated_at"))
@@ -323,7 +325,7 @@ def _record_many(connection: Connection, hub: Hub, sent: list[tuple[int, Outgoin
             recipients=[row.recipient], subject=subject_line(outgoing) if outgoing.subject else "",
             body=outgoing.body, full_text=outgoing.body, at=row.sent_at, received_at=row.sent_at,
             **(kept.columns() if kept else {"raw_skeleton": None, "raw_sha256": None})))
-    message_ids = list(connection.execute(_INSERT_MESSAGE, messages).scalars())
+    message_ids = _insert_messages(connection, messages)
     for message_id, kept in zip(message_ids, kept_raws, strict=True):
         if kept is not None:
             keep_cuts(connection, message_id, kept)
@@ -357,6 +359,18 @@ def _record_many(connection: Connection, hub: Hub, sent: list[tuple[int, Outgoin
         connection.execute(_CASE_STATUS, moved)
     for row, *_ in records:
         log.info("outbox %d: sent %s", row.id, row.letter)
+
+
+def _insert_messages(connection: Connection, messages: list[dict[str, Any]]) -> list[int]:
+    """The messages' rows inserted, their ids in order. PostgreSQL takes the ids from the sequence first: an
+    insert that returns nothing goes as the driver's own executemany, one short statement parsed once, where
+    RETURNING made one long statement of every row's values, which the driver parsed anew each time."""
+    if connection.dialect.name != "postgresql":
+        return list(connection.execute(_INSERT_MESSAGE, messages).scalars())
+    message_ids = reserve_ids(connection, "messages", len(messages))
+    connection.execute(_INSERT_MESSAGE_WITH_ID, [{**message, "id": message_id}
+                                                 for message, message_id in zip(messages, message_ids, strict=True)])
+    return message_ids
 
 
 def _kind(letter: str) -> str:

@@ -27,7 +27,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    text,
     true,
     union_all,
     update,
@@ -40,6 +39,7 @@ from hub.cases.reminders import ARCHIVED, agency_answered, case_opened, case_reo
 from hub.cases.sms_optout import opt_in, opt_out, opted_out
 from hub.cases.triage_queue import placed_meanwhile
 from hub.core.config import Config
+from hub.core.db import reserve_ids
 from hub.core.db_pipeline import write_only
 from hub.core.district import district_change
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
@@ -83,8 +83,6 @@ _INSERT_MESSAGE = insert(Message).returning(Message.id)
 # In a pipelined batch each message's row id is taken from the sequence beforehand, one statement for the batch
 # (`reserve_ids`), so that the message's insert, whose id is all that was read, waits for nothing.
 _INSERT_MESSAGE_WITH_ID = write_only(insert(Message).inline().values(id=bindparam("row_id")))
-_RESERVE_IDS = {table: text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :count)")
-                for table in ("messages", "cases")}
 # Statements whose results are not read are `write_only`: sent without a wait in a pipelined batch
 # (hub.core.db_pipeline).
 _INSERT_ATTACHMENT = write_only(insert(Attachment).inline())
@@ -103,12 +101,6 @@ def _insert_message_and_reminders(count: int, with_id: bool) -> Insert:
     return (_INSERT_MESSAGE_WITH_ID if with_id else _INSERT_MESSAGE).add_cte(
         insert(Reminder).from_select(_REMINDER_COLUMNS, rows[0] if count == 1 else union_all(*rows))
         .cte("first_reminders"))
-
-
-def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
-    """`count` ids from the sequence of `table` ("messages": for `apply`'s `row_id`; "cases": `CaseIds`), in
-    ascending order (PostgreSQL)."""
-    return sorted(connection.execute(_RESERVE_IDS[table], {"count": count}).scalars())
 
 
 def _reminder_parameters(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.core.app import Hub
 from hub.core.clock import Clock
 from hub.core.config import Config
-from hub.core.db import is_outage, skip_disk_wait
+from hub.core.db import is_outage, reserve_ids, skip_disk_wait
 from hub.core.db_pipeline import Pipeline
 from hub.core.errors import UserError, describe
 from hub.core.models import Message, QuarantineItem
 from hub.core.refs import References
 from hub.intake import quarantine
-from hub.intake.apply import CaseIds, apply, reserve_ids
+from hub.intake.apply import CaseIds, apply
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
 from hub.intake.message import InboundMessage, Oversized
@@ -115,7 +115,7 @@ class Batch:
     Not careful, on PostgreSQL, the batch is also pipelined (hub.core.db_pipeline): a statement whose result is
     not read (a message's events, its letters, its attachments) is sent with the next statement that waits, not
     in a round trip of its own; so are a message's insert and a new case's, their ids taken from the sequences
-    beforehand (hub.intake.apply.reserve_ids, CaseIds). Its error, if it fails, is raised later (by a
+    beforehand (hub.core.db.reserve_ids, CaseIds). Its error, if it fails, is raised later (by a
     later message's statement, or at the commit), so any failure there rolls the whole batch back and raises
     `Refile`, whichever message it seems to come from: the careful pass, without the pipeline, finds the message
     that fails.
@@ -171,7 +171,7 @@ class Batch:
 
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
         """Learn in one query which of the batch's messages are stored already (the duplicates); in a pipelined
-        batch, also take the row ids of the rest, in one more (hub.intake.apply.reserve_ids)."""
+        batch, also take the row ids of the rest, in one more (hub.core.db.reserve_ids)."""
         keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
         for start in range(0, len(keys), LOOK_UP_CHUNK):
             chunk = keys[start:start + LOOK_UP_CHUNK]

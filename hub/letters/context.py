@@ -6,11 +6,13 @@ few named groups, so that office-edited templates see nothing they could misuse.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, ScalarSelect, bindparam, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, bindparam, exists, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from hub.core.agency_directory import Agency
@@ -18,7 +20,7 @@ from hub.core.calendar import add_days
 from hub.core.config import Config
 from hub.core.config_values import Staff
 from hub.core.models import Case, Message, Outbox, Release
-from hub.letters.enclosures import file_fields, message_files
+from hub.letters.enclosures import file_fields, message_files, read_message_files
 from hub.letters.notice_thread import FIRST
 from hub.letters.release import evidence, valid_release
 
@@ -33,32 +35,70 @@ SPANISH_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio"
 LANGUAGES = ("en", "es")
 
 
-def _sent_to_agency(letter: str, what: Any) -> ScalarSelect[Any]:
-    return select(what).where(Outbox.case_id == bindparam("case_id"), Outbox.letter == letter,
-                              Outbox.state == "sent").scalar_subquery()
+def _sent_to_agency(letter: str, what: Any, case_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    # The case's table, when `case_id` is its column, is the enclosing query's however deep this is nested.
+    return select(what).where(Outbox.case_id == case_id, Outbox.letter == letter, Outbox.state == "sent") \
+        .correlate_except(Outbox).scalar_subquery()
 
 
-_INQUIRY_SENT = _sent_to_agency("agency-inquiry", func.min(Outbox.sent_at))
+def _case_facts(case_id: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """What a letter reads of the case `case_id` beyond its own row: the inquiry and its follow-ups, whether the
+    agency wrote after the inquiry (nothing is then due from it), the constituent's first message (the case's
+    summary), and whether a release is on file (hub.letters.release picks which)."""
+    inquiry_sent = _sent_to_agency("agency-inquiry", func.min(Outbox.sent_at), case_id)
+    return [inquiry_sent.label("inquiry_sent"),
+            _sent_to_agency("agency-followup", func.count(), case_id).label("followups"),
+            exists().where(Message.case_id == case_id, Message.direction == "in", Message.kind == "agency",
+                           Message.received_at >= inquiry_sent).label("answered"),
+            select(Message.body).where(Message.case_id == case_id, Message.direction == "in",
+                                       Message.kind == "constituent")
+            .order_by(Message.at, Message.id).limit(1).scalar_subquery().label("summary"),
+            exists().where(Release.case_id == case_id).label("releases")]
+
+
 # The message the letter is about (a notice's), beside the case's facts: its row, or NULLs without one. A letter
 # needs a message's fields, never its raw bytes, which can be 50 MB: the few columns it shows are read, not the
 # ORM's row (which would load its attachments too).
 _SHOWN = aliased(Message, name="shown")
+_SHOWN_COLUMNS = (_SHOWN.id, _SHOWN.sender, _SHOWN.sender_name, _SHOWN.kind, _SHOWN.channel, _SHOWN.subject,
+                  _SHOWN.body, _SHOWN.at)
 _ONE_ROW = select(literal_column("1").label("one")).subquery("one_row")  # what the message's row is joined to
-# What a letter reads of the case beyond its own row, in one round trip built once: the inquiry and its
-# follow-ups, whether the agency wrote after the inquiry (nothing is then due from it), the constituent's first
-# message (the case's summary), whether a release is on file (hub.letters.release picks which), and the message.
-_CASE_FACTS = (
-    select(_INQUIRY_SENT.label("inquiry_sent"),
-           _sent_to_agency("agency-followup", func.count()).label("followups"),
-           exists().where(Message.case_id == bindparam("case_id"), Message.direction == "in",
-                          Message.kind == "agency", Message.received_at >= _INQUIRY_SENT).label("answered"),
-           select(Message.body).where(Message.case_id == bindparam("case_id"), Message.direction == "in",
-                                      Message.kind == "constituent")
-           .order_by(Message.at, Message.id).limit(1).scalar_subquery().label("summary"),
-           exists().where(Release.case_id == bindparam("case_id")).label("releases"),
-           _SHOWN.id, _SHOWN.sender, _SHOWN.sender_name, _SHOWN.kind, _SHOWN.channel, _SHOWN.subject,
-           _SHOWN.body, _SHOWN.at)
-    .select_from(_ONE_ROW).outerjoin(_SHOWN, _SHOWN.id == bindparam("row_id")))
+# One letter's case facts and message in one round trip, built once.
+_CASE_FACTS = (select(*_case_facts(bindparam("case_id")), *_SHOWN_COLUMNS)
+               .select_from(_ONE_ROW).outerjoin(_SHOWN, _SHOWN.id == bindparam("row_id")))
+# Several letters' (hub.delivery's batches): each case's facts once, and each message once.
+_FACTS_OF_CASES = (select(Case.id, *_case_facts(Case.__table__.c.id))
+                   .where(Case.id.in_(bindparam("case_ids", expanding=True))))
+_SHOWN_MESSAGES = select(*_SHOWN_COLUMNS).where(_SHOWN.id.in_(bindparam("row_ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What `case_context` reads of the database beyond the case's own row: the case's facts (the columns of
+    `_case_facts`) and the message the letter is about (`_SHOWN_COLUMNS`; None without one)."""
+
+    case: Row[*tuple[Any, ...]]
+    message: Row[*tuple[Any, ...]] | None
+
+
+def shown_message_id(extra: dict[str, Any]) -> int | None:
+    """The message a letter is about, as its outbox row's context names it."""
+    row_id = extra.get("message_row_id")
+    return int(row_id) if row_id else None
+
+
+def facts_of_letters(session: Session, config: Config,
+                     letters: Iterable[tuple[int, int | None]]) -> dict[tuple[int, int | None], CaseFacts]:
+    """The facts of several letters at once, by (case id, `shown_message_id`): a round trip for their cases and
+    one for their messages, whose files are read (`read_message_files`) for their notices too."""
+    wanted = set(letters)
+    cases = {row.id: row for row in session.execute(_FACTS_OF_CASES, {"case_ids": sorted({c for c, _ in wanted})})}
+    message_ids = sorted({m for _, m in wanted if m is not None})
+    messages = {row.id: row for row in session.execute(_SHOWN_MESSAGES, {"row_ids": message_ids})} \
+        if message_ids else {}
+    read_message_files(session, list(messages), config.letters.notice_attachment_bytes)
+    return {(case_id, message_id): CaseFacts(cases[case_id], messages.get(message_id) if message_id else None)
+            for case_id, message_id in wanted}
 
 
 def spoken_date(day: date) -> str:
@@ -74,14 +114,18 @@ def spoken_day(day: date, language: str = "en") -> str:
 
 
 def case_context(session: Session, config: Config, case: Case, now: datetime,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a letter about `case` may use; `extra` is the outbox row's context (notice, text, message)."""
+                 extra: dict[str, Any] | None = None, known: CaseFacts | None = None) -> dict[str, Any]:
+    """Everything a letter about `case` may use; `extra` is the outbox row's context (notice, text, message),
+    `known` its facts when they were read already (`facts_of_letters`)."""
     extra = extra or {}
     zone = ZoneInfo(config.office.timezone)
     person = case.constituent
     agency = config.agency(case.agency)
     staff = config.staff_member(case.assignee)
-    facts = session.execute(_CASE_FACTS, {"case_id": case.id, "row_id": extra.get("message_row_id") or None}).one()
+    if known is None:
+        row = session.execute(_CASE_FACTS, {"case_id": case.id, "row_id": shown_message_id(extra)}).one()
+        known = CaseFacts(row, row if row.id is not None else None)
+    facts = known.case
     followups = facts.followups or 0
     sent_on = facts.inquiry_sent.astimezone(zone).date() if facts.inquiry_sent else None
     # The answer is due from the inquiry; the inquiry letter itself counts from the day it goes out.
@@ -114,7 +158,8 @@ def case_context(session: Session, config: Config, case: Case, now: datetime,
             if agency and expected_from and not facts.answered else "",
             "followup_number": followups + 1 if extra.get("letter") == "agency-followup" else followups,
         },
-        "message": message_fields(session, facts, zone, config) if facts.id is not None else message_fields_blank(),
+        "message": message_fields(session, known.message, zone, config) if known.message is not None
+        else message_fields_blank(),
         "links": links(config, extra.get(SIGN_LINK)),
         "notice": str(extra.get("notice", "")),
         "text": str(extra.get("text", "")),
@@ -201,7 +246,7 @@ def office_fields(config: Config) -> dict[str, str]:
 
 
 def message_fields(session: Session, message: Row[Any], zone: ZoneInfo, config: Config) -> dict[str, Any]:
-    """The message group of the message a letter is about (its columns as _CASE_FACTS reads them)."""
+    """The message group of the message a letter is about (its columns as `_SHOWN_COLUMNS` reads them)."""
     local = message.at.astimezone(zone)
     files = [file_fields(file) for file in message_files(session, message.id, config.letters.notice_attachment_bytes)]
     return {"sender": message.sender, "sender_name": message.sender_name, "kind": message.kind,

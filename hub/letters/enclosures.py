@@ -5,12 +5,13 @@ caseworker's relayed text, the files chosen when it was queued (hub.intake.reply
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.core.config import Config
@@ -22,8 +23,13 @@ from hub.letters.templates import AGENCY_LETTERS, RELAY
 
 _MESSAGE_FILES = "letters.message_files"  # the session.info key of what message_files read, with its transaction
 # A message's files, without their bytes: built once, as a notice asks for every message it is about.
-_FILES_OF = (select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size, Attachment.oversized,
-                    bytes_are_kept()).where(Attachment.message_id == bindparam("message_id")).order_by(Attachment.id))
+_FILE_COLUMNS = (Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size, Attachment.oversized,
+                 bytes_are_kept().label("held"))
+_FILES_OF = select(*_FILE_COLUMNS).where(Attachment.message_id == bindparam("message_id")).order_by(Attachment.id)
+# Several messages' (a batch of notices'), each message's in the order of `_FILES_OF`.
+_FILES_OF_MESSAGES = (select(Attachment.message_id, *_FILE_COLUMNS)
+                      .where(Attachment.message_id.in_(bindparam("message_ids", expanding=True)))
+                      .order_by(Attachment.message_id, Attachment.id))
 
 
 @dataclass(frozen=True)
@@ -40,21 +46,42 @@ def message_files(session: Session, message_row_id: int, budget: int) -> list[Me
     no more than `budget` bytes. Their bytes are not read here: the notice's text and its enclosures
     both ask, and only the composed message needs them; the second is answered from the first, kept for
     the session's transaction, so that the text names exactly the files that go."""
+    known = _known_files(session)
+    if (message_row_id, budget) not in known:
+        known[message_row_id, budget] = _message_files(session.execute(_FILES_OF, {"message_id": message_row_id}).all(),
+                                                       budget)
+    return known[message_row_id, budget]
+
+
+def read_message_files(session: Session, message_row_ids: list[int], budget: int) -> None:
+    """What `message_files` answers for each of several messages, read by one query and kept for the session's
+    transaction as its own answers are."""
+    known = _known_files(session)
+    wanted = [row_id for row_id in message_row_ids if (row_id, budget) not in known]
+    if not wanted:
+        return
+    files: dict[int, list[Row[*tuple[Any, ...]]]] = {row_id: [] for row_id in wanted}
+    for row in session.execute(_FILES_OF_MESSAGES, {"message_ids": wanted}):
+        files[row.message_id].append(row)
+    for row_id, rows in files.items():
+        known[row_id, budget] = _message_files(rows, budget)
+
+
+def _known_files(session: Session) -> dict[tuple[int, int], list[MessageFile]]:
+    """What `message_files` has read in the session's current transaction, by (message row id, budget)."""
     transaction = session.get_transaction()
     kept = session.info.get(_MESSAGE_FILES)
     if kept is None or kept[0] is not transaction:
         kept = session.info[_MESSAGE_FILES] = (transaction, {})
     known: dict[tuple[int, int], list[MessageFile]] = kept[1]
-    if (message_row_id, budget) not in known:
-        known[message_row_id, budget] = _message_files(session, message_row_id, budget)
-    return known[message_row_id, budget]
+    return known
 
 
-def _message_files(session: Session, message_row_id: int, budget: int) -> list[MessageFile]:
-    rows = session.execute(_FILES_OF, {"message_id": message_row_id}).all()
-    fitting = within_budget([(size, held and not oversized) for _, _, _, size, oversized, held in rows], budget)
-    return [MessageFile(row_id, filename or f"attachment-{row_id}", content_type, size, fits)
-            for (row_id, filename, content_type, size, _, _), fits in zip(rows, fitting, strict=True)]
+def _message_files(rows: Sequence[Row[*tuple[Any, ...]]], budget: int) -> list[MessageFile]:
+    """One message's files (rows of `_FILES_OF`, in order), each marked whether it goes."""
+    fitting = within_budget([(row.size, row.held and not row.oversized) for row in rows], budget)
+    return [MessageFile(row.id, row.filename or f"attachment-{row.id}", row.content_type, row.size, fits)
+            for row, fits in zip(rows, fitting, strict=True)]
 
 
 def within_budget(files: list[tuple[int, bool]], budget: int) -> list[bool]:

@@ -327,11 +327,11 @@ def test_a_letter_whose_preparation_fails_keeps_its_claim_and_the_next_pass_goes
     render = deliver._render
     broken: list[int] = []
 
-    def fails_once(session, hub, letters, row, case, now):  # type: ignore[no-untyped-def]
+    def fails_once(session, hub, letters, row, case, now, facts):  # type: ignore[no-untyped-def]
         if not broken:
             broken.append(row.id)
             raise RuntimeError("a bug in rendering")
-        return render(session, hub, letters, row, case, now)
+        return render(session, hub, letters, row, case, now, facts)
 
     monkeypatch.setattr(deliver, "_render", fails_once)
     with pytest.raises(RuntimeError):
