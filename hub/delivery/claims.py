@@ -38,8 +38,8 @@ class Claims:
     """The due rows of one pass, leased to it a batch at a time."""
 
     CANDIDATES = 20
-    # A crash leaves a batch's unsent letters leased: they wait for the lease to run out and are then in doubt
-    # (a Sent folder search each), so the batch stays small.
+    # A crash leaves a batch's unsent letters leased: they wait for the lease to run out (only the first of them
+    # is then in doubt, `_FIRST_OF_ITS_PASS`), so the batch stays small.
     BATCH = 10
 
     def __init__(self) -> None:
