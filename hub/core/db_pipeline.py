@@ -35,6 +35,11 @@ def write_only(statement: _Statement) -> _Statement:
     return statement.execution_options(**{WRITE_ONLY: True})
 
 
+def is_pipelined(connection: Connection) -> bool:
+    """Whether the connection is in a `Pipeline` now (a write-only statement is sent without a wait)."""
+    return bool(getattr(getattr(connection.connection.driver_connection, "pgconn", None), "pipeline_status", 0))
+
+
 class Pipeline:
     """The connection in pipeline mode until `close` (PostgreSQL with psycopg only; the transaction begun)."""
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.core.db_pipeline import write_only
+from hub.core.db_pipeline import is_pipelined, write_only
 from hub.core.errors import DamagedRecordError
 from hub.core.file_cuts import Cut, find_cuts, skeleton, splice
 from hub.core.models import Attachment, Message, MessageFileCut, StoredFile
@@ -31,6 +31,10 @@ from hub.core.models import Attachment, Message, MessageFileCut, StoredFile
 _INSERT_FILE = {name: dialect.insert(StoredFile).on_conflict_do_nothing(index_elements=["sha256"])
                 .execution_options(preserve_rowcount=True)
                 for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+# In a pipelined batch (hub.core.db_pipeline) the insert is not waited for: the row that names the file (an
+# attachment's, a cut's) follows in the same transaction, and its foreign key holds the file as _HOLD_FILE would; a
+# purge that dropped the file meanwhile fails that insert, and the batch is filed again, carefully.
+_STORE_FILE = write_only(postgresql.insert(StoredFile).on_conflict_do_nothing(index_elements=["sha256"]))
 # A file found stored is held until the transaction ends, so that a purge cannot drop it in between.
 _HOLD_FILE = select(StoredFile.sha256).where(StoredFile.sha256 == bindparam("sha256")).with_for_update(key_share=True)
 _FILE_DATA = select(StoredFile.data).where(StoredFile.sha256 == bindparam("sha256"))
@@ -59,8 +63,11 @@ class KeptRaw:
 
 def keep_file(connection: Connection, data: bytes, sha256: str | None = None) -> str:
     """Store `data` once (nothing is written when it is stored already); its SHA-256, hex (`sha256`, when
-    the caller has it already)."""
+    the caller has it already). In a pipelined batch the caller then writes the row that names the file."""
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    if is_pipelined(connection):
+        connection.execute(_STORE_FILE, {"sha256": sha256, "size": len(data), "data": data})
+        return sha256
     dialect = connection.dialect.name
     while True:
         if connection.execute(_INSERT_FILE[dialect], {"sha256": sha256, "size": len(data), "data": data}).rowcount:

@@ -75,7 +75,7 @@ from hub.intake.route import (
 from hub.intake.staff import handle_staff_mail
 from hub.intake.status_answer import answer_status
 from hub.intake.triage_notice import tell_intake
-from hub.letters.notice_digest import NOTICE, enqueue_capped
+from hub.letters.notice_digest import NOTICE, Caps, enqueue_capped
 from hub.letters.outbox import AUTO_GENERATED, outbox_row, queue
 from hub.letters.templates import Letters
 
@@ -198,11 +198,12 @@ class Applied:
 
 def apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
           config: Config, refs: References, letters: Letters, now: datetime, row_id: int | None = None,
-          case_ids: CaseIds | None = None) -> Applied:
+          case_ids: CaseIds | None = None, caps: Caps | None = None) -> Applied:
     """The decision's rows for a new message; `row_id`, when given, is the id its row takes (one of
-    `reserve_ids`), else the database's next; a case it opens takes its id from `case_ids` when given."""
+    `reserve_ids`), else the database's next; a case it opens takes its id from `case_ids` when given; its
+    caseworker notice is folded by what the batch knows (`caps`) when given."""
     return _apply(connection, message, decision, facts, config, refs, letters, now, reserved=row_id,
-                  case_ids=case_ids)
+                  case_ids=case_ids, caps=caps)
 
 
 def refile(connection: Connection, row_id: int, message: InboundMessage, decision: Decision,
@@ -216,7 +217,7 @@ def refile(connection: Connection, row_id: int, message: InboundMessage, decisio
 def _apply(connection: Connection, message: InboundMessage, decision: Decision, facts: CaseFacts | None,
            config: Config, refs: References, letters: Letters, now: datetime,
            stored: tuple[int, str, str, str] | None = None, reserved: int | None = None,
-           case_ids: CaseIds | None = None) -> Applied:
+           case_ids: CaseIds | None = None, caps: Caps | None = None) -> Applied:
     case = facts if decision.case_id is not None else None
     opened = any(isinstance(effect, OpenCase) for effect in decision.effects)
     events = []
@@ -264,7 +265,8 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
             if isinstance(effect, FormRelease) and events:  # its event follows the message's in the history
                 connection.execute(_INSERT_EVENT, events)
                 events = []
-            effect_events, case = _case_effect(connection, effect, case, message, row_id, config, refs, letters, now)
+            effect_events, case = _case_effect(connection, effect, case, message, row_id, config, refs, letters, now,
+                                               caps)
             events += effect_events
     # Asking where the case stands is no news on it: the case neither wakes nor moves up the lists.
     asked = any(isinstance(effect, AnswerStatus) for effect in decision.effects)
@@ -284,8 +286,8 @@ def _apply(connection: Connection, message: InboundMessage, decision: Decision, 
 
 
 def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, message: InboundMessage, row_id: int,
-                 config: Config, refs: References, letters: Letters,
-                 now: datetime) -> tuple[list[dict[str, Any]], CaseFacts]:
+                 config: Config, refs: References, letters: Letters, now: datetime,
+                 caps: Caps | None = None) -> tuple[list[dict[str, Any]], CaseFacts]:
     """Rows for one effect on the message's case; returns the events to record, and the case as it now is."""
     def queue_letter(letter: str, recipient: str, **options: Any) -> None:
         queue(connection, outbox_row(connection, case_id=case.case_id, case_ref=case.ref, letter=letter,
@@ -303,8 +305,8 @@ def _case_effect(connection: Connection, effect: Effect, case: CaseFacts, messag
                      "#release received YYYY-MM-DD (the day it was signed) to record it.")
         enqueue_capped(connection, config, refs, now, letter=NOTICE, about=message.sender, case_id=case.case_id,
                        case_ref=case.ref, recipient=effect.to or case.assignee or config.office.intake_address,
-                       automatic=AUTO_GENERATED, context={"message_row_id": row_id, "notice": effect.notice,
-                                                          "text": text})
+                       automatic=AUTO_GENERATED, caps=caps, context={"message_row_id": row_id,
+                                                                     "notice": effect.notice, "text": text})
     elif isinstance(effect, StaffMail):
         handle_staff_mail(connection, message, case, row_id, config, refs, letters, now)
     elif isinstance(effect, SetAgency):

@@ -35,6 +35,7 @@ from hub.intake.status_answer import MAX_LISTED
 from hub.intake.thread import CaseMatch, find_case, own_cases
 from hub.intake.triage_reply import answer_triage, answered_item
 from hub.intake.web_forms import read_submission
+from hub.letters.notice_digest import Caps
 from hub.letters.templates import Letters
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ class Batch:
         self._begin()
         self._pipeline = Pipeline(self.connection) if not self._careful else None
         self._case_ids = CaseIds(self.connection) if self._pipeline is not None else None  # as the message row ids
+        self._caps: Caps | None = None  # the notice caps of the batch's senders, in a pipelined batch
 
     def __enter__(self) -> Batch:
         return self
@@ -171,7 +173,9 @@ class Batch:
 
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
         """Learn in one query which of the batch's messages are stored already (the duplicates); in a pipelined
-        batch, also take the row ids of the rest, in one more (hub.core.db.reserve_ids)."""
+        batch, also take the row ids of the rest, in one more (hub.core.db.reserve_ids), and the notice caps
+        of their senders, in two more (hub.letters.notice_digest.Caps)."""
+        parsed = list(parsed)
         keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
         for start in range(0, len(keys), LOOK_UP_CHUNK):
             chunk = keys[start:start + LOOK_UP_CHUNK]
@@ -179,6 +183,8 @@ class Batch:
         new = len(keys) - len(self._stored)
         if self._pipeline is not None and new > 0:
             self._row_ids = reserve_ids(self.connection, "messages", new)[::-1]
+            senders = sorted({p.message.sender for p in parsed if p is not None and p.message is not None})
+            self._caps = Caps(self.connection, self.intake.config, senders, self.intake.clock.now())
 
     def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
         message, screening = parsed.message, parsed.screening
@@ -190,7 +196,7 @@ class Batch:
                 return self._hold(raw, source, parsed.problem)
         try:
             outcome = _file(self.intake, self.connection, message, screening,
-                            self._row_ids.pop() if self._row_ids else None, self._case_ids)
+                            self._row_ids.pop() if self._row_ids else None, self._case_ids, self._caps)
         except Exception as error:
             if is_outage(error, self.intake.engine):
                 raise  # only an outage stops the batch: the source keeps its messages for the next pass
@@ -269,9 +275,9 @@ def _duplicate(message: InboundMessage) -> Outcome:
 
 
 def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening,
-          row_id: int | None, case_ids: CaseIds | None = None) -> Outcome:
-    """File one message; `row_id`, when given, is the id its row takes (else the database's next), and a case it
-    opens takes its id from `case_ids` when given."""
+          row_id: int | None, case_ids: CaseIds | None = None, caps: Caps | None = None) -> Outcome:
+    """File one message; `row_id`, when given, is the id its row takes (else the database's next), a case it
+    opens takes its id from `case_ids` when given, and its notice is folded by the batch's `caps` when given."""
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
@@ -301,7 +307,7 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         opens = any(isinstance(e, OpenCase) for e in kept)
         decision = replace(decision, effects=kept + ((Archived(intake.archive_status),) if opens else ()))
     applied = apply(connection, message, decision, match.facts, intake.config, intake.refs, intake.letters, now,
-                    row_id, case_ids)
+                    row_id, case_ids, caps)
     for effect in decision.effects:
         if isinstance(effect, AnswerTriage):
             answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,

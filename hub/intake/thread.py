@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, Row, bindparam, func, or_, select
 
 from hub.cases.contacts import constituent_channel
 from hub.cases.forwarding import forwarded_cases
@@ -124,8 +124,19 @@ _PERSON = (select(CasePerson.name, CasePerson.role)
            .where(CasePerson.case_id == bindparam("case_id"),
                   or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
            .order_by(CasePerson.id).limit(1))
-_SENDER = select(_LISTED.label("listed"), _PERSON.with_only_columns(CasePerson.name).scalar_subquery().label("name"),
-                 _PERSON.with_only_columns(CasePerson.role).scalar_subquery().label("role"))
+_SENDER = select(_LISTED.label("listed"),
+                 _PERSON.with_only_columns(CasePerson.name).scalar_subquery().label("person_name"),
+                 _PERSON.with_only_columns(CasePerson.role).scalar_subquery().label("person_role"))
+# A reference's case with, in the same statement, what `find_case` asks of a sender who is not its constituent
+# (_SENDER): most messages on a case are threaded by a reference, and each statement is a round trip to PostgreSQL.
+_FACTS_AND_SENDER_BY_REF = _FACTS_BY_REF.add_columns(
+    select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
+                                  PartyContact.party_id == Case.constituent_id).exists().label("listed"),
+    *[select(column).where(CasePerson.case_id == Case.id,
+                           or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
+      .order_by(CasePerson.id).limit(1).scalar_subquery().label(label)
+      for column, label in ((CasePerson.name, "person_name"), (CasePerson.role, "person_role"))])
+_FACTS_COLUMNS = len(_FACTS.selected_columns)
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
@@ -137,21 +148,24 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
               now: datetime | None = None) -> CaseMatch:
     """`agency_number` is (agency key, control number) when the sender is an agency whose number was found.
     The case's facts say whether the sender is one of its constituent's further contacts, or one of its people."""
-    match = _find_case(connection, message, refs, extra_ids, agency_number, now)
+    match, sender = _find_case(connection, message, refs, extra_ids, agency_number, now)
     facts = match.facts
     if facts is None or facts.constituent_is(message.sender):
         return match
-    sender = connection.execute(_SENDER, {"sender": message.sender, "party_id": facts.constituent_id,
-                                          "case_id": facts.case_id}).one()
+    if sender is None or sender.id != facts.case_id:
+        sender = connection.execute(_SENDER, {"sender": message.sender, "party_id": facts.constituent_id,
+                                              "case_id": facts.case_id}).one()
     if sender.listed:
         return replace(match, facts=replace(facts, listed_sender=message.sender))
-    if sender.role is None:
+    if sender.person_role is None:
         return match
-    return replace(match, facts=replace(facts, person=f"{sender.name} ({sender.role})"))
+    return replace(match, facts=replace(facts, person=f"{sender.person_name} ({sender.person_role})"))
 
 
 def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],
-               agency_number: tuple[str, str] | None, now: datetime | None) -> CaseMatch:
+               agency_number: tuple[str, str] | None, now: datetime | None) -> tuple[CaseMatch, Row[Any] | None]:
+    """The case, and what the sender is to the case of the message's reference when it was asked with it
+    (`_FACTS_AND_SENDER_BY_REF`: its columns `id`, `listed`, `person_name`, `person_role`)."""
     message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
     found = [("plus-address", c) for c in map(refs.candidate_in_address, message.recipients) if c is not None]
     found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
@@ -162,32 +176,33 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
     found = [(where, c) for where, c in found if token_key(c.written) not in forwarded]
     reference, via, keyed, refused = judge(found)
     if refused:
-        return CaseMatch(None, "refused", refused=refused)
+        return CaseMatch(None, "refused", refused=refused), None
     if reference is not None and not keyed and now is not None:
         failures = connection.execute(_FAILURES, {"sender": message.sender, "since": now - FAILURE_WINDOW}).scalar()
         if failures and failures >= FAILURES_ALLOWED:
-            return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this sender "
-                                                      "in the last day, so its references are not trusted for now")
-    facts = facts_of_reference(connection, reference) if reference is not None else None
+            return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this "
+                                                      "sender in the last day, so its references are not trusted "
+                                                      "for now"), None
+    facts, sender = _facts_and_sender(connection, reference, message.sender) if reference is not None else (None, None)
     if forwarded:
-        return _with_forwarded(connection, facts, via, forwarded)
+        return _with_forwarded(connection, facts, via, forwarded), sender
     if facts is not None:
-        return CaseMatch(facts, via)
+        return CaseMatch(facts, via), sender
     if message_ids:
         case_id = _case_of_known_message(connection, message_ids)
         if case_id is not None:
-            return CaseMatch(facts_of_case(connection, case_id), "in-reply-to")
+            return CaseMatch(facts_of_case(connection, case_id), "in-reply-to"), None
     if agency_number is not None:
         row = connection.execute(_FACTS_BY_CONTROL, {"agency": agency_number[0], "number": agency_number[1]}).first()
         if row is not None:
-            return CaseMatch(_kept(connection, _facts(row)), "control-number")
+            return CaseMatch(_kept(connection, _facts(row)), "control-number"), None
     if message.channel == "sms":
         rows = (connection.execute(_FACTS_BY_PHONE, {"phone": message.sender}).all() or
                 connection.execute(_FACTS_BY_LISTED_PHONE, {"phone": message.sender}).all() or
                 connection.execute(_FACTS_BY_PERSON_PHONE, {"phone": message.sender}).all())
         if rows:
-            return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:]))
-    return NO_CASE
+            return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:])), None
+    return NO_CASE, None
 
 
 def own_cases(connection: Connection, message: InboundMessage, limit: int) -> CaseMatch:
@@ -279,6 +294,15 @@ def _case_of_known_message(connection: Connection, message_ids: tuple[str, ...])
 def facts_of_reference(connection: Connection, reference: Reference) -> CaseFacts | None:
     row = connection.execute(_FACTS_BY_REF, {"ref": str(reference)}).first()
     return _kept(connection, _facts(row)) if row is not None else None
+
+
+def _facts_and_sender(connection: Connection, reference: Reference,
+                      sender: str) -> tuple[CaseFacts | None, Row[Any] | None]:
+    """`facts_of_reference`, with what `sender` is to the case (`_FACTS_AND_SENDER_BY_REF`) in the same statement."""
+    row = connection.execute(_FACTS_AND_SENDER_BY_REF, {"ref": str(reference), "sender": sender}).first()
+    if row is None:
+        return None, None
+    return _kept(connection, _facts(row[:_FACTS_COLUMNS])), row
 
 
 def facts_of_case(connection: Connection, case_id: int) -> CaseFacts:

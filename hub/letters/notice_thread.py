@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import JSON, Connection, bindparam, case, func, insert, select
 from sqlalchemy.orm import aliased
 
+from hub.core.db_pipeline import write_only
 from hub.core.models import Outbox
 from hub.letters.templates import TO_STAFF
 
@@ -36,6 +37,16 @@ ROOT_OF_CASE = (select(_ROOT.message_id)
                        .where(_FIRST.case_id == bindparam("case_id"), _FIRST.letter.in_(TO_STAFF),
                               _FIRST.folded_into.is_(None)).scalar_subquery())
                 .scalar_subquery())
+# A staff notice's insert that threads it itself, its root found as `thread` would find it (the row named by
+# `threaded_parameters`): one round trip fewer for a caller with nothing else to ask (hub.letters.notice_digest).
+_ROOT_NOW = select(ROOT_OF_CASE.label("root")).subquery()
+_PLAIN = ("case_id", "channel", "letter", "recipient", "message_id", "references", "automatic", "actor", "subject",
+          "body", "state", "attempts", "not_before", "created_at", "about", "folded_into")
+QUEUE_THREADED = write_only(insert(Outbox).from_select(
+    [*_PLAIN, "in_reply_to", "context"],
+    select(*[bindparam(name, type_=Outbox.__table__.c[name].type) for name in _PLAIN], _ROOT_NOW.c.root,
+           case((_ROOT_NOW.c.root.is_(None), bindparam("first_context", type_=JSON)),
+                else_=bindparam("context", type_=JSON))).select_from(_ROOT_NOW)))
 # FILETIME counts 100 ns from 1601-01-01 UTC.
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
@@ -70,6 +81,13 @@ def thread(connection: Connection, rows: list[dict[str, Any]], known: Mapping[in
 
 def _is_staff_notice(row: dict[str, Any]) -> bool:
     return row["letter"] in TO_STAFF and row.get("case_id") is not None and row.get("folded_into") is None
+
+
+def threaded_parameters(row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of QUEUE_THREADED for an `outbox_row` of a staff notice about a case, not threaded yet and
+    answering nothing (its In-Reply-To is the root)."""
+    assert _is_staff_notice(row) and not row.get("in_reply_to") and not row.get("references")
+    return dict(row, first_context={**(row.get("context") or {}), FIRST: True})
 
 
 def thread_topic(case_ref: str, case_subject: str | None) -> str:

@@ -54,18 +54,21 @@ def outbox_row(connection: Connection, *, case_id: int | None, case_ref: str | N
                references: str | None = None, channel: str = "email", automatic: str = "",
                context: dict[str, Any] | None = None, actor: str = "hub", not_before: datetime | None = None,
                subject: str | None = None, body: str | None = None, about: str | None = None,
-               folded_into: int | None = None, known_roots: Mapping[int, str | None] | None = None) -> dict[str, Any]:
+               folded_into: int | None = None, known_roots: Mapping[int, str | None] | None = None,
+               threaded_by_insert: bool = False) -> dict[str, Any]:
     """An outbound message's row, threaded, to be inserted.
 
     `subject` and `body`, when given, are the text already rendered (what a person previewed);
     otherwise delivery renders the letter on its first attempt. `about` is the sender a notice is about;
     with `folded_into` the row is not sent but listed in that digest (hub.letters.notice_digest). Mail to
-    staff about a case joins the case's thread (hub.letters.notice_thread; `known_roots` when the caller asked)."""
+    staff about a case joins the case's thread (hub.letters.notice_thread; `known_roots` when the caller asked),
+    here or, `threaded_by_insert`, by its insert (notice_thread.QUEUE_THREADED)."""
     row = dict(
         case_id=case_id, channel=channel, letter=letter, recipient=recipient,
         message_id=refs.message_id(domain, case_ref), in_reply_to=in_reply_to, references=references,
         context=context or {}, automatic=automatic, actor=actor, subject=subject, body=body,
         state="pending" if folded_into is None else "folded", attempts=0, not_before=not_before or now,
         created_at=now, about=about, folded_into=folded_into)
-    thread(connection, [row], known_roots)
+    if not threaded_by_insert:
+        thread(connection, [row], known_roots)
     return row

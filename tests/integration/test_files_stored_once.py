@@ -24,8 +24,12 @@ from hub.core.errors import DamagedRecordError
 from hub.core.file_store import attachment_bytes, forget_attachment_bytes, forget_message_raw, keep_file
 from hub.core.models import Attachment, Case, Message, MessageFileCut, StoredFile
 from hub.delivery.deliver import deliver_due
+from hub.intake.drain import drain
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake
 from tests.corpus import CORPUS, corpus_dir
 from tests.helpers import OFFICE_ADDRESS, feed, make_office, stored_file, stored_raw
+from tests.integration.test_intake_statements import ListSource
 
 pytestmark = pytest.mark.integration
 SHARED = random.Random(16).randbytes(10_000)       # in several messages: stored once
@@ -278,3 +282,19 @@ def test_real_mail_with_attachments_comes_back_byte_for_byte(tmp_path: Path, dat
         assert checked > 50 and cut > 10, (checked, cut)
     finally:
         hub.close()
+
+
+def test_files_drained_in_a_batch_are_stored_once_and_come_back(hub: Hub) -> None:
+    """In a drained batch (on PostgreSQL pipelined: a file's insert is not waited for, hub.core.file_store) a file
+    stored before the batch, and one carried twice in it, are each stored once."""
+    one = filed(hub, mail(1, [("shared.pdf", SHARED)]))
+    raws = [mail(2, [("shared.pdf", SHARED), ("scan.pdf", SCAN)]), mail(3, [("scan.pdf", SCAN), ("photo.jpg", PHOTO)])]
+    source = ListSource(raws)
+    summary = drain(Intake.of(hub), source, parse_email)
+
+    assert summary.total == 2 and len(source.acknowledged) == 2
+    assert stored_files(hub) == 3
+    with hub.sessions() as session:
+        two, three = session.scalars(select(Message).where(Message.id > one.id).order_by(Message.id)).all()
+        assert [stored_raw(hub, message) for message in (two, three)] == raws
+        assert [[stored_file(hub, a) for a in m.attachments] for m in (two, three)] == [[SHARED, SCAN], [SCAN, PHOTO]]

@@ -24,8 +24,12 @@ from hub.core.app import Hub
 from hub.core.clock import FixedClock
 from hub.core.models import Case, Outbox, Party
 from hub.delivery.deliver import DeliveryReport, deliver_due
+from hub.intake.drain import drain
+from hub.intake.parse.email import parse_email
+from hub.intake.pipeline import Intake
 from hub.letters.notice_digest import NOTICE, enqueue_capped
 from tests.helpers import OFFICE_ADDRESS, STAFF, email, feed, make_office, tally
+from tests.integration.test_intake_statements import ListSource
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -202,3 +206,35 @@ def test_a_notice_folded_while_delivery_claims_its_digest_is_listed_in_it(hub: H
         sent = session.get_one(Outbox, digest.id)
     assert sent.state == "sent" and sent.body is not None
     assert sent.body.startswith(f"2 more messages from {FLOODER}") and f"{case.ref}  2 messages" in sent.body
+
+
+def test_a_flood_drained_in_batches_is_folded_and_threaded_as_one_message_at_a_time(hub: Hub) -> None:
+    """In a drained batch (on PostgreSQL one transaction, the fold known for the batch's senders at once:
+    hub.letters.notice_digest.Caps) the notices are folded as when the messages come one by one: across batches,
+    with notices from before the batch counted, and each case's notices answering its first."""
+    cap = hub.config.limits.notices_per_sender
+    feed(hub, email(sender=f"Flood <{FLOODER}>", subject="Before the batches"))
+    first_case = refs_of(hub, FLOODER)[0]
+    raws = [email(sender=f"Flood <{FLOODER}>", subject=f"Urgent matter {n}", body=f"Please act on item {n}.")
+            for n in range(150)]
+    raws[3] = email(sender=f"Flood <{FLOODER}>", subject=f"Re: [{first_case}] Before the batches", body="More.")
+    raws[120] = email(sender=f"Pat Example <{PAT}>", subject="My Medicare card")
+    raws[121] = email(sender=f"Pat Example <{PAT}>", subject="My Medicare card, again")
+    source = ListSource(raws)
+    summary = drain(Intake.of(hub), source, parse_email)
+
+    assert summary.total == 150 and len(source.acknowledged) == 150
+    notices = rows(hub, NOTICE)
+    alone = [row for row in notices if row.folded_into is None]
+    (digest,) = rows(hub, "notice-digest")
+    assert [row.about for row in alone] == [FLOODER] * cap + [PAT, PAT]
+    assert {row.folded_into for row in notices if row.about == FLOODER and row.folded_into is not None} == \
+        {digest.id} and len(notices) == 151
+    by_case: dict[int | None, list[Outbox]] = {}
+    for row in alone:
+        by_case.setdefault(row.case_id, []).append(row)
+    for case_rows in by_case.values():
+        first, *later = case_rows
+        assert first.context.get("first_notice") and first.in_reply_to is None
+        assert all(row.in_reply_to == first.message_id and "first_notice" not in row.context for row in later)
+    assert any(len(case_rows) == 2 for case_rows in by_case.values()), "the reply on the first case is threaded"

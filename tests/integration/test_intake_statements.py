@@ -26,14 +26,18 @@ BATCH = 100
 # Measured at 7.03 a message on PostgreSQL (with a transaction a message it was 11.3, and BEGIN and COMMIT
 # are round trips too; with a savepoint a message 9.45; the case's touch apart from its events 8.5; the new
 # case's sender found and made in two statements, its number taken in a third, its reminders apart from the
-# message, 7.97) and 8.5 on SQLite, over mailgen's first 200.
-MOST_A_MESSAGE = {"postgresql": 7.3, "sqlite": 9.0}
+# message, 7.97) and 8.5 on SQLite, over mailgen's first 200; 6.2 on PostgreSQL with the caseworker notices' fold
+# known for the batch's senders at once (hub.letters.notice_digest.Caps) and each notice threaded by its insert.
+MOST_A_MESSAGE = {"postgresql": 6.5, "sqlite": 9.0}
 # Of those, the statements the hub waits for: each a round trip on PostgreSQL. In a pipelined batch
 # (hub.core.db_pipeline) a message's events, letters, attachments and file cuts are sent with the next statement
 # that waits, and so is its own insert, its row id taken beforehand with the batch's. Measured at 7.03 before the
 # pipeline, 4.59 with it, 3.66 with the message's insert in it (7.04 statements: the ids are one more a batch),
-# 3.35 with a new case's insert in it too (7.07 statements: its id is taken beforehand, 16 at a time).
-MOST_WAITS_A_MESSAGE = {"postgresql": 3.6, "sqlite": 9.0}
+# 3.35 with a new case's insert in it too (7.07 statements: its id is taken beforehand, 16 at a time), 2.48 with the
+# notices' fold known for the batch (two statements a batch instead of one a notice), 2.28 with an attachment's file
+# stored without a wait (hub.core.file_store.keep_file), 2.08 with what the sender is to a reference's case asked
+# with the case (hub.intake.thread).
+MOST_WAITS_A_MESSAGE = {"postgresql": 2.2, "sqlite": 9.0}
 
 
 class ListSource:
