@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select
 
 from hub.cases.contacts import constituent_channel
 from hub.cases.forwarding import forwarded_cases
@@ -116,26 +116,27 @@ _OWN_CASES = (_FACTS.where(or_(Party.phone == bindparam("sender"), Party.email =
                            Party.role == "constituent", Case.merged_into_id.is_(None))
               .order_by((Case.status == "closed").asc(), Case.updated_at.desc(), Case.id.desc())
               .limit(bindparam("limit")))
-# Whether a sender is among the constituent's further contacts, and else which of the case's people: one
-# statement, for every message not from the constituent's own address.
-_LISTED = (select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
-                                         PartyContact.party_id == bindparam("party_id")).exists())
-_PERSON = (select(CasePerson.name, CasePerson.role)
-           .where(CasePerson.case_id == bindparam("case_id"),
-                  or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
-           .order_by(CasePerson.id).limit(1))
-_SENDER = select(_LISTED.label("listed"),
-                 _PERSON.with_only_columns(CasePerson.name).scalar_subquery().label("person_name"),
-                 _PERSON.with_only_columns(CasePerson.role).scalar_subquery().label("person_role"))
+
+
+def _sender_columns(party_id: ColumnElement[Any], case_id: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """Whether the sender is among the further contacts of the constituent `party_id` (`listed`), and else which of
+    the case `case_id`'s people (`person_name`, `person_role`): asked of every message not from the constituent's
+    own address."""
+    listed = select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
+                                           PartyContact.party_id == party_id).exists()
+    person = (select(CasePerson.name).where(CasePerson.case_id == case_id,
+                                            or_(CasePerson.email == bindparam("sender"),
+                                                CasePerson.phone == bindparam("sender")))
+              .order_by(CasePerson.id).limit(1))
+    return [listed.label("listed"), person.scalar_subquery().label("person_name"),
+            person.with_only_columns(CasePerson.role).scalar_subquery().label("person_role")]
+
+
+_SENDER = select(*_sender_columns(bindparam("party_id"), bindparam("case_id")))
 # A reference's case with, in the same statement, what `find_case` asks of a sender who is not its constituent
 # (_SENDER): most messages on a case are threaded by a reference, and each statement is a round trip to PostgreSQL.
-_FACTS_AND_SENDER_BY_REF = _FACTS_BY_REF.add_columns(
-    select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
-                                  PartyContact.party_id == Case.constituent_id).exists().label("listed"),
-    *[select(column).where(CasePerson.case_id == Case.id,
-                           or_(CasePerson.email == bindparam("sender"), CasePerson.phone == bindparam("sender")))
-      .order_by(CasePerson.id).limit(1).scalar_subquery().label(label)
-      for column, label in ((CasePerson.name, "person_name"), (CasePerson.role, "person_role"))])
+_FACTS_AND_SENDER_BY_REF = _FACTS_BY_REF.add_columns(*_sender_columns(Case.__table__.c.constituent_id,
+                                                                     Case.__table__.c.id))
 _FACTS_COLUMNS = len(_FACTS.selected_columns)
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
