@@ -127,8 +127,7 @@ class ParseWorkers(Executor):
         try:
             return _submitted(self._pool, fn, *args, **kwargs)
         except BrokenProcessPool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._start()
+            self._pool = self._replaced(self._pool)
             return _submitted(self._pool, fn, *args, **kwargs)
 
     def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
@@ -143,14 +142,18 @@ class ParseWorkers(Executor):
                 try:
                     [parsed] = _submitted(pool, parse_chunk, parse, [(raw, source)]).result()
                 except BrokenProcessPool:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self._start()
+                    pool = self._replaced(pool)
                     _healthy(pool)
                     parsed = Parsed(None, problem=WORKER_DIED)
                 results.append(parsed)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return results
+
+    def _replaced(self, dead: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A new pool in place of `dead`, whose process died (its tasks all failed with it)."""
+        dead.shutdown(wait=False, cancel_futures=True)
+        return self._start()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait, cancel_futures=cancel_futures)
