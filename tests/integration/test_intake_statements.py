@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Hashable, Iterator
 from typing import Any
 
-from sqlalchemy import distinct, event, func, select
+from sqlalchemy import Connection, distinct, event, func, select
 
 from hub.cases import due_dates
 from hub.core.app import Hub
-from hub.core.db_pipeline import WRITE_ONLY
+from hub.core.db_pipeline import WRITE_ONLY, is_pipelined
 from hub.core.models import Case, Reminder
 from hub.intake.drain import Item, drain
 from hub.intake.parse.email import parse_email
@@ -60,9 +60,10 @@ def test_a_batch_is_one_transaction_with_few_statements_a_message(hub: Hub) -> N
     statements: Counter[str] = Counter()
     commits = 0
 
-    def count(_connection: Any, cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
+    def count(connection: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any,
+              _many: bool) -> None:
         statements[statement.split()[0].upper()] += 1
-        if context.execution_options.get(WRITE_ONLY) and pipelined(cursor):
+        if context.execution_options.get(WRITE_ONLY) and is_pipelined(connection):
             statements["(sent without a wait)"] += 1
 
     def commit(_connection: Any) -> None:
@@ -95,8 +96,3 @@ def test_a_batch_is_one_transaction_with_few_statements_a_message(hub: Hub) -> N
     waits = total - unwaited
     assert waits <= MOST_WAITS_A_MESSAGE[hub.engine.dialect.name] * MESSAGES, (waits / MESSAGES, total / MESSAGES)
 
-
-def pipelined(cursor: Any) -> bool:
-    """Whether the cursor's connection is in PostgreSQL's pipeline mode (psycopg), where a statement marked
-    write-only is sent without waiting for its result."""
-    return bool(getattr(getattr(cursor.connection, "pgconn", None), "pipeline_status", 0))
