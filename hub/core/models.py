@@ -293,12 +293,18 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_ready", "state", "not_before"),
                       Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
                       Index("ix_outbox_about", "about", "recipient", "letter", "created_at"),
-                      Index("ix_outbox_folded_into", "folded_into"),
+                      # A digest's folded notices; only those, so that it is no choice for the rows not folded.
+                      Index("ix_outbox_folded_into", "folded_into", sqlite_where=text("folded_into IS NOT NULL"),
+                            postgresql_where=text("folded_into IS NOT NULL")),
+                      # A case's letters of a kind (its thread's first notice, its inquiries sent), by one index
+                      # with both conditions: on a new database, before PostgreSQL has statistics to choose by, an
+                      # index on `state` alone looks as good, and its scan grows with the outbox.
+                      Index("ix_outbox_case_letter", "case_id", "letter", "folded_into"),
                       # Only the rows between the sent mark and the record: few, and none most of the time.
                       Index("ix_outbox_unrecorded", "id", sqlite_where=text("unrecorded = 1"),
                             postgresql_where=text("unrecorded")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # ix_outbox_case_letter
     channel: Mapped[str] = mapped_column(String(8), default="email")
     letter: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(320))

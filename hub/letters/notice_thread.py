@@ -7,7 +7,7 @@ with no conversation tracking it hashes the Thread-Topic (else the subject), wit
 GUID of the Thread-Index ([MS-OXOMSG] 2.2.1.2). Both are the same for every message of a case, so the
 subjects can say what happened ("New message from Pat Rivera", "Answer from SSA") and still group.
 
-The first message is found by one query on `ix_outbox_case_id`, and marked `first_notice` in its context:
+The first message is found by one query on `ix_outbox_case_letter`, and marked `first_notice` in its context:
 only it lists the commands.
 """
 
