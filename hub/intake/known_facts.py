@@ -64,7 +64,7 @@ class KnownFacts(Mapping[tuple[str, str], Row[Any] | None]):
 
     def _read(self) -> None:
         """Read the pairs wanted and not known (all of them, the first time)."""
-        pairs = sorted(self._wanted - self._rows.keys())
+        pairs = sorted(pair for pair in self._wanted if pair not in self._rows)
         for start in range(0, len(pairs), PAIRS_AT_ONCE):
             self._rows.update(facts_and_senders(self._connection, pairs[start:start + PAIRS_AT_ONCE]))
 
@@ -84,8 +84,10 @@ class KnownFacts(Mapping[tuple[str, str], Row[Any] | None]):
               case_ref: str | None) -> None:
         """Forget what filing `message` (found `match`, decided `decision`, ended on `case_ref`) may have changed."""
         cases = references_in(message, self._refs, screening.returned_ids)
-        self._wanted.subtract((ref, message.sender) for ref in cases)
-        self._wanted = +self._wanted  # only the pairs still wanted
+        for pair in ((ref, message.sender) for ref in cases):
+            self._wanted[pair] -= 1
+            if self._wanted[pair] <= 0:
+                del self._wanted[pair]
         if message.form is not None or screening.verdict == "bounce" or match.via == "triage-notice" or \
                 not all(isinstance(effect, _NEAR_EFFECTS) for effect in decision.effects):
             self._rows.clear()
