@@ -16,7 +16,7 @@ from hub.core.models import Event, Message
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import parse_stage
 from hub.intake.pipeline import Batch, Intake, Outcome
-from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, email
+from tests.helpers import OFFICE_ADDRESS, STAFF, STAFF_AUTHENTICATED, START, email, feed
 from tests.integration.test_commands import RECEIVED, mail
 from tests.integration.test_reopen import PAT, case, closed_case, later
 
@@ -86,19 +86,42 @@ def test_a_case_opened_in_a_batch_is_found_by_a_later_message_naming_it(hub: Hub
     assert (reads > 0) == read_up_front(hub, careful)
 
 
+def staff_mail(ref: str, body: str) -> bytes:
+    """A caseworker's mail on the case, authenticated by the office's own server."""
+    message = mail(STAFF, OFFICE_ADDRESS, f"Re: [{ref}] My pension", body)
+    return (f"Authentication-Results: {STAFF_AUTHENTICATED}\r\nReceived: {RECEIVED}\r\n".encode()
+            + message.as_bytes(policy=policy.SMTP))
+
+
 def test_a_contact_added_by_staff_mail_lets_the_next_message_of_its_batch_join_the_case(
         hub: Hub, careful: bool) -> None:
     ref = closed_case(hub)
     later(hub, 1)
     subject = f"Re: [{ref}] My pension"
-    staff = mail(STAFF, OFFICE_ADDRESS, subject, f"#contact add email {HOME}\n")
-    staff_raw = (f"Authentication-Results: {STAFF_AUTHENTICATED}\r\nReceived: {RECEIVED}\r\n".encode()
-                 + staff.as_bytes(policy=policy.SMTP))
-    outcomes, _ = file_batch(hub, [email(sender=f"Pat <{HOME}>", subject=subject, body="From home."), staff_raw,
-                                      email(sender=f"Pat <{HOME}>", subject=subject, body="From home again.")],
+    outcomes, _ = file_batch(hub, [email(sender=f"Pat <{HOME}>", subject=subject, body="From home."),
+                                   staff_mail(ref, f"#contact add email {HOME}\n"),
+                                   email(sender=f"Pat <{HOME}>", subject=subject, body="From home again.")],
                              careful)
     # Before the command the address is nobody on the case; after it, the constituent's.
     assert [o.fate for o in outcomes] == ["triage", "case", "case"]
+    assert last_from(hub, HOME) == ("case", case(hub, ref).id)
+
+
+def test_a_contact_added_on_one_case_lets_the_next_message_of_its_batch_join_another_of_the_constituent(
+        hub: Hub, careful: bool) -> None:
+    first, second = (feed(hub, email(sender=PAT, subject=subject)).case_ref for subject in ("My pension", "My rent"))
+    assert first and second
+    # The command names the first case alone, and changes what the second case's constituent is.
+    outcomes, reads = file_batch(hub, [staff_mail(first, f"#contact add email {HOME}\n"),
+                                       email(sender=f"Pat <{HOME}>", subject=f"Re: [{second}] My rent",
+                                             body="From home.")], careful)
+    assert [(o.fate, o.case_ref) for o in outcomes] == [("case", first), ("case", second)]
+    assert last_from(hub, HOME) == ("case", case(hub, second).id)
+    assert (reads > 1) == read_up_front(hub, careful)  # read up front, and again after the command
+
+
+def last_from(hub: Hub, sender: str) -> tuple[str, int | None]:
     with hub.sessions() as session:
-        last = session.scalars(select(Message).where(Message.sender == HOME).order_by(Message.id.desc())).first()
-        assert last is not None and (last.disposition, last.case_id) == ("case", case(hub, ref).id)
+        last = session.scalars(select(Message).where(Message.sender == sender).order_by(Message.id.desc())).first()
+        assert last is not None
+        return last.disposition, last.case_id
