@@ -27,6 +27,7 @@ from hub.intake import quarantine
 from hub.intake.apply import CaseIds, apply
 from hub.intake.bounces import UNLINKED, link_bounce
 from hub.intake.identify import identify
+from hub.intake.known_facts import KnownFacts
 from hub.intake.message import InboundMessage, Oversized
 from hub.intake.parse.workers import Parsed, Parser, oversize_reason, parse_stage
 from hub.intake.route import CAUSES_MAIL, AnswerTriage, Archived, OpenCase, control_number, route, status_request
@@ -140,6 +141,7 @@ class Batch:
         self._pipeline = Pipeline(self.connection) if not self._careful else None
         self._case_ids = CaseIds(self.connection) if self._pipeline is not None else None  # as the message row ids
         self._caps: Caps | None = None  # the notice caps of the batch's senders, in a pipelined batch
+        self._known: KnownFacts | None = None  # the cases of the batch's references, in a pipelined batch
 
     def __enter__(self) -> Batch:
         return self
@@ -173,8 +175,9 @@ class Batch:
 
     def look_up(self, parsed: Iterable[Parsed | None]) -> None:
         """Learn in one query which of the batch's messages are stored already (the duplicates); in a pipelined
-        batch, also take the row ids of the rest, in one more (hub.core.db.reserve_ids), and the notice caps
-        of their senders, in two more (hub.letters.notice_digest.Caps)."""
+        batch, also take the row ids of the rest, in one more (hub.core.db.reserve_ids), the notice caps
+        of their senders, in two more (hub.letters.notice_digest.Caps), and the cases of their references with
+        what their senders are to them, in one more (hub.intake.known_facts)."""
         parsed = list(parsed)
         keys = sorted({p.message.dedupe_key for p in parsed if p is not None and p.message is not None})
         for start in range(0, len(keys), LOOK_UP_CHUNK):
@@ -185,6 +188,9 @@ class Batch:
             self._row_ids = reserve_ids(self.connection, "messages", new)[::-1]
             senders = sorted({p.message.sender for p in parsed if p is not None and p.message is not None})
             self._caps = Caps(self.connection, self.intake.config, senders, self.intake.clock.now())
+            self._known = KnownFacts(self.connection, self.intake.refs, [
+                (p.message, p.screening) for p in parsed if p is not None and p.message is not None and
+                p.screening is not None and p.message.dedupe_key not in self._stored])
 
     def file(self, raw: bytes, source: str, parsed: Parsed) -> Outcome:
         message, screening = parsed.message, parsed.screening
@@ -196,7 +202,7 @@ class Batch:
                 return self._hold(raw, source, parsed.problem)
         try:
             outcome = _file(self.intake, self.connection, message, screening,
-                            self._row_ids.pop() if self._row_ids else None, self._case_ids, self._caps)
+                            self._row_ids.pop() if self._row_ids else None, self._case_ids, self._caps, self._known)
         except Exception as error:
             if is_outage(error, self.intake.engine):
                 raise  # only an outage stops the batch: the source keeps its messages for the next pass
@@ -275,9 +281,11 @@ def _duplicate(message: InboundMessage) -> Outcome:
 
 
 def _file(intake: Intake, connection: Connection, message: InboundMessage, screening: Screening,
-          row_id: int | None, case_ids: CaseIds | None = None, caps: Caps | None = None) -> Outcome:
+          row_id: int | None, case_ids: CaseIds | None = None, caps: Caps | None = None,
+          known: KnownFacts | None = None) -> Outcome:
     """File one message; `row_id`, when given, is the id its row takes (else the database's next), a case it
-    opens takes its id from `case_ids` when given, and its notice is folded by the batch's `caps` when given."""
+    opens takes its id from `case_ids` when given, its notice is folded by the batch's `caps` when given, and
+    its reference's case is taken from `known` when there (which then forgets what the message changed)."""
     now = intake.clock.now()
     message, screening = read_submission(message, screening, intake.config)
     if intake.archive and message.date is not None:
@@ -295,7 +303,7 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         match = own_cases(connection, message, MAX_LISTED)
     else:
         match = find_case(connection, message, intake.refs, screening.returned_ids,
-                          (identity.agency.key, number) if identity.agency and number else None, now)
+                          (identity.agency.key, number) if identity.agency and number else None, now, known)
     if screening.verdict == "bounce":
         link = link_bounce(connection, message, screening, match, intake.refs)
         match = link.match
@@ -312,6 +320,8 @@ def _file(intake: Intake, connection: Connection, message: InboundMessage, scree
         if isinstance(effect, AnswerTriage):
             answer_triage(connection, message, applied.message_row_id, effect.item_id, intake.config,
                           intake.refs, intake.letters, now)
+    if known is not None:
+        known.filed(message, screening, match, decision, applied.case_ref)
     fate = "new-case" if applied.opened else decision.disposition
     if log.isEnabledFor(logging.INFO):  # redaction is a regex pass per message: only when it is logged
         log.info("message %d from %s: %s (%s)", applied.message_row_id, message.source, fate,

@@ -13,12 +13,12 @@ message threaded by people's references from a sender whose references failed th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, or_, select
+from sqlalchemy import ARRAY, ColumnElement, Connection, Row, Select, String, bindparam, func, or_, select
 
 from hub.cases.contacts import constituent_channel
 from hub.cases.forwarding import forwarded_cases
@@ -118,15 +118,15 @@ _OWN_CASES = (_FACTS.where(or_(Party.phone == bindparam("sender"), Party.email =
               .limit(bindparam("limit")))
 
 
-def _sender_columns(party_id: ColumnElement[Any], case_id: ColumnElement[Any]) -> list[ColumnElement[Any]]:
-    """Whether the sender is among the further contacts of the constituent `party_id` (`listed`), and else which of
-    the case `case_id`'s people (`person_name`, `person_role`): asked of every message not from the constituent's
-    own address."""
-    listed = select(PartyContact.id).where(PartyContact.value == bindparam("sender"),
-                                           PartyContact.party_id == party_id).exists()
+def _sender_columns(party_id: ColumnElement[Any], case_id: ColumnElement[Any],
+                    sender: ColumnElement[Any] | None = None) -> list[ColumnElement[Any]]:
+    """Whether the sender (the parameter `sender` unless given) is among the further contacts of the constituent
+    `party_id` (`listed`), and else which of the case `case_id`'s people (`person_name`, `person_role`): asked of
+    every message not from the constituent's own address."""
+    sender = bindparam("sender") if sender is None else sender
+    listed = select(PartyContact.id).where(PartyContact.value == sender, PartyContact.party_id == party_id).exists()
     person = (select(CasePerson.name).where(CasePerson.case_id == case_id,
-                                            or_(CasePerson.email == bindparam("sender"),
-                                                CasePerson.phone == bindparam("sender")))
+                                            or_(CasePerson.email == sender, CasePerson.phone == sender))
               .order_by(CasePerson.id).limit(1))
     return [listed.label("listed"), person.scalar_subquery().label("person_name"),
             person.with_only_columns(CasePerson.role).scalar_subquery().label("person_role")]
@@ -138,18 +138,33 @@ _SENDER = select(*_sender_columns(bindparam("party_id"), bindparam("case_id")))
 _FACTS_AND_SENDER_BY_REF = _FACTS_BY_REF.add_columns(*_sender_columns(Case.__table__.c.constituent_id,
                                                                      Case.__table__.c.id))
 _FACTS_COLUMNS = len(_FACTS.selected_columns)
+# The same for many (reference, sender) pairs at once (PostgreSQL), each row with its pair (`wanted_ref`,
+# `wanted_sender`) after the columns of `_FACTS_AND_SENDER_BY_REF`.
+_WANTED = (func.unnest(bindparam("refs", type_=ARRAY(String)), bindparam("senders", type_=ARRAY(String)))
+           .table_valued("ref", "sender").render_derived(name="wanted"))
+_FACTS_AND_SENDERS: Select[Any] = (
+    select(*_FACTS.selected_columns,
+           *_sender_columns(Case.__table__.c.constituent_id, Case.__table__.c.id, _WANTED.c.sender),
+           _WANTED.c.ref.label("wanted_ref"), _WANTED.c.sender.label("wanted_sender"))
+    .select_from(_WANTED).join(Case, Case.ref == _WANTED.c.ref).outerjoin(Party, Party.id == Case.constituent_id))
 _KNOWN_IDS = tuple(
     select(table.message_id, table.case_id).where(table.message_id.in_(bindparam("ids", expanding=True)),
                                                   table.case_id.is_not(None))
     for table in (Message, Outbox))
 
 
+# {(reference, sender): the row `_FACTS_AND_SENDER_BY_REF` gives them, None for no case}, read beforehand for a
+# batch (hub.intake.known_facts); a pair not in it is asked of the database.
+Known = Mapping[tuple[str, str], Row[Any] | None]
+
+
 def find_case(connection: Connection, message: InboundMessage, refs: References,
               extra_ids: Iterable[str] = (), agency_number: tuple[str, str] | None = None,
-              now: datetime | None = None) -> CaseMatch:
+              now: datetime | None = None, known: Known | None = None) -> CaseMatch:
     """`agency_number` is (agency key, control number) when the sender is an agency whose number was found.
-    The case's facts say whether the sender is one of its constituent's further contacts, or one of its people."""
-    match, sender = _find_case(connection, message, refs, extra_ids, agency_number, now)
+    The case's facts say whether the sender is one of its constituent's further contacts, or one of its people.
+    `known`, when given, holds the rows of references already read (`Known`)."""
+    match, sender = _find_case(connection, message, refs, extra_ids, agency_number, now, {} if known is None else known)
     facts = match.facts
     if facts is None or facts.constituent_is(message.sender):
         return match
@@ -164,14 +179,12 @@ def find_case(connection: Connection, message: InboundMessage, refs: References,
 
 
 def _find_case(connection: Connection, message: InboundMessage, refs: References, extra_ids: Iterable[str],
-               agency_number: tuple[str, str] | None, now: datetime | None) -> tuple[CaseMatch, Row[Any] | None]:
+               agency_number: tuple[str, str] | None, now: datetime | None,
+               known: Known) -> tuple[CaseMatch, Row[Any] | None]:
     """The case, and what the sender is to the case of the message's reference when it was asked with it
     (`_FACTS_AND_SENDER_BY_REF`: its columns `id`, `listed`, `person_name`, `person_role`)."""
-    message_ids = tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
-    found = [("plus-address", c) for c in map(refs.candidate_in_address, message.recipients) if c is not None]
-    found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
-    found += [("body", c) for c in refs.candidates_in_text(message.text)]
-    found += [("subject", c) for c in refs.candidates_in_text(message.subject)]
+    message_ids = _message_ids(message, extra_ids)
+    found = _candidates(message, refs, message_ids)
     forwarded = _forwarded(connection, refs, message, message_ids)
     # Another office's reference with our prefix fails our check code: on the list, it is not a forgery.
     found = [(where, c) for where, c in found if token_key(c.written) not in forwarded]
@@ -184,7 +197,8 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
             return CaseMatch(None, "refused", refused=f"{REFERENCE_FAILED} on {failures} messages from this "
                                                       "sender in the last day, so its references are not trusted "
                                                       "for now"), None
-    facts, sender = _facts_and_sender(connection, reference, message.sender) if reference is not None else (None, None)
+    facts, sender = _facts_and_sender(connection, reference, message.sender, known) if reference is not None \
+        else (None, None)
     if forwarded:
         return _with_forwarded(connection, facts, via, forwarded), sender
     if facts is not None:
@@ -204,6 +218,27 @@ def _find_case(connection: Connection, message: InboundMessage, refs: References
         if rows:
             return CaseMatch(_facts(rows[0]), "phone", tuple(row.ref for row in rows[1:])), None
     return NO_CASE, None
+
+
+def _message_ids(message: InboundMessage, extra_ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*message.thread_ids, *extra_ids)))[:MAX_THREAD_IDS]
+
+
+def _candidates(message: InboundMessage, refs: References,
+                message_ids: tuple[str, ...]) -> list[tuple[str, Candidate]]:
+    """Every reference-shaped token of the message, with where it was found, in the order `judge` weighs them."""
+    found = [("plus-address", c) for c in map(refs.candidate_in_address, message.recipients) if c is not None]
+    found += [("message-id", c) for c in refs.candidates_in_message_ids(message_ids)]
+    found += [("body", c) for c in refs.candidates_in_text(message.text)]
+    found += [("subject", c) for c in refs.candidates_in_text(message.subject)]
+    return found
+
+
+def references_in(message: InboundMessage, refs: References, extra_ids: Iterable[str] = ()) -> set[str]:
+    """Every verified reference of the message: whichever of them `find_case` threads it by, if any, is among
+    these (what a batch reads beforehand, hub.intake.known_facts)."""
+    return {str(c.reference) for _, c in _candidates(message, refs, _message_ids(message, extra_ids))
+            if c.reference is not None}
 
 
 def own_cases(connection: Connection, message: InboundMessage, limit: int) -> CaseMatch:
@@ -297,13 +332,27 @@ def facts_of_reference(connection: Connection, reference: Reference) -> CaseFact
     return _kept(connection, _facts(row)) if row is not None else None
 
 
-def _facts_and_sender(connection: Connection, reference: Reference,
-                      sender: str) -> tuple[CaseFacts | None, Row[Any] | None]:
-    """`facts_of_reference`, with what `sender` is to the case (`_FACTS_AND_SENDER_BY_REF`) in the same statement."""
-    row = connection.execute(_FACTS_AND_SENDER_BY_REF, {"ref": str(reference), "sender": sender}).first()
+def _facts_and_sender(connection: Connection, reference: Reference, sender: str,
+                      known: Known) -> tuple[CaseFacts | None, Row[Any] | None]:
+    """`facts_of_reference`, with what `sender` is to the case (`_FACTS_AND_SENDER_BY_REF`) in the same statement,
+    unless `known` has them."""
+    key = (str(reference), sender)
+    row = known[key] if key in known else \
+        connection.execute(_FACTS_AND_SENDER_BY_REF, {"ref": key[0], "sender": sender}).first()
     if row is None:
         return None, None
     return _kept(connection, _facts(row[:_FACTS_COLUMNS])), row
+
+
+def facts_and_senders(connection: Connection,
+                      pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any] | None]:
+    """`Known` for the (reference, sender) pairs, in one statement (PostgreSQL)."""
+    rows: dict[tuple[str, str], Row[Any] | None] = dict.fromkeys(pairs)
+    if pairs:
+        found = connection.execute(_FACTS_AND_SENDERS, {"refs": [ref for ref, _ in pairs],
+                                                        "senders": [sender for _, sender in pairs]})
+        rows.update(((row.wanted_ref, row.wanted_sender), row) for row in found)
+    return rows
 
 
 def facts_of_case(connection: Connection, case_id: int) -> CaseFacts:
