@@ -17,10 +17,12 @@ from sqlalchemy import Connection, Update, bindparam, func, insert, select, upda
 from hub.cases import due_dates
 from hub.core.config import Config
 from hub.core.db import one_of
+from hub.core.db_pipeline import write_only
 from hub.core.models import Case, Event, Outbox, Party, Reminder
 from hub.letters.templates import AGENCY_LETTERS
 
-_INSERT = insert(Reminder)
+# Nothing is read back from these writes: in a pipelined batch (hub.core.db_pipeline) they go without a wait.
+_INSERT = write_only(insert(Reminder).inline())
 _SENT_INQUIRY = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"), Outbox.letter == "agency-inquiry",
                                         Outbox.state == "sent").limit(1)
 
@@ -31,18 +33,18 @@ def add(connection: Connection, case_id: int, kind: str, due_at: datetime, now: 
                                      owner=owner, created_at=now))
 
 
-def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> int:
-    """Cancel the case's pending reminders of these kinds; returns how many there were."""
-    cancelled = connection.execute(_cancel(kinds), {"of_case": case_id, "now": now, "reason": reason[:2000]})
-    return int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> None:
+    """Cancel the case's pending reminders of these kinds."""
+    connection.execute(_cancel(kinds), {"of_case": case_id, "now": now, "reason": reason[:2000]})
 
 
 @cache
 def _cancel(kinds: tuple[str, ...]) -> Update:
     """`cancel`'s statement, built once for each set of kinds (the intake cancels on many messages)."""
-    return (update(Reminder)
-            .where(Reminder.case_id == bindparam("of_case"), Reminder.state == "pending", one_of(Reminder.kind, kinds))
-            .values(state="cancelled", closed_at=bindparam("now"), closed_by=bindparam("reason")))
+    return write_only(update(Reminder)
+                      .where(Reminder.case_id == bindparam("of_case"), Reminder.state == "pending",
+                             one_of(Reminder.kind, kinds))
+                      .values(state="cancelled", closed_at=bindparam("now"), closed_by=bindparam("reason")))
 
 
 def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
