@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.cases.casework import CaseworkError
@@ -20,6 +20,11 @@ from hub.core.private_files import make_folder, write_file
 UNSAFE = re.compile(r"[^\w. -]+")
 # Between the names a caseworker lists: spaces or commas (a name may hold spaces itself).
 BETWEEN_NAMES = " ,;"
+# Asked for every caseworker's reply the intake files (hub.intake.reply_files): built once.
+_FILES_OF_CASE = (select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                         Attachment.oversized, bytes_are_kept(), Message.at, Message.id)
+                  .join(Message, Message.id == Attachment.message_id)
+                  .where(Message.case_id == bindparam("case_id")).order_by(Message.at, Attachment.id))
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,7 @@ class CaseFile:
 def case_files(session: Session, case: Case) -> list[CaseFile]:
     """Every file the case's messages carried, oldest first, named so that no two are alike (their bytes
     stay in the database: a case's files can be hundreds of megabytes)."""
-    rows = session.execute(select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                                  Attachment.oversized, bytes_are_kept(), Message.at, Message.id)
-                           .join(Message, Message.id == Attachment.message_id)
-                           .where(Message.case_id == case.id).order_by(Message.at, Attachment.id))
+    rows = session.execute(_FILES_OF_CASE, {"case_id": case.id})
     taken: set[str] = set()
     return [CaseFile(row_id, _unique(_safe(filename) or f"attachment-{row_id}", taken), content_type, size,
                      held and not oversized, at.isoformat(), message_id, filename or "", oversized)

@@ -9,16 +9,22 @@ closing reminders go and a check-in comes back. The sweep (hub.schedule.sweep) t
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 
 from hub.cases import due_dates
 from hub.core.config import Config
+from hub.core.db import one_of
+from hub.core.db_pipeline import write_only
 from hub.core.models import Case, Event, Outbox, Party, Reminder
 from hub.letters.templates import AGENCY_LETTERS
 
-_INSERT = insert(Reminder)
+# Nothing is read back from these writes: in a pipelined batch (hub.core.db_pipeline) they go without a wait.
+_INSERT = write_only(insert(Reminder).inline())
+_SENT_INQUIRY = select(Outbox.id).where(Outbox.case_id == bindparam("case_id"), Outbox.letter == "agency-inquiry",
+                                        Outbox.state == "sent").limit(1)
 
 
 def add(connection: Connection, case_id: int, kind: str, due_at: datetime, now: datetime, note: str = "",
@@ -27,12 +33,18 @@ def add(connection: Connection, case_id: int, kind: str, due_at: datetime, now: 
                                      owner=owner, created_at=now))
 
 
-def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> int:
-    """Cancel the case's pending reminders of these kinds; returns how many there were."""
-    cancelled = connection.execute(
-        update(Reminder).where(Reminder.case_id == case_id, Reminder.state == "pending", Reminder.kind.in_(kinds))
-        .values(state="cancelled", closed_at=now, closed_by=reason[:2000]))
-    return int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+def cancel(connection: Connection, case_id: int, kinds: tuple[str, ...], reason: str, now: datetime) -> None:
+    """Cancel the case's pending reminders of these kinds."""
+    connection.execute(_cancel(kinds), {"of_case": case_id, "now": now, "reason": reason[:2000]})
+
+
+@cache
+def _cancel(kinds: tuple[str, ...]) -> Update:
+    """`cancel`'s statement, built once for each set of kinds (the intake cancels on many messages)."""
+    return write_only(update(Reminder)
+                      .where(Reminder.case_id == bindparam("of_case"), Reminder.state == "pending",
+                             one_of(Reminder.kind, kinds))
+                      .values(state="cancelled", closed_at=bindparam("now"), closed_by=bindparam("reason")))
 
 
 def case_opened(connection: Connection, config: Config, case_id: int, now: datetime) -> None:
@@ -67,8 +79,7 @@ def agency_answered(connection: Connection, config: Config, case_id: int, agency
                     now: datetime) -> None:
     """The agency wrote: the pending follow-up is satisfied; while an inquiry is out, the next one is set."""
     cancel(connection, case_id, (due_dates.AGENCY_FOLLOWUP,), f"the agency answered (message {message_row_id})", now)
-    inquiry = connection.execute(select(Outbox.id).where(
-        Outbox.case_id == case_id, Outbox.letter == "agency-inquiry", Outbox.state == "sent").limit(1)).first()
+    inquiry = connection.execute(_SENT_INQUIRY, {"case_id": case_id}).first()
     if inquiry is not None:
         rule = due_dates.standard(config.agency(agency_key), config)
         add(connection, case_id, due_dates.AGENCY_FOLLOWUP, due_dates.interim_due(now, rule, config, case_id), now,

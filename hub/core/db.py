@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, String, create_engine, event, inspect, literal_column, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
 
 from hub.core.errors import SchemaError, TemporaryError, UserError
 from hub.core.migrations import HEAD
@@ -147,6 +148,12 @@ def reserve_ids(connection: Connection, table: str, count: int) -> list[int]:
     """`count` ids from the sequence of `table` ("messages" or "cases"), in ascending order (PostgreSQL): the ids
     of rows inserted later, so that their insert need not return them."""
     return sorted(connection.execute(_RESERVE_IDS[table], {"count": count}).scalars())
+
+
+def one_of(column: SQLCoreOperations[str], names: tuple[str, ...]) -> ColumnElement[bool]:
+    """`column IN (names)` with the names written into the SQL, for a constant list in a statement sent for nearly
+    every message: an IN of parameters is rewritten by SQLAlchemy on every execution (its "post-compile" step)."""
+    return column.in_([literal_column("'" + name.replace("'", "''") + "'", String) for name in names])
 
 
 _RESERVE_IDS = {table: text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :count)")

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, bindparam, case, func, insert, select
 from sqlalchemy.orm import aliased
 
+from hub.core.db import one_of
 from hub.core.db_pipeline import write_only
 from hub.core.models import Outbox
 from hub.letters.templates import TO_STAFF
@@ -29,12 +30,12 @@ from hub.letters.templates import TO_STAFF
 FIRST = "first_notice"
 # A folded notice is never sent: it cannot be the root the others answer.
 _ROOTS = (select(Outbox.case_id, func.min(Outbox.id).label("first"))
-          .where(Outbox.letter.in_(TO_STAFF), Outbox.folded_into.is_(None)).group_by(Outbox.case_id))
+          .where(one_of(Outbox.letter, TO_STAFF), Outbox.folded_into.is_(None)).group_by(Outbox.case_id))
 # `thread_roots` of the case `case_id` as a scalar subquery, for a caller to ask in a statement it sends anyway.
 _FIRST, _ROOT = aliased(Outbox), aliased(Outbox)
 ROOT_OF_CASE = (select(_ROOT.message_id)
                 .where(_ROOT.id == select(func.min(_FIRST.id))
-                       .where(_FIRST.case_id == bindparam("case_id"), _FIRST.letter.in_(TO_STAFF),
+                       .where(_FIRST.case_id == bindparam("case_id"), one_of(_FIRST.letter, TO_STAFF),
                               _FIRST.folded_into.is_(None)).scalar_subquery())
                 .scalar_subquery())
 # A staff notice's insert that threads it itself, its root found as `thread` would find it (the row named by
