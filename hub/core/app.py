@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,9 @@ class Hub:
     sessions: sessionmaker[Session]
     clock: Clock
 
-    @property
+    @functools.cached_property
     def refs(self) -> References:
+        """The office's references, made once: delivery asks for them several times a letter."""
         return References(self.config.office.reference_prefix, self.config.office.secret)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, false, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.core.app import Hub
@@ -97,16 +97,10 @@ class Claims:
 
     def _read(self, session: Session, now: datetime, texts_only: bool) -> bool:
         """The next candidates (texts alone when asked); False when every due one has been tried in this pass."""
-        due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
-        if texts_only:
-            due = due.where(Outbox.channel == "sms")
-        # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
-        # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
-        # text before the letter it announces (hub.intake.staff queues it first).
-        lapsed = session.execute(due.add_columns(_FIRST_OF_ITS_PASS).where(_lapsed(now))
-                                 .order_by(Outbox.lease_until, Outbox.id).limit(self.CANDIDATES))
-        pending = session.execute(due.add_columns(false()).where(_pending(now)).order_by(Outbox.not_before, Outbox.id)
-                                  .limit(self.CANDIDATES))
+        connection = session.connection()
+        values = {"now": now, "candidates": self.CANDIDATES}
+        lapsed = connection.execute(_CANDIDATES[texts_only, True], values)
+        pending = connection.execute(_CANDIDATES[texts_only, False], values)
         self.waiting = [(int(row_id), str(channel), was_lapsed, bool(first) or provider_id == IN_DOUBT)
                         for rows, was_lapsed in ((lapsed, True), (pending, False))
                         for row_id, channel, provider_id, first in rows if row_id not in self.tried]
@@ -119,6 +113,22 @@ def _pending(now: Any) -> ColumnElement[bool]:
 
 def _lapsed(now: Any) -> ColumnElement[bool]:
     return (Outbox.state == "sending") & (Outbox.lease_until < now)
+
+
+def _candidates(texts_only: bool, lapsed: bool) -> Select[*tuple[Any, ...]]:
+    """The due rows a pass reads next, of one kind (texts alone or any; whose lease ran out, or pending)."""
+    due = select(Outbox.id, Outbox.channel, Outbox.provider_id)
+    if texts_only:
+        due = due.where(Outbox.channel == "sms")
+    # Two queries, each an index range in order (ix_outbox_ready; the id only breaks ties): one with OR would
+    # sort every waiting row. Rows due at the same moment go in the order they were queued: a caseworker's
+    # text before the letter it announces (hub.intake.staff queues it first).
+    if lapsed:
+        due = due.add_columns(_FIRST_OF_ITS_PASS).where(_lapsed(bindparam("now"))).order_by(Outbox.lease_until,
+                                                                                            Outbox.id)
+    else:
+        due = due.add_columns(false()).where(_pending(bindparam("now"))).order_by(Outbox.not_before, Outbox.id)
+    return due.limit(bindparam("candidates"))
 
 
 _IDS = Outbox.id.in_(bindparam("ids", expanding=True))
@@ -140,6 +150,8 @@ def _claim(condition: Callable[[Any], ColumnElement[bool]]) -> Update:
             .returning(Outbox.id))
 
 
+_CANDIDATES = {(texts_only, lapsed): _candidates(texts_only, lapsed) for texts_only in (False, True)
+               for lapsed in (False, True)}
 _CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
 _CLAIM_EITHER = _claim(lambda now: _pending(now) | _lapsed(now))
 _RELEASE = (update(Outbox).where(_IDS, Outbox.state == "sending", Outbox.lease_owner == bindparam("owner"))

@@ -37,6 +37,17 @@ MAX_PROVIDER = 998  # as the mark keeps it
 _LINE = re.compile(rb"(\d{1,18}) (\S+) ([^\n]*)")
 
 
+def _open_for_lines(path: Path) -> int:
+    """The journal's descriptor for appending; its folder made first only when it is missing (a letter's own
+    check of the folder cost as much as the rest of the journal's work)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, FILE_MODE)
+    except FileNotFoundError:
+        make_folder(path.parent)
+        return os.open(path, flags, FILE_MODE)
+
+
 @dataclass(frozen=True)
 class Accepted:
     """One journal line: the server accepted outbox row `row_id` at `at`, answering `provider`."""
@@ -76,8 +87,7 @@ class SentJournal:
     def open(self) -> None:
         descriptor = None
         try:
-            make_folder(self.path.parent)
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            descriptor = _open_for_lines(self.path)
             os.fchmod(descriptor, FILE_MODE)  # a file that was there keeps its old mode through O_CREAT
             fcntl.flock(descriptor, fcntl.LOCK_SH)  # waits only while a pass empties the journal
         except OSError as error:

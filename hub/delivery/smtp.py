@@ -156,9 +156,18 @@ class SmtpSender:
         self.login = ""  # how the last connection logged in ("password", "XOAUTH2", …); "" without AUTH
         self.timeout = timeout
         self.local_hostname = local_hostname
-        self.context = tls_context(ca_file)
+        self.ca_file = ca_file
+        # The office's own CA is checked at once; the system's trust store (tens of milliseconds to load) only
+        # when TLS is first used: never on a loopback server without it.
+        self._context = tls_context(ca_file) if ca_file else None
         self.connections = 0  # how many times this sender connected, for logs and tests
         self._client: aiosmtplib.SMTP | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The TLS context of this sender's connections, made the first time one needs it."""
+        if self._context is None:
+            self._context = tls_context(self.ca_file)
+        return self._context
 
     async def __aenter__(self) -> SmtpSender:
         return self
@@ -206,14 +215,14 @@ class SmtpSender:
         address = self.address
         client = aiosmtplib.SMTP(hostname=address.host, port=address.port, timeout=self.timeout,
                                  local_hostname=self.local_hostname, use_tls=address.implicit_tls,
-                                 start_tls=False, tls_context=self.context)
+                                 start_tls=False, tls_context=self.context() if address.implicit_tls else None)
         try:
             await client.connect()
             self.connections += 1
             await client.ehlo()
             if not address.implicit_tls:
                 if client.supports_extension("starttls"):
-                    await client.starttls()
+                    await client.starttls(tls_context=self.context())
                     await client.ehlo()  # RFC 3207 §4.2: what the server offers may change under TLS
                 elif not address.is_loopback:
                     raise ConfigError(f"[outbound] url: {address.host} offers no STARTTLS; use smtps:// instead")

@@ -198,11 +198,9 @@ def _compose_with_stdlib(outgoing: Outgoing, config: Config, refs: References, n
     """The letter as the stdlib's EmailMessage writes it: any letter, and the reference the fast path must equal."""
     office = config.office
     message = EmailMessage()
-    message["From"] = _header("From", formataddr((office.name, office.address)))
+    message["From"] = _header("From", _office_from(office.name, office.address))
     message["To"] = _header("To", outgoing.recipient)
-    reference = refs.parse(outgoing.case_ref) if outgoing.case_ref else None
-    message["Reply-To"] = _header("Reply-To", refs.plus_address(office.address, reference) if reference
-                                  else office.address)
+    message["Reply-To"] = _header("Reply-To", _reply_to(refs, office.address, outgoing.case_ref))
     message["Subject"] = subject_line(outgoing)
     message["Date"] = _header("Date", format_datetime(now))
     message["Message-ID"] = outgoing.message_id
@@ -253,11 +251,10 @@ _MAX_LINE = 78  # policy.default's and policy.SMTP's max_line_length: for the he
 def _compose_text_alone(outgoing: Outgoing, config: Config, refs: References, now: datetime) -> bytes:
     """A letter of text alone (`written_directly`), written as bytes: the same bytes as `_compose_with_stdlib`."""
     office = config.office
-    reference = refs.parse(outgoing.case_ref) if outgoing.case_ref else None
     lines = [
-        _header_line("From", formataddr((office.name, office.address))),
+        _header_line("From", _office_from(office.name, office.address)),
         _header_line("To", outgoing.recipient),
-        _header_line("Reply-To", refs.plus_address(office.address, reference) if reference else office.address),
+        _header_line("Reply-To", _reply_to(refs, office.address, outgoing.case_ref)),
         _header_line("Subject", subject_line(outgoing)),
         _header_line("Date", format_datetime(now)),
         _header_line("Message-ID", outgoing.message_id),
@@ -310,6 +307,20 @@ def _as_is(name: str, value: str) -> str | None:
             lines.append(line[:-1])
             line = " " + word
     return "\r\n".join(lines + [line]) + "\r\n"
+
+
+@functools.lru_cache(maxsize=16)
+def _office_from(name: str, address: str) -> str:
+    """The From of the office's letters."""
+    return formataddr((name, address))
+
+
+@functools.lru_cache(maxsize=1024)
+def _reply_to(refs: References, office_address: str, case_ref: str | None) -> str:
+    """Where a reply to a letter goes: the office's plus-address carrying the case's verified reference, else the
+    office's own address. Kept for the letters that follow on a case (two keyed hashes a letter otherwise)."""
+    reference = refs.parse(case_ref) if case_ref else None
+    return refs.plus_address(office_address, reference) if reference else office_address
 
 
 @functools.lru_cache(maxsize=1024)

@@ -61,7 +61,7 @@ def read_message_files(session: Session, message_row_ids: list[int], budget: int
     if not wanted:
         return
     files: dict[int, list[Row[*tuple[Any, ...]]]] = {row_id: [] for row_id in wanted}
-    for row in session.execute(_FILES_OF_MESSAGES, {"message_ids": wanted}):
+    for row in session.connection().execute(_FILES_OF_MESSAGES, {"message_ids": wanted}):
         files[row.message_id].append(row)
     for row_id, rows in files.items():
         known[row_id, budget] = _message_files(rows, budget)
