@@ -13,10 +13,10 @@ One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailge
         that; delivery is crash-safe and the rest would go in the next cycle). A second run on the
         emptied inbox, stopped at its summary line, gives the fixed start-up cost. Peak memory: the hub
         process's ru_maxrss (os.wait4), and the whole tree's (the hub, the fork server, the parse worker,
-        multiprocessing's resource tracker) sampled every 50 ms by bench/tree_memory.py: the peak of the
-        sum of RSS (shared pages counted in each process) and of PSS (shared pages divided among them),
-        the tree's PSS at each quarter of the intake (flat after warm-up, or growing with N), and beside
-        it the floor: a bare interpreter importing the hub, measured the same way.
+        multiprocessing's resource tracker) sampled by bench/tree_memory.py (RSS every 50 ms, PSS every 0.5
+        s): the peak of the sum of RSS (shared pages counted in each process) and of PSS (shared pages divided
+        among them), the tree's PSS at each quarter of the intake (flat after warm-up, or growing with N), and
+        beside it the floor: a bare interpreter importing the hub, measured the same way.
 Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
 Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
 """
@@ -260,7 +260,7 @@ def _tree_lines(full: Run, floor: TreePeaks) -> str:
     processes = "; ".join(f"{rss / 1024:.0f}/{pss / 1024:.0f} MB {_role(name)}"
                           for name, (rss, pss) in sorted(tree.by_process.items(), key=lambda item: -item[1][0]))
     return f"""  tree      hub + workers      {tree.rss_mb:8.0f} MB RSS  {tree.pss_mb:.0f} MB PSS   (peak of the sums, \
-sampled every 50 ms; {tree.processes} processes; target RSS <= 200)
+RSS every 50 ms, PSS every 0.5 s; {tree.processes} processes; target RSS <= 200)
             intake PSS at 1/4, 1/2, 3/4, end: {quarters} MB; delivery's peak \
 {tree.max_pss_mb_between(until, float("inf")):.0f} MB
             each process's own peak RSS/PSS: {processes}
