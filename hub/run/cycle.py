@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.cases.retention import Purged, purge
-from hub.core import calendar
 from hub.core.app import Hub
 from hub.core.config import Config
 from hub.core.errors import TemporaryError
@@ -44,7 +43,6 @@ def drain_inbox(hub: Hub, should_stop: Callable[[], bool] = lambda: False,
                 tokens: TokenSource | None = None) -> Summary:
     """Everything the inbox holds now, through the intake; its success or failure is kept for `hub status`.
     `tokens`: the OAuth 2.0 token source to log in with (the daemon keeps one; by default a new one)."""
-    calendar.load_ahead(hub.clock.now().year)  # while the inbox connects: new cases' reminders count business days
     with watched(hub.sessions, inbox_name(hub), hub.clock), parse_workers() as workers, \
             inbox_source(hub, tokens) as source:
         return drain(Intake.of(hub), source, parse_email, should_stop, workers)
