@@ -55,10 +55,12 @@ class KnownFacts(Mapping[tuple[str, str], Row[Any] | None]):
     def __init__(self, connection: Connection, refs: References,
                  messages: Iterable[tuple[InboundMessage, Screening]]) -> None:
         self._connection = connection
-        self._refs = refs
+        # Each message's pairs, by its dedupe key, found once: `filed` counts down the same pairs.
+        self._pairs_of = {message.dedupe_key: {(ref, message.sender) for ref in
+                                               references_in(message, refs, screening.returned_ids)}
+                          for message, screening in messages}
         # The pairs of the messages not yet filed, with how many of them have each.
-        self._wanted = Counter((ref, message.sender) for message, screening in messages
-                               for ref in references_in(message, refs, screening.returned_ids))
+        self._wanted = Counter(pair for pairs in self._pairs_of.values() for pair in pairs)
         self._rows: dict[tuple[str, str], Row[Any] | None] = {}
         self._read()
 
@@ -83,8 +85,9 @@ class KnownFacts(Mapping[tuple[str, str], Row[Any] | None]):
     def filed(self, message: InboundMessage, screening: Screening, match: CaseMatch, decision: Decision,
               case_ref: str | None) -> None:
         """Forget what filing `message` (found `match`, decided `decision`, ended on `case_ref`) may have changed."""
-        cases = references_in(message, self._refs, screening.returned_ids)
-        for pair in ((ref, message.sender) for ref in cases):
+        pairs = self._pairs_of.pop(message.dedupe_key, set())
+        cases = {ref for ref, _ in pairs}
+        for pair in pairs:
             self._wanted[pair] -= 1
             if self._wanted[pair] <= 0:
                 del self._wanted[pair]
