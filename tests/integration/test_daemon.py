@@ -273,14 +273,22 @@ def test_a_maildir_inbox_is_polled(tmp_path: Path, database_url: str) -> None:
     try:
         with running_hub(office.config, office.log) as daemon:
             assert "(checked every 1 s)" in daemon.lines[0]
-            mailbox.Maildir(office.hub.config.resolve("var/inbox")).add(constituent(0))
-            sent = mailbox.Maildir(office.hub.config.resolve("var/sent"), create=True)
-            wait_until(lambda: any("person0@example.com" in str(m["To"]) for m in sent), ARRIVAL,
+            inbox = office.hub.config.resolve("var/inbox")
+            # The daemon makes its inbox at its first poll; a Maildir made here too would race it.
+            wait_until(lambda: is_maildir(inbox), ARRIVAL, "the inbox made by the daemon")
+            mailbox.Maildir(inbox, create=False).add(constituent(0))
+            sent = office.hub.config.resolve("var/sent")
+            wait_until(lambda: is_maildir(sent) and any(
+                "person0@example.com" in str(m["To"]) for m in mailbox.Maildir(sent, create=False)), ARRIVAL,
                        "the acknowledgement in the sent Maildir")
             assert daemon.stop(timeout=STOPPED)[0] == 0
         assert any(line.startswith("source maildir:") and "last success 20" in line for line in office_status(office))
     finally:
         office.hub.close()
+
+
+def is_maildir(folder: Path) -> bool:
+    return all((folder / sub).is_dir() for sub in ("cur", "new", "tmp"))
 
 
 OFFICE_NUMBER = "+15555550100"
