@@ -201,7 +201,7 @@ class SentRecords:
     """The records of a delivery pass's sent letters, made RECORDS at a time in one transaction: each letter's
     mark has committed (`unrecorded` set), so a crash before its record leaves it to `record_unrecorded`."""
 
-    RECORDS = 20
+    RECORDS = 100
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
