@@ -5,7 +5,8 @@ never send the same row; plain letters a batch at a time (hub.delivery.claims), 
 committed together, the batch's letters counted by the caps with those sent, and the ones the pass does not
 get to (it is asked to stop, the mail server is down, half the lease has gone, an error) released for the next
 pass. The claim commits before the send; each letter is then sent alone, as a text is; after the server's
-acceptance a line in the sent journal and the sent mark's commit come first, alone, and the sent message's record
+acceptance a line in the sent journal and the sent mark's commit come first, alone (on PostgreSQL the mark's
+answer is awaited by the next letter's send, before its DATA: hub.delivery.mark_ahead), and the sent message's record
 on the case follows (hub.delivery.sent_record): each pass first marks what the journal has and the database
 lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
 that runs out, and the row goes again with the same Message-ID (the sent Maildir writes it once; an
@@ -39,6 +40,7 @@ from hub.core.models import Case, Event, Outbox
 from hub.delivery.caps import CapFacts, automatic_refusal, cap_window_start
 from hub.delivery.claims import LEASE, Claimed, Claims
 from hub.delivery.in_doubt import IN_DOUBT, InDoubt, NoSentFolder, SentFolder
+from hub.delivery.mark_ahead import MarkFailed
 from hub.delivery.outage import Outage
 from hub.delivery.sent_record import (
     SentMarks,
@@ -96,8 +98,8 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
     texts = Texts(hub)
     mark_journalled(hub)
     record_unrecorded(hub)
-    records = SentRecords(hub)
     marks = SentMarks(hub)
+    records = SentRecords(hub, marks)
     mail_down = False  # the mail server was unreachable in this pass: only texts go on
     try:
         async with open_transport(hub.config, tokens) as transport:
@@ -107,6 +109,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                 # disk on PostgreSQL: visible to every other pass at once, so no two send a row; the record's
                 # commit, a moment later, flushes it. A crash of the database server that lost it would lose the
                 # mark after it too (hub.delivery.sent_record), and the sent journal's line decides the letter.
+                marks.settle()  # the caps count the letters sent so far: the last one's mark too
                 batch, prepared = _claim_and_prepare(hub, letters, claims, now, texts_only=mail_down)
                 if not batch:
                     break
@@ -164,11 +167,15 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
     raw = compose(outgoing, hub.config, hub.refs, now)
     try:
         envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
-        with marks.mark(row_id, now) as mark:
-            provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id)
+        with marks.mark(row_id, now, settled_by_send=True) as mark:
+            provider_id = await transport.send(raw, envelope_sender, outgoing.recipient, outgoing.message_id,
+                                               before_data=marks.settle)
             mark.commit(provider_id)  # first, and alone: see hub.delivery.sent_record
     except ConfigError:
         _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
+        raise
+    except MarkFailed:
+        _release(hub, row_id)  # the last letter's mark failed before this one's DATA: this one did not go
         raise
     except Unreachable as error:
         outage.refused(str(error), now, lambda: _mail_waiting(hub))

@@ -1,15 +1,16 @@
 """A message that went: first the sent mark, then its record on the case.
 
-The server's final reply (SMTP's 250 to DATA, Twilio's accept, the sent Maildir's write) makes a
-message sent; until a commit says so, a crash sends it again. So that commit comes first and does
-nothing else: `SentMark` appends the acceptance to the sent journal (hub.delivery.sent_journal: one write() to a
-local file, quicker than any commit), then runs one UPDATE of the outbox row (state, sent_at, provider
-id, attempts, lease cleared, `unrecorded` set), committed at once. `record_sent` follows in a
-transaction of its own (`SentRecords`: several letters' in one): the sent Message row with the bytes, its
-event, the case's status and the agency's reminders, and `unrecorded` cleared. The next delivery pass
-marks a row a crash left with its journal line only (`mark_journalled`), and records a row a crash left
-marked only (`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from
-sent_at), the same text; only a letter with attachments gets a new MIME boundary.
+The server's final reply (SMTP's 250 to DATA, Twilio's accept, the sent Maildir's write) makes a message sent;
+until a commit says so, a crash sends it again. So that commit comes first and does nothing else: `SentMark`
+appends the acceptance to the sent journal (hub.delivery.sent_journal: one write() to a local file, quicker
+than any commit), then runs one UPDATE of the outbox row (state, sent_at, provider id, attempts, lease
+cleared, `unrecorded` set), committed at once (on PostgreSQL a letter's mark goes without waiting for its
+answer, which the next letter's send awaits before its DATA: hub.delivery.mark_ahead). `record_sent` follows
+in a transaction of its own (`SentRecords`: several letters' in one): the sent Message row with the bytes, its
+event, the case's status and the agency's reminders, and `unrecorded` cleared. The next delivery pass marks a
+row a crash left with its journal line only (`mark_journalled`), and records a row a crash left marked only
+(`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from sent_at), the
+same text; only a letter with attachments gets a new MIME boundary.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from hub.core.app import Hub
 from hub.core.db import reserve_ids
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Case, Event, Message, Outbox
+from hub.delivery.mark_ahead import MarkAhead
 from hub.delivery.sent_journal import SentJournal, journal_lines, journal_path
 from hub.letters.compose import Outgoing, compose, outgoing_for, subject_line
 from hub.letters.templates import AGENCY_LETTERS
@@ -74,9 +76,14 @@ class SentMarks:
 
         with SentMarks(hub) as marks:
             ...
-            with marks.mark(row_id, now) as mark:
-                reply = await transport.send(...)
+            with marks.mark(row_id, now, settled_by_send=True) as mark:
+                reply = await transport.send(..., before_data=marks.settle)
                 mark.commit(reply)
+
+    With `settled_by_send` the send settles the mark before it (`settle`, right before its DATA), and on
+    PostgreSQL this mark goes to the server without waiting for its answer (hub.delivery.mark_ahead): its round
+    trip passes while the next letter is composed and its envelope answered. Without it, as for a text, the
+    mark before is settled first and this one commits as it runs.
 
     Nothing slow runs in a mark's commit (see `_QUICK`): it survives a crash of the hub at once; on
     PostgreSQL a crash of the database server or the machine from the record's synchronous commit on,
@@ -92,6 +99,8 @@ class SentMarks:
         self._journal = journal_path(hub.config)
         self._connection: Connection | None = None
         self._form: _DriverForm | None = None
+        self._ahead: MarkAhead | None = None  # on PostgreSQL: marks sent without waiting for their answer
+        self._unsettled: SentJournal | None = None  # the journal of the mark sent ahead and not yet settled
 
     def __enter__(self) -> SentMarks:
         return self
@@ -100,20 +109,46 @@ class SentMarks:
         self.close()
 
     @contextmanager
-    def mark(self, row_id: int, at: datetime) -> Iterator[SentMark]:
-        """One letter's mark, made ready before its send; the journal's line stays locked until it commits."""
+    def mark(self, row_id: int, at: datetime, settled_by_send: bool = False) -> Iterator[SentMark]:
+        """One letter's mark, made ready before its send; the journal's line stays locked until it commits.
+        The mark sent ahead of it (`settled_by_send`) is settled first; unless this letter's own send settles
+        it, just before the server can accept this letter (its DATA): then this mark too goes ahead on
+        PostgreSQL (hub.delivery.mark_ahead), settled by the next letter's send, or by `settle`."""
+        if not settled_by_send:
+            self.settle()
         journal = SentJournal(self._journal, row_id, at)
         journal.open()  # before the connection: a pass emptying the journal may hold it a moment
+        mark = None
         try:
             connection, form = self._connected()
-            yield SentMark(self, connection.connection, form, row_id, at, journal)
+            mark = SentMark(self, connection.connection, form, row_id, at, journal,
+                            self._ahead if settled_by_send else None)
+            yield mark
         finally:
-            journal.close()  # after the mark's commit: until then its line must stay
+            if mark is None or not mark.sent_ahead:
+                journal.close()  # after the mark's commit: until then its line must stay
+
+    def settle(self) -> None:
+        """Wait for the mark sent ahead, if one is on its way; its journal is let go once it has committed."""
+        journal, self._unsettled = self._unsettled, None
+        if journal is None:
+            return
+        try:
+            assert self._ahead is not None
+            self._ahead.settle()
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            journal.close()
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            _disconnect(connection)
+        try:
+            self.settle()
+        finally:
+            connection, self._connection, self._ahead = self._connection, None, None
+            if connection is not None:
+                _disconnect(connection)
 
     def _connected(self) -> tuple[Connection, _DriverForm]:
         if self._connection is None or self._connection.invalidated or self._form is None:
@@ -127,6 +162,8 @@ class SentMarks:
                 connection.close()
                 raise
             self._connection, self._form = connection, _driver_form(connection.dialect)
+            if connection.dialect.driver == "psycopg":
+                self._ahead = MarkAhead(connection.connection.driver_connection, _MARK)
         return self._connection, self._form
 
 
@@ -134,18 +171,28 @@ class SentMark:
     """The sent mark of one row, its statement's values converted before the send (`SentMarks.mark`)."""
 
     def __init__(self, marks: SentMarks, driver: Any, form: _DriverForm, row_id: int, at: datetime,
-                 journal: SentJournal) -> None:
+                 journal: SentJournal, ahead: MarkAhead | None) -> None:
         self._marks = marks
         self._driver = driver
         self._form = form
         self._journal = journal
-        self._values = {**form.constants, "row_id": form.convert["row_id"](row_id), "at": form.convert["at"](at)}
+        self._ahead = ahead
+        self._row_id, self._at = row_id, at
+        if ahead is None:
+            self._values = {**form.constants, "row_id": form.convert["row_id"](row_id),
+                            "at": form.convert["at"](at)}
+        self.sent_ahead = False
 
     def commit(self, provider_id: str) -> None:
         self._journal.write(provider_id)
-        values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
-        parameters = [values[name] for name in self._form.order] if self._form.order else values
         try:
+            if self._ahead is not None:
+                self._ahead.send({"row_id": self._row_id, "at": self._at, "provider": provider_id[:998]})
+                self.sent_ahead = True
+                self._marks._unsettled = self._journal  # its lock stays until the mark is settled
+                return
+            values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
+            parameters = [values[name] for name in self._form.order] if self._form.order else values
             cursor = self._driver.cursor()
             try:
                 cursor.execute(self._form.statement, parameters)
@@ -203,8 +250,9 @@ class SentRecords:
 
     RECORDS = 100
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, marks: SentMarks | None = None) -> None:
         self.hub = hub
+        self.marks = marks  # whose mark sent ahead is settled first: a record is only made of a marked row
         self.waiting: list[tuple[int, Outgoing, bytes]] = []
 
     def add(self, row_id: int, outgoing: Outgoing, raw: bytes) -> None:
@@ -215,6 +263,8 @@ class SentRecords:
     def flush(self) -> None:
         waiting, self.waiting = self.waiting, []
         if waiting:
+            if self.marks is not None:
+                self.marks.settle()
             with self.hub.sessions.begin() as session:
                 _record_many(session.connection(), self.hub,
                              [(row_id, outgoing, raw, None) for row_id, outgoing, raw in waiting])

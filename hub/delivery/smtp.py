@@ -22,6 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -189,13 +190,15 @@ class SmtpSender:
         finally:
             await _shut(client, transport)
 
-    async def send(self, raw: bytes, mail_from: str, recipient: str) -> str:
-        """Deliver one message to one recipient; returns the server's final reply to DATA, one line."""
+    async def send(self, raw: bytes, mail_from: str, recipient: str,
+                   before_data: Callable[[], None] = lambda: None) -> str:
+        """Deliver one message to one recipient; returns the server's final reply to DATA, one line.
+        `before_data` runs once the recipient is accepted, before DATA: nothing is accepted before it."""
         reused = self._client is not None and self._client.is_connected
         if not reused:
             await self._connect()
         try:
-            return await self._transaction(raw, mail_from, recipient)
+            return await self._transaction(raw, mail_from, recipient, before_data)
         except _Stale as stale:
             await self._drop()
             if not reused:
@@ -205,7 +208,7 @@ class SmtpSender:
         log.info("%s: the server closed the connection; connecting again", self.name)
         await self._connect()
         try:
-            return await self._transaction(raw, mail_from, recipient)
+            return await self._transaction(raw, mail_from, recipient, before_data)
         except _Stale as stale:
             await self._drop()
             raise SmtpUnreachable(f"{self.name}: connection lost before DATA: {stale}") from None
@@ -258,7 +261,8 @@ class SmtpSender:
             return "connected (no login)"
         return f"logged in as {self.address.user} with {self.login}"
 
-    async def _transaction(self, raw: bytes, mail_from: str, recipient: str) -> str:
+    async def _transaction(self, raw: bytes, mail_from: str, recipient: str,
+                           before_data: Callable[[], None]) -> str:
         client = self._client
         assert client is not None
         options = []
@@ -279,6 +283,7 @@ class SmtpSender:
             await client.mail(mail_from, options=options, encoding=encoding)
             stage = "RCPT TO"
             await client.rcpt(recipient, encoding=encoding)
+            before_data()
             stage = "DATA"
             reply = await client.data(raw)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as error:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -13,8 +13,10 @@ from hub.oauth2.source import TokenSource, office_tokens
 
 
 class Transport(Protocol):
-    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
-        """Deliver one message; returns the provider's id for it. Raises TemporaryError / PermanentError."""
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str,
+                   before_data: Callable[[], None] = lambda: None) -> str:
+        """Deliver one message; returns the provider's id for it. Raises TemporaryError / PermanentError.
+        `before_data` runs before the server can accept the message (before SMTP's DATA)."""
         ...
 
 
@@ -22,7 +24,9 @@ class _MaildirTransport:
     def __init__(self, folder_url: str, config: Config) -> None:
         self.folder = config.resolve(folder_url[len("maildir:"):])
 
-    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str,
+                   before_data: Callable[[], None] = lambda: None) -> str:
+        before_data()
         return "maildir:" + sent_maildir.deliver(self.folder, raw, message_id)
 
 
@@ -30,8 +34,9 @@ class _SmtpTransport:
     def __init__(self, sender: SmtpSender) -> None:
         self.sender = sender
 
-    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str) -> str:
-        return await self.sender.send(raw, mail_from, recipient)
+    async def send(self, raw: bytes, mail_from: str, recipient: str, message_id: str,
+                   before_data: Callable[[], None] = lambda: None) -> str:
+        return await self.sender.send(raw, mail_from, recipient, before_data)
 
 
 @asynccontextmanager

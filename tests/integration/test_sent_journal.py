@@ -9,6 +9,9 @@
   sender's mark changes nothing and the letter is recorded once.
 - The journal is the service user's alone (0600) whatever the umask, and a pass empties it only when no
   other process is sending; a journal that cannot be used is logged and delivery goes on without it.
+- A letter's mark, which on PostgreSQL goes without waiting for its answer, has committed before the server
+  can accept the next letter, however slow the mark; one that failed stops the pass before the next letter's
+  DATA, and the journal's line marks its letter at the next pass, which sends it no second time.
 """
 
 from __future__ import annotations
@@ -19,18 +22,20 @@ import signal
 import sqlite3
 import stat
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from hub.core.app import Hub
 from hub.core.clock import as_utc
 from hub.core.models import Outbox
 from hub.delivery.deliver import LEASE, deliver_due
+from hub.delivery.mark_ahead import MarkFailed
 from hub.delivery.sent_journal import Accepted, SentJournal, journal_lines, journal_path
 from hub.delivery.sent_record import SentMarks, record_unrecorded
 from tests.helpers import START, make_office
@@ -296,3 +301,78 @@ def test_a_pass_marks_its_letters_on_one_connection_and_a_mark_that_failed_lets_
 def journal_lines_of(office: Hub) -> list[Accepted]:
     with journal_lines(journal_path(office.config)) as lines:
         return lines
+
+
+SLOW_MARK = """
+CREATE FUNCTION slow_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.state = 'sent' AND OLD.state <> 'sent' THEN PERFORM pg_sleep(0.03); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER slow_mark BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION slow_mark();
+"""
+
+
+def test_each_letter_is_marked_before_the_server_can_accept_the_next(office: Hub, smtp: SmtpServer) -> None:
+    """At every letter's end of DATA, every letter the server has from the pass is marked sent and committed, as
+    another connection sees it: on PostgreSQL each mark is slowed (30 ms) so that a send that did not wait for the
+    previous mark would be caught."""
+    write_in(office, 0, 6)
+    if office.engine.dialect.name == "postgresql":
+        with office.engine.begin() as connection:
+            connection.exec_driver_sql(SLOW_MARK)
+    received: list[str] = []
+    unmarked: list[tuple[str, list[str]]] = []
+
+    def check(message: CapturedMessage) -> None:
+        with office.engine.connect() as connection:
+            sent = set(connection.scalars(select(Outbox.message_id).where(Outbox.state == "sent")))
+        if missing := [message_id for message_id in received if message_id not in sent]:
+            unmarked.append((str(message.message["Message-ID"]).strip(), missing))
+        received.append(str(message.message["Message-ID"]).strip())
+
+    smtp.on_data(check)
+    assert deliver_due(office).counts == {"sent": 12}
+    assert len(received) == 12 and not unmarked, unmarked
+
+
+def test_a_mark_that_fails_on_its_way_stops_the_pass_before_the_next_letter_and_its_line_marks_it(
+        tmp_path: Path, postgres: PostgresDatabases, smtp: SmtpServer) -> None:
+    """A mark sent ahead that the database refuses is raised before the next letter's DATA (that letter is not
+    sent); the next pass marks the letter from the journal's line and records it once, and sends it no second
+    time."""
+    reason = postgres.unavailable_reason()
+    if reason:
+        require(reason)
+    office = make_office(tmp_path / "office", postgres.fresh(), outbound_url=smtp.url())
+    try:
+        write_in(office, 0, 3)
+        rows = outbox(office)
+        refused = rows[1]
+        with office.engine.begin() as connection:
+            connection.exec_driver_sql(REFUSE_MARK.replace("ROW_ID", str(refused.id)))
+        with pytest.raises(MarkFailed, match="the sent mark failed: .*no mark for this row"):
+            deliver_due(office)
+        first = [str(m.message["Message-ID"]).strip() for m in smtp.messages]
+        assert first == [rows[0].message_id, refused.message_id], "the letter after the refused mark did not go"
+        lines = journal_path(office.config).read_text().splitlines()  # read as it is: journal_lines empties it
+        assert [int(line.split()[0]) for line in lines] == [rows[0].id, refused.id]
+        with office.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TRIGGER refuse_mark ON outbox")
+        assert deliver_due(office).counts == {"sent": len(rows) - 2}
+        got = Counter(str(m.message["Message-ID"]).strip() for m in smtp.messages)
+        assert got == {row.message_id: 1 for row in rows}, "each letter went once"
+        assert {row.state for row in outbox(office)} == {"sent"}
+        assert sent_records(office) == {row.message_id: 1 for row in rows}
+    finally:
+        office.close()
+
+
+REFUSE_MARK = """
+CREATE FUNCTION refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.state = 'sent' AND OLD.id = ROW_ID THEN RAISE EXCEPTION 'no mark for this row'; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_mark BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_mark();
+"""
