@@ -18,9 +18,6 @@ import select
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg import pq
-from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.sql.dml import Update
 
 
@@ -34,8 +31,12 @@ class MarkAhead:
     connection or the server accept another letter."""
 
     def __init__(self, driver_connection: Any, statement: Update) -> None:
+        import psycopg  # made only for a psycopg connection: an office on SQLite needs no PostgreSQL driver
+
         assert isinstance(driver_connection, psycopg.Connection)
         self._pgconn = driver_connection.pgconn
+        self._committed = psycopg.pq.ExecStatus.COMMAND_OK
+        self._failures: tuple[type[BaseException], ...] = (psycopg.Error, OSError)
         self._form = _numbered(statement)
         self.waiting = False
 
@@ -62,9 +63,9 @@ class MarkAhead:
                 select.select([pgconn.socket], [], [])
                 pgconn.consume_input()
             while (result := pgconn.get_result()) is not None:
-                if result.status != pq.ExecStatus.COMMAND_OK and failure is None:
+                if result.status != self._committed and failure is None:
                     failure = result.error_message.decode("utf-8", "replace").strip()
-        except (psycopg.Error, OSError) as error:
+        except self._failures as error:
             raise MarkFailed(f"the sent mark failed: {error}") from error
         if failure is not None:
             raise MarkFailed(f"the sent mark failed: {failure}")
@@ -73,6 +74,8 @@ class MarkAhead:
 @functools.cache
 def _numbered(statement: Update) -> tuple[bytes, tuple[str, ...], dict[str, Any]]:
     """The statement as libpq takes it ($1, $2, ...), its parameters' names in order, and its fixed values."""
+    from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+
     compiled = statement.compile(dialect=psycopg_dialect.dialect(paramstyle="numeric_dollar"))
     given = {name: None for name, bind in compiled.binds.items() if bind.required}  # each mark's own
     return str(compiled).encode(), tuple(compiled.positiontup or ()), dict(compiled.construct_params(given))
