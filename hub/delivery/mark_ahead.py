@@ -38,7 +38,6 @@ class MarkAhead:
         self._committed = psycopg.pq.ExecStatus.COMMAND_OK
         self._failures: tuple[type[BaseException], ...] = (psycopg.Error, OSError)
         self._form = _numbered(statement)
-        self.waiting = False
 
     def send(self, values: dict[str, Any]) -> None:
         """The mark with `values` (those the statement does not fix itself) on its way; its answer not awaited."""
@@ -46,15 +45,11 @@ class MarkAhead:
         given = {**constants, **values}
         pgconn = self._pgconn
         pgconn.send_query_params(sql, [_text(given[name]) for name in order])
-        self.waiting = True
         while pgconn.flush():  # 1 while part of it still waits for room in the socket
             select.select([], [pgconn.socket], [])
 
     def settle(self) -> None:
-        """Wait for the mark's answer: committed, or MarkFailed."""
-        if not self.waiting:
-            return
-        self.waiting = False
+        """Wait for the mark's answer (the caller knows one is on its way): committed, or MarkFailed."""
         pgconn = self._pgconn
         failure = None
         try:

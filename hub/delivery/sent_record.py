@@ -125,7 +125,9 @@ class SentMarks:
                             self._ahead if settled_by_send else None)
             yield mark
         finally:
-            if mark is None or not mark.sent_ahead:
+            if mark is not None and mark.sent_ahead:
+                self._unsettled = journal  # its lock stays until the mark is settled
+            else:
                 journal.close()  # after the mark's commit: until then its line must stay
 
     def settle(self) -> None:
@@ -189,7 +191,6 @@ class SentMark:
             if self._ahead is not None:
                 self._ahead.send({"row_id": self._row_id, "at": self._at, "provider": provider_id[:998]})
                 self.sent_ahead = True
-                self._marks._unsettled = self._journal  # its lock stays until the mark is settled
                 return
             values = {**self._values, "provider": self._form.convert["provider"](provider_id[:998])}
             parameters = [values[name] for name in self._form.order] if self._form.order else values
