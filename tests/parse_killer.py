@@ -1,5 +1,5 @@
 """A parser whose process dies on a marked message, as a parse worker does when the kernel kills it for its
-memory or a crash in C code takes it down: SIGKILL, no exception, no result.
+memory or a crash in C code takes it down: SIGKILL, no exception, no result; or that never ends on one.
 
     python -c "from tests.parse_killer import main; main()" CONFIG BATCH_SIZE
 
@@ -7,6 +7,10 @@ drains the office's Maildir inbox in batches of BATCH_SIZE with this parser in t
 fates as JSON. A message with `X-Test-Kills-Parser: always` kills every process that parses it; one with
 `X-Test-Kills-Parser: once` kills the first only (the file named by $HUB_TEST_KILLED_ONCE records that it did).
 Run in a process of its own: a hub that parsed the message itself would be killed too.
+
+A message with `X-Test-Hangs-Parser: loop` makes the parser loop for ever, in Python; one with
+`X-Test-Hangs-Parser: deaf` too, with the signal of the worker's time limit ignored first: as deaf to it as C
+code that never returns to the interpreter.
 """
 
 from __future__ import annotations
@@ -31,7 +35,17 @@ def killing_parser(raw: bytes, source: str, max_attachment_bytes: int) -> Inboun
         if not mark.exists():
             mark.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
+    if b"\nX-Test-Hangs-Parser: deaf" in raw:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        _for_ever()
+    if b"\nX-Test-Hangs-Parser: loop" in raw:
+        _for_ever()
     return parse_email(raw, source, max_attachment_bytes)
+
+
+def _for_ever() -> None:
+    while True:
+        pass
 
 
 def die() -> None:

@@ -168,6 +168,7 @@ def load(path: Path) -> Config:
             notices_per_sender=limits.positive("notices_per_sender", 5),
             refusals_per_sender=limits.positive("refusals_per_sender", 5),
             group_letters_per_minute=limits.positive("group_letters_per_minute", 30),
+            parse_seconds=limits.positive("parse_seconds", 60),
         ),
         staff=staff,
         agencies=agencies,

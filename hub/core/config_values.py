@@ -186,6 +186,7 @@ class Limits:
     notices_per_sender: int = 5      # ... at most this many caseworker notices one by one, the rest in a digest
     refusals_per_sender: int = 5     # ... and this many replies to refused commands
     group_letters_per_minute: int = 30  # `hub notify` spaces its letters out (Exchange Online allows 30 a minute)
+    parse_seconds: int = 60  # a message's parse and screening in the parse worker, before it is given up
 
 
 @dataclass(frozen=True)

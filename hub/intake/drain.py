@@ -20,7 +20,17 @@ from typing import Protocol
 from hub.core import tallies
 from hub.core.db import make_durable
 from hub.intake.message import Oversized
-from hub.intake.parse.workers import Parse, Parsed, Parser, ParseWorkers, empty_task, parse_chunk, parse_stage, with_raw
+from hub.intake.parse.workers import (
+    Parse,
+    Parsed,
+    Parser,
+    ParseWorkers,
+    WorkerStuck,
+    empty_task,
+    parse_chunk,
+    parse_stage,
+    with_raw,
+)
 from hub.intake.pipeline import Batch, Intake, Outcome, Refile
 
 log = logging.getLogger(__name__)
@@ -75,7 +85,7 @@ def drain(intake: Intake, source: Source, parser: Parser,
     limits = intake.config.limits
     parse = partial(parse_stage, parser=parser, max_message_bytes=limits.max_message_bytes,
                     max_attachment_bytes=limits.max_attachment_bytes, office_domain=intake.config.office.domain)
-    for batch, parsed in _parsed_batches(source.batches(), parse, workers):
+    for batch, parsed in _parsed_batches(source.batches(), parse, workers, limits.parse_seconds):
         results = list(parsed)  # the whole batch's results, for its one duplicate check
         try:
             filed = _file_batch(intake, batch, results, should_stop, careful=False)
@@ -121,25 +131,27 @@ def _file_batch(intake: Intake, batch: list[Item], results: list[Parsed | None],
 PARSE_CHUNK = 25
 
 
-def _parsed_batches(batches: Iterator[list[Item]], parse: Parse,
-                    workers: ParseWorkers | None) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
+def _parsed_batches(batches: Iterator[list[Item]], parse: Parse, workers: ParseWorkers | None,
+                    seconds: int) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
     """Each batch with its parse results (None for an oversized item, which is not parsed); with
-    workers, the next batch is being parsed meanwhile."""
+    workers, the next batch is being parsed meanwhile, each message given `seconds` there. (Without, on a single
+    core, a message is parsed in the hub's own process, with no time limit.)"""
     if workers is None:
         for batch in batches:
             yield batch, (None if item.oversized else parse(item.raw, item.source) for item in batch)
         return
     ahead: tuple[list[Item], list[Future[list[Parsed]]]] | None = None
     for batch in batches:
-        submitted = (batch, [workers.submit(parse_chunk, parse, _parseable(chunk)) for chunk in _chunks(batch)])
+        submitted = (batch, [workers.submit(parse_chunk, parse, _parseable(chunk), seconds)
+                             for chunk in _chunks(batch)])
         # The pool's queue holds a pickled copy of the last task it sent until it sends the next one: an
         # empty task after each batch lets the copy of a large message go as soon as it is across.
         workers.submit(empty_task)
         if ahead is not None:
-            yield ahead[0], _results(*ahead, parse, workers)
+            yield ahead[0], _results(*ahead, parse, workers, seconds)
         ahead = submitted
     if ahead is not None:
-        yield ahead[0], _results(*ahead, parse, workers)
+        yield ahead[0], _results(*ahead, parse, workers, seconds)
 
 
 def _chunks(batch: list[Item]) -> list[list[Item]]:
@@ -150,23 +162,25 @@ def _parseable(chunk: list[Item]) -> list[tuple[bytes, str]]:
     return [(item.raw, item.source) for item in chunk if item.oversized is None]
 
 
-def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse,
-             workers: ParseWorkers) -> Iterator[Parsed | None]:
+def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Parse, workers: ParseWorkers,
+             seconds: int) -> Iterator[Parsed | None]:
     """The batch's results in order. Each chunk's future is let go once read: kept, the futures would hold a
     whole batch's parsed messages until its last one is filed."""
     for chunk in _chunks(batch):
         future = futures.pop(0)
+        parseable = _parseable(chunk)
         try:
-            results = future.result()
-        except BrokenProcessPool:  # the worker died: the kernel killed it for its memory, or a crash in C code
-            log.error("the parse worker stopped; parsing its %d messages again, one at a time, in a new one",
-                      len(chunk))
-            results = workers.parse_alone(parse, _parseable(chunk))
+            results = workers.results(future, len(parseable), seconds)
+        except BrokenProcessPool as stopped:  # the worker died (the kernel killed it for its memory, a crash in C
+            # code), or did not answer and was stopped
+            log.error("%s; parsing its %d messages again, one at a time, in a new one",
+                      stopped if isinstance(stopped, WorkerStuck) else "the parse worker stopped", len(parseable))
+            results = workers.parse_alone(parse, parseable, seconds)
         except Exception as error:  # its results could not come back: parse here, where every failure is the
             # message's own
             log.error("parse worker failed (%s); parsing %d messages in the main process", type(error).__name__,
-                      len(chunk))
-            results = [parse(raw, source) for raw, source in _parseable(chunk)]
+                      len(parseable))
+            results = [parse(raw, source) for raw, source in parseable]
         parsed = iter(results)
         for item in chunk:
             yield None if item.oversized else with_raw(next(parsed), item.raw)

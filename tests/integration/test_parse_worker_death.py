@@ -1,7 +1,11 @@
 """A parse worker that dies (the kernel kills it for its memory, a crash in C code takes it down) stops
 nothing: the messages it was parsing are parsed again, one at a time, in a new worker; the one that kills that
 one too is held in quarantine with the reason, never parsed in the hub's own process; every other message is
-filed, the batches behind it too (SQLite and PostgreSQL)."""
+filed, the batches behind it too (SQLite and PostgreSQL).
+
+Nor does a message whose parsing never ends: past [limits] parse_seconds the worker gives it up and goes on; a
+worker that does not answer at all (stuck in C code the time limit cannot interrupt) is stopped, and is to the
+hub as one that died."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no parse worker on a single core")]
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_DIED = "the parse worker process died while parsing this message"
+WORKER_STUCK = "the parse worker did not answer while parsing this message and was stopped ([limits] parse_seconds)"
 
 
 def drained_with_the_killing_parser(office: Path, batch_size: int) -> tuple[dict[str, int], str]:
@@ -40,13 +45,14 @@ def drained_with_the_killing_parser(office: Path, batch_size: int) -> tuple[dict
     return json.loads(result.stdout.splitlines()[-1]), result.stderr
 
 
-def fill_inbox(office: Path, kills: str, before: int, after: int) -> bytes:
-    """`before` + `after` messages around one marked `X-Test-Kills-Parser: kills`; returns the marked one."""
+def fill_inbox(office: Path, kills: str, before: int, after: int, mark: str = "X-Test-Kills-Parser") -> bytes:
+    """`before` + `after` messages around one marked `X-Test-Kills-Parser: kills` (or another `mark`); returns the
+    marked one."""
     new = office / "var" / "inbox" / "new"
     new.mkdir(parents=True, exist_ok=True)
     marked = b""
     for number in range(before + after + 1):
-        headers = {"X-Test-Kills-Parser": kills} if number == before else {}
+        headers = {mark: kills} if number == before else {}
         raw = email(sender=f"person{number}@example.com", subject=f"Help number {number}", headers=headers)
         (new / f"{number:03d}.mail").write_bytes(raw)
         marked = raw if number == before else marked
@@ -92,6 +98,43 @@ def test_a_worker_killed_once_costs_nothing_but_its_restart(tmp_path: Path, data
     assert left_in_inbox(office) == []
 
 
+def with_parse_seconds(office: Path, seconds: int) -> None:
+    config = office / "config" / "hub.toml"
+    text = config.read_text()
+    assert "\nparse_seconds = 60\n" in text, "the office's config sets parse_seconds"
+    config.write_text(text.replace("\nparse_seconds = 60\n", f"\nparse_seconds = {seconds}\n", 1))
+
+
+def held_reasons(office: Path) -> list[tuple[bytes, str]]:
+    hub = open_hub(office / "config" / "hub.toml")
+    try:
+        with hub.sessions() as session:
+            return [(held.raw, held.reason) for held in session.scalars(select(QuarantineItem))]
+    finally:
+        hub.close()
+
+
+@pytest.mark.parametrize(("hang", "reason", "stopped"), [
+    ("loop", "parsing took longer than 1 s ([limits] parse_seconds)", False),  # the worker gives it up, goes on
+    ("deaf", WORKER_STUCK, True),  # the worker does not answer: the hub stops it
+], ids=["interrupted", "stuck"])
+def test_a_message_whose_parsing_never_ends_is_held_and_the_rest_filed(tmp_path: Path, database_url: str, hang: str,
+                                                                      reason: str, stopped: bool) -> None:
+    office = tmp_path / "office"
+    make_office(office, database_url).close()
+    with_parse_seconds(office, 1)
+    endless = fill_inbox(office, hang, before=5, after=14, mark="X-Test-Hangs-Parser")
+
+    fates, stderr = drained_with_the_killing_parser(office, batch_size=4)
+
+    assert fates == {"new-case": 19, "quarantine": 1}
+    assert "Traceback" not in stderr
+    assert ("the parse worker stopped" in stderr) is stopped, stderr
+    assert ("the parse worker stopped answering" in stderr) is stopped, stderr
+    assert left_in_inbox(office) == []
+    assert held_reasons(office) == [(endless, reason)]
+
+
 def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:
     """A worker that dies before it parses anything: the messages it had are not quarantined; the pass stops
     (a temporary failure), and the source keeps them for the next one."""
@@ -101,6 +144,6 @@ def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:
                     office_domain="example.gov")
     try:
         with pytest.raises(WorkerUnavailable, match="a new parse worker stopped before it could parse anything"):
-            workers.parse_alone(parse, [(email(), "test")])
+            workers.parse_alone(parse, [(email(), "test")], 60)
     finally:
         workers.shutdown()

@@ -3,6 +3,10 @@
 Parsing (mail-parser) and screening are pure and take about half of a message's time, so they run in
 a process of their own. This module imports no database code: the worker starts in a fraction of the
 hub's start-up time.
+
+No message stops the worker for long: one whose parse outlasts [limits] parse_seconds is given up there (an
+alarm interrupts it) and held in quarantine, and the worker goes on. A worker that does not answer at all
+(stuck in C code, which the alarm cannot interrupt) is stopped by the hub, as though it had died.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ T = TypeVar("T")
 # The modules the worker loads: the functions it is sent come from them, and they import no database code.
 # The quarantine's reason for a message that a new worker, parsing it alone, died on too.
 WORKER_DIED = "the parse worker process died while parsing this message"
+WORKER_STUCK = "the parse worker did not answer while parsing this message and was stopped ([limits] parse_seconds)"
+# What a worker may take besides its messages' time: a new one starts (spawn, its modules) with its first task.
+WORKER_START_SECONDS = 10
 WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
 
 
@@ -67,15 +74,50 @@ def parse_stage(raw: bytes, source: str, parser: Parser, max_message_bytes: int,
         return Parsed(None, problem=f"screening failed: {describe(error)}")
 
 
-def parse_chunk(parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
-    """In the worker: parse each message, and send it back without the raw bytes the caller holds."""
+def too_slow(seconds: int) -> str:
+    return f"parsing took longer than {seconds} s ([limits] parse_seconds)"
+
+
+def parse_chunk(parse: Parse, items: list[tuple[bytes, str]], seconds: int | None = None) -> list[Parsed]:
+    """In the worker: parse each message (given up after `seconds`), and send it back without the raw bytes the
+    caller holds."""
     results = []
     for raw, source in items:
-        parsed = parse(raw, source)
+        parsed = parse(raw, source) if seconds is None else _within(seconds, parse, raw, source)
         if parsed.message is not None:
             parsed = replace(parsed, message=replace(parsed.message, raw=b""))
         results.append(parsed)
     return results
+
+
+class _OutOfTime(BaseException):
+    """Raised in a worker when a message's time is up: not an Exception, which a parser's own handlers, or the
+    parse stage's, would take for the message's error."""
+
+
+def _out_of_time(_signal: int, _frame: object) -> None:
+    raise _OutOfTime
+
+
+def _within(seconds: int, parse: Parse, raw: bytes, source: str) -> Parsed:
+    """`parse(raw, source)`, interrupted by an alarm after `seconds`: the worker runs its tasks in its main thread,
+    where signals are handled (between bytecodes, and inside the `re` module's matching too)."""
+    if signal.getsignal(signal.SIGALRM) is not _out_of_time:
+        signal.signal(signal.SIGALRM, _out_of_time)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return parse(raw, source)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _OutOfTime:  # also when the alarm came as the parse ended, before it was taken back
+        return Parsed(None, problem=too_slow(seconds))
+
+
+def answer_within(messages: int, seconds: int) -> float:
+    """How long a worker may take to answer a task of `messages`: each may take `seconds`, one more besides, and
+    the time a new worker takes to start."""
+    return seconds * (messages + 1) + WORKER_START_SECONDS
 
 
 def empty_task() -> None:
@@ -110,6 +152,10 @@ def parse_workers() -> Iterator[ParseWorkers | None]:
         workers.shutdown()
 
 
+class WorkerStuck(BrokenProcessPool):
+    """The worker did not answer in time and was stopped: to the hub, as though it had died."""
+
+
 class WorkerUnavailable(TemporaryError):
     """A new parse worker could not even run an empty task: the fault is not a message's, and the pass stops with
     its batch unacknowledged, for the next pass."""
@@ -130,21 +176,34 @@ class ParseWorkers(Executor):
             self._pool = self._replaced(self._pool)
             return _submitted(self._pool, fn, *args, **kwargs)
 
-    def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]]) -> list[Parsed]:
-        """Messages a worker was parsing when it died, each parsed by itself in a worker of their own, so that
-        what kills that worker too is known to be the message's doing: it goes to quarantine (WORKER_DIED). Never
-        parsed in the hub's own process, which it would take down with it. Results come without the raw bytes,
-        as `parse_chunk`'s do."""
+    def results(self, future: Future[list[Parsed]], messages: int, seconds: int) -> list[Parsed]:
+        """A task's results (`parse_chunk` of `messages`, given `seconds` each); BrokenProcessPool when its worker
+        died, WorkerStuck when it did not answer in time (it is stopped then)."""
+        try:
+            return future.result(timeout=answer_within(messages, seconds))
+        except TimeoutError:
+            _stop(self._pool)  # the task is the current pool's: one that died has failed all of its tasks
+            raise WorkerStuck(f"the parse worker stopped answering (more than {answer_within(messages, seconds):.0f} s "
+                              f"for {messages} messages) and was stopped") from None
+
+    def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]], seconds: int) -> list[Parsed]:
+        """Messages a worker was parsing when it died or stopped answering, each parsed by itself in a worker of
+        their own, so that what kills or stops that worker too is known to be the message's doing: it goes to
+        quarantine (WORKER_DIED, WORKER_STUCK). Never parsed in the hub's own process, which it would take down
+        or hold with it. Results come without the raw bytes, as `parse_chunk`'s do."""
         results: list[Parsed] = []
         pool = self._start()
         try:
             for raw, source in items:
+                future = _submitted(pool, parse_chunk, parse, [(raw, source)], seconds)
                 try:
-                    [parsed] = _submitted(pool, parse_chunk, parse, [(raw, source)]).result()
-                except BrokenProcessPool:
+                    [parsed] = future.result(timeout=answer_within(1, seconds))
+                except (BrokenProcessPool, TimeoutError) as error:
+                    if isinstance(error, TimeoutError):
+                        _stop(pool)
                     pool = self._replaced(pool)
                     _healthy(pool)
-                    parsed = Parsed(None, problem=WORKER_DIED)
+                    parsed = Parsed(None, problem=WORKER_DIED if isinstance(error, BrokenProcessPool) else WORKER_STUCK)
                 results.append(parsed)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -162,6 +221,14 @@ class ParseWorkers(Executor):
 def _submitted(pool: ProcessPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
     with _main_module_hidden():
         return pool.submit(fn, *args, **kwargs)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker, which is running a task: the pool then fails all of its tasks. ProcessPoolExecutor
+    has no public way to stop a running task before Python 3.14's `terminate_workers`."""
+    processes: dict[int, multiprocessing.Process] = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
 
 
 def _healthy(pool: ProcessPoolExecutor) -> None:
