@@ -26,11 +26,13 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, bindparam, insert, select, true, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hub.cases import reminders
 from hub.core.app import Hub
 from hub.core.db import reserve_ids
+from hub.core.errors import describe
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Case, Event, Message, Outbox
 from hub.delivery.mark_ahead import MarkAhead
@@ -197,6 +199,9 @@ class SentMark:
             cursor = self._driver.cursor()
             try:
                 cursor.execute(self._form.statement, parameters)
+            except self._form.driver_error as error:  # as SQLAlchemy raises it (hub.core.db.is_outage reads it)
+                raise DBAPIError.instance(self._form.statement, None, error, self._form.driver_error,
+                                          hide_parameters=True) from error
             finally:
                 cursor.close()
         except BaseException:
@@ -205,10 +210,16 @@ class SentMark:
 
 
 def _disconnect(connection: Connection) -> None:
+    """The marks' connection let go: given back to the pool with its settings undone, or dropped when that fails
+    (it was lost with a mark, say: the mark's own error is the one that counts, and is not to be replaced)."""
     try:
         _, usual = _QUICK.get(connection.dialect.name, ("", ""))
         if usual and not connection.invalidated:
             connection.exec_driver_sql(usual)  # before the connection goes back to the pool
+    except Exception as error:
+        log.warning("the sent marks' connection could not be reset, and is dropped: %s", describe(error))
+        if not connection.invalidated:
+            connection.invalidate()
     finally:
         connection.close()
 
@@ -221,6 +232,7 @@ class _DriverForm:
     order: tuple[str, ...]  # the parameters' order for a positional paramstyle; () for a named one
     constants: dict[str, Any]  # the statement's fixed values, converted
     convert: dict[str, Callable[[Any], Any]]  # for the values given per row: the column type's conversion
+    driver_error: type[Exception]  # the driver's base class of errors (PEP 249's Error)
 
 
 @functools.cache
@@ -236,7 +248,7 @@ def _driver_form(dialect: Dialect) -> _DriverForm:
     constants = {name: convert[name](value) for name, value in
                  compiled.construct_params({"row_id": 0, "at": None, "provider": ""}).items() if name not in given}
     return _DriverForm(str(compiled), tuple(compiled.positiontup or ()), constants,
-                       {name: convert[name] for name in given})
+                       {name: convert[name] for name in given}, dialect.loaded_dbapi.Error)
 
 
 def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: str | None = None) -> None:

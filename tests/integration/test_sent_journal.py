@@ -336,11 +336,16 @@ def test_each_letter_is_marked_before_the_server_can_accept_the_next(office: Hub
     assert len(received) == 12 and not unmarked, unmarked
 
 
+@pytest.mark.parametrize(("failing", "error"), [
+    ("RAISE EXCEPTION 'no mark for this row'", "no mark for this row"),
+    # The connection lost with the mark: the RESET that the marks' connection is let go with fails too.
+    ("PERFORM pg_terminate_backend(pg_backend_pid())", "terminating connection|server closed the connection"),
+], ids=["refused", "connection-lost"])
 def test_a_mark_that_fails_on_its_way_stops_the_pass_before_the_next_letter_and_its_line_marks_it(
-        tmp_path: Path, postgres: PostgresDatabases, smtp: SmtpServer) -> None:
-    """A mark sent ahead that the database refuses is raised before the next letter's DATA (that letter is not
-    sent); the next pass marks the letter from the journal's line and records it once, and sends it no second
-    time."""
+        tmp_path: Path, postgres: PostgresDatabases, smtp: SmtpServer, failing: str, error: str) -> None:
+    """A mark sent ahead that the database refuses, or whose connection is lost, is raised before the next
+    letter's DATA (that letter is not sent, and is released at once); the next pass marks the letter from the
+    journal's line and records it once, and sends it no second time."""
     reason = postgres.unavailable_reason()
     if reason:
         require(reason)
@@ -350,8 +355,8 @@ def test_a_mark_that_fails_on_its_way_stops_the_pass_before_the_next_letter_and_
         rows = outbox(office)
         refused = rows[1]
         with office.engine.begin() as connection:
-            connection.exec_driver_sql(REFUSE_MARK.replace("ROW_ID", str(refused.id)))
-        with pytest.raises(MarkFailed, match="the sent mark failed: .*no mark for this row"):
+            connection.exec_driver_sql(REFUSE_MARK.replace("ROW_ID", str(refused.id)).replace("FAILING", failing))
+        with pytest.raises(MarkFailed, match=f"the sent mark failed: .*({error})"):
             deliver_due(office)
         first = [str(m.message["Message-ID"]).strip() for m in smtp.messages]
         assert first == [rows[0].message_id, refused.message_id], "the letter after the refused mark did not go"
@@ -371,7 +376,7 @@ def test_a_mark_that_fails_on_its_way_stops_the_pass_before_the_next_letter_and_
 REFUSE_MARK = """
 CREATE FUNCTION refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.state = 'sent' AND OLD.id = ROW_ID THEN RAISE EXCEPTION 'no mark for this row'; END IF;
+  IF NEW.state = 'sent' AND OLD.id = ROW_ID THEN FAILING; END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER refuse_mark BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_mark();
