@@ -34,12 +34,12 @@ from hub.intake.screen import Screening, screen
 Parser = Callable[[bytes, str, int], InboundMessage]
 Parse = Callable[[bytes, str], "Parsed"]
 T = TypeVar("T")
-# The modules the worker loads: the functions it is sent come from them, and they import no database code.
-# The quarantine's reason for a message that a new worker, parsing it alone, died on too.
+# The quarantine's reasons for a message that a new worker, parsing it alone, died on too, or did not answer on.
 WORKER_DIED = "the parse worker process died while parsing this message"
 WORKER_STUCK = "the parse worker did not answer while parsing this message and was stopped ([limits] parse_seconds)"
 # What a worker may take besides its messages' time: a new one starts (spawn, its modules) with its first task.
 WORKER_START_SECONDS = 10
+# The modules the worker loads: the functions it is sent come from them, and they import no database code.
 WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
 
 
