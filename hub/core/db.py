@@ -226,6 +226,13 @@ def is_current(engine: Engine) -> bool:
     return schema_revision(engine) == HEAD
 
 
+def schema_changed(engine: Engine) -> str | None:
+    """For a process that opened the database at HEAD: why its schema no longer is (a newer hub upgraded it, an
+    older backup was restored under it), in one line; None while it is."""
+    revision = schema_revision(engine)
+    return None if revision == HEAD else mismatch(engine, revision)
+
+
 def connected_revision(engine: Engine, url: str) -> str | None:
     """`schema_revision`, or a one-line UserError when the database cannot be reached."""
     try:

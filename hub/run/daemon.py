@@ -33,8 +33,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from hub.core import redact
 from hub.core.app import Hub
 from hub.core.clock import spoken_duration
-from hub.core.db import redact_url
-from hub.core.errors import ConfigError
+from hub.core.db import redact_url, schema_changed
+from hub.core.errors import ConfigError, SchemaError, UserError
 from hub.oauth2.source import office_tokens
 from hub.run.cycle import inbox_lease_name, inbox_name, inbox_tokens
 from hub.run.health import job_problems
@@ -82,7 +82,7 @@ class Daemon:
         self._pending: set[str] = set()  # woken while running: run again right after
         self._running: set[str] = set()
         self._watcher: IdleWatcher | None = None
-        self._fatal: ConfigError | None = None
+        self._fatal: UserError | None = None
         self._hurry = asyncio.Event()
         # Bound now: a port in use is an error before any job runs.
         self._web: WebServer | None = web_server(hub, self.inbox_keeper) if hub.config.web is not None else None
@@ -198,7 +198,7 @@ class Daemon:
                 self._pending.discard(name)
                 try:
                     produced = await self._loop.run_in_executor(self._threads, self._attempt, job)
-                except ConfigError as error:
+                except (ConfigError, SchemaError) as error:
                     self._fail_fatally(error)
                     return
                 except Exception as error:  # a job never takes the daemon down; the pause keeps a bug from spinning
@@ -222,6 +222,8 @@ class Daemon:
         # start alone would make it look healthy to the watchdog for as long as each attempt takes.
         self._alive[job.name] = self._successes.get(job.name, self._started)
         try:
+            if (changed := schema_changed(self.hub.engine)) is not None:  # this code no longer fits the tables
+                raise SchemaError(f"the database's schema changed while the hub ran: {changed}")
             produced = job.work(self.hub, lambda: self._should_stop(job.name))
             record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())
         finally:
@@ -266,7 +268,7 @@ class Daemon:
         if not self.stopping.is_set():
             self._scheduler.modify_job(job.name, next_run_time=datetime.now(UTC) + timedelta(seconds=pause))
 
-    def _fail_fatally(self, error: ConfigError) -> None:
+    def _fail_fatally(self, error: UserError) -> None:
         if self._fatal is None:
             self._fatal = error
         self.stopping.set()
@@ -325,7 +327,8 @@ def quiet_scheduler() -> None:
 
 def run_daemon(hub: Hub, announce: Callable[[str], None]) -> bool:
     """Run until SIGTERM or SIGINT. Returns True when a job was left running (the caller then exits at once
-    rather than wait for its thread); raises ConfigError when the configuration stopped the daemon."""
+    rather than wait for its thread); raises ConfigError when the configuration stopped the daemon, SchemaError when
+    the database's schema changed under it."""
     quiet_scheduler()
     daemon = Daemon(hub, notifier=Notifier())
     asyncio.run(daemon.run(announce))

@@ -35,9 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from hub.core.app import Hub, open_hub
+from hub.core.migrations import HEAD
 from hub.core.models import Message, Outbox
 from hub.sources.imap import ImapAddress
 from hub.sources.imap_idle import IdleWatcher
@@ -283,6 +284,27 @@ def test_a_maildir_inbox_is_polled(tmp_path: Path, database_url: str) -> None:
                        "the acknowledgement in the sent Maildir")
             assert daemon.stop(timeout=STOPPED)[0] == 0
         assert any(line.startswith("source maildir:") and "last success 20" in line for line in office_status(office))
+    finally:
+        office.hub.close()
+
+
+def test_a_database_upgraded_under_the_daemon_stops_it_with_one_line(tmp_path: Path, database_url: str) -> None:
+    """A newer hub's `hub db upgrade` (or a restore of an older backup) while the daemon runs: the daemon's code
+    no longer matches the tables, so it stops at its next job, with the reason, for its service manager to start
+    the hub that matches them."""
+    office = office_for(tmp_path, database_url, None, None, {"# poll_seconds = 60\n": "poll_seconds = 1\n"})
+    try:
+        daemon = HubProcess(office.config, office.log, verbose=False)
+        wait_until(lambda: bool(daemon.lines), ARRIVAL, "the start line")
+        with office.hub.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = 'f00000000001'"))
+        assert daemon.process.wait(ARRIVAL) == 78  # the schema's exit status, as at a start on such a database
+        daemon.close()
+        assert daemon.stderr().strip().splitlines()[-1] == (
+            "hub run: the database's schema changed while the hub ran: the database is at schema f00000000001, newer "
+            "than this hub (which knows up to " + HEAD + "): a newer casework-hub has upgraded it; install that "
+            "version again")
+        assert "Traceback" not in daemon.stderr()
     finally:
         office.hub.close()
 
