@@ -70,6 +70,9 @@ class Daemon:
                                         on_gain=lambda: self._from_thread(self.wake, "inbox")) if jobs is None else None
         self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens, self.inbox_keeper) if jobs is None
                                                else jobs)}
+        # What each job's run reads the schema's revision through first: a deployment's office gives its pooled
+        # engine (its own `hub` keeps no connection, and would open one for every run).
+        self.schema_engine = hub.engine
         self.stopping = threading.Event()  # the jobs' threads look at it between messages
         self.abandoned = False  # a job was still running when the daemon stopped
         # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
@@ -222,7 +225,7 @@ class Daemon:
         # start alone would make it look healthy to the watchdog for as long as each attempt takes.
         self._alive[job.name] = self._successes.get(job.name, self._started)
         try:
-            if (changed := schema_changed(self.hub.engine)) is not None:  # this code no longer fits the tables
+            if (changed := schema_changed(self.schema_engine)) is not None:  # this code no longer fits the tables
                 raise SchemaError(f"the database's schema changed while the hub ran: {changed}")
             produced = job.work(self.hub, lambda: self._should_stop(job.name))
             record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())

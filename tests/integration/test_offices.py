@@ -26,6 +26,7 @@ only their secrets and their databases differ, the hardest case for keeping them
 from __future__ import annotations
 
 import asyncio
+import mailbox
 import re
 import threading
 import time
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hub.cli.main import main
 from hub.core.app import Hub
@@ -163,6 +164,36 @@ def test_the_daemon_runs_each_office_on_its_own_mail_and_a_broken_one_leaves_the
                 assert re.search(rf"INFO hub\.run\.lease_keeper: {name}: inbox:imap:.*this process holds it", log), log
                 assert any(line.startswith(f"{name}: hub running: inbox imap:") for line in daemon.lines), daemon.lines
             assert "Traceback" not in log
+
+
+def test_an_office_whose_schema_changes_under_the_daemon_stops_and_the_others_run_on(
+        tmp_path: Path, databases: Callable[[str], str]) -> None:
+    for offices in make_offices(tmp_path, databases, ["a", "b"]):
+        for office in offices:
+            config = office.config.read_text()
+            office.config.write_text(config.replace("# poll_seconds = 60\n", "poll_seconds = 1\n", 1))
+        deployment = deployment_file(tmp_path, ["a", "b"])
+        daemon = HubProcess(None, tmp_path / "hub.log", command=("run", "--deployment", str(deployment)))
+        try:
+            assert "hub running 2 of the 2 offices" in daemon.wait_for_start()
+            wait_until(lambda log=daemon.stderr: "INFO hub.intake.drain: a: maildir:" in log(), ARRIVAL,
+                       "office a's first pass")
+            with offices[0].hub.engine.begin() as connection:
+                connection.execute(text("UPDATE alembic_version SET version_num = 'f00000000001'"))
+            wait_until(lambda log=daemon.stderr: "a: cannot run: the database's schema changed while the hub ran: "
+                       "the database is at schema f00000000001, newer than this hub" in log(), ARRIVAL,
+                       "office a stopped on its schema")
+            other = offices[1].hub
+            inbox = other.config.resolve("var/inbox")
+            wait_until(lambda inbox=inbox: all((inbox / sub).is_dir() for sub in ("cur", "new", "tmp")), ARRIVAL,
+                       "b's inbox")
+            mailbox.Maildir(inbox, create=False).add(email(subject="Still for office b"))
+            wait_until(lambda hub=other: subjects(hub) == ["Still for office b"], ARRIVAL, "office b's mail filed")
+            code, _ = daemon.stop()
+        finally:
+            daemon.close()
+        assert code == 0, daemon.stderr()
+        assert "Traceback" not in daemon.stderr()
 
 
 def test_another_offices_reference_threads_into_nothing_of_it(tmp_path: Path,
