@@ -294,12 +294,10 @@ def test_a_database_upgraded_under_the_daemon_stops_it_with_one_line(tmp_path: P
     the hub that matches them."""
     office = office_for(tmp_path, database_url, None, None, {"# poll_seconds = 60\n": "poll_seconds = 1\n"})
     try:
-        daemon = HubProcess(office.config, office.log, verbose=False)
-        wait_until(lambda: bool(daemon.lines), ARRIVAL, "the start line")
-        with office.hub.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = 'f00000000001'"))
-        assert daemon.process.wait(ARRIVAL) == 78  # the schema's exit status, as at a start on such a database
-        daemon.close()
+        with running_hub(office.config, office.log, verbose=False) as daemon:
+            with office.hub.engine.begin() as connection:
+                connection.execute(text("UPDATE alembic_version SET version_num = 'f00000000001'"))
+            assert daemon.process.wait(ARRIVAL) == 78  # the schema's exit status, as at a start on such a database
         assert daemon.stderr().strip().splitlines()[-1] == (
             "hub run: the database's schema changed while the hub ran: the database is at schema f00000000001, newer "
             "than this hub (which knows up to " + HEAD + "): a newer casework-hub has upgraded it; install that "
