@@ -114,7 +114,7 @@ def _within(seconds: int, parse: Parse, raw: bytes, source: str) -> Parsed:
         return Parsed(None, problem=too_slow(seconds))
 
 
-def answer_within(messages: int, seconds: int) -> float:
+def _answer_within(messages: int, seconds: int) -> float:
     """How long a worker may take to answer a task of `messages`: each may take `seconds`, one more besides, and
     the time a new worker takes to start."""
     return seconds * (messages + 1) + WORKER_START_SECONDS
@@ -179,12 +179,8 @@ class ParseWorkers(Executor):
     def results(self, future: Future[list[Parsed]], messages: int, seconds: int) -> list[Parsed]:
         """A task's results (`parse_chunk` of `messages`, given `seconds` each); BrokenProcessPool when its worker
         died, WorkerStuck when it did not answer in time (it is stopped then)."""
-        try:
-            return future.result(timeout=answer_within(messages, seconds))
-        except TimeoutError:
-            _stop(self._pool)  # the task is the current pool's: one that died has failed all of its tasks
-            raise WorkerStuck(f"the parse worker stopped answering (more than {answer_within(messages, seconds):.0f} s "
-                              f"for {messages} messages) and was stopped") from None
+        # A task still waiting is the current pool's: one that died has failed all of its tasks.
+        return _answer(self._pool, future, messages, seconds)
 
     def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]], seconds: int) -> list[Parsed]:
         """Messages a worker was parsing when it died or stopped answering, each parsed by itself in a worker of
@@ -195,15 +191,12 @@ class ParseWorkers(Executor):
         pool = self._start()
         try:
             for raw, source in items:
-                future = _submitted(pool, parse_chunk, parse, [(raw, source)], seconds)
                 try:
-                    [parsed] = future.result(timeout=answer_within(1, seconds))
-                except (BrokenProcessPool, TimeoutError) as error:
-                    if isinstance(error, TimeoutError):
-                        _stop(pool)
+                    [parsed] = _answer(pool, _submitted(pool, parse_chunk, parse, [(raw, source)], seconds), 1, seconds)
+                except BrokenProcessPool as stopped:
                     pool = self._replaced(pool)
                     _healthy(pool)
-                    parsed = Parsed(None, problem=WORKER_DIED if isinstance(error, BrokenProcessPool) else WORKER_STUCK)
+                    parsed = Parsed(None, problem=WORKER_STUCK if isinstance(stopped, WorkerStuck) else WORKER_DIED)
                 results.append(parsed)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -221,6 +214,17 @@ class ParseWorkers(Executor):
 def _submitted(pool: ProcessPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
     with _main_module_hidden():
         return pool.submit(fn, *args, **kwargs)
+
+
+def _answer(pool: ProcessPoolExecutor, future: Future[list[Parsed]], messages: int, seconds: int) -> list[Parsed]:
+    """The results of `pool`'s task `future`; BrokenProcessPool when its worker died, WorkerStuck when it did not
+    answer within `_answer_within` (the worker is stopped then)."""
+    try:
+        return future.result(timeout=_answer_within(messages, seconds))
+    except TimeoutError:
+        _stop(pool)
+        raise WorkerStuck(f"the parse worker stopped answering (more than {_answer_within(messages, seconds):.0f} s "
+                          f"for {messages} messages) and was stopped") from None
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
