@@ -134,8 +134,8 @@ PARSE_CHUNK = 25
 def _parsed_batches(batches: Iterator[list[Item]], parse: Parse, workers: ParseWorkers | None,
                     seconds: int) -> Iterator[tuple[list[Item], Iterator[Parsed | None]]]:
     """Each batch with its parse results (None for an oversized item, which is not parsed); with
-    workers, the next batch is being parsed meanwhile, each message given `seconds` there. (Without, on a single
-    core, a message is parsed in the hub's own process, with no time limit.)"""
+    workers, the next batch is being parsed meanwhile, each message given `seconds` there. (Without, as for texts,
+    whose parse is a few fields of a form, a message is parsed in the hub's own process, with no time limit.)"""
     if workers is None:
         for batch in batches:
             yield batch, (None if item.oversized else parse(item.raw, item.source) for item in batch)

@@ -26,21 +26,23 @@ from hub.core.models import QuarantineItem
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import ParseWorkers, WorkerUnavailable, parse_stage
 from tests.helpers import email, make_office, tally
-from tests.parse_killer import ONCE_MARK, die
+from tests.parse_killer import CORES, ONCE_MARK, die
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no parse worker on a single core")]
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_DIED = "the parse worker process died while parsing this message"
 WORKER_STUCK = "the parse worker did not answer while parsing this message and was stopped ([limits] parse_seconds)"
 
 
-def drained_with_the_killing_parser(office: Path, batch_size: int) -> tuple[dict[str, int], str]:
-    """The inbox drained in a process of its own (tests.parse_killer): its fates, and what it wrote on stderr."""
+def drained_with_the_killing_parser(office: Path, batch_size: int, cores: int | None = None,
+                                    timeout: float = 300) -> tuple[dict[str, int], str]:
+    """The inbox drained in a process of its own (tests.parse_killer), which sees `cores` cores when given: its
+    fates, and what it wrote on stderr."""
     result = subprocess.run([sys.executable, "-c", "from tests.parse_killer import main; main()",
                              str(office / "config" / "hub.toml"), str(batch_size)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, ONCE_MARK: str(office / "killed-once")})
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, ONCE_MARK: str(office / "killed-once"),
+                                 **({CORES: str(cores)} if cores else {})})
     assert result.returncode == 0, f"the hub's process ended with {result.returncode}: {result.stderr[-2000:]}"
     return json.loads(result.stdout.splitlines()[-1]), result.stderr
 
@@ -133,6 +135,27 @@ def test_a_message_whose_parsing_never_ends_is_held_and_the_rest_filed(tmp_path:
     assert ("the parse worker stopped answering" in stderr) is stopped, stderr
     assert left_in_inbox(office) == []
     assert held_reasons(office) == [(endless, reason)]
+
+
+@pytest.mark.parametrize(("mark", "value", "reason"), [
+    ("X-Test-Kills-Parser", "always", WORKER_DIED),
+    ("X-Test-Hangs-Parser", "loop", "parsing took longer than 1 s ([limits] parse_seconds)"),
+], ids=["killed", "endless"])
+def test_on_a_single_core_too_a_message_the_parse_cannot_survive_is_held_and_the_rest_filed(
+        tmp_path: Path, database_url: str, mark: str, value: str, reason: str) -> None:
+    """A small office's virtual machine with one core: the parse still runs in a worker of its own, with its time
+    limit; parsed in the hub's own process, the message would take the hub down with it, or hold it for ever."""
+    office = tmp_path / "office"
+    make_office(office, database_url).close()
+    with_parse_seconds(office, 1)
+    poison = fill_inbox(office, value, before=5, after=14, mark=mark)
+
+    fates, stderr = drained_with_the_killing_parser(office, batch_size=4, cores=1, timeout=120)
+
+    assert fates == {"new-case": 19, "quarantine": 1}
+    assert "Traceback" not in stderr
+    assert left_in_inbox(office) == []
+    assert held_reasons(office) == [(poison, reason)]
 
 
 def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:

@@ -132,12 +132,11 @@ def with_raw(parsed: Parsed, raw: bytes) -> Parsed:
 
 
 @contextmanager
-def parse_workers() -> Iterator[ParseWorkers | None]:
-    """One parsing process beside this one where there is a second core; none on a single core. The process
-    starts with the first task: a pass over an empty inbox, the daemon's usual one, starts none."""
-    if (os.cpu_count() or 1) < 2:
-        yield None
-        return
+def parse_workers() -> Iterator[ParseWorkers]:
+    """One parsing process beside this one. The process starts with the first task: a pass over an empty inbox, the
+    daemon's usual one, starts none. On a single core too: there it gains no speed (the parse and the filing take
+    turns), but a message whose parse never ends, or that kills the process parsing it, must not take the hub with
+    it."""
     # spawn: a fresh interpreter that loads the worker's modules alone (about 30 MB). Not fork: a forked worker
     # would inherit this process's database connections and keep a killed hub's transaction (and its row
     # locks) open on PostgreSQL. Not forkserver: its server stays beside the hub for the process's life, as

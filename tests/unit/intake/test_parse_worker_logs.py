@@ -8,8 +8,6 @@ import logging
 import os
 import threading
 
-import pytest
-
 from hub.core import logs
 from hub.intake.parse.workers import parse_workers
 
@@ -41,7 +39,6 @@ def worker_line(thread_name: str) -> tuple[int, str]:
     return found[0]
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no parse worker on a single core")
 def test_a_parse_worker_of_an_offices_inbox_names_the_office_in_each_line() -> None:
     pid, line = worker_line(f"{logs.OFFICE_THREAD}north job_0")
     assert pid != os.getpid(), "written in the worker process"
