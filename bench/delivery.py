@@ -11,7 +11,10 @@ through it. Each round:
           to its return (the office's opening, the same for any size of outbox, is left out).
   bare    a child process connects once with aiosmtplib and sends the very bytes the server received from
           the hub in this round, one `sendmail` after another: the wire's own speed with this server.
-Rounds alternate the two, so that the machine's other work falls on both alike. The ratio is hub / bare
+Rounds alternate the two, so that the machine's other work falls on both alike. Beside the rates, the CPU a letter
+took: the hub's in its delivery, the mail server's (this process's) and the database server's while the hub's child
+ran (its opening of the office too, when the mail server has nothing to do), the mail server's while the bare
+loop's did (bench/cpu_split.py). The ratio is hub / bare
 letters a second; the target is 0.5. Every letter must reach the server once: the run fails otherwise.
 `--profile FILE` runs the hub's side under cProfile (read with `python3 -m pstats FILE`).
 """
@@ -37,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.cpu_split import read_cpu  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from hub.core.clock import FixedClock  # noqa: E402
 from hub.core.models import Outbox  # noqa: E402
@@ -53,6 +57,9 @@ class Round:
     hub_seconds: float
     hub_cpu: float  # the hub process's CPU seconds in its delivery
     bare_seconds: float
+    server_cpu: float = 0.0  # the mail server's (this process's) CPU seconds while the hub's child ran
+    database_cpu: float = 0.0  # the database server's meanwhile (PostgreSQL's processes; 0 for SQLite)
+    bare_server_cpu: float = 0.0  # the mail server's CPU seconds while the bare loop's child ran
 
     @property
     def hub_rate(self) -> float:
@@ -121,22 +128,31 @@ def measure(args: argparse.Namespace, work: Path, smtp: SmtpServer, url: str) ->
             due = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == "pending")) or 0
         before = len(smtp.messages)
         out = work / "hub.json"
+        before_cpu, server_before = read_cpu(os.getpid()), time.process_time()
         hub_seconds, hub_cpu = child(out, "--hub-child", str(hub.config.path), at.isoformat(), str(out),
-                            args.profile if number == 0 and args.profile else "")
+                                     args.profile if number == 0 and args.profile else "")
+        server_cpu, database_cpu = (time.process_time() - server_before,
+                                    read_cpu(os.getpid()).since(before_cpu)["database server"])
         received = smtp.messages[before:]
         if len(received) != due or len({m.message.get("Message-ID") for m in received}) != due:
             sys.exit(f"round {number + 1}: {due} letters were due, the server received {len(received)}")
         letters = work / "letters.json"
         letters.write_text(json.dumps([(m.mail_from, list(m.rcpt_tos), m.raw.decode("latin-1")) for m in received]))
         bare = work / "bare.json"
+        server_before = time.process_time()
         bare_seconds = float(child(bare, "--bare-child", smtp.url(), str(letters), str(bare)))
+        bare_server_cpu = time.process_time() - server_before
         del smtp.messages[before:]  # the bare copies and the hub's: memory stays flat over the rounds
-        rounds.append(Round(due, hub_seconds, hub_cpu, bare_seconds))
+        rounds.append(Round(due, hub_seconds, hub_cpu, bare_seconds, server_cpu, database_cpu, bare_server_cpu))
         print(f"  round {number + 1}: {due} letters, hub {rounds[-1].hub_rate:.0f}/s, bare "
               f"{rounds[-1].bare_rate:.0f}/s, ratio {rounds[-1].hub_rate / rounds[-1].bare_rate:.3f}, hub CPU "
               f"{hub_cpu / hub_seconds:.0%} of its time", flush=True)
     hub.close()
     return rounds
+
+
+def _median_ms(rounds: list[Round], name: str) -> str:
+    return f"{statistics.median(1000 * getattr(r, name) / r.letters for r in rounds):.2f}"
 
 
 def main() -> int:
@@ -175,7 +191,11 @@ delivery benchmark: {args.database}, {args.rounds} rounds of {args.letters} lett
   hub CPU   {statistics.median(1000 * r.hub_cpu / r.letters for r in rounds):.2f} ms a letter (median), \
 {statistics.median(r.hub_cpu / r.hub_seconds for r in rounds):.0%} of its time: the rest waits for the database or \
 the mail server
-  bare      {statistics.median(r.bare_rate for r in rounds):.0f} letters/s (aiosmtplib, one connection, same bytes)
+  CPU       a letter (ms, medians): the hub {_median_ms(rounds, "hub_cpu")}, the mail server \
+{_median_ms(rounds, "server_cpu")}, the database server {_median_ms(rounds, "database_cpu")}; \
+the hub's time a letter {statistics.median(1000 * r.hub_seconds / r.letters for r in rounds):.2f}
+  bare      {statistics.median(r.bare_rate for r in rounds):.0f} letters/s (aiosmtplib, one connection, same bytes); \
+the mail server's CPU {_median_ms(rounds, "bare_server_cpu")} ms a letter
   ratio     {statistics.median(ratios):.3f} (median; rounds {", ".join(f"{ratio:.3f}" for ratio in ratios)}; \
 target 0.5)""")
     return 0

@@ -17,6 +17,9 @@ One private Dovecot (tests/servers/dovecot.py) gets N messages from tests/mailge
         s): the peak of the sum of RSS (shared pages counted in each process) and of PSS (shared pages divided
         among them), the tree's PSS at each quarter of the intake (flat after warm-up, or growing with N), and
         beside it the floor: a bare interpreter importing the hub, measured the same way.
+CPU: each group's a message from the hub's start to its summary line (bench/cpu_split.py: the hub, its parse
+worker, the database server, Dovecot; the start-up's, from the run on the empty inbox, left out), and the rate the
+machine's CPUs would allow at that cost if none of them ever waited or did other work.
 Before either, one untimed SELECT lets Dovecot index the freshly delivered Maildir, so neither pays it.
 Afterwards every message must be accounted for: on cases + triage + quarantine + duplicates = N.
 """
@@ -45,6 +48,7 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.cpu_split import GROUPS, machine_bound, read_cpu  # noqa: E402
 from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
 from bench.tree_memory import measure as measure_tree  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
@@ -69,10 +73,11 @@ class Run:
     stopped: bool         # delivery was cut off after DELIVERY_WINDOW seconds
     fates: Counter[str]
     peak_rss_mb: float
-    cpu_seconds: float    # user + system time of the hub process
+    cpu_seconds: float    # user + system time of the hub process and its reaped children (the parse worker)
     stderr: Counter[str]  # lines by "LEVEL logger" (or "other")
     tree: TreePeaks = field(default_factory=TreePeaks)  # the hub and its parse worker processes, sampled
     summary_offset: float = 0.0  # the summary line, in the tree sampler's seconds
+    cpu: Counter[str] = field(default_factory=Counter)  # CPU seconds by group, process start to the summary line
 
 
 def fill(server: DovecotServer, n: int, refs: References, seed: int, expected: Counter[str]) -> int:
@@ -121,6 +126,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         assert proc.stdout is not None
         sampler = TreeSampler(proc.pid).start()
+        cpu_at_start, cpu = read_cpu(proc.pid), Counter[str]()
 
         def stop() -> None:
             if proc.poll() is None:
@@ -130,6 +136,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
         for line in proc.stdout:
             if summary_at is None and re.match(r"\d+ messages: ", line):
                 summary_at = time.perf_counter()
+                cpu = read_cpu(proc.pid).since(cpu_at_start)
                 fates.update({fate: int(count) for count, fate in re.findall(r"(\d+) ([a-z-]+)", line)})
                 if profile:
                     # The intake alone: interrupted at its summary line, cProfile writes its stats on the
@@ -151,7 +158,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
                  f"bench's folder):\n{tail}")
     return Run(summary_at - start, end - start, (outbox_at or end) - summary_at, stopped.is_set(), fates,
                usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-               _log_lines(log), tree, summary_at - sampler.started)
+               _log_lines(log), tree, summary_at - sampler.started, cpu)
 
 
 def _log_lines(log: Path) -> Counter[str]:
@@ -268,6 +275,19 @@ RSS every 50 ms, PSS every 0.5 s; {tree.processes} processes; target RSS <= 200)
 the hub; tree/floor RSS {tree.rss_kb / max(floor.rss_kb, 1):.2f})"""
 
 
+def _cpu_lines(r: Results, bare: float) -> str:
+    """The CPU each group took a message, to the summary line (the hub's start-up, the run on the empty inbox, left
+    out), and the rate the machine's CPUs would allow if they did nothing else and no process waited."""
+    n, taken = r.n, r.full.cpu - r.idle.cpu
+    share = {group: taken[group] / n * 1000 for group in GROUPS}
+    total = sum(share.values())
+    bound = machine_bound(total, r.idle.seconds, n)
+    shares = ", ".join(f"{group} {ms:.2f}" for group, ms in share.items())
+    return (f"  CPU       a message, to the summary line (ms): {shares}; {total:.2f} in all on {os.cpu_count()} "
+            f"CPUs\n            (the bare loop: {1000 / bare:.2f} ms of one CPU); every CPU busy, no process waiting, "
+            f"after the start-up:\n            at most {bound:.0f} msgs/s, a ratio of {bound / bare:.2f}")
+
+
 def report(args: argparse.Namespace, r: Results) -> None:
     n, full, counts = r.n, r.full, r.tally
     bare, rate = r.fetched / r.bare_seconds, n / full.seconds
@@ -292,7 +312,8 @@ ingest benchmark: {n} messages, {args.database}{profiled}, seed {args.seed}
   peak RSS  hub process        {full.peak_rss_mb:8.0f} MB      (ru_maxrss)
 {_tree_lines(full, r.floor)}
   hub CPU   {full.cpu_seconds:.0f} s of {full.total_seconds:.0f} s wall ({full.cpu_seconds / full.total_seconds:.0%}; \
-the rest is waiting for Dovecot or the database)
+the hub's process and the parse worker it reaped, intake and delivery)
+{_cpu_lines(r, bare)}
   fixed     start-up {r.idle.seconds:.1f} s (a run on the empty inbox)
   outbox    {r.letters["sent"]} of {sum(r.letters.values())} letters delivered after the summary line in \
 {full.outbox_seconds:.1f} s ({r.letters["sent"] / max(full.outbox_seconds, 1e-9):.0f}/s, into the sent Maildir)\
