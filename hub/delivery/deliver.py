@@ -136,7 +136,7 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                     claims.release(hub, unsent)
     finally:
         try:
-            records.flush()
+            records.close()
         finally:
             try:
                 marks.close()  # its connection's reset may fail with the server: the records went first

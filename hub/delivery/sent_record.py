@@ -6,8 +6,9 @@ appends the acceptance to the sent journal (hub.delivery.sent_journal: one write
 than any commit), then runs one UPDATE of the outbox row (state, sent_at, provider id, attempts, lease
 cleared, `unrecorded` set), committed at once (on PostgreSQL a letter's mark goes without waiting for its
 answer, which the next letter's send awaits before its DATA: hub.delivery.mark_ahead). `record_sent` follows
-in a transaction of its own (`SentRecords`: several letters' in one): the sent Message row with the bytes, its
-event, the case's status and the agency's reminders, and `unrecorded` cleared. The next delivery pass marks a
+in a transaction of its own (`SentRecords`: several letters' in one; on PostgreSQL its writes and commit sent
+ahead of their answer, `RecordsAhead`): the sent Message row with the bytes, its event, the case's status and the
+agency's reminders, and `unrecorded` cleared. The next delivery pass marks a
 row a crash left with its journal line only (`mark_journalled`), and records a row a crash left marked only
 (`record_unrecorded`), its bytes composed again from the row: the same headers (the Date from sent_at), the
 same text; only a letter with attachments gets a new MIME boundary.
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 from hub.cases import reminders
 from hub.core.app import Hub
 from hub.core.db import reserve_ids
+from hub.core.db_pipeline import WRITE_ONLY, Pipeline, write_only
 from hub.core.errors import describe
 from hub.core.file_store import cut_raw, keep_cuts, keep_file
 from hub.core.models import Case, Event, Message, Outbox
@@ -52,11 +54,15 @@ _CLAIM = (update(Outbox).where(Outbox.id.in_(bindparam("row_ids", expanding=True
           .returning(Outbox.id, Outbox.case_id, Outbox.channel, Outbox.letter, Outbox.recipient, Outbox.message_id,
                      Outbox.in_reply_to, Outbox.references, Outbox.actor, Outbox.sent_at))
 _INSERT_MESSAGE = insert(Message).returning(Message.id, sort_by_parameter_order=True)
-_INSERT_MESSAGE_WITH_ID = insert(Message)
-_INSERT_EVENT = insert(Event)
+# A record's writes: in a pipeline (`RecordsAhead`) sent without waiting for their answer (an insert `inline`: no
+# RETURNING of its primary key, which would be waited for).
+_INSERT_MESSAGE_WITH_ID = write_only(insert(Message).inline())
+_INSERT_EVENT = write_only(insert(Event).inline())
 _CASES = select(Case.id, Case.status, Case.updated_at, Case.agency).where(Case.id.in_(bindparam("ids", expanding=True)))
-_TOUCH_CASE = update(Case).where(Case.id == bindparam("case_row_id")).values(updated_at=bindparam("new_updated_at"))
-_CASE_STATUS = update(Case).where(Case.id == bindparam("case_row_id")).values(status=bindparam("new_status"))
+_TOUCH_CASE = write_only(update(Case).where(Case.id == bindparam("case_row_id"))
+                         .values(updated_at=bindparam("new_updated_at")))
+_CASE_STATUS = write_only(update(Case).where(Case.id == bindparam("case_row_id"))
+                          .values(status=bindparam("new_status")))
 _WAITING = ("pending", "sending")  # the states in which a row may still go: those a journal line marks
 _CHUNK = 500
 
@@ -259,7 +265,9 @@ def record_sent(hub: Hub, row_id: int, outgoing: Outgoing, raw: bytes, sender: s
 
 class SentRecords:
     """The records of a delivery pass's sent letters, made RECORDS at a time in one transaction: each letter's
-    mark has committed (`unrecorded` set), so a crash before its record leaves it to `record_unrecorded`."""
+    mark has committed (`unrecorded` set), so a crash before its record leaves it to `record_unrecorded`. On
+    PostgreSQL a set's writes and commit go without waiting for their answer (`RecordsAhead`); `close` waits for
+    the last."""
 
     RECORDS = 100
 
@@ -267,6 +275,7 @@ class SentRecords:
         self.hub = hub
         self.marks = marks  # whose mark sent ahead is settled first: a record is only made of a marked row
         self.waiting: list[tuple[int, Outgoing, bytes]] = []
+        self._ahead: RecordsAhead | None = None
 
     def add(self, row_id: int, outgoing: Outgoing, raw: bytes) -> None:
         self.waiting.append((row_id, outgoing, raw))
@@ -275,12 +284,79 @@ class SentRecords:
 
     def flush(self) -> None:
         waiting, self.waiting = self.waiting, []
-        if waiting:
-            if self.marks is not None:
-                self.marks.settle()
+        if not waiting:
+            return
+        if self.marks is not None:
+            self.marks.settle()
+        sent: list[tuple[int, Outgoing, bytes | None, str | None]] = [
+            (row_id, outgoing, raw, None) for row_id, outgoing, raw in waiting]
+        if self.hub.engine.dialect.driver != "psycopg":
             with self.hub.sessions.begin() as session:
-                _record_many(session.connection(), self.hub,
-                             [(row_id, outgoing, raw, None) for row_id, outgoing, raw in waiting])
+                _record_many(session.connection(), self.hub, sent)
+            return
+        ahead = self._ahead = self._ahead or RecordsAhead(self.hub)
+        try:
+            ahead.send(sent)
+        except BaseException:
+            self._ahead = None  # it let its connection go
+            raise
+
+    def close(self) -> None:
+        """The records still waiting made, and those sent ahead awaited: committed, or their error raised (their
+        rows are left to `record_unrecorded`)."""
+        try:
+            self.flush()
+        finally:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                ahead.close()
+
+
+class RecordsAhead:
+    """A delivery pass's records on PostgreSQL, on a connection of their own in pipeline mode
+    (hub.core.db_pipeline): a set's reads wait for their answer as ever, but its writes and its commit are sent
+    without waiting, and the server works on them (the sent messages' rows with their search words, most of a
+    record's time) while the next letters go. The next set's first read waits for them, and raises what failed;
+    so does `close`. A set that fails leaves its rows marked and unrecorded, for `record_unrecorded`."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._connection = hub.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            self._pipeline = Pipeline(self._connection)
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def send(self, sent: list[tuple[int, Outgoing, bytes | None, str | None]]) -> None:
+        connection = self._connection
+        try:
+            connection.exec_driver_sql("BEGIN", execution_options={WRITE_ONLY: True})
+            _record_many(connection, self._hub, sent)
+            connection.exec_driver_sql("COMMIT", execution_options={WRITE_ONLY: True})
+        except BaseException:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """Wait for the last set's commit; raise its error, if it failed (as SQLAlchemy raises a driver's error:
+        hub.core.db.is_outage reads it)."""
+        driver_error: type[Exception] = self._connection.dialect.loaded_dbapi.Error
+        try:
+            self._pipeline.close()
+        except driver_error as error:
+            self._drop()
+            raise DBAPIError.instance("COMMIT", None, error, driver_error, hide_parameters=True) from error
+        except BaseException:
+            self._drop()
+            raise
+        self._connection.close()
+
+    def _drop(self) -> None:
+        """The connection let go with whatever it holds undone (a set in the middle, a failed transaction)."""
+        self._pipeline.abandon()
+        self._connection.invalidate()
+        self._connection.close()
 
 
 def mark_journalled(hub: Hub) -> int:
@@ -370,6 +446,9 @@ def _record_many(connection: Connection, hub: Hub, sent: list[tuple[int, Outgoin
     records = [(claimed[row_id], outgoing, raw, sender) for row_id, outgoing, raw, sender in sent if row_id in claimed]
     if not records:
         return
+    # Read before the writes: in a pipeline (`RecordsAhead`) a read waits for every statement sent before it.
+    read = {case.id: case for case in connection.execute(
+        _CASES, {"ids": list({row.case_id for row, *_ in records if row.case_id is not None})})}
     office = hub.config.office
     messages, kept_raws = [], []
     for row, outgoing, raw, sender in records:
@@ -392,8 +471,6 @@ def _record_many(connection: Connection, hub: Hub, sent: list[tuple[int, Outgoin
     for message_id, kept in zip(message_ids, kept_raws, strict=True):
         if kept is not None:
             keep_cuts(connection, message_id, kept)
-    read = {case.id: case for case in connection.execute(
-        _CASES, {"ids": list({row.case_id for row, *_ in records if row.case_id is not None})})}
     cases = {case_id: case._asdict() for case_id, case in read.items()}
     events: list[dict[str, Any]] = []
     for (row, *_), message_id in zip(records, message_ids, strict=True):

@@ -46,7 +46,9 @@ from hub.run.sd_notify import Notifier, Watchdog
 from hub.sources.backoff import FIRST_PAUSE, Backoff, one_line
 
 log = logging.getLogger(__name__)
-POOL = (1, 2)  # each office's PostgreSQL pool: one connection kept, two more while jobs overlap
+# Each office's PostgreSQL pool: one connection kept, three more while jobs overlap (a delivery pass holds its sent
+# marks' and its records' connections, and takes a third for a moment).
+POOL = (1, 3)
 NO_POOL = (0, 0)  # hub.core.db: each connection closed when given back
 JOBS_AT_ONCE = 8  # jobs of a process's offices running at the same time
 Prepare = Callable[[Hub], None]  # what the command line checks before an office runs (its letters, …)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from hub.cases import letter_send
 from hub.cases.due_dates import AGENCY_FOLLOWUP
@@ -39,7 +41,7 @@ from hub.core.clock import as_utc
 from hub.core.models import Case, Event, Message, Outbox, Reminder
 from hub.delivery.deliver import LEASE, deliver_due
 from hub.delivery.outage import Outage
-from hub.delivery.sent_record import SentMarks
+from hub.delivery.sent_record import SentMarks, SentRecords
 from hub.run.status import status_lines
 from hub.sources.sms_poll import poll_texts
 from tests.helpers import START, email, feed, make_office, stored_raw
@@ -197,6 +199,59 @@ def test_a_letter_marked_sent_whose_record_was_cut_short_is_recorded_by_the_next
     assert sent_records(office)[row.message_id] == 1, "recorded once"
 
 
+# A sent message's record the database refuses for one letter (SQLite, PostgreSQL).
+REFUSE_RECORD = {
+    "sqlite": """CREATE TRIGGER refuse_record BEFORE INSERT ON messages
+                 WHEN NEW.message_id = 'MESSAGE_ID' BEGIN SELECT RAISE(ABORT, 'no record for this letter'); END""",
+    "postgresql": """CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                       IF NEW.message_id = 'MESSAGE_ID' THEN RAISE EXCEPTION 'no record for this letter'; END IF;
+                       RETURN NEW;
+                     END $$;
+                     CREATE TRIGGER refuse_record BEFORE INSERT ON messages FOR EACH ROW
+                       EXECUTE FUNCTION refuse_record()""",
+}
+
+
+@pytest.mark.parametrize("refused_set", [1, -1], ids=["raised-by-the-next-set", "raised-at-the-end"])
+def test_a_set_of_records_the_database_refuses_stops_the_pass_and_the_next_pass_records_it_once(
+        office: Hub, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch, refused_set: int) -> None:
+    """Records go a few letters at a time (on PostgreSQL their writes and commit without waiting for the answer,
+    which the next set's first read or the pass's end awaits). A set that fails stops the pass with the
+    database's error; its letters went and are marked, and the next pass records them once and sends nothing
+    again."""
+    monkeypatch.setattr(SentRecords, "RECORDS", 2)
+    write_in(office, 0, 4)
+    rows = outbox(office)
+    sets = [rows[start:start + 2] for start in range(0, len(rows), 2)]
+    refused = sets[refused_set]
+    with office.engine.begin() as connection:
+        connection.exec_driver_sql(REFUSE_RECORD[office.engine.dialect.name].replace("MESSAGE_ID",
+                                                                                     refused[0].message_id))
+
+    with pytest.raises(DBAPIError, match="no record for this letter"):
+        deliver_due(office)
+    first = [str(m.message["Message-ID"]).strip() for m in smtp.messages]
+    assert first == [row.message_id for row in rows[:len(first)]], "sent in order"
+    assert set(first) >= {row.message_id for row in refused}
+    after = {row.id: row for row in outbox(office)}
+    assert {(after[row.id].state, after[row.id].unrecorded) for row in refused} == {("sent", True)}, \
+        "the refused set's letters went and are marked, and wait for their record"
+    recorded = sent_records(office)
+    assert not {row.message_id for row in refused} & set(recorded)
+    assert recorded == {row.message_id: 1 for row in rows[:rows.index(refused[0])]}, "the sets before it recorded"
+
+    with office.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse_record" +
+                                   (" ON messages" if office.engine.dialect.name == "postgresql" else ""))
+    clock_of(office).advance(timedelta(minutes=1))
+    assert sum(deliver_due(office).counts.values()) == len(rows) - len(first)
+    got = Counter(str(m.message["Message-ID"]).strip() for m in smtp.messages)
+    assert got == {row.message_id: 1 for row in rows}, "each letter went once"
+    assert {(row.state, row.unrecorded) for row in outbox(office)} == {("sent", False)}
+    assert sent_records(office) == {row.message_id: 1 for row in rows}, "each letter recorded on its case once"
+
+
 def test_a_sent_letter_that_cannot_be_composed_again_is_recorded_without_its_bytes(
         tmp_path: Path, database_url: str, smtp: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
     office = make_office(tmp_path / "office", database_url, outbound_url=smtp.url())
@@ -246,6 +301,11 @@ def test_a_hub_killed_between_the_sent_mark_and_the_record_sends_nothing_twice(
         finally:
             if process.poll() is None:
                 process.kill()
+        # The record's writes and commit went to the server ahead of their answer: once the lock is gone the
+        # server would finish them for the dead hub (recorded once, as it should be). Its connection is ended
+        # first, as when the server notices the hub is gone, so that the record is cut short.
+        blocker.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
         blocker.rollback()
     marked = [row for row in outbox(office) if row.unrecorded]
     assert marked and {row.state for row in marked} == {"sent"} and sent_records(office) == {}
