@@ -108,6 +108,9 @@ def configure(level: int, style: Style | None = None) -> None:
     # mail-parser warns about every MIME part it does not render (e.g. text/rfc822-headers in each
     # bounce); the hub keeps the raw message whole, so that is not news at WARNING.
     logging.getLogger("mailparser").setLevel(logging.INFO if level <= logging.INFO else logging.ERROR)
+    # Alembic names each plugin it loads whenever the migrations are read (to tell an older schema from a newer
+    # one): seven lines of no use to anyone, before the one that says what to do.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def current_style() -> Style:

@@ -91,6 +91,19 @@ def test_every_command_on_an_older_schema_stops_with_one_line_and_migrates_nothi
     assert json.loads(capsys.readouterr().out) == []
 
 
+def test_the_daemon_on_an_older_schema_says_one_line_with_its_log_at_info_too(hub: Hub) -> None:
+    """`hub -v run` (the log at INFO, as under systemd): the one line, not Alembic's loading of its plugins."""
+    older = known_revisions(hub.engine)[2]
+    downgraded(hub, older)
+
+    run = subprocess.run([sys.executable, "-m", "hub", *hub_command(hub, "-v", "run", "--once")],
+                         capture_output=True, text=True, timeout=120)
+
+    assert run.returncode == EXIT_SCHEMA
+    assert run.stderr.splitlines() == [f"hub run: the database is at schema {older}, this hub needs {HEAD}: run "
+                                       "`hub db upgrade` (after a backup: `hub backup PATH`)"], run.stderr
+
+
 def test_a_database_a_newer_hub_upgraded_stops_every_command_and_is_not_touched(
         hub: Hub, capsys: pytest.CaptureFixture[str]) -> None:
     with hub.engine.begin() as connection:
