@@ -25,6 +25,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,9 +38,9 @@ from hub.core.db import redact_url, schema_changed
 from hub.core.errors import ConfigError, SchemaError, UserError
 from hub.oauth2.source import office_tokens
 from hub.run.cycle import inbox_lease_name, inbox_name, inbox_tokens
-from hub.run.health import job_problems
+from hub.run.health import RUNNING_GRACE, job_problems
 from hub.run.heartbeat import JOB_PREFIX, record, record_failure_quietly
-from hub.run.jobs import Job, office_jobs
+from hub.run.jobs import Job, ShouldStop, office_jobs
 from hub.run.lease_keeper import LeaseKeeper
 from hub.run.sd_notify import Notifier, Watchdog
 from hub.run.web import host, web_server
@@ -68,11 +69,8 @@ class Daemon:
         # One hub process at a time reads the inbox; this one takes it over when its holder stops or dies.
         self.inbox_keeper = LeaseKeeper(hub.sessions, inbox_lease_name(hub),
                                         on_gain=lambda: self._from_thread(self.wake, "inbox")) if jobs is None else None
-        self.jobs = {job.name: job for job in (office_jobs(hub, self.tokens, self.inbox_keeper) if jobs is None
-                                               else jobs)}
-        # What each job's run reads the schema's revision through first: a deployment's office gives its pooled
-        # engine (its own `hub` keeps no connection, and would open one for every run).
-        self.schema_engine = hub.engine
+        self.jobs = {job.name: replace(job, work=_schema_checked(job.work))
+                     for job in (office_jobs(hub, self.tokens, self.inbox_keeper) if jobs is None else jobs)}
         self.stopping = threading.Event()  # the jobs' threads look at it between messages
         self.abandoned = False  # a job was still running when the daemon stopped
         # Threads of our own rather than asyncio's default ones: a thread stuck in a network call must
@@ -92,10 +90,12 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         # For the watchdog, in real time: when the daemon started, each job's last success, and the last sign
-        # of life (its start, or a look at whether to stop, between messages) of each job running now.
+        # of life (its start when it was not stale, or a look at whether to stop, between messages) of each job
+        # running now.
         self._started = datetime.now(UTC)
         self._successes: dict[str, datetime] = {}
         self._alive: dict[str, datetime] = {}
+        self._began: dict[str, datetime] = {}  # when each job running now began its run
 
     async def run(self, announce: Callable[[str], None]) -> None:
         """Until a signal or a configuration error (raised once everything has stopped)."""
@@ -221,16 +221,19 @@ class Daemon:
 
     def _attempt(self, job: Job) -> bool:
         """In a worker thread: the job's work, then its success recorded."""
-        # Running, but not yet a sign of life: a job that keeps failing starts again after each pause, and its
-        # start alone would make it look healthy to the watchdog for as long as each attempt takes.
-        self._alive[job.name] = self._successes.get(job.name, self._started)
+        now = datetime.now(UTC)
+        self._began[job.name] = now
+        # Running counts from its last success, with RUNNING_GRACE for a slow call, only for a job that was not
+        # stale: one that keeps failing starts again after each pause, and its start alone would make it look
+        # healthy to the watchdog for as long as each attempt takes. A sign of life (should_stop) counts always.
+        if not job_problems([job], self._successes, now, since=self._started):
+            self._alive[job.name] = self._successes.get(job.name, self._started)
         try:
-            if (changed := schema_changed(self.schema_engine)) is not None:  # this code no longer fits the tables
-                raise SchemaError(f"the database's schema changed while the hub ran: {changed}")
             produced = job.work(self.hub, lambda: self._should_stop(job.name))
             record(self.hub.sessions, JOB_PREFIX + job.name, self.hub.clock.now())
         finally:
             self._alive.pop(job.name, None)
+            self._began.pop(job.name, None)
         self._successes[job.name] = datetime.now(UTC)
         return produced
 
@@ -249,11 +252,14 @@ class Daemon:
 
     def stale_jobs(self) -> list[tuple[str, bool]]:
         """Each stale job's problem (hub.run.health.job_problems, judged from memory: the database may be what
-        failed), and whether the job is stuck: running, and silent since its last sign of life."""
-        busy = dict(self._alive)
-        problems = job_problems(list(self.jobs.values()), self._successes, datetime.now(UTC), since=self._started,
-                                busy=busy)
-        return [(problem.line(), problem.subject.removeprefix("job ") in busy) for problem in problems]
+        failed), and whether the job is stuck: running, and silent for RUNNING_GRACE since its run began or its
+        last sign of life in it."""
+        now, busy, began = datetime.now(UTC), dict(self._alive), dict(self._began)
+        problems = job_problems(list(self.jobs.values()), self._successes, now, since=self._started, busy=busy)
+
+        def stuck(name: str) -> bool:
+            return name in began and now - max(began[name], busy.get(name, began[name])) > RUNNING_GRACE
+        return [(problem.line(), stuck(problem.subject.removeprefix("job "))) for problem in problems]
 
     async def _failed(self, job: Job, error: Exception) -> None:
         assert self._loop is not None
@@ -336,3 +342,13 @@ def run_daemon(hub: Hub, announce: Callable[[str], None]) -> bool:
     daemon = Daemon(hub, notifier=Notifier())
     asyncio.run(daemon.run(announce))
     return daemon.abandoned
+
+
+def _schema_checked(work: Callable[[Hub, ShouldStop], bool]) -> Callable[[Hub, ShouldStop], bool]:
+    """The job's work after a look at the schema's revision, through the hub the work is given: a deployment's
+    office gives its pooled hub, in one of the process's turns (hub.run.offices), as it does for the work."""
+    def checked(hub: Hub, should_stop: ShouldStop) -> bool:
+        if (changed := schema_changed(hub.engine)) is not None:  # this code no longer fits the tables
+            raise SchemaError(f"the database's schema changed while the hub ran: {changed}")
+        return work(hub, should_stop)
+    return checked

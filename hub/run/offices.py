@@ -217,7 +217,6 @@ class OfficeThread:
                 # The daemon's own writes through `lone`; the jobs' work through the pooled `hub`, in turns.
                 daemon = Daemon(lone, signals=False, thread_name=f"{THREAD}{self.entry.name} job")
                 daemon.jobs = {name: replace(job, work=self._in_turn(job, hub)) for name, job in daemon.jobs.items()}
-                daemon.schema_engine = hub.engine
                 asyncio.run(self._serve(daemon))
                 self.abandoned = self.abandoned or daemon.abandoned
                 return

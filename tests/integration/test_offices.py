@@ -18,6 +18,8 @@ What these tests prove:
   READY=1 once its offices run (naming one that does not), pings the watchdog while they do, goes silent
   while an office's event loop does not answer and pings again when it does, keeps pinging (and says
   "degraded") while an office's job merely fails, and says STOPPING=1 at SIGTERM.
+- An office's pooled connections are taken only in one of the process's turns: the budget of connections holds,
+  and none is in use when its pool is closed after its last job.
 
 Both offices come from the same packaged configuration (the same address, reference prefix and staff):
 only their secrets and their databases differ, the hardest case for keeping them apart.
@@ -35,15 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from hub.cli.main import main
-from hub.core.app import Hub
+from hub.core.app import Hub, open_hub
 from hub.core.logs import office_names_in_logs
 from hub.core.models import Case, Event, Message, Outbox
+from hub.run import offices as offices_module
 from hub.run.cycle import inbox_name
 from hub.run.deployment import load_deployment, worker_of
-from hub.run.offices import JOBS_AT_ONCE, OfficeThread, watch
+from hub.run.offices import JOBS_AT_ONCE, POOL, OfficeThread, watch
 from hub.run.sd_notify import Notifier, Watchdog
 from tests.helpers import OFFICE_ADDRESS, STAFF, START, Tally, deliver, email, make_office, tally, vouched
 from tests.hub_process import HubProcess, wait_until
@@ -381,6 +384,54 @@ def test_the_watchdog_falls_silent_while_an_offices_loop_does_not_answer_but_not
     assert "watchdog: not telling systemd all is well, which restarts the hub: a: its thread has not" in log
     assert "watchdog: the jobs run again" in log
     assert "watchdog: telling systemd all is well, as a restart would not mend it: b: job inbox: stale" in log
+
+
+class HeldTurns(threading.BoundedSemaphore):
+    """The process's turns, knowing which threads hold one."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.holders: set[int] = set()
+
+    def __enter__(self) -> bool:
+        taken = super().__enter__()
+        self.holders.add(threading.get_ident())
+        return taken
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.holders.discard(threading.get_ident())
+        super().__exit__(*exc_info)
+
+
+def test_an_offices_pooled_connections_are_taken_only_in_a_turn(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """One taken outside a turn breaks the process's budget of connections (JOBS_AT_ONCE x 3); and one in use
+    when the office's last running job closes its pool is left to the garbage collector, never closed (Python
+    3.13 warns of it)."""
+    made = sqlite_offices(tmp_path, ["a"])
+    next(made)
+    turns = HeldTurns(JOBS_AT_ONCE)
+    taken: list[bool] = []  # for each connection taken from the office's pool: whether in a turn
+
+    def opened(path: Path, clock: object = None, pool: tuple[int, int] | None = None) -> Hub:
+        hub = open_hub(path, None, pool)
+        if pool == POOL:
+            event.listen(hub.engine, "checkout",
+                         lambda *_: taken.append(threading.get_ident() in turns.holders))
+        return hub
+
+    monkeypatch.setattr(offices_module, "open_hub", opened)
+    entry, = load_deployment(deployment_file(tmp_path, ["a"])).offices
+    thread = OfficeThread(entry, lambda _hub: None, lambda _line: None, 0.1, turns)
+    thread.thread.start()
+    try:
+        wait_until(lambda: len(taken) >= 10, 30, "the office's jobs taking connections")
+    finally:
+        thread.stop()
+        thread.thread.join(30)
+        made.close()
+    assert not thread.thread.is_alive()
+    assert all(taken), f"{taken.count(False)} of {len(taken)} connections taken outside a turn"
 
 
 def asyncio_loop(thread: OfficeThread) -> asyncio.AbstractEventLoop:
