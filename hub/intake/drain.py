@@ -170,7 +170,7 @@ def _results(batch: list[Item], futures: list[Future[list[Parsed]]], parse: Pars
         future = futures.pop(0)
         parseable = _parseable(chunk)
         try:
-            results = workers.results(future, len(parseable), seconds)
+            results = workers.results(future, seconds)
         except BrokenProcessPool as stopped:  # the worker died (the kernel killed it for its memory, a crash in C
             # code), or did not answer and was stopped
             log.error("%s; parsing its %d messages again, one at a time, in a new one",

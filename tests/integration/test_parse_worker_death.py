@@ -137,6 +137,24 @@ def test_a_message_whose_parsing_never_ends_is_held_and_the_rest_filed(tmp_path:
     assert held_reasons(office) == [(endless, reason)]
 
 
+def test_a_worker_that_does_not_answer_is_stopped_after_one_messages_time_however_many_it_was_given(
+        tmp_path: Path, database_url: str) -> None:
+    """Its limit is one message's (parse_seconds, and a new worker's start), counted from the moment it began the
+    message it is on: counted from the task's start, a task of 20 messages held intake for 21 x parse_seconds
+    (with the default 60 s and a chunk of 25 messages, 26 minutes) before the worker was stopped."""
+    office = tmp_path / "office"
+    make_office(office, database_url).close()
+    with_parse_seconds(office, 1)
+    deaf = fill_inbox(office, "deaf", before=5, after=14, mark="X-Test-Hangs-Parser")
+
+    fates, stderr = drained_with_the_killing_parser(office, batch_size=20)
+
+    assert fates == {"new-case": 19, "quarantine": 1}
+    assert "Traceback" not in stderr
+    assert "the parse worker stopped answering (more than 11 s on one message) and was stopped" in stderr, stderr
+    assert held_reasons(office) == [(deaf, WORKER_STUCK)]
+
+
 @pytest.mark.parametrize(("mark", "value", "reason"), [
     ("X-Test-Kills-Parser", "always", WORKER_DIED),
     ("X-Test-Hangs-Parser", "loop", "parsing took longer than 1 s ([limits] parse_seconds)"),
@@ -162,7 +180,7 @@ def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:
     """A worker that dies before it parses anything: the messages it had are not quarantined; the pass stops
     (a temporary failure), and the source keeps them for the next one."""
     context = multiprocessing.get_context("spawn")
-    workers = ParseWorkers(lambda: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die))
+    workers = ParseWorkers(lambda _progress: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die))
     parse = partial(parse_stage, parser=parse_email, max_message_bytes=10_000_000, max_attachment_bytes=10_000_000,
                     office_domain="example.gov")
     try:

@@ -6,7 +6,8 @@ hub's start-up time.
 
 No message stops the worker for long: one whose parse outlasts [limits] parse_seconds is given up there (an
 alarm interrupts it) and held in quarantine, and the worker goes on. A worker that does not answer at all
-(stuck in C code, which the alarm cannot interrupt) is stopped by the hub, as though it had died.
+(stuck in C code, which the alarm cannot interrupt) is stopped by the hub, as though it had died, once it has been
+on one message for longer than parse_seconds and a new worker's start: it tells the hub when it begins each one.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ T = TypeVar("T")
 # The quarantine's reasons for a message that a new worker, parsing it alone, died on too, or did not answer on.
 WORKER_DIED = "the parse worker process died while parsing this message"
 WORKER_STUCK = "the parse worker did not answer while parsing this message and was stopped ([limits] parse_seconds)"
-# What a worker may take besides its messages' time: a new one starts (spawn, its modules) with its first task.
+# What a worker may take besides a message's time: a new one starts (spawn, its modules) with its first task.
 WORKER_START_SECONDS = 10
+_progress: Any = None  # in a worker: where it tells the hub when it began its current message (_Pool.progress)
 # The modules the worker loads: the functions it is sent come from them, and they import no database code.
 WORKER_MODULES = ["hub.intake.parse.workers", "hub.intake.parse.email", "hub.core.logs"]
 
@@ -83,11 +85,19 @@ def parse_chunk(parse: Parse, items: list[tuple[bytes, str]], seconds: int | Non
     caller holds."""
     results = []
     for raw, source in items:
+        _tell_progress()
         parsed = parse(raw, source) if seconds is None else _within(seconds, parse, raw, source)
         if parsed.message is not None:
             parsed = replace(parsed, message=replace(parsed.message, raw=b""))
         results.append(parsed)
+    _tell_progress()
     return results
+
+
+def _tell_progress() -> None:
+    """In a worker: now is when it began its current message, or ended its task."""
+    if _progress is not None:
+        _progress.value = time.monotonic()  # the machine's clock on Linux, the same in the hub's process
 
 
 class _OutOfTime(BaseException):
@@ -114,12 +124,6 @@ def _within(seconds: int, parse: Parse, raw: bytes, source: str) -> Parsed:
         return Parsed(None, problem=too_slow(seconds))
 
 
-def _answer_within(messages: int, seconds: int) -> float:
-    """How long a worker may take to answer a task of `messages`: each may take `seconds`, one more besides, and
-    the time a new worker takes to start."""
-    return seconds * (messages + 1) + WORKER_START_SECONDS
-
-
 def empty_task() -> None:
     """A task for the worker that carries nothing (see inbox._parsed_batches)."""
 
@@ -143,8 +147,8 @@ def parse_workers() -> Iterator[ParseWorkers]:
     # large again as the worker it forks.
     context = multiprocessing.get_context("spawn")
     setup = (os.getpid(), logging.getLogger().getEffectiveLevel(), logs.current_style(), logs.thread_office())
-    workers = ParseWorkers(lambda: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup,
-                                                       initargs=setup))
+    workers = ParseWorkers(lambda progress: ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_worker_setup, initargs=(*setup, progress)))
     try:
         yield workers
     finally:
@@ -160,13 +164,25 @@ class WorkerUnavailable(TemporaryError):
     its batch unacknowledged, for the next pass."""
 
 
+@dataclass
+class _Pool:
+    """A pool of one worker process, and where the worker tells when it began the message it is on, or ended its
+    last task (`_tell_progress`)."""
+
+    executor: ProcessPoolExecutor
+    progress: Any  # multiprocessing's RawValue("d"): a time.monotonic()
+    given: float = 0.0  # when it was last given a task (time.monotonic)
+
+
 class ParseWorkers(Executor):
     """The parse worker's pool, started again when its process dies (the kernel kills it for its memory, a crash
-    in C code takes it down): a pool whose process died fails every task it holds, and takes no more."""
+    in C code takes it down): a pool whose process died fails every task it holds, and takes no more.
 
-    def __init__(self, start: Callable[[], ProcessPoolExecutor]) -> None:
+    `start` makes a pool whose worker is given the shared value it tells its progress in."""
+
+    def __init__(self, start: Callable[[Any], ProcessPoolExecutor]) -> None:
         self._start = start
-        self._pool = start()
+        self._pool = self._new()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:  # type: ignore[override]
         try:
@@ -175,11 +191,11 @@ class ParseWorkers(Executor):
             self._pool = self._replaced(self._pool)
             return _submitted(self._pool, fn, *args, **kwargs)
 
-    def results(self, future: Future[list[Parsed]], messages: int, seconds: int) -> list[Parsed]:
-        """A task's results (`parse_chunk` of `messages`, given `seconds` each); BrokenProcessPool when its worker
-        died, WorkerStuck when it did not answer in time (it is stopped then)."""
+    def results(self, future: Future[list[Parsed]], seconds: int) -> list[Parsed]:
+        """A task's results (`parse_chunk`, given `seconds` a message); BrokenProcessPool when its worker died,
+        WorkerStuck when it did not answer in time (it is stopped then)."""
         # A task still waiting is the current pool's: one that died has failed all of its tasks.
-        return _answer(self._pool, future, messages, seconds)
+        return _answer(self._pool, future, seconds)
 
     def parse_alone(self, parse: Parse, items: list[tuple[bytes, str]], seconds: int) -> list[Parsed]:
         """Messages a worker was parsing when it died or stopped answering, each parsed by itself in a worker of
@@ -187,43 +203,55 @@ class ParseWorkers(Executor):
         quarantine (WORKER_DIED, WORKER_STUCK). Never parsed in the hub's own process, which it would take down
         or hold with it. Results come without the raw bytes, as `parse_chunk`'s do."""
         results: list[Parsed] = []
-        pool = self._start()
+        pool = self._new()
         try:
             for raw, source in items:
                 try:
-                    [parsed] = _answer(pool, _submitted(pool, parse_chunk, parse, [(raw, source)], seconds), 1, seconds)
+                    [parsed] = _answer(pool, _submitted(pool, parse_chunk, parse, [(raw, source)], seconds), seconds)
                 except BrokenProcessPool as stopped:
                     pool = self._replaced(pool)
                     _healthy(pool)
                     parsed = Parsed(None, problem=WORKER_STUCK if isinstance(stopped, WorkerStuck) else WORKER_DIED)
                 results.append(parsed)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.executor.shutdown(wait=False, cancel_futures=True)
         return results
 
-    def _replaced(self, dead: ProcessPoolExecutor) -> ProcessPoolExecutor:
+    def _new(self) -> _Pool:
+        progress = multiprocessing.get_context("spawn").RawValue("d", 0.0)
+        return _Pool(self._start(progress), progress)
+
+    def _replaced(self, dead: _Pool) -> _Pool:
         """A new pool in place of `dead`, whose process died (its tasks all failed with it)."""
-        dead.shutdown(wait=False, cancel_futures=True)
-        return self._start()
+        dead.executor.shutdown(wait=False, cancel_futures=True)
+        return self._new()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._pool.shutdown(wait, cancel_futures=cancel_futures)
+        self._pool.executor.shutdown(wait, cancel_futures=cancel_futures)
 
 
-def _submitted(pool: ProcessPoolExecutor, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+def _submitted(pool: _Pool, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
     with _main_module_hidden():
-        return pool.submit(fn, *args, **kwargs)
+        future = pool.executor.submit(fn, *args, **kwargs)
+    pool.given = time.monotonic()
+    return future
 
 
-def _answer(pool: ProcessPoolExecutor, future: Future[list[Parsed]], messages: int, seconds: int) -> list[Parsed]:
-    """The results of `pool`'s task `future`; BrokenProcessPool when its worker died, WorkerStuck when it did not
-    answer within `_answer_within` (the worker is stopped then)."""
-    try:
-        return future.result(timeout=_answer_within(messages, seconds))
-    except TimeoutError:
-        _stop(pool)
-        raise WorkerStuck(f"the parse worker stopped answering (more than {_answer_within(messages, seconds):.0f} s "
-                          f"for {messages} messages) and was stopped") from None
+def _answer(pool: _Pool, future: Future[list[Parsed]], seconds: int) -> list[Parsed]:
+    """The results of `pool`'s task `future`; BrokenProcessPool when its worker died, WorkerStuck when it has been
+    on one message for longer than `seconds` and a new worker's start (the worker is stopped then), counted from
+    when it began that message, or was given this task after a rest."""
+    limit = seconds + WORKER_START_SECONDS
+    while True:
+        deadline = max(pool.progress.value, pool.given) + limit
+        try:
+            return future.result(timeout=max(deadline - time.monotonic(), 0))
+        except TimeoutError:
+            if max(pool.progress.value, pool.given) + limit > time.monotonic():
+                continue  # it began another message meanwhile
+            _stop(pool.executor)
+            raise WorkerStuck(f"the parse worker stopped answering (more than {limit} s on one message) "
+                              "and was stopped") from None
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -234,7 +262,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.kill()
 
 
-def _healthy(pool: ProcessPoolExecutor) -> None:
+def _healthy(pool: _Pool) -> None:
     """Raises WorkerUnavailable unless a worker of `pool` starts and runs an empty task."""
     try:
         _submitted(pool, empty_task).result()
@@ -255,14 +283,17 @@ def _main_module_hidden() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style, office: str = "") -> None:
+def _worker_setup(hub_pid: int, log_level: int, log_style: logs.Style, office: str = "",
+                  progress: Any = None) -> None:
     """In a parse worker: log like the hub (redacted, at its level, each line starting with the name of the
-    `office` it works for in a deployment, as the office's threads' lines do), and leave when the hub process is gone,
-    even if it was killed (SIGKILL gives the pool no chance to stop its worker, which would wait on its
-    queue for ever).
+    `office` it works for in a deployment, as the office's threads' lines do), tell its `progress` (`_Pool`), and
+    leave when the hub process is gone, even if it was killed (SIGKILL gives the pool no chance to stop its worker,
+    which would wait on its queue for ever).
 
     Ctrl-C in a terminal signals the whole process group; the hub decides when to stop (after the
     current message) and ends the worker itself, so the worker ignores SIGINT."""
+    global _progress
+    _progress = progress
     logs.configure(log_level, log_style)
     if office:
         logs.name_offices(office)
