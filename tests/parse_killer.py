@@ -56,6 +56,12 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def hang() -> None:
+    """A worker's initializer that never returns: a worker that never starts (its interpreter stuck as it loads)."""
+    while True:
+        signal.pause()
+
+
 def main() -> None:
     from hub.core.app import open_hub
     from hub.intake.drain import drain

@@ -26,7 +26,7 @@ from hub.core.models import QuarantineItem
 from hub.intake.parse.email import parse_email
 from hub.intake.parse.workers import ParseWorkers, WorkerUnavailable, parse_stage
 from tests.helpers import email, make_office, tally
-from tests.parse_killer import CORES, ONCE_MARK, die
+from tests.parse_killer import CORES, ONCE_MARK, die, hang
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,3 +188,18 @@ def test_when_no_new_worker_can_start_no_message_is_blamed() -> None:
             workers.parse_alone(parse, [(email(), "test")], 60)
     finally:
         workers.shutdown()
+
+
+def test_when_a_new_worker_never_starts_no_message_is_blamed_and_the_pass_stops() -> None:
+    """Workers that never get past their start: the one given a message is stopped as stuck, and its replacement,
+    which would have held intake for ever, is given up after its start's time; nothing is quarantined."""
+    context = multiprocessing.get_context("spawn")
+    workers = ParseWorkers(lambda _progress: ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=hang))
+    parse = partial(parse_stage, parser=parse_email, max_message_bytes=10_000_000, max_attachment_bytes=10_000_000,
+                    office_domain="example.gov")
+    try:
+        with pytest.raises(WorkerUnavailable, match=r"^a new parse worker did not start within 30 s$"):
+            workers.parse_alone(parse, [(email(), "test")], 1)
+    finally:
+        workers.shutdown(wait=False)
+

@@ -263,11 +263,16 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def _healthy(pool: _Pool) -> None:
-    """Raises WorkerUnavailable unless a worker of `pool` starts and runs an empty task."""
+    """Raises WorkerUnavailable unless a worker of `pool` starts and runs an empty task, within a few times a
+    worker's usual start (one that never starts is stopped)."""
+    within = 3 * WORKER_START_SECONDS
     try:
-        _submitted(pool, empty_task).result()
+        _submitted(pool, empty_task).result(timeout=within)
     except BrokenProcessPool as error:
         raise WorkerUnavailable("a new parse worker stopped before it could parse anything") from error
+    except TimeoutError:
+        _stop(pool.executor)
+        raise WorkerUnavailable(f"a new parse worker did not start within {within} s") from None
 
 
 @contextmanager
