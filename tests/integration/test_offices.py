@@ -41,6 +41,7 @@ from sqlalchemy import event, select, text
 
 from hub.cli.main import main
 from hub.core.app import Hub, open_hub
+from hub.core.clock import Clock
 from hub.core.logs import office_names_in_logs
 from hub.core.models import Case, Event, Message, Outbox
 from hub.run import offices as offices_module
@@ -413,8 +414,8 @@ def test_an_offices_pooled_connections_are_taken_only_in_a_turn(tmp_path: Path,
     turns = HeldTurns(JOBS_AT_ONCE)
     taken: list[bool] = []  # for each connection taken from the office's pool: whether in a turn
 
-    def opened(path: Path, clock: object = None, pool: tuple[int, int] | None = None) -> Hub:
-        hub = open_hub(path, None, pool)
+    def opened(path: Path, clock: Clock | None = None, pool: tuple[int, int] | None = None) -> Hub:
+        hub = open_hub(path, clock, pool)
         if pool == POOL:
             event.listen(hub.engine, "checkout",
                          lambda *_: taken.append(threading.get_ident() in turns.holders))

@@ -243,12 +243,12 @@ def _answer(pool: _Pool, future: Future[list[Parsed]], seconds: int) -> list[Par
     when it began that message, or was given this task after a rest."""
     limit = seconds + WORKER_START_SECONDS
     while True:
-        deadline = max(pool.progress.value, pool.given) + limit
+        left = max(pool.progress.value, pool.given) + limit - time.monotonic()
         try:
-            return future.result(timeout=max(deadline - time.monotonic(), 0))
+            return future.result(timeout=max(left, 0))  # a task done already is answered, however late it is read
         except TimeoutError:
-            if max(pool.progress.value, pool.given) + limit > time.monotonic():
-                continue  # it began another message meanwhile
+            if left > 0:
+                continue  # waited out what was left: it may have begun another message meanwhile
             _stop(pool.executor)
             raise WorkerStuck(f"the parse worker stopped answering (more than {limit} s on one message) "
                               "and was stopped") from None
