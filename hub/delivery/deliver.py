@@ -177,16 +177,21 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
     except MarkFailed:
         _release(hub, row_id)  # the last letter's mark failed before this one's DATA: this one did not go
         raise
+    # A failed letter's fate is written before the outage's line, whose count settles the last letter's mark:
+    # a mark that failed then stops the pass, and this letter must not be left claimed by it.
     except Unreachable as error:
-        outage.refused(str(error), now, lambda: _mail_waiting(hub))
-        return _retry_or_fail(hub, row_id, str(error), now, quietly=True)
+        fate = _retry_or_fail(hub, row_id, str(error), now, quietly=True)
+        outage.refused(str(error), now, lambda: _mail_waiting(hub, marks))
+        return fate
     except TemporaryError as error:
-        outage.answered(now, lambda: _mail_waiting(hub))
-        return _retry_or_fail(hub, row_id, str(error), now)
+        fate = _retry_or_fail(hub, row_id, str(error), now)
+        outage.answered(now, lambda: _mail_waiting(hub, marks))
+        return fate
     except PermanentError as error:
-        outage.answered(now, lambda: _mail_waiting(hub))
-        return _give_up(hub, row_id, str(error), now)
-    outage.answered(now, lambda: _mail_waiting(hub))
+        fate = _give_up(hub, row_id, str(error), now)
+        outage.answered(now, lambda: _mail_waiting(hub, marks))
+        return fate
+    outage.answered(now, lambda: _mail_waiting(hub, marks))
     records.add(row_id, outgoing, raw)
     return "sent"
 
@@ -353,8 +358,10 @@ def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str |
     return "failed"
 
 
-def _mail_waiting(hub: Hub) -> int:
-    """Mail in the outbox not sent yet, due or not."""
+def _mail_waiting(hub: Hub, marks: SentMarks) -> int:
+    """Mail in the outbox not sent yet, due or not; the last letter's mark, on its way to the database, settled
+    first, or the letter that just went may be counted as waiting."""
+    marks.settle()
     with hub.sessions() as session:
         return session.scalar(select(func.count()).select_from(Outbox).where(
             Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0

@@ -354,6 +354,47 @@ def test_an_smtp_outage_is_logged_when_it_starts_and_ends_and_each_pass_tries_on
     assert {len(found) for found in copies.values()} == {1}
 
 
+def test_the_letters_still_waiting_when_the_server_answers_again_leave_out_the_letter_that_just_went(
+        office: Hub, smtp: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    # On PostgreSQL a letter's sent mark goes to the database without waiting for its answer; the count logged
+    # beside it must wait for it, or it counts the letter as waiting whenever the database is slower than
+    # the count (here: another transaction holds the letter's row for a moment).
+    write_in(office, 0, 1)
+    smtp.stop()
+    outage = Outage()
+    assert deliver_due(office, outage=outage).counts == {"retrying": 1}
+    smtp.start()
+    engine = office.engine
+    held = threading.Event()
+    holders: list[threading.Thread] = []
+
+    def hold_the_row(message_id: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(update(Outbox).where(Outbox.message_id == message_id)
+                               .values(attempts=Outbox.attempts))
+            held.set()
+            time.sleep(1)
+
+    def on_first_letter(message) -> None:  # type: ignore[no-untyped-def]
+        if not holders:
+            holders.append(threading.Thread(target=hold_the_row, args=(message.message_id,)))
+            holders[0].start()
+            assert held.wait(10)
+
+    smtp.on_data(on_first_letter)
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    clock_of(office).advance(timedelta(hours=1))
+    try:
+        assert deliver_due(office, outage=outage).counts == {"sent": 2}
+    finally:
+        smtp.on_data(None)
+        for holder in holders:
+            holder.join()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert warnings == ["outbound mail server reachable again after 60 min; 1 tries failed meanwhile, "
+                        "1 letters still waiting"]
+
 
 def test_texts_go_on_while_the_mail_server_is_unreachable(
         tmp_path: Path, database_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
