@@ -1,7 +1,8 @@
 """Delivery's batches (hub.delivery.claims): letters claimed and prepared a few at a time, on SQLite and PostgreSQL.
 
-The caps count the letters of a batch that are to go with the ones sent; a pass asked to stop in the middle of a
-batch releases the rest, which the next pass sends once; a batch costs one claim and one commit before its sends.
+The caps count the letters of a batch that are to go with the ones sent (those of the batches before in the same
+pass too); a pass asked to stop in the middle of a batch, or after some batches, releases the rest, which the next
+pass sends once; a batch costs one claim and one commit before its sends.
 """
 
 from __future__ import annotations
@@ -80,9 +81,11 @@ def test_the_caps_count_the_letters_of_the_same_batch(office: Hub, smtp: SmtpSer
                                     for row in capped)
 
 
+@pytest.mark.parametrize("batch", [Claims.BATCH, 2], ids=["in-one-batch", "after-some-batches"])
 def test_a_pass_asked_to_stop_in_a_batch_releases_the_rest_and_the_next_sends_them_once(
-        office: Hub, smtp: SmtpServer) -> None:
-    people = 4  # an acknowledgement and a notice each: one batch
+        office: Hub, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    monkeypatch.setattr(Claims, "BATCH", batch)
+    people = 4  # an acknowledgement and a notice each: one batch of 50, or four of 2
     for n in range(people):
         feed(office, email(sender=f"p{n}@example.com", subject=f"Problem {n}"))
     assert deliver_due(office, should_stop=lambda: len(smtp.messages) >= 3).counts == {"sent": 3}
@@ -147,3 +150,16 @@ def test_a_batch_slowed_to_half_its_lease_releases_the_rest(office: Hub, smtp: S
     rows = outbox(office)
     assert {row.state for row in rows} == {"sent"}
     assert sorted(m.message_id for m in smtp.messages) == sorted(row.message_id for row in rows), "each once"
+
+
+# --- several batches in one pass ----------------------------------------------------------------------
+
+
+def test_the_caps_count_the_letters_of_the_batches_before_in_the_same_pass(
+        office: Hub, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Claims, "BATCH", 2)
+    cases_ = cases(office, PER_ADDRESS + 2)
+    for case in cases_:  # one address: its letters over three batches
+        queue(office, case, HELPER)
+    assert deliver_due(office).counts == {"sent": PER_ADDRESS, "suppressed": 2}
+    assert len(smtp.sent_to(HELPER)) == PER_ADDRESS
