@@ -80,3 +80,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, step: f
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(step)
+
+
+def connections_to(pid: int, port: int) -> int:
+    """How many TCP connections process `pid` has established to `port` (Linux: its sockets in /proc)."""
+    sockets = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(descriptor)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target.removeprefix("socket:[").removesuffix("]"))
+    established = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if inode in sockets and state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                established += 1
+    return established

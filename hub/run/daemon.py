@@ -105,6 +105,8 @@ class Daemon:
         for number in (signal.SIGTERM, signal.SIGINT) if self.signals else ():
             loop.add_signal_handler(number, self.request_stop)
         try:
+            if self.inbox_keeper is not None:  # first: the IDLE watcher connects only for the lease's holder
+                await loop.run_in_executor(self._threads, self.inbox_keeper.try_claim)
             self._watcher = self._make_watcher()
             if self._watcher is not None:
                 self._watcher.start()
@@ -185,7 +187,8 @@ class Daemon:
     def _inbox_mode(self, every: str) -> str:
         state = self._watcher.state if self._watcher is not None else "maildir"
         return {"maildir": f"checked {every}", "idle": f"IDLE, and checked {every}",
-                "no-idle": f"no IDLE on the server: checked {every}"}.get(
+                "no-idle": f"no IDLE on the server: checked {every}",
+                "standby": f"another hub process reads it: IDLE once this one does, checked {every}"}.get(
             state, f"not reachable yet: IDLE once it is, checked {every}")
 
     async def _run(self, name: str) -> None:
@@ -285,13 +288,14 @@ class Daemon:
             self._stop.set()
 
     def _make_watcher(self) -> IdleWatcher | None:
-        inbox = self.hub.config.inbox
+        inbox, keeper = self.hub.config.inbox, self.inbox_keeper
         if inbox.url.startswith("maildir:"):
             return None
         return IdleWatcher(ImapAddress.parse(inbox.url), inbox.password,
                            wake=lambda: self._from_thread(self.wake, "inbox", True),
                            on_fatal=lambda error: self._from_thread(self._fail_fatally, error),
-                           tokens=inbox_tokens(self.hub.config, self.tokens))
+                           tokens=inbox_tokens(self.hub.config, self.tokens),
+                           wanted=lambda: keeper is None or keeper.held)
 
     def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None

@@ -63,6 +63,15 @@ class LeaseKeeper:
             log.info("%s: this process holds it now", self.name)
         return True
 
+    def try_claim(self) -> bool:
+        """`claim`, a database error counting as not held (logged at DEBUG: the work's own use of the database
+        reports the outage)."""
+        try:
+            return self.claim()
+        except (SQLAlchemyError, OSError) as error:
+            log.debug("%s: could not claim it: %s", self.name, one_line(error))
+            return False
+
     def holding(self) -> Holding | None:
         """Who holds the lease, as the database says."""
         with self.sessions() as session:
@@ -98,9 +107,6 @@ class LeaseKeeper:
     def _keep(self) -> None:
         while not self._closing.is_set():
             was_held = self.held
-            try:
-                if self.claim() and not was_held:
-                    self.on_gain()
-            except (SQLAlchemyError, OSError) as error:  # the work's own database use reports the outage
-                log.debug("%s: could not claim it: %s", self.name, one_line(error))
+            if self.try_claim() and not was_held:
+                self.on_gain()
             self._closing.wait(self.every)

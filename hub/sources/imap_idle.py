@@ -9,6 +9,10 @@ pauses, and the inbox woken once it is back, for the mail that came meanwhile.
 A connection logged in with an OAuth 2.0 token is made again with a new token shortly before its token
 expires (Microsoft 365 ends a session whose token has expired), and the inbox is woken then too, so
 mail that came between the two connections is read.
+
+The connection is held only while `wanted` says so (the daemon: while this process holds the inbox's lease):
+a process that leaves the mailbox to another keeps no connection to it, as Microsoft 365 and Gmail cap an
+account's connections, and takes up IDLE within a tick of taking the mailbox over.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ CONNECT_TIMEOUT = 30.0
 
 class IdleWatcher:
     """`state` is "connecting", then "idle", "no-idle" (the server offers no IDLE: the thread ends),
-    "unreachable" (retrying) or "refused" (a configuration error, handed to `on_fatal`)."""
+    "unreachable" (retrying), "standby" (not `wanted` now: no connection) or "refused" (a configuration
+    error, handed to `on_fatal`)."""
 
     def __init__(self, address: ImapAddress, password: str | None, wake: Callable[[], None],
                  on_fatal: Callable[[ConfigError], None], renew_seconds: float = RENEW_SECONDS,
-                 tokens: TokenSource | None = None) -> None:
+                 tokens: TokenSource | None = None, wanted: Callable[[], bool] = lambda: True) -> None:
         self.address = address
         self.password = password
         self.tokens = tokens
@@ -47,6 +52,7 @@ class IdleWatcher:
         self.wake = wake
         self.on_fatal = on_fatal
         self.renew_seconds = renew_seconds
+        self.wanted = wanted
         self.state = "connecting"
         self.ready = threading.Event()  # set once the first attempt to connect has an outcome
         self._stopping = threading.Event()
@@ -66,8 +72,15 @@ class IdleWatcher:
 
     def _run(self) -> None:
         backoff = Backoff()
-        connected_before = renewing = False
+        connected_before = renewing = standby = False
         while not self._stopping.is_set():
+            if not self.wanted():
+                if not standby:
+                    log.debug("%s: another process reads the mailbox: no IDLE here", self.address.name)
+                standby = True
+                self._set("standby")
+                self._stopping.wait(TICK_SECONDS)
+                continue
             try:
                 client, login = connect_and_log_in(self.address, self.password, CONNECT_TIMEOUT, self.tokens)
                 self.logins += 1
@@ -86,10 +99,14 @@ class IdleWatcher:
                     return
                 client.select_folder(self.address.mailbox, readonly=True)
                 self._set("idle")
-                if connected_before or backoff.failures:
+                if standby:  # mail that came since the takeover's drain and before this IDLE is read too
+                    log.info("%s: this process reads the mailbox now: watching it for new mail", self.address.name)
+                    self.wake()
+                elif connected_before or backoff.failures:
                     if not renewing:
                         log.info("%s: watching for new mail again", self.address.name)
                     self.wake()
+                standby = False
                 backoff.reset()
                 connected_before = True
                 renewing = self._idle(client, login.token.refresh_at if login.token else None)
@@ -103,11 +120,11 @@ class IdleWatcher:
         self._set("stopped")
 
     def _idle(self, client: IMAPClient, token_due: float | None) -> bool:
-        """Wait in IDLE until asked to stop (False) or until the login's token is due for renewal at
-        `token_due` (time.time(); True); raise when the connection is lost."""
+        """Wait in IDLE until asked to stop or no longer `wanted` (False) or until the login's token is due for
+        renewal at `token_due` (time.time(); True); raise when the connection is lost."""
         client.idle()
         renewed = time.monotonic()
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and self.wanted():
             if token_due is not None and time.time() >= token_due:
                 if _has_new_mail(client.idle_done()[1]):
                     self.wake()

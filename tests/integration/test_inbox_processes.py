@@ -5,9 +5,10 @@ What these tests prove:
 - Two `hub run --once` started at once on one IMAP inbox both exit 0 without a traceback; every message
   is filed once, and the Processed folder holds each message once (one of them reads the mailbox; the
   other skips it: the inbox lease, hub.core.leases).
-- Two daemons on one inbox: one reads it, the other says once that it leaves the inbox alone; when the
-  reader is killed (SIGKILL) the other takes over within 30 s and files the mail that arrives after the
-  kill; `hub status` names the process that holds the inbox's lease.
+- Two daemons on one inbox: one reads it and watches it with IDLE, the other says once that it leaves the
+  inbox alone and keeps no connection to the mailbox; when the reader is killed (SIGKILL) the other takes
+  over within 30 s, files the mail that arrives after the kill, and from then on sees new mail through IDLE;
+  `hub status` names the process that holds the inbox's lease.
 A message another client moved away between our fetch and our move: tests/integration/test_imap.py.
 Two `hub db upgrade` at once on a new database: tests/integration/test_schema_upgrade.py.
 """
@@ -31,7 +32,7 @@ from hub.core.leases import holder_of
 from hub.run.cycle import inbox_lease_name
 from hub.run.status import status_lines
 from tests.helpers import email, make_office, tally
-from tests.hub_process import HubProcess, wait_until
+from tests.hub_process import HubProcess, connections_to, wait_until
 from tests.servers.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,10 @@ def test_a_killed_holder_hands_the_inbox_to_the_other_daemon_within_30_s(
         dovecot.deliver_many(letters(5, "before"))
         wait_until(lambda: tally(hub).messages == 5, 30, "the holder files the first mail")
         wait_until(lambda: "another hub process reads it" in other.stderr(), 30, "the other's line")
+        # The reader watches the mailbox (IDLE); the other keeps no connection to it at all.
+        wait_until(lambda: connections_to(holder.process.pid, dovecot.port) == 1, 10, "the reader's IDLE")
+        time.sleep(2)  # more than an IDLE watcher's tick
+        assert connections_to(other.process.pid, dovecot.port) == 0
 
         holder.process.send_signal(signal.SIGKILL)
         holder.process.wait(10)
@@ -119,6 +124,8 @@ def test_a_killed_holder_hands_the_inbox_to_the_other_daemon_within_30_s(
         dovecot.deliver_many(letters(5, "after"))
         wait_until(lambda: tally(hub).messages == 10, TAKEOVER + 10, "the other daemon files the later mail")
         assert time.monotonic() - killed_at < TAKEOVER
+        dovecot.deliver_many(letters(1, "watched"))  # the inbox is checked every 10 minutes: IDLE files it
+        wait_until(lambda: tally(hub).messages == 11, 15, "the new reader's IDLE sees new mail")
         assert _holder_pid(hub, name) == other.process.pid
         said = [line for line in status_lines(hub) if line.startswith(f"lease {name}: ")]
         assert len(said) == 1 and f" pid {other.process.pid} since " in said[0], said
@@ -131,7 +138,7 @@ def test_a_killed_holder_hands_the_inbox_to_the_other_daemon_within_30_s(
             daemon.close()
         hub.close()
     filed = processed_ids(dovecot)
-    assert len(filed) == 10 and set(filed.values()) == {1}
+    assert len(filed) == 11 and set(filed.values()) == {1}
 
 
 def _holder_pid(hub: Hub, name: str) -> int | None:
