@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -165,6 +166,7 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
         if outcome.verdict == "wait":
             return _retry_or_fail(hub, row_id, outcome.reason, now, quietly=True, in_doubt=True)
     raw = compose(outgoing, hub.config, hub.refs, now)
+    waiting = partial(_mail_waiting, hub, marks)  # asked only when the outage's line is logged
     try:
         envelope_sender = hub.refs.bounce_address(hub.config.office.address, row_id)  # VERP: a bounce names its row
         with marks.mark(row_id, now, settled_by_send=True) as mark:
@@ -181,17 +183,17 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
     # a mark that failed then stops the pass, and this letter must not be left claimed by it.
     except Unreachable as error:
         fate = _retry_or_fail(hub, row_id, str(error), now, quietly=True)
-        outage.refused(str(error), now, lambda: _mail_waiting(hub, marks))
+        outage.refused(str(error), now, waiting)
         return fate
     except TemporaryError as error:
         fate = _retry_or_fail(hub, row_id, str(error), now)
-        outage.answered(now, lambda: _mail_waiting(hub, marks))
+        outage.answered(now, waiting)
         return fate
     except PermanentError as error:
         fate = _give_up(hub, row_id, str(error), now)
-        outage.answered(now, lambda: _mail_waiting(hub, marks))
+        outage.answered(now, waiting)
         return fate
-    outage.answered(now, lambda: _mail_waiting(hub, marks))
+    outage.answered(now, waiting)
     records.add(row_id, outgoing, raw)
     return "sent"
 
