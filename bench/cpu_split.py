@@ -76,3 +76,11 @@ def machine_bound(per_message_ms: float, fixed_seconds: float, messages: int) ->
     process ever waited: `per_message_ms` of CPU in all a message, after `fixed_seconds` of start-up."""
     cpus = os.cpu_count() or 1
     return messages / (fixed_seconds + messages * per_message_ms / 1000 / cpus)
+
+
+def busiest_bound(per_message_ms: dict[str, float], fixed_seconds: float, messages: int) -> tuple[str, float]:
+    """The group that would bound a run on a machine with a CPU free for every process, and the most messages a
+    second it would allow there: each group's process works alone, and the one with the most CPU a message sets
+    the pace (a group of several processes, as the database server's, counted as if one did all its work)."""
+    group = max(per_message_ms, key=per_message_ms.__getitem__)
+    return group, messages / (fixed_seconds + messages * per_message_ms[group] / 1000)

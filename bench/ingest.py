@@ -48,7 +48,7 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.cpu_split import GROUPS, machine_bound, read_cpu  # noqa: E402
+from bench.cpu_split import GROUPS, busiest_bound, machine_bound, read_cpu  # noqa: E402
 from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
 from bench.tree_memory import measure as measure_tree  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
@@ -277,15 +277,19 @@ the hub; tree/floor RSS {tree.rss_kb / max(floor.rss_kb, 1):.2f})"""
 
 def _cpu_lines(r: Results, bare: float) -> str:
     """The CPU each group took a message, to the summary line (the hub's start-up, the run on the empty inbox, left
-    out), and the rate the machine's CPUs would allow if they did nothing else and no process waited."""
+    out), the rate the machine's CPUs would allow if they did nothing else and no process waited, and the rate a
+    machine with a CPU free for each process would allow (a projection: the busiest process sets the pace)."""
     n, taken = r.n, r.full.cpu - r.idle.cpu
     share = {group: taken[group] / n * 1000 for group in GROUPS}
     total = sum(share.values())
     bound = machine_bound(total, r.idle.seconds, n)
+    busiest, projected = busiest_bound(share, r.idle.seconds, n)
     shares = ", ".join(f"{group} {ms:.2f}" for group, ms in share.items())
     return (f"  CPU       a message, to the summary line (ms): {shares}; {total:.2f} in all on {os.cpu_count()} "
             f"CPUs\n            (the bare loop: {1000 / bare:.2f} ms of one CPU); every CPU busy, no process waiting, "
-            f"after the start-up:\n            at most {bound:.0f} msgs/s, a ratio of {bound / bare:.2f}")
+            f"after the start-up:\n            at most {bound:.0f} msgs/s, a ratio of {bound / bare:.2f}; "
+            f"with a CPU free for each process, the {busiest}'s\n            would set the pace: "
+            f"at most {projected:.0f} msgs/s, a ratio of {projected / bare:.2f} (projected)")
 
 
 def report(args: argparse.Namespace, r: Results) -> None:
