@@ -85,14 +85,19 @@ class Claims:
             session.connection().execute(_CLAIM_EITHER, {"ids": [row_id], "now": now, "lease": now + LEASE,
                                                          "owner": self.owner})
 
-    def release(self, hub: Hub, row_ids: Sequence[int]) -> None:
-        """The claimed rows this pass did not get to wait, untouched, for the next pass (not in doubt: they were
-        never sent). One that cannot be released keeps its lease and goes in doubt once it runs out."""
+    def release(self, hub: Hub, row_ids: Sequence[int], reason: str | None = None) -> None:
+        """The claimed rows this pass did not get to wait, untouched but for the `reason` given, for the next pass
+        (not in doubt: they were never sent); a row whose lease ran out and another pass took is left to it. One
+        that cannot be released keeps its lease and goes in doubt once it runs out."""
         if not row_ids:
             return
+        values = {"ids": list(row_ids), "owner": self.owner}
         try:
             with hub.sessions.begin() as session:
-                session.connection().execute(_RELEASE, {"ids": list(row_ids), "owner": self.owner})
+                if reason is None:
+                    session.connection().execute(_RELEASE, values)
+                else:
+                    session.connection().execute(_RELEASE_FOR, {**values, "reason": reason[:2000]})
         except Exception:
             log.warning("outbox: %d claimed rows could not be released; they wait for their lease", len(row_ids),
                         exc_info=True)
@@ -158,3 +163,4 @@ _CLAIM_PENDING, _CLAIM_LAPSED = _claim(_pending), _claim(_lapsed)
 _CLAIM_EITHER = _claim(lambda now: _pending(now) | _lapsed(now))
 _RELEASE = (update(Outbox).where(_IDS, Outbox.state == "sending", Outbox.lease_owner == bindparam("owner"))
             .values(state="pending", lease_until=None, lease_owner=None))
+_RELEASE_FOR = _RELEASE.values(error=bindparam("reason"))

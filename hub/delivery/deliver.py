@@ -13,7 +13,9 @@ that runs out, and the row goes again with the same Message-ID (the sent Maildir
 SMTP server would get it twice after a crash between our last byte and the journal's line, so a row whose
 lease ran out is in doubt, and is first looked for in the office's Sent folder: hub.delivery.in_doubt).
 Temporary failures back off exponentially until `give_up_hours`; permanent ones mark the row failed,
-record an event and tell the caseworker. A mail server that cannot be reached at all ends the pass's
+record an event and tell the caseworker. A try's fate is written only while the pass's lease on the row holds:
+a pass held up past it (its machine asleep) finds the row taken by another pass, which may have sent it, and
+leaves it to that pass. A mail server that cannot be reached at all ends the pass's
 mail (texts go on): one row counts the try, the rest wait untouched for the next pass, and the outage
 is logged once (hub.delivery.outage).
 """
@@ -124,14 +126,14 @@ async def _deliver_due(hub: Hub, should_stop: Callable[[], bool], outage: Outage
                             break  # the rest of the batch waits, released, for the next pass
                         unsent.remove(claimed.row_id)
                         if ready is None:
-                            report.add(await _deliver_text(hub, letters, texts, marks, claimed.row_id))
+                            report.add(await _deliver_text(hub, letters, texts, marks, claims, claimed.row_id))
                         elif ready.outgoing is None:
                             assert ready.refusal is not None
                             report.add(ready.refusal[0])
                         else:
-                            report.add(await _deliver_one(hub, transport, marks, claimed.row_id, ready.outgoing,
-                                                          now, outage, doubt if claimed.in_doubt else None,
-                                                          records))
+                            report.add(await _deliver_one(hub, transport, marks, claims, claimed.row_id,
+                                                          ready.outgoing, now, outage,
+                                                          doubt if claimed.in_doubt else None, records))
                             mail_down = outage.is_on
                 finally:
                     claims.release(hub, unsent)
@@ -154,8 +156,9 @@ class _Prepared:
     refusal: tuple[str, str] | None = None  # (state, reason) when the row is not to be sent
 
 
-async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id: int, outgoing: Outgoing,
-                       now: datetime, outage: Outage, doubt: InDoubt | None, records: SentRecords) -> str:
+async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, claims: Claims, row_id: int,
+                       outgoing: Outgoing, now: datetime, outage: Outage, doubt: InDoubt | None,
+                       records: SentRecords) -> str:
     """Send one letter; `doubt` (for a letter in doubt) first asks the Sent folder whether it went already."""
     if doubt is not None and not hub.config.outbound.url.startswith("maildir:"):  # a Maildir write is idempotent
         outcome = await asyncio.to_thread(doubt.outcome, row_id, outgoing.message_id)
@@ -164,7 +167,7 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
             mark_found_sent(hub, row_id, outcome.copy.at or now, outcome.copy.provider_id)
             return "sent"
         if outcome.verdict == "wait":
-            return _retry_or_fail(hub, row_id, outcome.reason, now, quietly=True, in_doubt=True)
+            return _retry_or_fail(hub, row_id, claims.owner, outcome.reason, now, quietly=True, in_doubt=True)
     raw = compose(outgoing, hub.config, hub.refs, now)
     waiting = partial(_mail_waiting, hub, marks)  # asked only when the outage's line is logged
     try:
@@ -174,23 +177,23 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
                                                before_data=marks.settle)
             mark.commit(provider_id)  # first, and alone: see hub.delivery.sent_record
     except ConfigError:
-        _release(hub, row_id)  # nothing can go until the configuration is fixed: the pass stops
+        claims.release(hub, [row_id])  # nothing can go until the configuration is fixed: the pass stops
         raise
     except MarkFailed:
-        _release(hub, row_id)  # the last letter's mark failed before this one's DATA: this one did not go
+        claims.release(hub, [row_id])  # the last letter's mark failed before this one's DATA: this one did not go
         raise
     # A failed letter's fate is written before the outage's line, whose count settles the last letter's mark:
     # a mark that failed then stops the pass, and this letter must not be left claimed by it.
     except Unreachable as error:
-        fate = _retry_or_fail(hub, row_id, str(error), now, quietly=True)
+        fate = _retry_or_fail(hub, row_id, claims.owner, str(error), now, quietly=True)
         outage.refused(str(error), now, waiting)
         return fate
     except TemporaryError as error:
-        fate = _retry_or_fail(hub, row_id, str(error), now)
+        fate = _retry_or_fail(hub, row_id, claims.owner, str(error), now)
         outage.answered(now, waiting)
         return fate
     except PermanentError as error:
-        fate = _give_up(hub, row_id, str(error), now)
+        fate = _give_up(hub, row_id, claims.owner, str(error), now)
         outage.answered(now, waiting)
         return fate
     outage.answered(now, waiting)
@@ -198,7 +201,8 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, row_id:
     return "sent"
 
 
-async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMarks, row_id: int) -> str:
+async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMarks, claims: Claims,
+                        row_id: int) -> str:
     now = hub.clock.now()
     with hub.sessions.begin() as session:
         row = session.get_one(Outbox, row_id)
@@ -230,16 +234,16 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMar
             provider_id = await asyncio.to_thread(send_once, line, recipient, body, created_at, known)
             mark.commit(provider_id)
     except ConfigError as error:
-        _release(hub, row_id, str(error))  # mail goes on; texts wait until the configuration is fixed
+        claims.release(hub, [row_id], str(error))  # mail goes on; texts wait until the configuration is fixed
         log.error("outbox %d: %s", row_id, error)
         return "waiting"
     except RecipientOptedOut as error:
-        return _give_up(hub, row_id, f"{error}: the number is now recorded as opted out", now,
+        return _give_up(hub, row_id, claims.owner, f"{error}: the number is now recorded as opted out", now,
                         opted_out=recipient)
     except TemporaryError as error:
-        return _retry_or_fail(hub, row_id, str(error), now)
+        return _retry_or_fail(hub, row_id, claims.owner, str(error), now)
     except PermanentError as error:
-        return _give_up(hub, row_id, str(error), now)
+        return _give_up(hub, row_id, claims.owner, str(error), now)
     office = hub.config.sms.number if hub.config.sms else hub.config.office.address
     record_sent(hub, row_id, Outgoing(recipient, "", body, message_id, None), body.encode(), sender=office)
     return "sent"
@@ -340,21 +344,28 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
     return letter.subject, letter.body
 
 
-def _release(hub: Hub, row_id: int, error: str | None = None) -> None:
-    """The row waits, untouched but for the reason, for the next pass."""
-    values: dict[str, Any] = {"state": "pending", "lease_until": None, "lease_owner": None}
-    if error is not None:
-        values["error"] = error[:2000]
-    with hub.sessions.begin() as session:
-        session.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
+TAKEN_OVER = "taken over"  # a pass's outcome for a row whose lease ran out and another pass took
 
 
-def _give_up(hub: Hub, row_id: int, reason: str, now: datetime, opted_out: str | None = None) -> str:
+def _still_held(session: Session, row_id: int, owner: str) -> Outbox | None:
+    """The row, locked, while `owner`'s lease on it holds; None when it ran out and another pass took the row
+    (and may have sent it): the fate of this pass's try is then not the row's, and the other pass writes its own."""
+    row = session.get_one(Outbox, row_id, with_for_update=True)
+    if row.state == "sending" and row.lease_owner == owner:
+        return row
+    log.warning("outbox %d: this pass's lease ran out and another pass took the letter; its fate is that pass's",
+                row_id)
+    return None
+
+
+def _give_up(hub: Hub, row_id: int, owner: str, reason: str, now: datetime, opted_out: str | None = None) -> str:
     """A permanent failure: the row is failed and the caseworker told (and a refused number recorded)."""
     with hub.sessions.begin() as session:
+        row = _still_held(session, row_id, owner)  # before the opt-out, which cancels the texts waiting for it
         if opted_out:
             opt_out(session.connection(), opted_out, "carrier", reason, now)
-        row = session.get_one(Outbox, row_id)
+        if row is None:
+            return TAKEN_OVER
         row.attempts += 1
         _close(session, hub, row, "failed", reason, now)
     return "failed"
@@ -369,12 +380,13 @@ def _mail_waiting(hub: Hub, marks: SentMarks) -> int:
             Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0
 
 
-def _retry_or_fail(hub: Hub, row_id: int, error: str, now: datetime, quietly: bool = False,
+def _retry_or_fail(hub: Hub, row_id: int, owner: str, error: str, now: datetime, quietly: bool = False,
                    in_doubt: bool = False) -> str:
     """A temporary failure: the row waits its next pause, or is given up after `give_up_hours`. `quietly`:
     the failure is logged by itself, so the row's own line goes to DEBUG; `in_doubt`: the row stays in doubt."""
     with hub.sessions.begin() as session:
-        row = session.get_one(Outbox, row_id)
+        if (row := _still_held(session, row_id, owner)) is None:
+            return TAKEN_OVER
         row.attempts += 1
         if in_doubt:
             row.provider_id = IN_DOUBT

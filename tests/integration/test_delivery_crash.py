@@ -10,6 +10,8 @@
 - An SMTP outage is logged once when it starts and once when it ends, each pass tries one letter
   against the dead server (the rest wait untouched, texts still go), and afterwards every letter goes
   once.
+- A pass whose lease on a letter ran out, and another pass took and sent the letter, leaves the letter to
+  that pass when its own try fails: it neither sets it waiting again (to go twice) nor fails it.
 - A letter that cannot be composed again for its record (the form it carried is gone) is recorded
   without its bytes rather than stopping every pass.
 """
@@ -394,6 +396,44 @@ def test_the_letters_still_waiting_when_the_server_answers_again_leave_out_the_l
     warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
     assert warnings == ["outbound mail server reachable again after 60 min; 1 tries failed meanwhile, "
                         "1 letters still waiting"]
+
+
+@pytest.mark.parametrize("refusal", [(451, "4.3.0 Try again later"), (554, "5.7.1 Message refused")],
+                         ids=["temporary", "permanent"])
+def test_a_letter_another_pass_took_when_this_ones_lease_ran_out_is_left_to_that_pass(
+        office: Hub, smtp: SmtpServer, refusal: tuple[int, str]) -> None:
+    # A pass held up past its lease (its machine asleep, a server that hung) loses its letter to another process's
+    # pass, which sends it. When the first pass's own try then fails, that failure is no longer the letter's: set
+    # waiting again it would go twice, failed it would tell the caseworker of a letter that went.
+    write_in(office, 0, 1)  # an acknowledgement and a caseworker's notice
+    taken: list[str] = []
+
+    def another_pass_takes_it_and_sends_it(message) -> None:  # type: ignore[no-untyped-def]
+        if taken:
+            return
+        taken.append(message.message_id)
+        with office.engine.begin() as connection:
+            connection.execute(update(Outbox).where(Outbox.message_id == message.message_id).values(
+                lease_owner="another pass", lease_until=clock_of(office).now() + 2 * LEASE))
+            connection.execute(update(Outbox).where(Outbox.message_id == message.message_id).values(
+                state="sent", sent_at=clock_of(office).now(), provider_id="250 sent by another pass",
+                lease_owner=None, lease_until=None))
+
+    smtp.on_data(another_pass_takes_it_and_sends_it)
+    smtp.fail_next(1, *refusal)
+    try:
+        assert deliver_due(office).counts == {"sent": 1, "taken over": 1}
+    finally:
+        smtp.on_data(None)
+    with office.sessions() as session:
+        row = session.scalars(select(Outbox).where(Outbox.message_id == taken[0])).one()
+        assert (row.state, row.provider_id) == ("sent", "250 sent by another pass")
+        assert session.scalar(select(func.count()).select_from(Event).where(
+            Event.kind.like("delivery-%"))) == 0
+    clock_of(office).advance(timedelta(hours=2))
+    assert deliver_due(office).counts == {}
+    assert taken[0] not in smtp.by_message_id()  # the hub never sent it again: the other pass did
+    assert len(smtp.messages) == 1
 
 
 def test_texts_go_on_while_the_mail_server_is_unreachable(
