@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from imapclient import IMAPClient  # noqa: E402
 
+from bench.compiled import hub_environment  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from tests.helpers import START, Tally, make_office, tally  # noqa: E402
 from tests.mailgen import office_mailbox  # noqa: E402
@@ -73,7 +74,7 @@ def one_run(args: argparse.Namespace, processes: int, work: Path) -> Run:
             warm.select_folder("INBOX")  # Dovecot indexes the new Maildir: untimed, as in bench/ingest.py
         command = [sys.executable, "-m", "hub", "-v", "--config", str(config), "run",
                    *(["--once", "--at", START.isoformat()] if args.mode == "once" else [])]
-        env = {**os.environ, "HUB_INBOX_PASSWORD": server.password, "PYTHONUNBUFFERED": "1"}
+        env = hub_environment(HUB_INBOX_PASSWORD=server.password, PYTHONUNBUFFERED="1")
         logs = [work / f"hub{n}.log" for n in range(processes)]
         started = time.perf_counter()
         hubs = []

@@ -48,6 +48,7 @@ import mailparser  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.compiled import hub_environment  # noqa: E402
 from bench.cpu_split import GROUPS, busiest_bound, machine_bound, read_cpu  # noqa: E402
 from bench.tree_memory import TreePeaks, TreeSampler  # noqa: E402
 from bench.tree_memory import measure as measure_tree  # noqa: E402
@@ -117,7 +118,7 @@ def full_run(config: Path, password: str, log: Path, profile: Path | None = None
     it is given `delivery_window` seconds for that and then stopped (SIGKILL; delivery is crash-safe)."""
     command = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
                "-m", "hub", "--config", str(config), "run", "--once", "--at", START.isoformat()]
-    env = {**os.environ, "HUB_INBOX_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
+    env = hub_environment(HUB_INBOX_PASSWORD=password, PYTHONUNBUFFERED="1")
     fates: Counter[str] = Counter()
     summary_at = outbox_at = None
     stopped = threading.Event()

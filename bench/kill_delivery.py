@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event, func, select  # noqa: E402
 
+from bench.compiled import hub_environment  # noqa: E402
 from hub.core.app import Hub, open_hub  # noqa: E402
 from hub.core.clock import FixedClock  # noqa: E402
 from hub.core.models import Message, Outbox  # noqa: E402
@@ -123,7 +124,8 @@ class Office:
 def hub_once(config: Path, at: datetime, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as stderr:
         return subprocess.Popen([sys.executable, "-m", "hub", "--config", str(config), "run", "--once",
-                                 "--at", at.isoformat()], stdout=subprocess.DEVNULL, stderr=stderr)
+                                 "--at", at.isoformat()], stdout=subprocess.DEVNULL, stderr=stderr,
+                                env=hub_environment())
 
 
 def measure(args: argparse.Namespace, work: Path, smtp: SmtpServer, url: str, mailbox: DovecotServer | None) -> Results:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.compiled import hub_environment  # noqa: E402
 from hub.core.app import open_hub  # noqa: E402
 from tests.helpers import START, make_office, tally  # noqa: E402
 from tests.mailgen import office_mailbox  # noqa: E402
@@ -101,7 +102,7 @@ def make_offices(work: Path, postgres: PostgresDatabases, count: int, messages: 
 
 def run_workers(deployment: Path, workers: int, postgres: PostgresDatabases, log: Path) -> tuple[float, list[Process],
                                                                                                  int]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = hub_environment(PYTHONUNBUFFERED="1")
     most = 0
     done = threading.Event()
 
@@ -132,10 +133,11 @@ def run_workers(deployment: Path, workers: int, postgres: PostgresDatabases, log
 def run_daemon(deployment: Path, seconds: float, postgres: PostgresDatabases, work: Path, count: int) -> None:
     most = 0
     drained_at = None
+    env = hub_environment(PYTHONUNBUFFERED="1")
     start = time.perf_counter()
     with open(work / "hub.log", "a") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "hub", "run", "--deployment", str(deployment)],
-                                stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=env)
         while time.perf_counter() - start < seconds:
             time.sleep(0.5)
             most = max(most, connections(postgres))
