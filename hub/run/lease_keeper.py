@@ -7,7 +7,9 @@ the work over at the next claim of another process.
 `held` is what the work asks between its steps: True while this process's last successful claim is less
 than TERM - MARGIN old, measured from before that claim was sent. A holder whose renewals fail (the database
 unreachable) so stops before its lease can expire and pass to another process, even if this host's clock
-and the database's drift apart by up to MARGIN.
+and the database's drift apart by up to MARGIN. That age is read from a clock that goes on while the machine is
+suspended (`uptime`): one that stood still would let a holder that wakes after its lease expired, and passed to
+another process, go on with the work until its next renewal failed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ RENEW_SECONDS = 5.0
 MARGIN = 3.0  # seconds before the lease's expiry at which its holder stops doing the work
 
 
+def uptime() -> float:
+    """Seconds on a clock that never goes back and counts the time the machine was suspended (Linux's
+    CLOCK_BOOTTIME; elsewhere `time.monotonic`, which on Linux stands still while the machine sleeps)."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()
+
+
 class LeaseKeeper:
     def __init__(self, sessions: sessionmaker[Session], name: str, on_gain: Callable[[], None] = lambda: None,
                  holder: Holder | None = None, term: timedelta = TERM, every: float = RENEW_SECONDS) -> None:
@@ -40,19 +50,19 @@ class LeaseKeeper:
         self.on_gain = on_gain
         self.term = term
         self.every = every
-        self._until = 0.0  # time.monotonic() before which this process holds the lease
+        self._until = 0.0  # the `uptime()` before which this process holds the lease
         self._lock = threading.Lock()  # one claim at a time: the thread's and the work's own
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
-        return time.monotonic() < self._until
+        return uptime() < self._until
 
     def claim(self) -> bool:
         """Claim the lease now (take it, or renew it); whether this process holds it. Database errors are raised."""
         with self._lock:
-            was_held, sent = self.held, time.monotonic()
+            was_held, sent = self.held, uptime()
             if not claim(self.sessions, self.name, self.holder, self.term):
                 self._until = 0.0
                 if was_held:

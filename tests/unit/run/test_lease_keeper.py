@@ -8,8 +8,10 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from hub.core.app import Hub
-from hub.run.lease_keeper import MARGIN, LeaseKeeper
+from hub.run.lease_keeper import MARGIN, TERM, LeaseKeeper
 
 NAME = "inbox:maildir:/var/office/inbox"
 
@@ -41,3 +43,19 @@ def test_a_holder_that_cannot_renew_stops_counting_it_as_held_before_it_expires(
     assert not keeper.held
     holding = keeper.holding()
     assert holding is not None and holding.live, "it stops while the database still has it as its holder"
+
+
+@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="CLOCK_BOOTTIME is Linux's")
+def test_a_holder_whose_machine_slept_past_its_lease_stops_counting_it_as_held(
+        hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A suspended machine (a closed laptop, a host put to sleep) keeps CLOCK_MONOTONIC still and CLOCK_BOOTTIME
+    # going, as the kernel does here; the lease in the database expires meanwhile and can pass to another process,
+    # which then reads the inbox: the holder that wakes must not read it too until its next renewal fails.
+    keeper = LeaseKeeper(hub.sessions, NAME)  # never started: no renewals
+    assert keeper.claim() and keeper.held
+    still, read = time.monotonic(), time.clock_gettime
+    slept = 4 * TERM.total_seconds()
+    monkeypatch.setattr(time, "monotonic", lambda: still)
+    monkeypatch.setattr(time, "clock_gettime",
+                        lambda clock: read(clock) + (slept if clock == time.CLOCK_BOOTTIME else 0.0))
+    assert not keeper.held
