@@ -85,6 +85,16 @@ class Claims:
             session.connection().execute(_CLAIM_EITHER, {"ids": [row_id], "now": now, "lease": now + LEASE,
                                                          "owner": self.owner})
 
+    def held_row(self, session: Session, row_id: int) -> Outbox | None:
+        """The row, locked, while this pass's lease on it holds (the rows `release` releases); None when it ran out
+        and another pass took the row (and may have sent it): a try's fate is then not this pass's to write."""
+        row = session.get_one(Outbox, row_id, with_for_update=True)
+        if row.state == "sending" and row.lease_owner == self.owner:
+            return row
+        log.warning("outbox %d: this pass's lease ran out and another pass took the letter; its fate is that "
+                    "pass's", row_id)
+        return None
+
     def release(self, hub: Hub, row_ids: Sequence[int], reason: str | None = None) -> None:
         """The claimed rows this pass did not get to wait, untouched but for the `reason` given, for the next pass
         (not in doubt: they were never sent); a row whose lease ran out and another pass took is left to it. One

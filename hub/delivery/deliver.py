@@ -167,7 +167,7 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, claims:
             mark_found_sent(hub, row_id, outcome.copy.at or now, outcome.copy.provider_id)
             return "sent"
         if outcome.verdict == "wait":
-            return _retry_or_fail(hub, row_id, claims.owner, outcome.reason, now, quietly=True, in_doubt=True)
+            return _retry_or_fail(hub, row_id, claims, outcome.reason, now, quietly=True, in_doubt=True)
     raw = compose(outgoing, hub.config, hub.refs, now)
     waiting = partial(_mail_waiting, hub, marks)  # asked only when the outage's line is logged
     try:
@@ -185,15 +185,15 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, claims:
     # A failed letter's fate is written before the outage's line, whose count settles the last letter's mark:
     # a mark that failed then stops the pass, and this letter must not be left claimed by it.
     except Unreachable as error:
-        fate = _retry_or_fail(hub, row_id, claims.owner, str(error), now, quietly=True)
+        fate = _retry_or_fail(hub, row_id, claims, str(error), now, quietly=True)
         outage.refused(str(error), now, waiting)
         return fate
     except TemporaryError as error:
-        fate = _retry_or_fail(hub, row_id, claims.owner, str(error), now)
+        fate = _retry_or_fail(hub, row_id, claims, str(error), now)
         outage.answered(now, waiting)
         return fate
     except PermanentError as error:
-        fate = _give_up(hub, row_id, claims.owner, str(error), now)
+        fate = _give_up(hub, row_id, claims, str(error), now)
         outage.answered(now, waiting)
         return fate
     outage.answered(now, waiting)
@@ -238,12 +238,12 @@ async def _deliver_text(hub: Hub, letters: Letters, texts: Texts, marks: SentMar
         log.error("outbox %d: %s", row_id, error)
         return "waiting"
     except RecipientOptedOut as error:
-        return _give_up(hub, row_id, claims.owner, f"{error}: the number is now recorded as opted out", now,
+        return _give_up(hub, row_id, claims, f"{error}: the number is now recorded as opted out", now,
                         opted_out=recipient)
     except TemporaryError as error:
-        return _retry_or_fail(hub, row_id, claims.owner, str(error), now)
+        return _retry_or_fail(hub, row_id, claims, str(error), now)
     except PermanentError as error:
-        return _give_up(hub, row_id, claims.owner, str(error), now)
+        return _give_up(hub, row_id, claims, str(error), now)
     office = hub.config.sms.number if hub.config.sms else hub.config.office.address
     record_sent(hub, row_id, Outgoing(recipient, "", body, message_id, None), body.encode(), sender=office)
     return "sent"
@@ -347,21 +347,10 @@ def _render(session: Session, hub: Hub, letters: Letters, row: Outbox, case: Cas
 TAKEN_OVER = "taken over"  # a pass's outcome for a row whose lease ran out and another pass took
 
 
-def _still_held(session: Session, row_id: int, owner: str) -> Outbox | None:
-    """The row, locked, while `owner`'s lease on it holds; None when it ran out and another pass took the row
-    (and may have sent it): the fate of this pass's try is then not the row's, and the other pass writes its own."""
-    row = session.get_one(Outbox, row_id, with_for_update=True)
-    if row.state == "sending" and row.lease_owner == owner:
-        return row
-    log.warning("outbox %d: this pass's lease ran out and another pass took the letter; its fate is that pass's",
-                row_id)
-    return None
-
-
-def _give_up(hub: Hub, row_id: int, owner: str, reason: str, now: datetime, opted_out: str | None = None) -> str:
+def _give_up(hub: Hub, row_id: int, claims: Claims, reason: str, now: datetime, opted_out: str | None = None) -> str:
     """A permanent failure: the row is failed and the caseworker told (and a refused number recorded)."""
     with hub.sessions.begin() as session:
-        row = _still_held(session, row_id, owner)  # before the opt-out, which cancels the texts waiting for it
+        row = claims.held_row(session, row_id)  # before the opt-out, which cancels the texts waiting for it
         if opted_out:
             opt_out(session.connection(), opted_out, "carrier", reason, now)
         if row is None:
@@ -380,12 +369,12 @@ def _mail_waiting(hub: Hub, marks: SentMarks) -> int:
             Outbox.state.in_(("pending", "sending")), Outbox.channel != "sms")) or 0
 
 
-def _retry_or_fail(hub: Hub, row_id: int, owner: str, error: str, now: datetime, quietly: bool = False,
+def _retry_or_fail(hub: Hub, row_id: int, claims: Claims, error: str, now: datetime, quietly: bool = False,
                    in_doubt: bool = False) -> str:
     """A temporary failure: the row waits its next pause, or is given up after `give_up_hours`. `quietly`:
     the failure is logged by itself, so the row's own line goes to DEBUG; `in_doubt`: the row stays in doubt."""
     with hub.sessions.begin() as session:
-        if (row := _still_held(session, row_id, owner)) is None:
+        if (row := claims.held_row(session, row_id)) is None:
             return TAKEN_OVER
         row.attempts += 1
         if in_doubt:
