@@ -32,7 +32,10 @@ class Listener:
         return [(at, text) for at, text in self.received if any(line.startswith(name) for line in text.split("\n"))]
 
     def pings_since(self, moment: float) -> int:
-        return sum(1 for at, text in self.received if at >= moment and text.startswith("WATCHDOG=1"))
+        return self.pings_between(moment, float("inf"))
+
+    def pings_between(self, start: float, end: float) -> int:
+        return sum(1 for at, text in self.received if start <= at < end and text.startswith("WATCHDOG=1"))
 
 
 @contextmanager
