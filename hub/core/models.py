@@ -220,6 +220,8 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     oversized: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A picture its message's HTML shows inside it (hub.intake.parse.email_files), not a file sent beside the text.
+    inline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The file's bytes in stored_files; None for a file too large to keep or one purged (hub.core.file_store).
     sha256: Mapped[str | None] = mapped_column(ForeignKey("stored_files.sha256"), index=True)
 

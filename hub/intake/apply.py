@@ -495,7 +495,7 @@ def _store_message(connection: Connection, message: InboundMessage, decision: De
     if message.attachments:
         connection.execute(_INSERT_ATTACHMENT, [dict(
             message_id=row_id, filename=a.filename, content_type=a.content_type, size=a.size, oversized=a.oversized,
-            sha256=sha256) for a, sha256 in zip(message.attachments, files, strict=True)])
+            inline=a.inline, sha256=sha256) for a, sha256 in zip(message.attachments, files, strict=True)])
     keep_cuts(connection, row_id, kept)
     return row_id
 

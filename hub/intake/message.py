@@ -33,6 +33,7 @@ class InboundAttachment:
     content_type: str
     size: int
     data: bytes | None  # None when the attachment was over the size cap (the raw message still has it)
+    inline: bool = False  # a picture the message's HTML shows inside it (a signature's logo, a pasted picture)
 
     @property
     def oversized(self) -> bool:

@@ -1,7 +1,8 @@
 """The files a caseworker's reply sends on: those her own message carries (they go with her text, to the
 agency or to the constituent) and those her `#attach` lines name from the case (with her text, or with
 the letters her `#send` lines queue). As many as fit in `[letters] notice_attachment_bytes` go, in
-order; the rest are named in her confirmation, never dropped without a word."""
+order; the rest are named in her confirmation, never dropped without a word. Her signature's picture, which
+her mail client shows inside every message she writes, is hers and not the case's: it goes only when named."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases.case_files import CaseFile, case_files, files_named
 from hub.core.models import Case
-from hub.letters.enclosures import described, spoken_size, within_budget
+from hub.letters.enclosures import described, signature_pictures, spoken_size, within_budget
 
 BY_TEXT = "a text message carries no files"
 
@@ -50,7 +51,9 @@ def chosen_files(session: Session, case: Case, attach_lines: list[str], message_
     attached: list[CaseFile] = []
     for names in attach_lines:
         attached += [file for file in files_named(files, names, "#attach") if file not in attached]
-    return Chosen(tuple(file for file in files if file.message_id == message_row_id), tuple(attached))
+    signature = signature_pictures(session, message_row_id)
+    return Chosen(tuple(file for file in files if file.message_id == message_row_id
+                        and file.attachment_id not in signature), tuple(attached))
 
 
 def sendable(files: tuple[CaseFile, ...], budget: int, by_text: bool = False) -> ReplyFiles:

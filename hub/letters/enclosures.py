@@ -1,7 +1,8 @@
 """The files a letter carries from the case, chosen where its text is rendered so the text can say so:
 a letter to the agency encloses the privacy release on file; a caseworker's notice, the files of the
 message it is about, as many as fit in `[letters] notice_attachment_bytes` (the rest are named); a
-caseworker's relayed text, the files chosen when it was queued (hub.intake.reply_files)."""
+caseworker's relayed text, the files chosen when it was queued (hub.intake.reply_files). A sender's signature
+picture is no file of the case's: it stays on the case and goes with no notice, nor with her relayed text."""
 
 from __future__ import annotations
 
@@ -11,20 +12,29 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, bindparam, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from hub.core.config import Config
 from hub.core.file_store import bytes_are_kept
-from hub.core.models import Attachment, Case
+from hub.core.models import Attachment, Case, Message
 from hub.letters.notice_digest import NOTICE
 from hub.letters.release import evidence, valid_release
 from hub.letters.templates import AGENCY_LETTERS, RELAY
 
 _MESSAGE_FILES = "letters.message_files"  # the session.info key of what message_files read, with its transaction
+_OTHER_FILE, _OTHER_MESSAGE, _ITS_MESSAGE = aliased(Attachment), aliased(Message), aliased(Message)
+# A picture shown inside its message that another message of the same sender showed inside it too: a signature's
+# logo, which a mail client puts in every message its user writes (the first of them cannot tell it from a picture
+# she pasted). Found by the files' index on their bytes (ix_attachments_sha256).
+SIGNATURE_PICTURE: ColumnElement[bool] = Attachment.inline & exists().where(
+    _OTHER_FILE.sha256 == Attachment.sha256, _OTHER_FILE.inline, _OTHER_FILE.message_id != Attachment.message_id,
+    _OTHER_MESSAGE.id == _OTHER_FILE.message_id, _ITS_MESSAGE.id == Attachment.message_id,
+    _OTHER_MESSAGE.sender == _ITS_MESSAGE.sender)
+_SIGNATURE_PICTURES = select(Attachment.id).where(Attachment.message_id == bindparam("message_id"), SIGNATURE_PICTURE)
 # A message's files, without their bytes: built once, as a notice asks for every message it is about.
 _FILE_COLUMNS = (Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size, Attachment.oversized,
-                 bytes_are_kept().label("held"))
+                 bytes_are_kept().label("held"), SIGNATURE_PICTURE.label("signature"))
 _FILES_OF = select(*_FILE_COLUMNS).where(Attachment.message_id == bindparam("message_id")).order_by(Attachment.id)
 # Several messages' (a batch of notices'), each message's in the order of `_FILES_OF`.
 _FILES_OF_MESSAGES = (select(Attachment.message_id, *_FILE_COLUMNS)
@@ -77,8 +87,15 @@ def _known_files(session: Session) -> dict[tuple[int, int], list[MessageFile]]:
     return known
 
 
+def signature_pictures(session: Session, message_row_id: int) -> set[int]:
+    """The attachment ids of the message's signature pictures (`SIGNATURE_PICTURE`)."""
+    return set(session.scalars(_SIGNATURE_PICTURES, {"message_id": message_row_id}))
+
+
 def _message_files(rows: Sequence[Row[*tuple[Any, ...]]], budget: int) -> list[MessageFile]:
-    """One message's files (rows of `_FILES_OF`, in order), each marked whether it goes."""
+    """One message's files (rows of `_FILES_OF`, in order) but its sender's signature pictures, each marked
+    whether it goes."""
+    rows = [row for row in rows if not row.signature]
     fitting = within_budget([(row.size, row.held and not row.oversized) for row in rows], budget)
     return [MessageFile(row.id, row.filename or f"attachment-{row.id}", row.content_type, row.size, fits)
             for row, fits in zip(rows, fitting, strict=True)]

@@ -117,7 +117,7 @@ def _messages(session: Session, archive: Archive, folder: str, case: Case,
         for item, file in zip(items, data, strict=True):
             attachment = Attachment(message_id=message.id, filename=_text(item, "filename", 500),
                                     content_type=_text(item, "content_type", 200), size=int(item["size"]),
-                                    oversized=bool(item.get("oversized")))
+                                    oversized=bool(item.get("oversized")), inline=bool(item.get("inline")))
             if file is not None:
                 keep_attachment_bytes(session, attachment, file)
             session.add(attachment)

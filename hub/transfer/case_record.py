@@ -58,7 +58,8 @@ def messages(session: Session, case: Case, folder: str, add: AddEntry,
         for index, attachment in enumerate(message.attachments, 1):
             data = attachment_bytes(session, attachment)
             files.append({"number": index, "filename": attachment.filename, "content_type": attachment.content_type,
-                          "size": attachment.size, "oversized": attachment.oversized, "attachment_id": attachment.id,
+                          "size": attachment.size, "oversized": attachment.oversized, "inline": attachment.inline,
+                          "attachment_id": attachment.id,
                           "file": add(file_name(number, index, attachment.filename), data)
                           if data is not None else None})
         yield row_id, {

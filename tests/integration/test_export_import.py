@@ -72,12 +72,14 @@ def cli(hub: Hub, *words: str) -> int:
     return hub_cli(["--config", str(hub.config.path), *words])
 
 
-def messages_of(hub: Hub) -> dict[str, tuple[bytes | None, str, str, list[tuple[str, bytes | None]]]]:
-    """Every message on a case, by Message-ID: its bytes, direction, kind and files."""
+def messages_of(hub: Hub) -> dict[str, tuple[bytes | None, str, str, list[tuple[str, bool, bytes | None]]]]:
+    """Every message on a case, by Message-ID: its bytes, direction, kind and files (and whether each is a
+    picture shown inside the message)."""
     with hub.sessions() as session:
         rows = session.scalars(select(Message).where(Message.case_id.is_not(None)))
         return {row.message_id or "": (message_raw(session, row), row.direction, row.kind,
-                                       [(a.filename, attachment_bytes(session, a)) for a in row.attachments])
+                                       [(a.filename, a.inline, attachment_bytes(session, a))
+                                        for a in row.attachments])
                 for row in rows}
 
 
@@ -117,6 +119,8 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
                       body="My passport renewal is late. My cousin 王小明 is travelling with me.").ref
     assert cli(first, "case", "person", nguyen, "add", "Lan", "Tran", "lan.tran@example.com", "spouse") == 0
     scan = mail(NGUYEN, OFFICE_ADDRESS, f"Re: [{nguyen}] My passport", "The old passport, scanned.")
+    scan.add_related(b"\x89PNG\r\n\x1a\n" + b"s" * 300, "image", "png", cid="<sig.png@example.com>",
+                     filename="sig.png", disposition="inline")  # a picture in her signature
     scan.add_attachment(bytes(range(256)) * 64, maintype="application", subtype="pdf", filename="passport.pdf")
     arrive(first, scan)
     cycle(first)
@@ -126,6 +130,7 @@ def test_an_office_moves_to_another_and_every_message_reference_and_reminder_com
     sent_before = len(smtp.messages)
     exported = messages_of(first)
     assert len(exported) >= 8 and any(files for *_, files in exported.values())
+    assert any(inline for *_, files in exported.values() for _, inline, _ in files)
     reminder_fields = ("kind", "due_at", "state", "note", "closed_by", "owner")
     reminders = rows_of(first, Reminder, *reminder_fields)
     releases = rows_of(first, Release, "signed_on", "received_on", "method", "scope", "recorded_by")

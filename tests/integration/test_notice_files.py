@@ -1,16 +1,21 @@
 """The caseworker sees the constituent's files: a notice attaches the message's files, up to
-`[letters] notice_attachment_bytes` in all, and names the rest with their sizes."""
+`[letters] notice_attachment_bytes` in all, and names the rest with their sizes; a signature's picture, which the
+sender's every message shows, only the first time."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
+from html import escape
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
+from hub.core.models import Attachment
 from tests.integration.test_commands import MARIA, PAT, arrive, cycle, mail, open_office
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
@@ -18,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 SCAN = b"%PDF-1.4 " + b"s" * 3000
 PHOTO = b"\x89PNG\r\n" + b"p" * 9000
+LOGO = b"\x89PNG\r\n\x1a\n a signature's logo " + b"l" * 600
 
 
 def office_with_file_budget(folder: Path, database_url: str, smtp: SmtpServer, budget: int) -> Hub:
@@ -36,6 +42,19 @@ def office(tmp_path: Path, database_url: str, smtp: SmtpServer) -> Iterator[Hub]
     hub = office_with_file_budget(tmp_path / "office", database_url, smtp, 5000)
     yield hub
     hub.close()
+
+
+def as_outlook_writes_it(message: EmailMessage, pictures: list[tuple[str, bytes]]) -> EmailMessage:
+    """The text in HTML too, showing `pictures` inside it as Outlook shows a signature's logo or a pasted
+    picture: multipart/related around the text's two renderings, each picture inline with its Content-ID."""
+    cids = [f"{name}@01DB47A2.6C1E5F30" for name, _ in pictures]
+    shown = "".join(f'<img src="cid:{cid}">' for cid in cids)
+    html = f"<html><body><p>{escape(str(message.get_content()))}</p>{shown}</body></html>"
+    message.make_related()
+    message.get_payload()[0].add_alternative(html, subtype="html")
+    for cid, (name, data) in zip(cids, pictures, strict=True):
+        message.add_related(data, "image", "png", cid=f"<{cid}>", filename=name, disposition="inline")
+    return message
 
 
 def files_of(captured: CapturedMessage) -> list[tuple[str | None, bytes]]:
@@ -57,3 +76,21 @@ def test_a_notice_attaches_the_constituents_files_within_the_limit_and_names_the
     assert "release-signed.pdf (PDF, 2.9 KB) attached" in text, text
     assert "award-letter.png (PNG image, 8.8 KB) not attached: too large for a notice" in text, text
     assert "hub case files" in text
+
+
+def test_a_notice_leaves_out_the_signature_picture_the_senders_every_message_shows(office: Hub,
+                                                                                   smtp: SmtpServer) -> None:
+    for subject, papers in (("My pension", [("release-signed.pdf", SCAN)]), ("Re: My pension", [])):
+        message = as_outlook_writes_it(mail(f"Pat Example <{PAT}>", "casework@doe.example.gov", subject,
+                                            "Here you are.\n\nPat Example\nRetired teacher"), [("image001.png", LOGO)])
+        for name, data in papers:
+            message.add_attachment(data, maintype="application", subtype="pdf", filename=name)
+        arrive(office, message)
+        cycle(office)
+    first, second = smtp.sent_to(MARIA)
+    assert files_of(first) == [("image001.png", LOGO), ("release-signed.pdf", SCAN)], "the first time, it may be pasted"
+    assert files_of(second) == []
+    assert "image001.png" not in str(second.message.get_body(("plain",))), "nor named"
+    with office.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment).where(Attachment.inline)) == 2, \
+            "both kept on the case"

@@ -1,5 +1,6 @@
 """A caseworker's day from her mail client, end to end against a real SMTP server, on SQLite and PostgreSQL:
-the files her reply carries go on with her text (`#to agency` or to the constituent), `#attach` adds
+the files her reply carries go on with her text (`#to agency` or to the constituent), but not her signature's
+picture that every message of hers shows, `#attach` adds
 files already on the case, a reply she signed herself is not signed again, the text announcing a letter
 arrives before the letter, and `#close` with her own words sends one closing letter in them.
 """
@@ -31,7 +32,7 @@ from tests.integration.test_commands import (
     subject,
     text_of,
 )
-from tests.integration.test_notice_files import files_of, office_with_file_budget
+from tests.integration.test_notice_files import as_outlook_writes_it, files_of, office_with_file_budget
 from tests.servers.smtp import CapturedMessage, SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -39,6 +40,8 @@ pytestmark = pytest.mark.integration
 SCAN = b"%PDF-1.4 " + b"s" * 3000
 PHOTO = b"\x89PNG\r\n" + b"p" * 9000
 AWARD = b"%PDF-1.4 award " + b"a" * 1000
+LOGO = b"\x89PNG\r\n\x1a\n office logo " + b"l" * 600
+SCREENSHOT = b"\x89PNG\r\n\x1a\n agency portal " + b"c" * 1200
 BUDGET = 5000  # [letters] notice_attachment_bytes in these tests: SCAN fits, PHOTO does not
 
 
@@ -62,11 +65,15 @@ def with_files(message: EmailMessage, *files: tuple[str, bytes, str]) -> EmailMe
     return message
 
 
-def reply_to_notice(hub: Hub, smtp: SmtpServer, text: str, *files: tuple[str, bytes, str]) -> CapturedMessage | None:
+def reply_to_notice(hub: Hub, smtp: SmtpServer, text: str, *files: tuple[str, bytes, str],
+                    pictures: list[tuple[str, bytes]] | None = None) -> CapturedMessage | None:
     """Maria answers the notice of the case's first message; returns the hub's confirmation, if one came."""
     notice = smtp.sent_to(MARIA)[0]
     mine = len(smtp.sent_to(MARIA))
-    message_id = from_staff(hub, with_files(answer(notice, f"Maria Lopez <{MARIA}>", text), *files))
+    reply = answer(notice, f"Maria Lopez <{MARIA}>", text)
+    if pictures:
+        reply = as_outlook_writes_it(reply, pictures)
+    message_id = from_staff(hub, with_files(reply, *files))
     cycle(hub)
     told = [sent for sent in smtp.sent_to(MARIA)[mine:] if sent.message["In-Reply-To"] == message_id]
     return told[0] if told else None
@@ -97,6 +104,33 @@ def test_the_files_in_her_reply_go_to_the_constituent_and_one_too_large_is_named
     text = " ".join(text_of(done).split())
     assert "your text goes to the constituent, with form.pdf" in text, text
     assert "photo.png (PNG image, 8.8 KB) was not sent: too large" in text, text
+
+
+def test_her_signatures_picture_goes_with_her_first_reply_only_and_a_picture_she_pastes_goes(
+        office: Hub, smtp: SmtpServer) -> None:
+    """Outlook shows a signature's logo inside every message she writes; the hub cannot tell it from a picture
+    she pastes until it has seen it before. From then on it is her signature's and stays with her."""
+    new_case(office)
+    done = reply_to_notice(office, smtp, "#agency ssa\n#to agency\nPlease see the scan.",
+                           ("scan.pdf", SCAN, "application/pdf"), pictures=[("image001.png", LOGO)])
+    assert done is not None and "- your text goes to the agency, with image001.png, scan.pdf" in text_of(done), \
+        text_of(done)
+    (relayed,) = smtp.sent_to(LIAISON)
+    assert files_of(relayed) == [("image001.png", LOGO), ("scan.pdf", SCAN)], "a picture never seen before goes"
+
+    reply_to_notice(office, smtp, "Pat, the agency has your scan; this is what its page shows.",
+                    pictures=[("image001.png", LOGO), ("image002.png", SCREENSHOT)])
+    (to_pat,) = smtp.sent_to(PAT)[1:]
+    assert files_of(to_pat) == [("image002.png", SCREENSHOT)], "her logo stays; the picture she pasted goes"
+
+    done = reply_to_notice(office, smtp, "#to agency\nAny news?", pictures=[("image001.png", LOGO)])
+    assert done is not None and "- your text goes to the agency\n" in text_of(done), text_of(done)
+    assert files_of(smtp.sent_to(LIAISON)[1]) == []
+
+    done = reply_to_notice(office, smtp, "#attach image001.png\n#to agency\nOur office's logo, as asked.",
+                           pictures=[("image001.png", LOGO)])
+    assert done is not None and "with image001.png" in text_of(done), "named, it goes"
+    assert files_of(smtp.sent_to(LIAISON)[2]) == [("image001.png", LOGO)]
 
 
 # ---------------------------------------------------------------------------------------------------

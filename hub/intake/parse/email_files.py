@@ -11,6 +11,8 @@ Nothing a sender attached goes unlisted, and no file is named at random:
 - names are decoded like headers: RFC 2231 and RFC 2047 in any charset, raw 8-bit bytes as undeclared text.
 The readable text is a text/plain or text/html part with no file name that is not a download
 (Content-Disposition: attachment); a text part of a multipart/alternative is another rendering of it.
+A picture in the multipart/related around the HTML, with a Content-ID for the HTML to show it by and not sent as
+a download, is `inline`: a signature's logo, or a picture pasted into the text (Outlook, Gmail, Apple Mail).
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ def attachments(message: Message, cap: int, hints: Iterable[str] = ()) -> list[I
     """The message's files in the order they appear; a file over `cap` bytes is listed without its data."""
     found = []
     generated = 0
-    for part, in_alternative in _parts(message):
+    for part, parent in _parts(message):
         content_type = part.get_content_type()
         name = _filename(part, hints)
-        if not name and (in_alternative and content_type.startswith("text/") or
+        if not name and (parent == "multipart/alternative" and content_type.startswith("text/") or
                          content_type in BODY_TYPES and part.get_content_disposition() != "attachment"):
             continue  # the readable text, or another rendering of it (text/enriched, text/watch-html)
         data = _data(part)
@@ -55,25 +57,33 @@ def attachments(message: Message, cap: int, hints: Iterable[str] = ()) -> list[I
             generated += 1
             name = _generated_name(content_type, generated)
         found.append(InboundAttachment(filename=name[:500], content_type=content_type[:200], size=len(data),
-                                       data=data if len(data) <= cap else None))
+                                       data=data if len(data) <= cap else None,
+                                       inline=_shown_inside(part, content_type, parent)))
     return found
 
 
-def _parts(message: Message) -> Iterator[tuple[Message, bool]]:
-    """Leaf parts and whole attached messages, depth first, with whether they sit in a multipart/alternative.
-    An attached message or a report is one file: its inside is not walked. A multipart the parser could not
-    split (no boundary found, flanker mailformed-headers) is no file: the raw message keeps its bytes."""
-    stack: list[tuple[Message, bool]] = [(message, False)]
+def _parts(message: Message) -> Iterator[tuple[Message, str]]:
+    """Leaf parts and whole attached messages, depth first, with the type of the multipart they sit in ("" for
+    the message itself). An attached message or a report is one file: its inside is not walked. A multipart the
+    parser could not split (no boundary found, flanker mailformed-headers) is no file: the raw message keeps its
+    bytes."""
+    stack: list[tuple[Message, str]] = [(message, "")]
     while stack:
-        part, in_alternative = stack.pop()
+        part, parent = stack.pop()
         content_type = part.get_content_type()
         payload = part.get_payload()
         if content_type.startswith("multipart/") and isinstance(payload, list):
             children = [child for child in payload if isinstance(child, Message)] + _lost_parts(part)
-            stack.extend((child, content_type == "multipart/alternative") for child in reversed(children))
+            stack.extend((child, content_type) for child in reversed(children))
         elif not content_type.startswith("multipart/") and (part is not message or not isinstance(payload, list)
                                                                or content_type in MESSAGE_TYPES):
-            yield part, in_alternative
+            yield part, parent
+
+
+def _shown_inside(part: Message, content_type: str, parent: str) -> bool:
+    """A picture the HTML beside it shows (by its Content-ID), rather than a file sent for its own sake."""
+    return (content_type.startswith("image/") and parent == "multipart/related" and "content-id" in part
+            and part.get_content_disposition() != "attachment")
 
 
 def _lost_parts(part: Message) -> list[Message]:
