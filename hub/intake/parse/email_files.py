@@ -11,8 +11,10 @@ Nothing a sender attached goes unlisted, and no file is named at random:
 - names are decoded like headers: RFC 2231 and RFC 2047 in any charset, raw 8-bit bytes as undeclared text.
 The readable text is a text/plain or text/html part with no file name that is not a download
 (Content-Disposition: attachment); a text part of a multipart/alternative is another rendering of it.
-A picture in the multipart/related around the HTML, with a Content-ID for the HTML to show it by and not sent as
-a download, is `inline`: a signature's logo, or a picture pasted into the text (Outlook, Gmail, Apple Mail).
+A picture in the multipart/related around the HTML, with a Content-ID for the HTML to show it by, is `inline`: a
+signature's logo, or a picture pasted into the text (Outlook, Gmail, Apple Mail, Lotus Notes). Its disposition is
+not asked: the parts of a multipart/related are the resources of its first (RFC 2387), and Gmail labels the
+picture its bounces show an attachment.
 """
 
 from __future__ import annotations
@@ -82,8 +84,7 @@ def _parts(message: Message) -> Iterator[tuple[Message, str]]:
 
 def _shown_inside(part: Message, content_type: str, parent: str) -> bool:
     """A picture the HTML beside it shows (by its Content-ID), rather than a file sent for its own sake."""
-    return (content_type.startswith("image/") and parent == "multipart/related" and "content-id" in part
-            and part.get_content_disposition() != "attachment")
+    return content_type.startswith("image/") and parent == "multipart/related" and "content-id" in part
 
 
 def _lost_parts(part: Message) -> list[Message]:

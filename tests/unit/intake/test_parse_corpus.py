@@ -185,6 +185,8 @@ def test_spamscope_attachment_names() -> None:
     assert len(names) == len(want)
     assert [name for name in want if not name.startswith("<")] == [name for name in names if name.endswith(".pdf")]
     assert sorted(name for name in names if not name.endswith(".pdf")) == ["image-1.gif", "image-2.gif", "image-3.gif"]
+    assert [a.inline for a in parse("spamscope-mail-parser", "mails/mail_test_10").attachments] == \
+        [True, True, True, False], "Lotus Notes' pictures shown inside its HTML; the PDF beside it"
     assert len(parse("spamscope-mail-parser", "mails/mail_test_5").attachments) == \
         files["mails/mail_test_5"]["attachments_count"]
 
@@ -293,6 +295,7 @@ def test_real_world_files() -> None:
     gmail = parse("chatwoot", "files/bounced_gmail.eml")
     original = header_bytes("chatwoot", "files/bounced_gmail.eml", b"Subject", 1).decode()
     assert [a.filename for a in gmail.attachments] == ["icon.png", "delivery-status.txt", f"{original}.eml"]
+    assert [a.inline for a in gmail.attachments] == [True, False, False], "the icon its HTML shows, labelled a download"
     returned = message_from_bytes(gmail.attachments[2].data or b"")
     assert returned["message-id"] == expected("chatwoot")["files/bounced_gmail.eml"]["original_message_id"]
     # An inner multipart that reuses the outer boundary leaves the next part in the epilogue.

@@ -156,7 +156,7 @@ def test_inline_images_are_named_by_their_file_name_not_their_content_id() -> No
         ("image-1.gif", "image/gif"), ("image001.png", "image/png"), ("release.jpg", "image/jpeg")]
 
 
-def test_pictures_shown_inside_the_html_are_inline_and_files_attached_beside_it_are_not() -> None:
+def test_pictures_shown_inside_the_html_are_inline_and_files_beside_it_are_not() -> None:
     # Outlook: multipart/related around the text's renderings, a signature's logo or a pasted picture in it
     # with a Content-ID the HTML shows; its attached files beside it in multipart/mixed.
     html = b'Content-Type: text/html; charset=utf-8\r\n\r\n<p>Thanks</p><img src="cid:image001.png@01DB47A2">\r\n'
@@ -164,18 +164,18 @@ def test_pictures_shown_inside_the_html_are_inline_and_files_attached_beside_it_
             b"\r\nContent-ID: <image001.png@01DB47A2>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n")
     undisposed = (b"Content-Type: image/gif\r\nContent-ID: <a1@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                   b"R0lGODlh\r\n")
-    downloaded = (b'Content-Type: image/jpeg\r\nContent-Disposition: attachment; filename="card.jpg"\r\n'
-                  b"Content-ID: <b2@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n")
+    labelled = (b'Content-Type: image/jpeg\r\nContent-Disposition: attachment; filename="icon.jpg"\r\n'
+                b"Content-ID: <b2@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n")  # as Gmail's bounces
     related = (b'Content-Type: multipart/related; boundary="r1"\r\n\r\n' +
-               b"".join(b"--r1\r\n" + part + b"\r\n" for part in (html, logo, undisposed, downloaded)) + b"--r1--\r\n")
+               b"".join(b"--r1\r\n" + part + b"\r\n" for part in (html, logo, undisposed, labelled)) + b"--r1--\r\n")
     scan = (b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="scan.pdf"\r\n'
             b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0x\r\n")
     beside = (b'Content-Type: image/png\r\nContent-Disposition: inline; filename="photo.png"\r\n'
               b"Content-ID: <c3@x>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n")
     message = parse(mixed(related, scan, beside))
     assert [(a.filename, a.inline) for a in message.attachments] == [
-        ("image001.png", True), ("image-1.gif", True), ("card.jpg", False), ("scan.pdf", False),
-        ("photo.png", False)], "only a picture in the related HTML, not sent as a download, is shown inside it"
+        ("image001.png", True), ("image-1.gif", True), ("icon.jpg", True), ("scan.pdf", False),
+        ("photo.png", False)], "only a picture among the related HTML's resources is shown inside it"
 
 
 def test_the_text_and_its_alternatives_are_no_files_but_an_unnamed_download_is() -> None:
