@@ -96,17 +96,21 @@ class LeaseKeeper:
         return self
 
     def close(self) -> None:
-        """Stop claiming, and give the lease up if this process holds it."""
+        """Stop claiming, and give the lease up if this process holds it: also when an interrupt (Ctrl-C) comes
+        while this waits for the renewal thread, since a lease left behind keeps every other process from the
+        work for a whole term."""
         self._closing.set()
-        if self._thread is not None:
-            self._thread.join(30)
-        with self._lock:
-            held, self._until = self.held, 0.0
-        if held:
-            try:
-                release(self.sessions, self.name, self.holder)
-            except SQLAlchemyError as error:  # it expires by itself
-                log.debug("%s: could not release it: %s", self.name, one_line(error))
+        try:
+            if self._thread is not None:
+                self._thread.join(30)
+        finally:
+            with self._lock:
+                held, self._until = self.held, 0.0
+            if held:
+                try:
+                    release(self.sessions, self.name, self.holder)
+                except SQLAlchemyError as error:  # it expires by itself
+                    log.debug("%s: could not release it: %s", self.name, one_line(error))
 
     def __enter__(self) -> LeaseKeeper:
         return self.start()

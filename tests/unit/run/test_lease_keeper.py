@@ -36,6 +36,27 @@ def test_a_closed_holder_hands_the_lease_to_the_keeper_waiting_for_it(hub: Hub) 
     assert second.holding() is None, "closing releases the lease"
 
 
+def test_a_holder_interrupted_while_it_closes_still_gives_the_lease_up(hub: Hub,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C on `hub run --once` as it finishes the inbox: the interrupt comes while close waits for the renewal
+    # thread. A lease left behind would have the next run leave the inbox alone, to a process that is gone.
+    keeper = LeaseKeeper(hub.sessions, NAME).start()
+    assert keeper.claim() and keeper.held
+    thread = keeper._thread
+    assert thread is not None
+
+    def interrupted(timeout: float | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(thread, "join", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        keeper.close()
+    assert keeper.holding() is None, "released on the way out"
+    assert LeaseKeeper(hub.sessions, NAME).claim(), "the next run takes it at once"
+    monkeypatch.undo()
+    thread.join(10)
+
+
 def test_a_holder_that_cannot_renew_stops_counting_it_as_held_before_it_expires(hub: Hub) -> None:
     # Never started: no renewals. Held for 2 s from before the claim was sent, which a loaded machine's claim
     # (three suites at once in CI) took more than the 0.3 s this test once allowed.
