@@ -46,6 +46,11 @@ class Unreachable(TemporaryError):
     fail alike, so a sender stops trying the rest until the next pass."""
 
 
+class AnswerLost(TemporaryError):
+    """The message was handed over and the server's answer never came (the connection broke, or the wait for
+    it timed out): the server may have taken it, so it is in doubt (hub.delivery.in_doubt), not simply retried."""
+
+
 class PermanentError(HubError):
     """A failure that will not pass by retrying."""
 

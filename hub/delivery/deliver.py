@@ -11,7 +11,8 @@ on the case follows (hub.delivery.sent_record): each pass first marks what the j
 lacks, and records what was marked and not recorded. A crash before the journal's line leaves a lease
 that runs out, and the row goes again with the same Message-ID (the sent Maildir writes it once; an
 SMTP server would get it twice after a crash between our last byte and the journal's line, so a row whose
-lease ran out is in doubt, and is first looked for in the office's Sent folder: hub.delivery.in_doubt).
+lease ran out is in doubt, and is first looked for in the office's Sent folder: hub.delivery.in_doubt; so is a
+row whose server's answer to its DATA never came, the connection broken or the wait timed out).
 Temporary failures back off exponentially until `give_up_hours`; permanent ones mark the row failed,
 record an event and tell the caseworker. A try's fate is written only while the pass's lease on the row holds:
 a pass held up past it (its machine asleep) finds the row taken by another pass, which may have sent it, and
@@ -38,7 +39,7 @@ from hub.cases.sms_optout import opt_out
 from hub.core import redact
 from hub.core.app import Hub
 from hub.core.db import skip_disk_wait
-from hub.core.errors import ConfigError, PermanentError, TemporaryError, Unreachable
+from hub.core.errors import AnswerLost, ConfigError, PermanentError, TemporaryError, Unreachable
 from hub.core.models import Case, Event, Outbox
 from hub.delivery.caps import CapFacts, automatic_refusal, cap_window_start
 from hub.delivery.claims import LEASE, Claimed, Claims
@@ -187,6 +188,10 @@ async def _deliver_one(hub: Hub, transport: Transport, marks: SentMarks, claims:
     except Unreachable as error:
         fate = _retry_or_fail(hub, row_id, claims, str(error), now, quietly=True)
         outage.refused(str(error), now, waiting)
+        return fate
+    except AnswerLost as error:  # as after a crash in the same place: looked for in the Sent folder first
+        fate = _retry_or_fail(hub, row_id, claims, str(error), now, in_doubt=True)
+        outage.answered(now, waiting)
         return fate
     except TemporaryError as error:
         fate = _retry_or_fail(hub, row_id, claims, str(error), now)

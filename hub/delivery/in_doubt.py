@@ -10,9 +10,11 @@ Maildir, the server is down, no folder is marked \\Sent) is decided by `[outboun
 "send" again (said at WARNING), or "wait" and look again at the next try, until `give_up_hours`.
 
 A letter is in doubt when the claim that sent it ran out of its lease (the process died or hung with it; of
-one pass's rows leased together only the first, as the pass sends them in order: hub.delivery.claims) or when
-it waited for its Sent folder before (`IN_DOUBT` in its provider id, as texts keep "twilio:sending"):
-the claim, committed before every send, is the durable mark, so nothing is added to a send's own path.
+one pass's rows leased together only the first, as the pass sends them in order: hub.delivery.claims), when
+the server's answer to its DATA never came without a crash (the connection broke, the wait timed out:
+AnswerLost), or when it waited for its Sent folder before (`IN_DOUBT` in its provider id, as texts keep
+"twilio:sending", written with the try's fate). For a crash the claim, committed before every send, is the
+durable mark, so nothing is added to a send's own path.
 A crash before the send costs one search too, and only a crash does. The search is the caller's
 (`SentFolder`, an IMAP client in hub.sources.sent_folder): this layer does not talk IMAP.
 """

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from hub.core.errors import ConfigError, HubError, PermanentError, TemporaryError, Unreachable
+from hub.core.errors import AnswerLost, ConfigError, HubError, PermanentError, TemporaryError, Unreachable
 from hub.delivery.smtp_login import TOKEN_HINT, log_in
 from hub.oauth2.source import TokenSource
 from hub.oauth2.token import TokenUnavailable
@@ -55,6 +55,10 @@ class SmtpTemporaryError(TemporaryError):
 
 class SmtpUnreachable(SmtpTemporaryError, Unreachable):
     """No session with the server at all, for now: refused, timed out, dropped before the first message."""
+
+
+class SmtpAnswerLost(SmtpTemporaryError, AnswerLost):
+    """The letter's DATA was sent and the server's reply to it never came."""
 
 
 class SmtpPermanentError(PermanentError):
@@ -288,10 +292,8 @@ class SmtpSender:
             reply = await client.data(raw)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as error:
             if stage == "DATA":
-                # The server may or may not have taken the message: the caller retries with the
-                # same Message-ID, which makes a duplicate recognisable.
                 await self._drop()
-                raise self._failure(stage, error) from None
+                raise self._answer_lost(error) from None
             raise _Stale(_one_line(str(error))) from None
         except aiosmtplib.SMTPResponseException as error:
             if error.code == 421 and stage != "DATA":  # RFC 5321 §3.8: the server is closing this connection
@@ -299,9 +301,18 @@ class SmtpSender:
             await self._reset()
             raise self._failure(stage, error) from None
         except (aiosmtplib.SMTPException, OSError) as error:
+            if stage == "DATA" and isinstance(error, TimeoutError):
+                await self._drop()  # its late answer would be read as the next command's
+                raise self._answer_lost(error) from None
             await self._reset()
             raise self._failure(stage, error) from None
         return _reply(reply.code, reply.message)
+
+    def _answer_lost(self, error: OSError) -> SmtpAnswerLost:
+        """The server may or may not have taken the letter: it is in doubt, and looked for in the Sent folder
+        before it goes again (hub.delivery.in_doubt)."""
+        what = "timed out" if isinstance(error, TimeoutError) else f"{type(error).__name__}: {_one_line(str(error))}"
+        return SmtpAnswerLost(f"{self.name}: DATA: {what}, before the server answered; it may have taken the letter")
 
     async def _reset(self) -> None:
         """RSET after a refusal, so the next message starts a clean envelope on the same connection."""

@@ -7,6 +7,7 @@ the server SIGKILLs `hub run --once` when it has the end of the letter's DATA, b
 - Taken by the server (and filed in Sent): the next run finds it there, marks it sent and records it on
   its case, and does not send it again.
 - Refused by the server (451, nothing kept): not in Sent, so the next run sends it, once.
+- No crash, but the connection broke before the server's 250 reached the hub: in doubt the same way.
 - The Sent folder cannot be searched (a Maildir inbox; the IMAP server down): sent again, with a WARNING
   naming no address; or, with `[outbound] sent_folder_unreachable = "wait"`, the letter waits and is
   found once the folder can be searched.
@@ -117,6 +118,28 @@ def test_a_letter_the_server_refused_at_the_crash_is_not_in_sent_and_goes_once(
     rows = outbox(office)
     assert {(found.state, found.unrecorded) for found in rows} == {("sent", False)}
     assert sent_records(office) == {found.message_id: 1 for found in rows}
+
+
+def test_a_letter_whose_answer_the_connection_lost_is_found_in_sent_and_not_sent_again(
+        office: Hub, filing_smtp: SmtpServer, sent_dovecot: DovecotServer) -> None:
+    """The server took the letter and filed it in Sent, and the connection broke before its 250 reached the hub
+    (a reset, a firewall's idle cut): sent again without a look, it would arrive twice."""
+    write_in(office, 0, 1)
+    filing_smtp.lose_answers(1)
+    finish(office, START)
+    lost = filing_smtp.messages[0]
+    (row,) = [row for row in outbox(office) if row.message_id == lost.message_id]
+    assert (row.state, row.provider_id) == ("pending", IN_DOUBT), "waits in doubt for its next try"
+    assert copies(filing_smtp, row.message_id) == 1 and in_sent(sent_dovecot) >= 1
+
+    finish(office, START + NEXT)
+
+    assert copies(filing_smtp, row.message_id) == 1, "not sent again"
+    rows = outbox(office)
+    assert {(found.state, found.unrecorded) for found in rows} == {("sent", False)}
+    assert sent_records(office) == {found.message_id: 1 for found in rows}, "recorded on its case once"
+    (marked,) = [found for found in rows if found.id == row.id]
+    assert marked.provider_id is not None and marked.provider_id.startswith(f"found in the Sent folder {SENT} (UID ")
 
 
 def test_without_an_imap_inbox_a_letter_in_doubt_goes_again_with_a_warning(

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from hub.core.errors import ConfigError, PermanentError, TemporaryError
+from hub.core.errors import AnswerLost, ConfigError, PermanentError, TemporaryError
 from hub.delivery import sent_maildir
 from hub.delivery.smtp import (
     SmtpAddress,
@@ -208,11 +208,22 @@ def test_a_refused_recipient_fails_by_its_code(code: int, kind: type[Exception])
 
 
 @pytest.mark.integration
-def test_a_server_that_never_answers_in_time_is_temporary() -> None:
+def test_a_server_that_never_answers_the_letter_in_time_may_have_taken_it() -> None:
     with running_smtp() as server:
         server.on_data(lambda message: time.sleep(1.5))  # holds the server's only thread
-        with pytest.raises(SmtpTemporaryError, match="timed out"):
+        with pytest.raises(SmtpTemporaryError, match="timed out") as caught:
             send_one(server, timeout=0.5)
+        assert isinstance(caught.value, AnswerLost), "in doubt: it was taken after the wait gave up"
+        server.wait_for(1)
+
+
+@pytest.mark.integration
+def test_a_letter_whose_answer_the_connection_lost_may_have_been_taken() -> None:
+    with running_smtp() as server:
+        server.lose_answers(1)
+        with pytest.raises(AnswerLost, match="before the server answered; it may have taken the letter"):
+            send_one(server)
+        assert len(server.messages) == 1, "the server took it"
 
 
 @pytest.mark.integration

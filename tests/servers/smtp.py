@@ -142,7 +142,10 @@ class _Handler:
             tls=session.ssl is not None or self.server.tls == "implicit",
             login=login,
         )
-        return self.server._receive(captured)
+        answer = self.server._receive(captured)
+        if answer.startswith("250") and self.server._answer_lost() and smtp.transport is not None:
+            smtp.transport.abort()  # taken, but the client never hears so
+        return answer
 
     def authenticate(self, smtp: SMTP, session: Session, envelope: Envelope, mechanism: str,
                      auth_data: Any) -> AuthResult:
@@ -221,6 +224,7 @@ class SmtpServer:
         self._messages: list[CapturedMessage] = []
         self._rejected: list[CapturedMessage] = []
         self._failures: list[str] = []  # replies for the next DATA commands, in order
+        self._answers_to_lose = 0  # the next messages taken whose 250 the connection loses
         self._refused: dict[str, str] = {}  # lower-cased recipient -> reply
         self._on_data: Callable[[CapturedMessage], object] | None = None
         self._filer: SentFiler | None = None
@@ -270,6 +274,12 @@ class SmtpServer:
         """Answer the next `count` messages' DATA with `code text` instead of accepting them."""
         with self._lock:
             self._failures.extend([f"{code} {text}"] * count)
+
+    def lose_answers(self, count: int = 1) -> None:
+        """Take the next `count` messages (keep them, file them in Sent) and break the connection before their 250
+        reaches the client, as a reset or a firewall's idle cut can."""
+        with self._lock:
+            self._answers_to_lose += count
 
     def refuse_recipient(self, address: str, code: int = 550, text: str = "5.1.1 No such user") -> None:
         """Answer RCPT TO for `address` (any case) with `code text`, until `accept_recipient`."""
@@ -378,6 +388,11 @@ class SmtpServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
     # --- called by the handler, in the server's thread ----------------------------------------
+
+    def _answer_lost(self) -> bool:
+        with self._lock:
+            lost, self._answers_to_lose = self._answers_to_lose > 0, max(self._answers_to_lose - 1, 0)
+        return lost
 
     def _refusal(self, address: str) -> str | None:
         with self._lock:
