@@ -1,6 +1,6 @@
 """The caseworker sees the constituent's files: a notice attaches the message's files, up to
 `[letters] notice_attachment_bytes` in all, and names the rest with their sizes; a signature's picture, which the
-sender's every message shows, only the first time."""
+sender's every message shows, only the first time; the files inside Outlook's winmail.dat by their own names."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 
 from hub.core.app import Hub, open_hub
 from hub.core.clock import FixedClock
-from hub.core.models import Attachment
+from hub.core.file_store import message_raw
+from hub.core.models import Attachment, Message
 from tests.integration.test_commands import MARIA, PAT, arrive, cycle, mail, open_office
 from tests.servers.smtp import CapturedMessage, SmtpServer
+from tests.unit.intake.test_real_mail import winmail
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +96,17 @@ def test_a_notice_leaves_out_the_signature_picture_the_senders_every_message_sho
     with office.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Attachment).where(Attachment.inline)) == 2, \
             "both kept on the case"
+
+
+def test_a_notice_attaches_the_files_inside_outlooks_winmail_dat(office: Hub, smtp: SmtpServer) -> None:
+    message = mail(f"Pat Example <{PAT}>", "casework@doe.example.gov", "My pension", "The letter is attached.")
+    message.add_attachment(winmail((b"Award letter.pdf", SCAN)), maintype="application", subtype="ms-tnef",
+                           filename="winmail.dat")
+    raw = message.as_bytes()
+    arrive(office, raw)
+    cycle(office)
+    (notice,) = smtp.sent_to(MARIA)
+    assert files_of(notice) == [("Award letter.pdf", SCAN)]
+    with office.sessions() as session:
+        (kept,) = session.scalars(select(Message).where(Message.direction == "in"))
+        assert message_raw(session, kept) == raw, "the message kept as it came"

@@ -5,6 +5,7 @@ Nothing a sender attached goes unlisted, and no file is named at random:
   (Zammad names it the same way), with everything inside it;
 - a report part of a bounce or receipt (message/delivery-status, message/disposition-notification, …) is
   `delivery-status.txt` and so on, and returned headers (text/rfc822-headers) `<subject> (headers).txt`;
+- Outlook's winmail.dat (application/ms-tnef) is the files inside it (hub.intake.parse.tnef);
 - a part without a name is named from its Content-ID when that is a file name (Outlook's
   `<image001.png@01D9…>`), else `image-1.gif` or `attachment-2.pdf` by its type (osTicket names Lotus Notes'
   nameless inline images `image-….gif` too);
@@ -32,6 +33,7 @@ from typing import Any
 
 from hub.intake.message import InboundAttachment
 from hub.intake.parse.charsets import decode, header_text, undeclared
+from hub.intake.parse.tnef import files_inside, is_tnef
 
 MESSAGE_TYPES = ("message/rfc822", "message/global")
 HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers")
@@ -53,15 +55,25 @@ def attachments(message: Message, cap: int, hints: Iterable[str] = ()) -> list[I
                          content_type in BODY_TYPES and part.get_content_disposition() != "attachment"):
             continue  # the readable text, or another rendering of it (text/enriched, text/watch-html)
         data = _data(part)
+        inside = files_inside(data) if is_tnef(content_type, name) else None
+        if inside is not None:
+            for file in inside:
+                kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+                generated += not file.name
+                found.append(_file(file.name or _generated_name(kind, generated), kind, file.data, cap))
+            continue
         if not name:
             name = _described_name(part, content_type, hints)
         if not name:
             generated += 1
             name = _generated_name(content_type, generated)
-        found.append(InboundAttachment(filename=name[:500], content_type=content_type[:200], size=len(data),
-                                       data=data if len(data) <= cap else None,
-                                       inline=_shown_inside(part, content_type, parent)))
+        found.append(_file(name, content_type, data, cap, _shown_inside(part, content_type, parent)))
     return found
+
+
+def _file(name: str, content_type: str, data: bytes, cap: int, inline: bool = False) -> InboundAttachment:
+    return InboundAttachment(filename=name[:500], content_type=content_type[:200], size=len(data),
+                             data=data if len(data) <= cap else None, inline=inline)
 
 
 def _parts(message: Message) -> Iterator[tuple[Message, str]]:

@@ -298,6 +298,9 @@ def test_real_world_files() -> None:
     assert [a.inline for a in gmail.attachments] == [True, False, False], "the icon its HTML shows, labelled a download"
     returned = message_from_bytes(gmail.attachments[2].data or b"")
     assert returned["message-id"] == expected("chatwoot")["files/bounced_gmail.eml"]["original_message_id"]
+    # Exchange's winmail.dat beside an Amazon WorkMail bounce holds only the message's properties: no file.
+    workmail = parse("sisimai-set-of-emails", "maildir/bsd/lhost-amazonworkmail-01.eml")
+    assert [a.content_type for a in workmail.attachments] == ["message/rfc822"]
     # An inner multipart that reuses the outer boundary leaves the next part in the epilogue.
     assert [a.filename for a in parse("cpython-test_email", "data/msg_15.txt").attachments] == ["xx.gif"]
 

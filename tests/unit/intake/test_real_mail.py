@@ -7,6 +7,7 @@ in test_parse_corpus.py show the same in the wild)."""
 from __future__ import annotations
 
 import base64
+import struct
 from email import message_from_bytes
 
 import pytest
@@ -176,6 +177,50 @@ def test_pictures_shown_inside_the_html_are_inline_and_files_beside_it_are_not()
     assert [(a.filename, a.inline) for a in message.attachments] == [
         ("image001.png", True), ("image-1.gif", True), ("icon.jpg", True), ("scan.pdf", False),
         ("photo.png", False)], "only a picture among the related HTML's resources is shown inside it"
+
+
+def attribute(level: int, attribute_id: int, data: bytes) -> bytes:
+    """One TNEF attribute: its level, id and length, its data, and the data's checksum."""
+    return struct.pack("<BII", level, attribute_id, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+
+def winmail(*files: tuple[bytes, bytes], padding: int = 0) -> bytes:
+    """A winmail.dat as Outlook writes a file in TNEF's attachment attributes (MS-OXTNEF 2.1.3.3): for each, its
+    attAttachRendData, attAttachTitle (the name, in the sender's codepage) and attAttachData; `padding`: that many
+    message-level attributes (attSubject) before them."""
+    out = (struct.pack("<IH", 0x223E9F78, 1) + attribute(1, 0x00089006, struct.pack("<I", 0x00010000)) +
+           attribute(1, 0x00069007, struct.pack("<II", 1252, 0)) + attribute(1, 0x00018004, b"x\0") * padding)
+    for name, data in files:
+        out += (attribute(2, 0x00069002, bytes(14)) + attribute(2, 0x00018010, name + b"\0") +
+                attribute(2, 0x0006800F, data))
+    return out
+
+
+def tnef_part(data: bytes) -> bytes:
+    return (b'Content-Type: application/ms-tnef; name="winmail.dat"\r\nContent-Transfer-Encoding: base64\r\n'
+            b'Content-Disposition: attachment; filename="winmail.dat"\r\n\r\n' + base64.encodebytes(data))
+
+
+def test_outlooks_winmail_dat_is_opened_into_the_files_it_carries() -> None:
+    # Outlook in Rich Text to a recipient it takes for another Outlook (or an Exchange set so) wraps the files in
+    # winmail.dat, which no other mail client opens: a caseworker would get one file she cannot read.
+    award, scan = b"%PDF-1.4 award letter", b"\x89PNG\r\n\x1a\n scan"
+    message = parse(mixed(TEXT, tnef_part(winmail((b"Award letter.pdf", award), (b"Solicitud Pe\xf1a.png", scan)))))
+    assert [(a.filename, a.content_type, a.data, a.inline) for a in message.attachments] == [
+        ("Award letter.pdf", "application/pdf", award, False), ("Solicitud Peña.png", "image/png", scan, False)]
+    assert message.text.startswith("See the letter below.")
+
+
+def test_a_winmail_dat_with_no_files_is_no_file_and_one_that_cannot_be_read_stays_one() -> None:
+    # Exchange adds one holding only the message's properties (sisimai's Amazon WorkMail bounces carry such).
+    assert parse(mixed(TEXT, tnef_part(winmail()))).attachments == ()
+    damaged = parse(mixed(TEXT, tnef_part(b"not TNEF at all, but named so")))
+    assert [(a.filename, a.content_type) for a in damaged.attachments] == [("winmail.dat", "application/ms-tnef")]
+    truncated = parse(mixed(TEXT, tnef_part(winmail((b"a.pdf", b"%PDF" * 100))[:-150])))
+    assert [a.filename for a in truncated.attachments] == ["winmail.dat"], "half a file is not given as the file"
+    # Thousands of tiny attributes before a large file: reading it would copy the file's bytes at each of them.
+    crafted = parse(mixed(TEXT, tnef_part(winmail((b"big.bin", b"z" * 2_000_000), padding=4_900))))
+    assert [a.filename for a in crafted.attachments] == ["winmail.dat"]
 
 
 def test_the_text_and_its_alternatives_are_no_files_but_an_unnamed_download_is() -> None:
