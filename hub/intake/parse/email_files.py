@@ -6,6 +6,8 @@ Nothing a sender attached goes unlisted, and no file is named at random:
 - a report part of a bounce or receipt (message/delivery-status, message/disposition-notification, …) is
   `delivery-status.txt` and so on, and returned headers (text/rfc822-headers) `<subject> (headers).txt`;
 - Outlook's winmail.dat (application/ms-tnef) is the files inside it (hub.intake.parse.tnef);
+- a signed message's signature (S/MIME's smime.p7s, OpenPGP's signature.asc: the second part of a
+  multipart/signed) is the message's, not a file: the raw message keeps it;
 - a part without a name is named from its Content-ID when that is a file name (Outlook's
   `<image001.png@01D9…>`), else `image-1.gif` or `attachment-2.pdf` by its type (osTicket names Lotus Notes'
   nameless inline images `image-….gif` too);
@@ -38,6 +40,7 @@ from hub.intake.parse.tnef import files_inside, is_tnef
 MESSAGE_TYPES = ("message/rfc822", "message/global")
 HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers")
 BODY_TYPES = ("text/plain", "text/html")
+SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
 # Characters no file system takes in a name, and control characters.
 UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 CONTENT_ID_NAME = re.compile(r"^<?([\w.-]+\.[A-Za-z0-9]{2,5})@", re.ASCII)
@@ -50,6 +53,8 @@ def attachments(message: Message, cap: int, hints: Iterable[str] = ()) -> list[I
     generated = 0
     for part, parent in _parts(message):
         content_type = part.get_content_type()
+        if parent == "multipart/signed" and content_type in SIGNATURE_TYPES:
+            continue
         name = _filename(part, hints)
         if not name and (parent == "multipart/alternative" and content_type.startswith("text/") or
                          content_type in BODY_TYPES and part.get_content_disposition() != "attachment"):

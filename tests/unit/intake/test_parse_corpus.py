@@ -298,6 +298,8 @@ def test_real_world_files() -> None:
     assert [a.inline for a in gmail.attachments] == [True, False, False], "the icon its HTML shows, labelled a download"
     returned = message_from_bytes(gmail.attachments[2].data or b"")
     assert returned["message-id"] == expected("chatwoot")["files/bounced_gmail.eml"]["original_message_id"]
+    # An S/MIME-signed message (flanker): its signature, smime.p7s, is no file.
+    assert "smime.p7s" not in [a.filename for a in parse("mailgun-flanker", "messages/signed.eml").attachments]
     # Exchange's winmail.dat beside an Amazon WorkMail bounce holds only the message's properties: no file.
     workmail = parse("sisimai-set-of-emails", "maildir/bsd/lhost-amazonworkmail-01.eml")
     assert [a.content_type for a in workmail.attachments] == ["message/rfc822"]

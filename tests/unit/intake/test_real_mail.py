@@ -223,6 +223,29 @@ def test_a_winmail_dat_with_no_files_is_no_file_and_one_that_cannot_be_read_stay
     assert [a.filename for a in crafted.attachments] == ["winmail.dat"]
 
 
+@pytest.mark.parametrize(("protocol", "signature"), [
+    ("application/pkcs7-signature", b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+                                    b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
+                                    b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n"),
+    ("application/pgp-signature", b'Content-Type: application/pgp-signature; name="signature.asc"\r\n\r\n'
+                                  b"-----BEGIN PGP SIGNATURE-----\r\niQEzBAEBCAAdFiEE\r\n"
+                                  b"-----END PGP SIGNATURE-----\r\n"),
+], ids=["smime", "openpgp"])
+def test_a_signed_messages_signature_is_no_file_but_what_it_signs_is(protocol: str, signature: bytes) -> None:
+    # Federal mail signed with a PIV or CAC card (S/MIME, RFC 8551) and OpenPGP mail (RFC 3156): the signature
+    # belongs to the message, which the hub keeps whole; a caseworker cannot use it as a file.
+    scan = (b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="scan.pdf"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0x\r\n")
+    content = (b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n' + TEXT + b"\r\n--b1\r\n" + scan +
+               b"\r\n--b1--\r\n")
+    message = parse(b"From: Pat Example <pat@example.com>\r\nTo: casework@doe.example.gov\r\nSubject: Fwd: denial\r\n"
+                    b"Message-ID: <signed.1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/signed; "
+                    b'protocol="' + protocol.encode() + b'"; micalg=sha-256; boundary="s1"\r\n\r\n--s1\r\n' +
+                    content + b"\r\n--s1\r\n" + signature + b"\r\n--s1--\r\n")
+    assert [a.filename for a in message.attachments] == ["scan.pdf"]
+    assert message.text.startswith("See the letter below.")
+
+
 def test_the_text_and_its_alternatives_are_no_files_but_an_unnamed_download_is() -> None:
     alternative = (b'Content-Type: multipart/alternative; boundary="b2"\r\n\r\n'
                    b"--b2\r\nContent-Type: text/plain\r\n\r\nHello\r\n"
