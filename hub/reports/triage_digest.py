@@ -1,6 +1,7 @@
-"""The weekday triage list: each weekday at the start of business hours (`[schedule] workday_start`, office time)
-the intake address gets what still waits in triage, oldest first; nothing when the queue is empty. What came in
-after the due moment had its own notice, and waits for the next day's list.
+"""The weekday triage list: each business day at the start of business hours (`[schedule] workday_start`, office
+time) the intake address gets what still waits in triage, oldest first; nothing when the queue is empty, and none
+on a federal holiday, when nobody is in to read it (the next day's has what waits). What came in after the due
+moment had its own notice, and waits for the next day's list.
 
 Sent once a day, across restarts and daemons: the day's sending is claimed in `periodic_sends` with the mail
 (hub.core.periodic); a hub down at the due time sends it when it comes back, the same day.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from hub.cases.triage_queue import waiting_items
 from hub.core.app import Hub
+from hub.core.calendar import is_business_day
 from hub.core.config_values import WEEKDAYS
 from hub.core.periodic import claim, claimed, due_today
 from hub.letters.context import spoken_date
@@ -25,7 +27,7 @@ def send_triage_digest_if_due(hub: Hub) -> str | None:
     returns a line saying so."""
     now, zone, intake = hub.clock.now(), hub.config.office.timezone, hub.config.office.intake_address
     period = due_today(now, zone, WORKDAYS, hub.config.schedule.workday_start)
-    if period is None:
+    if period is None or not is_business_day(period.day):
         return None
     with hub.sessions() as session:
         if intake in claimed(session.connection(), TRIAGE_DIGEST, period.label):

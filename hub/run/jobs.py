@@ -6,7 +6,7 @@
   outbox     deliver what is due every 30 s (and after another job filed or queued something)
   reminders  sweep the reminders that are due, every minute
   report     the weekly report at [schedule] report_day and report_time (office time)
-  triage     the list of what waits in triage, each weekday at [schedule] workday_start (office time)
+  triage     the list of what waits in triage, each business day at [schedule] workday_start (office time)
   digest     the caseworkers' digest on Mondays at [schedule] caseworker_digest_time (office time), unless
              caseworker_digest = false
   retention  `[retention]` applied (hub.cases.retention) each night at RETENTION_TIME (office time), when set

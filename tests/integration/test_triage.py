@@ -323,3 +323,26 @@ def test_each_weekday_morning_the_intake_address_gets_what_still_waits(
         rows = session.scalars(select(Outbox).where(Outbox.letter == "triage-digest")).all()
         assert len(rows) == 2 and all(row.case_id is None for row in rows)
     hub.close()
+
+
+def test_no_triage_list_on_a_federal_holiday_and_the_next_days_has_what_waits(
+        tmp_path: Path, database_url: str, smtp: SmtpServer) -> None:
+    # START is Monday 23 November 2026, 09:00 in New York; Thursday the 26th is Thanksgiving.
+    hub = make_office(tmp_path / "office", database_url, outbound_url=smtp.url())
+    arrive(hub, mail("SSA <liaison@ssa.gov>", OFFICE_ADDRESS, "Waiting", "One."))
+    cycle(hub)
+    cycle(hub)
+
+    def lists() -> list[str]:
+        return [subject(m) for m in smtp.sent_to(MARIA) if subject(m).startswith("Triage:")]
+
+    assert lists() == [], "it came after this morning's list"
+    clock = hub.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(START.replace(day=26, hour=14, minute=1) - clock.now())  # Thanksgiving, 09:01 in New York
+    cycle(hub)
+    assert lists() == [], "nobody is in the office to read it"
+    clock.advance(timedelta(days=1))
+    cycle(hub)
+    assert lists() == ["Triage: 1 message waiting (November 27, 2026)"]
+    hub.close()
