@@ -51,9 +51,9 @@ def chosen_files(session: Session, case: Case, attach_lines: list[str], message_
     attached: list[CaseFile] = []
     for names in attach_lines:
         attached += [file for file in files_named(files, names, "#attach") if file not in attached]
-    signature = signature_pictures(session, message_row_id)
-    return Chosen(tuple(file for file in files if file.message_id == message_row_id
-                        and file.attachment_id not in signature), tuple(attached))
+    own = [file for file in files if file.message_id == message_row_id]
+    signature = signature_pictures(session, message_row_id) if own else set()  # most replies carry no file
+    return Chosen(tuple(file for file in own if file.attachment_id not in signature), tuple(attached))
 
 
 def sendable(files: tuple[CaseFile, ...], budget: int, by_text: bool = False) -> ReplyFiles:
